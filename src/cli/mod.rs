@@ -1,0 +1,85 @@
+//! The command line: `run`, `resume`, `sessions`, `export`, `sim export`.
+
+mod headless;
+mod run;
+mod sessions;
+mod sim;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dualscope",
+    version,
+    about = "Self-driving conductive-AFM console: survey, choose, sweep, learn, repeat.",
+    long_about = "dualscope runs an autonomous C-AFM experiment: it takes a survey topography \
+image, chooses where the tip goes next, sweeps the bias and records a local I–V curve, \
+learns and chooses again. Every session is kept as Parquet tables (see CONTRACTS.md).\n\n\
+Start with:  dualscope run sessions/demo.toml --headless"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a new session from a plan file.
+    Run(run::RunArgs),
+    /// Continue a paused, crashed, aborted or failed session from its next step.
+    Resume(run::ResumeArgs),
+    /// List sessions with their status and counts.
+    Sessions {
+        /// A folder of sessions, or one session (default: sessions/runs).
+        #[arg(default_value = "sessions/runs")]
+        dir: PathBuf,
+    },
+    /// Write one consolidated Parquet table: measurements joined with their decisions.
+    Export {
+        /// The session folder.
+        session: PathBuf,
+        /// The Parquet file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The built-in simulated instrument.
+    Sim {
+        #[command(subcommand)]
+        command: sim::SimCommand,
+    },
+}
+
+/// Runs a command; returns the process exit code.
+pub fn main(cli: Cli) -> color_eyre::Result<i32> {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Resume(args) => run::resume(args),
+        Command::Sessions { dir } => sessions::list(&dir),
+        Command::Export { session, out } => sessions::export(&session, &out),
+        Command::Sim { command } => sim::main(command),
+    }
+}
+
+/// Logs go to a file beside the sessions, never to the screen (the console
+/// owns the terminal, and progress lines must stay readable).
+pub(crate) fn init_logging(dir: &std::path::Path) {
+    use tracing_subscriber::EnvFilter;
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("dualscope.log"))
+    else {
+        return;
+    };
+    let filter =
+        EnvFilter::try_from_env("DUALSCOPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+}

@@ -1,0 +1,100 @@
+//! `dualscope run` and `dualscope resume`.
+
+use super::headless;
+use crate::engine::{self, Resume};
+use crate::plan::{InstrumentSpec, PolicyKind, SessionPlan};
+use clap::Args;
+use color_eyre::eyre::{WrapErr, eyre};
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The session plan (TOML), e.g. sessions/demo.toml.
+    pub plan: PathBuf,
+    /// Print progress lines instead of opening the console.
+    #[arg(long)]
+    pub headless: bool,
+    /// Override the instrument: sim, replay:DIR or serial:PATH.
+    #[arg(long)]
+    pub instrument: Option<String>,
+    /// Override the policy.
+    #[arg(long, value_parser = parse_policy)]
+    pub policy: Option<PolicyKind>,
+    /// Override the number of measurements in all (seeds included).
+    #[arg(long)]
+    pub budget: Option<u32>,
+    /// Override the master seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override the folder sessions are written to.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The session folder to continue.
+    pub session: PathBuf,
+    /// Print progress lines instead of opening the console.
+    #[arg(long)]
+    pub headless: bool,
+}
+
+fn parse_policy(text: &str) -> Result<PolicyKind, String> {
+    PolicyKind::parse(text).ok_or_else(|| {
+        let names: Vec<&str> = PolicyKind::ALL.iter().map(|p| p.label()).collect();
+        format!("unknown policy `{text}`; one of: {}", names.join(", "))
+    })
+}
+
+/// The plan file with the command line's overrides applied and checked.
+pub fn plan_with_overrides(args: &RunArgs) -> color_eyre::Result<SessionPlan> {
+    let mut plan = SessionPlan::load(&args.plan)?;
+    if let Some(i) = &args.instrument {
+        InstrumentSpec::parse(i)?;
+        plan.instrument = i.clone();
+    }
+    if let Some(p) = args.policy {
+        plan.policy.name = p;
+    }
+    if let Some(b) = args.budget {
+        plan.policy.budget = b;
+        plan.policy.seeds = plan.policy.seeds.min(b);
+    }
+    if let Some(s) = args.seed {
+        plan.seed = s;
+    }
+    if let Some(o) = &args.out {
+        plan.output.dir = o.to_string_lossy().to_string();
+    }
+    plan.validate()?;
+    Ok(plan)
+}
+
+pub fn run(args: RunArgs) -> color_eyre::Result<i32> {
+    let plan = plan_with_overrides(&args)?;
+    super::init_logging(std::path::Path::new(&plan.output.dir));
+    let (engine, controls) = engine::prepare_new(plan)
+        .map_err(|e| eyre!("{e}"))
+        .wrap_err("cannot start the session")?;
+    headless::drive(engine, controls)
+}
+
+pub fn resume(args: ResumeArgs) -> color_eyre::Result<i32> {
+    if let Some(parent) = args.session.parent() {
+        super::init_logging(parent);
+    }
+    match engine::prepare_resume(&args.session)
+        .map_err(|e| eyre!("{e}"))
+        .wrap_err("cannot resume the session")?
+    {
+        Resume::Finished { steps } => {
+            println!(
+                "{}: already finished ({steps} measurements); nothing to resume.",
+                args.session.display()
+            );
+            Ok(0)
+        }
+        Resume::Ready(engine, controls) => headless::drive(*engine, controls),
+    }
+}

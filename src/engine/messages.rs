@@ -1,0 +1,114 @@
+//! What goes into the engine (commands) and what comes out (events), and its
+//! run states, after Bluesky's RunEngine.
+
+use crate::instrument::SweepEnd;
+use crate::store::{EventRow, SessionStatus, Source};
+use std::time::Duration;
+
+/// States of a run. Pause is deferred to the next checkpoint (between curves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    Idle,
+    Running,
+    /// A pause was asked for; the current curve finishes first.
+    Pausing,
+    Paused,
+    Aborting,
+    Finished,
+    Failed,
+}
+
+impl RunState {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Running => "running",
+            Self::Pausing => "pausing",
+            Self::Paused => "paused",
+            Self::Aborting => "aborting",
+            Self::Finished => "finished",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Whether the experiment is still going (a quit should ask first).
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Running | Self::Pausing | Self::Aborting)
+    }
+}
+
+/// A request to the engine; it acts on it at the next checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Pause,
+    Resume,
+    /// From paused: take one step, then pause again.
+    StepOnce,
+    /// Stop now: ramp the bias to 0, withdraw, mark the session aborted.
+    Abort,
+    /// Pause at the next checkpoint and end the run, leaving it resumable.
+    Quit,
+    /// Measure this pixel next (source `manual`).
+    AddManual {
+        row: u32,
+        col: u32,
+    },
+}
+
+/// One measured step, for progress lines and the console.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepReport {
+    pub step: u32,
+    pub budget: u32,
+    pub row: u32,
+    pub col: u32,
+    pub x_nm: f64,
+    pub y_nm: f64,
+    pub source: Source,
+    pub policy: String,
+    pub sweep_end: SweepEnd,
+    pub points: usize,
+    pub max_current_a: f64,
+    pub hysteresis_area: f64,
+    pub onset_v: Option<f64>,
+    /// Time this step took (decision, move and sweep).
+    pub took: Duration,
+    /// Time since the run (this process) started.
+    pub elapsed: Duration,
+    /// Estimated time to the end of the budget.
+    pub eta: Duration,
+}
+
+/// What the engine tells the outside world, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineEvent {
+    State(RunState),
+    /// Connected: identity and the link in words.
+    Connected {
+        idn: String,
+        link: String,
+    },
+    Survey {
+        rows: u32,
+        cols: u32,
+        width_nm: f64,
+        height_nm: f64,
+        reused: bool,
+    },
+    Step(StepReport),
+    /// A row of the `events` table (retries, pauses, errors, ...).
+    Logged(EventRow),
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    pub status: SessionStatus,
+    /// Steps measured by this process.
+    pub steps_this_run: u32,
+    /// Steps in the session log now.
+    pub steps_total: u32,
+    pub budget: u32,
+    /// Why the run stopped, when it failed.
+    pub detail: Option<String>,
+}

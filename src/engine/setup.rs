@@ -1,0 +1,136 @@
+//! Getting a run ready: open the instrument the plan names, check the plan
+//! against the instrument's limits, and create or reopen the session log.
+
+use super::{Command, Engine, EngineEvent};
+use crate::instrument::{self, Instrument, InstrumentError, Limits};
+use crate::plan::{PlanError, SessionPlan};
+use crate::store::{SessionLog, SessionStatus, SessionWriter, StoreError, meta};
+use std::path::Path;
+use std::sync::mpsc;
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("plan: {0}")]
+    Plan(#[from] PlanError),
+    #[error("instrument: {0}")]
+    Instrument(#[from] InstrumentError),
+    #[error("session log: {0}")]
+    Store(#[from] StoreError),
+    #[error("the plan exceeds the instrument's limits: {0}")]
+    Limits(String),
+    #[error(
+        "the session was recorded on `{recorded}` but `{found}` answers now; refusing to mix instruments in one session"
+    )]
+    OtherInstrument { recorded: String, found: String },
+}
+
+/// The two ends a caller keeps: commands in, events out.
+pub struct Controls {
+    pub commands: mpsc::Sender<Command>,
+    pub events: UnboundedReceiver<EngineEvent>,
+}
+
+/// Refuses a plan that asks the instrument for more than it allows.
+fn check_limits(plan: &SessionPlan, limits: &Limits) -> Result<(), SetupError> {
+    for (key, v) in [
+        ("sweep.v_start", plan.sweep.v_start),
+        ("sweep.v_max", plan.sweep.v_max),
+        ("sweep.v_end", plan.sweep.v_end),
+    ] {
+        if v.abs() > limits.bias_max_v {
+            return Err(SetupError::Limits(format!(
+                "{key} = {v} V, the instrument allows ±{} V",
+                limits.bias_max_v
+            )));
+        }
+    }
+    if plan.survey.width_nm > limits.x_max_nm * (1.0 + 1e-9)
+        || plan.survey.height_nm > limits.y_max_nm * (1.0 + 1e-9)
+    {
+        return Err(SetupError::Limits(format!(
+            "survey {}×{} nm, the instrument's frame is {}×{} nm",
+            plan.survey.width_nm, plan.survey.height_nm, limits.x_max_nm, limits.y_max_nm
+        )));
+    }
+    Ok(())
+}
+
+fn wire(
+    plan: SessionPlan,
+    instrument: Box<dyn Instrument>,
+    writer: SessionWriter,
+    log: Option<SessionLog>,
+) -> (Engine, Controls) {
+    let (cmd_tx, cmd_rx) = mpsc::channel();
+    let (ev_tx, ev_rx) = unbounded_channel();
+    let (survey, history, dangling) = match log {
+        Some(log) => {
+            let next = log.next_step();
+            let dangling = log.decisions.iter().find(|d| d.step == next).cloned();
+            (log.survey, log.measurements, dangling)
+        }
+        None => (None, Vec::new(), None),
+    };
+    let engine = Engine::new(
+        plan, instrument, writer, survey, history, dangling, cmd_rx, ev_tx,
+    );
+    (
+        engine,
+        Controls {
+            commands: cmd_tx,
+            events: ev_rx,
+        },
+    )
+}
+
+/// A new session for `plan`, its folder created under `plan.output.dir`.
+pub fn prepare_new(plan: SessionPlan) -> Result<(Engine, Controls), SetupError> {
+    plan.validate()?;
+    let mut instrument = instrument::open(&plan)?;
+    let idn = instrument.identity()?;
+    let limits = instrument.limits()?;
+    check_limits(&plan, &limits)?;
+    let writer = SessionWriter::create(Path::new(&plan.output.dir), &plan, &idn, limits)?;
+    Ok(wire(plan, instrument, writer, None))
+}
+
+/// What resuming a session found.
+pub enum Resume {
+    /// The session already finished; nothing to do.
+    Finished {
+        steps: u32,
+    },
+    Ready(Box<Engine>, Controls),
+}
+
+/// Reopens a paused, crashed, aborted or failed session to continue it.
+pub fn prepare_resume(dir: &Path) -> Result<Resume, SetupError> {
+    let (meta, _) = meta::read(dir)?;
+    if meta.status == SessionStatus::Finished {
+        let log = SessionLog::load(dir)?;
+        return Ok(Resume::Finished {
+            steps: log.next_step(),
+        });
+    }
+    let (mut writer, log) = SessionWriter::reopen(dir)?;
+    let plan = log.plan.clone();
+    let mut instrument = instrument::open(&plan)?;
+    let idn = instrument.identity()?;
+    let recorded = crate::instrument::Identity::parse_idn(&log.meta.instrument_idn);
+    if let Some(recorded) = recorded
+        && (recorded.vendor, recorded.model, recorded.serial)
+            != (idn.vendor.clone(), idn.model.clone(), idn.serial.clone())
+    {
+        return Err(SetupError::OtherInstrument {
+            recorded: log.meta.instrument_idn.clone(),
+            found: idn.idn(),
+        });
+    }
+    let limits = instrument.limits()?;
+    check_limits(&plan, &limits)?;
+    writer.set_instrument(&idn, limits)?;
+    writer.set_status(SessionStatus::Running, None)?;
+    let (engine, controls) = wire(plan, instrument, writer, Some(log));
+    Ok(Resume::Ready(Box::new(engine), controls))
+}

@@ -1,0 +1,185 @@
+//! Replays a `dualscope-grid/1` dataset as if it were a live microscope: the
+//! survey is the stored image and a sweep returns the stored curve at the tip's
+//! pixel. Only locations with a stored curve can be measured.
+
+use super::{
+    Identity, Instrument, InstrumentError, Limits, LinkEvent, Survey, Sweep, SweepEnd, SweepRequest,
+};
+use crate::store::grid::GridDataset;
+use std::path::Path;
+
+pub struct ReplayInstrument {
+    name: String,
+    data: GridDataset,
+    bias_max_v: f64,
+    current_max_a: f64,
+    at: Option<(u32, u32)>,
+    engaged: bool,
+    warned_sweep: bool,
+    events: Vec<LinkEvent>,
+}
+
+impl ReplayInstrument {
+    /// Opens a dataset; `bias_max_v` and `current_max_a` are the limits it reports.
+    pub fn open(dir: &Path, bias_max_v: f64, current_max_a: f64) -> Result<Self, InstrumentError> {
+        let data = GridDataset::read(dir).map_err(|e| {
+            InstrumentError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("replay dataset {}: {e}", dir.display()),
+            ))
+        })?;
+        if data.spectra.is_empty() {
+            return Err(InstrumentError::BadArgument(format!(
+                "replay dataset {} has no curves",
+                dir.display()
+            )));
+        }
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "dataset".into());
+        Ok(Self {
+            name,
+            data,
+            bias_max_v,
+            current_max_a,
+            at: None,
+            engaged: false,
+            warned_sweep: false,
+            events: Vec::new(),
+        })
+    }
+
+    pub fn dataset(&self) -> &GridDataset {
+        &self.data
+    }
+}
+
+impl Instrument for ReplayInstrument {
+    fn identity(&mut self) -> Result<Identity, InstrumentError> {
+        Ok(Identity {
+            vendor: "dualscope".into(),
+            model: "Replay".into(),
+            serial: self.name.clone(),
+            firmware: env!("CARGO_PKG_VERSION").into(),
+        })
+    }
+
+    fn limits(&mut self) -> Result<Limits, InstrumentError> {
+        Ok(Limits {
+            bias_max_v: self.bias_max_v,
+            current_max_a: self.current_max_a,
+            x_max_nm: self.data.width_nm,
+            y_max_nm: self.data.height_nm,
+        })
+    }
+
+    fn survey(&mut self, rows: u32, cols: u32) -> Result<Survey, InstrumentError> {
+        if (rows, cols) != (self.data.rows(), self.data.cols()) {
+            self.events.push(LinkEvent {
+                kind: "replay".into(),
+                detail: format!(
+                    "survey of {rows}×{cols} px asked; the dataset holds {}×{} px, which is used",
+                    self.data.rows(),
+                    self.data.cols()
+                ),
+            });
+        }
+        Ok(Survey {
+            width_nm: self.data.width_nm,
+            height_nm: self.data.height_nm,
+            heights_nm: self.data.topography_nm.clone(),
+        })
+    }
+
+    fn engage(&mut self) -> Result<(), InstrumentError> {
+        self.engaged = true;
+        Ok(())
+    }
+
+    fn withdraw(&mut self) -> Result<(), InstrumentError> {
+        self.engaged = false;
+        Ok(())
+    }
+
+    fn move_to(&mut self, x_nm: f64, y_nm: f64) -> Result<(f64, f64), InstrumentError> {
+        let (w, h) = (self.data.width_nm, self.data.height_nm);
+        if !(0.0..=w).contains(&x_nm) || !(0.0..=h).contains(&y_nm) {
+            return Err(InstrumentError::Limit(format!(
+                "({x_nm:.1}, {y_nm:.1}) nm is outside the {w}×{h} nm frame"
+            )));
+        }
+        let (row, col) = super::nm_to_pixel(x_nm, y_nm, self.data.rows(), self.data.cols(), w, h);
+        if !self.data.spectra.contains_key(&(row, col)) {
+            return Err(InstrumentError::BadArgument(format!(
+                "the dataset holds no curve at pixel ({row}, {col})"
+            )));
+        }
+        self.at = Some((row, col));
+        Ok(super::pixel_to_nm(
+            row,
+            col,
+            self.data.rows(),
+            self.data.cols(),
+            w,
+            h,
+        ))
+    }
+
+    fn sweep(&mut self, request: &SweepRequest) -> Result<Sweep, InstrumentError> {
+        if !self.engaged {
+            return Err(InstrumentError::Refused {
+                code: "NOTENGAGED".into(),
+                message: "the tip is not on the surface".into(),
+            });
+        }
+        let Some(at) = self.at else {
+            return Err(InstrumentError::BadArgument(
+                "no position: move first".into(),
+            ));
+        };
+        if let Some(stored) = self.data.sweep
+            && !self.warned_sweep
+            && (stored.points != request.points || stored.v_max != request.v_max)
+        {
+            self.warned_sweep = true;
+            self.events.push(LinkEvent {
+                kind: "replay".into(),
+                detail: format!(
+                    "plan sweeps to {} V in {} points; the dataset's curves go to {} V in {} points and are replayed as stored",
+                    request.v_max, request.points, stored.v_max, stored.points
+                ),
+            });
+        }
+        let curve = &self.data.spectra[&at];
+        Ok(Sweep {
+            bias_v: curve.bias_v.clone(),
+            current_a: curve.current_a.clone(),
+            end: stored_end(curve.current_a.len(), self.data.sweep),
+        })
+    }
+
+    fn abort(&mut self) -> Result<(), InstrumentError> {
+        Ok(())
+    }
+
+    fn measurable_sites(&self) -> Option<Vec<(u32, u32)>> {
+        Some(self.data.spectra.keys().copied().collect())
+    }
+
+    fn drain_link_events(&mut self) -> Vec<LinkEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn link_label(&self) -> String {
+        format!("replay of {}", self.name)
+    }
+}
+
+/// A stored curve shorter than the dataset's sweep was cut by compliance.
+fn stored_end(len: usize, sweep: Option<crate::store::grid::GridSweep>) -> SweepEnd {
+    match sweep {
+        Some(s) if len < s.points as usize => SweepEnd::Compliance,
+        _ => SweepEnd::Complete,
+    }
+}

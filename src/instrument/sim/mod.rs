@@ -1,0 +1,348 @@
+//! The built-in simulated C-AFM: a seeded film, its local I–V physics, a time
+//! model (compressed by default, real speed on request) and faults that tests can
+//! switch on. It has the same face as the hardware.
+
+pub mod film;
+pub mod iv;
+
+use super::{Identity, Instrument, InstrumentError, Limits, Survey, Sweep, SweepRequest};
+use crate::plan::{FilmPlan, SafetyPlan, SimPlan, SurveyPlan};
+use crate::seed;
+use film::Film;
+use iv::Response;
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+/// Everything the simulator needs from a plan.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub master_seed: u64,
+    pub film: FilmPlan,
+    pub sim: SimPlan,
+    pub width_nm: f64,
+    pub height_nm: f64,
+    pub safety: SafetyPlan,
+}
+
+impl SimConfig {
+    pub fn from_plan(plan: &crate::plan::SessionPlan) -> Self {
+        Self::new(plan.seed, &plan.film, &plan.sim, &plan.survey, &plan.safety)
+    }
+
+    pub fn new(
+        seed: u64,
+        film: &FilmPlan,
+        sim: &SimPlan,
+        survey: &SurveyPlan,
+        safety: &SafetyPlan,
+    ) -> Self {
+        Self {
+            master_seed: seed,
+            film: film.clone(),
+            sim: sim.clone(),
+            width_nm: survey.width_nm,
+            height_nm: survey.height_nm,
+            safety: *safety,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TipState {
+    Withdrawn,
+    Engaged,
+}
+
+/// The simulated microscope.
+pub struct SimInstrument {
+    config: SimConfig,
+    film: Film,
+    tip: TipState,
+    x_nm: f64,
+    y_nm: f64,
+    sweeps: u64,
+    replies: u64,
+    visits: HashMap<(u64, u64), u64>,
+    audit: Option<std::fs::File>,
+}
+
+impl SimInstrument {
+    pub fn new(config: SimConfig) -> Result<Self, InstrumentError> {
+        let film = Film::new(
+            &config.film,
+            config.master_seed,
+            config.width_nm,
+            config.height_nm,
+        );
+        let audit = match &config.sim.audit_log {
+            Some(path) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            film,
+            tip: TipState::Withdrawn,
+            x_nm: config.width_nm / 2.0,
+            y_nm: config.height_nm / 2.0,
+            sweeps: 0,
+            replies: 0,
+            visits: HashMap::new(),
+            audit,
+            config,
+        })
+    }
+
+    pub fn film(&self) -> &Film {
+        &self.film
+    }
+
+    /// Waits `real_ms` scaled by the plan's time scale.
+    fn wait(&self, real_ms: f64) {
+        let ms = real_ms * self.config.sim.time_scale;
+        if ms > 0.0 {
+            std::thread::sleep(Duration::from_secs_f64(ms / 1000.0));
+        }
+    }
+
+    /// Counts a reply and applies the slow-reply fault.
+    fn reply(&mut self) {
+        self.replies += 1;
+        let every = self.config.sim.slow_reply_every as u64;
+        if every > 0 && self.replies.is_multiple_of(every) {
+            std::thread::sleep(Duration::from_millis(self.config.sim.slow_reply_ms));
+        }
+    }
+
+    /// The curve the film gives at a point, without noise or time (for tests and
+    /// for scoring discovery against the truth).
+    pub fn response_at(&self, x_nm: f64, y_nm: f64) -> Response {
+        let site = self.film.site(x_nm, y_nm);
+        Response::at(
+            &site,
+            self.config.film.groove_width_nm,
+            self.config.film.pit_radius_nm,
+        )
+    }
+
+    /// A full noisy sweep at a point, the same one the instrument would record
+    /// on its `visit`-th sweep there.
+    pub fn sweep_at(&self, x_nm: f64, y_nm: f64, request: &SweepRequest, visit: u64) -> Sweep {
+        let key = (x_nm.to_bits(), y_nm.to_bits());
+        // Noise is keyed by place and visit, not by a running stream: a session
+        // resumed after a crash sees the same curve at the same point.
+        let mut rng = seed::rng(
+            self.config.master_seed,
+            "sweep-noise",
+            &[key.0, key.1, visit],
+        );
+        self.response_at(x_nm, y_nm).sweep(
+            request,
+            self.config.safety.current_max_a,
+            self.config.film.current_noise_a,
+            &mut rng,
+        )
+    }
+}
+
+impl Instrument for SimInstrument {
+    fn identity(&mut self) -> Result<Identity, InstrumentError> {
+        self.reply();
+        Ok(Identity {
+            vendor: "dualscope".into(),
+            model: "SimAFM".into(),
+            serial: format!(
+                "film-{:016x}",
+                seed::derive(self.config.master_seed, "film", &[])
+            ),
+            firmware: env!("CARGO_PKG_VERSION").into(),
+        })
+    }
+
+    fn limits(&mut self) -> Result<Limits, InstrumentError> {
+        self.reply();
+        Ok(Limits {
+            bias_max_v: self.config.safety.bias_max_v,
+            current_max_a: self.config.safety.current_max_a,
+            x_max_nm: self.config.width_nm,
+            y_max_nm: self.config.height_nm,
+        })
+    }
+
+    fn survey(&mut self, rows: u32, cols: u32) -> Result<Survey, InstrumentError> {
+        if rows == 0 || cols == 0 {
+            return Err(InstrumentError::BadArgument(format!(
+                "survey of {rows}×{cols} px"
+            )));
+        }
+        self.reply();
+        // A raster scan takes about one line per 10 ms at real speed.
+        self.wait(rows as f64 * 10.0);
+        let image = self.film.render(rows, cols);
+        Ok(Survey {
+            width_nm: self.config.width_nm,
+            height_nm: self.config.height_nm,
+            heights_nm: image.heights_nm,
+        })
+    }
+
+    fn engage(&mut self) -> Result<(), InstrumentError> {
+        self.reply();
+        if self.tip == TipState::Withdrawn {
+            self.wait(self.config.sim.settle_ms);
+        }
+        self.tip = TipState::Engaged;
+        Ok(())
+    }
+
+    fn withdraw(&mut self) -> Result<(), InstrumentError> {
+        self.reply();
+        self.tip = TipState::Withdrawn;
+        Ok(())
+    }
+
+    fn move_to(&mut self, x_nm: f64, y_nm: f64) -> Result<(f64, f64), InstrumentError> {
+        let (w, h) = (self.config.width_nm, self.config.height_nm);
+        if !(0.0..=w).contains(&x_nm) || !(0.0..=h).contains(&y_nm) {
+            return Err(InstrumentError::Limit(format!(
+                "move to ({x_nm:.1}, {y_nm:.1}) nm is outside the {w}×{h} nm frame"
+            )));
+        }
+        self.reply();
+        let distance = (x_nm - self.x_nm).hypot(y_nm - self.y_nm);
+        self.wait(
+            distance / self.config.sim.move_speed_nm_per_s * 1000.0 + self.config.sim.settle_ms,
+        );
+        self.x_nm = x_nm;
+        self.y_nm = y_nm;
+        Ok((x_nm, y_nm))
+    }
+
+    fn sweep(&mut self, request: &SweepRequest) -> Result<Sweep, InstrumentError> {
+        let bias_max_v = self.config.safety.bias_max_v;
+        for v in [request.v_start, request.v_max, request.v_end] {
+            if v.abs() > bias_max_v {
+                return Err(InstrumentError::Limit(format!(
+                    "bias {v} V beyond ±{bias_max_v} V"
+                )));
+            }
+        }
+        if self.tip != TipState::Engaged {
+            return Err(InstrumentError::Refused {
+                code: "NOTENGAGED".into(),
+                message: "the tip is not on the surface".into(),
+            });
+        }
+        self.reply();
+        self.sweeps += 1;
+        let every = self.config.sim.fail_sweep_every as u64;
+        if every > 0 && self.sweeps.is_multiple_of(every) {
+            self.wait(request.duration_ms() * 0.5);
+            return Err(InstrumentError::SweepFailed(format!(
+                "simulated fault on sweep {} (fail_sweep_every = {every})",
+                self.sweeps
+            )));
+        }
+        let key = (self.x_nm.to_bits(), self.y_nm.to_bits());
+        let visit = self.visits.entry(key).or_insert(0);
+        let this_visit = *visit;
+        *visit += 1;
+        let sweep = self.sweep_at(self.x_nm, self.y_nm, request, this_visit);
+        self.wait(request.dwell_ms * sweep.bias_v.len() as f64);
+        if let Some(audit) = &mut self.audit {
+            // Written before the curve is handed over, so a test can tell a curve
+            // the instrument returned from one the host merely asked for.
+            // One write of a whole line: a kill cannot leave half of it.
+            let sum: f64 = sweep.current_a.iter().sum();
+            let line = format!(
+                "{:.6} {:.6} {} {:e}\n",
+                self.x_nm,
+                self.y_nm,
+                sweep.current_a.len(),
+                sum
+            );
+            audit.write_all(line.as_bytes())?;
+        }
+        Ok(sweep)
+    }
+
+    fn abort(&mut self) -> Result<(), InstrumentError> {
+        self.reply();
+        Ok(())
+    }
+
+    fn link_label(&self) -> String {
+        "in-process simulator".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::SessionPlan;
+
+    fn sim() -> SimInstrument {
+        let mut plan = SessionPlan::default();
+        plan.sim.time_scale = 0.0;
+        SimInstrument::new(SimConfig::from_plan(&plan)).unwrap()
+    }
+
+    #[test]
+    fn sweep_needs_an_engaged_tip_and_respects_limits() {
+        let mut s = sim();
+        let request = SweepRequest::default();
+        assert!(matches!(
+            s.sweep(&request),
+            Err(InstrumentError::Refused { .. })
+        ));
+        s.engage().unwrap();
+        let curve = s.sweep(&request).unwrap();
+        assert_eq!(curve.bias_v.len(), curve.current_a.len());
+        let too_far = SweepRequest {
+            v_max: 5.0,
+            ..request
+        };
+        assert!(matches!(s.sweep(&too_far), Err(InstrumentError::Limit(_))));
+        assert!(matches!(
+            s.move_to(-1.0, 0.0),
+            Err(InstrumentError::Limit(_))
+        ));
+    }
+
+    #[test]
+    fn the_same_point_gives_the_same_first_curve_in_a_new_instrument() {
+        let request = SweepRequest::default();
+        let mut a = sim();
+        let mut b = sim();
+        for s in [&mut a, &mut b] {
+            s.engage().unwrap();
+            s.move_to(500.0, 700.0).unwrap();
+        }
+        assert_eq!(a.sweep(&request).unwrap(), b.sweep(&request).unwrap());
+        // A second visit is a new measurement with its own noise.
+        assert_ne!(
+            a.sweep(&request).unwrap(),
+            b.sweep_at(500.0, 700.0, &request, 0)
+        );
+    }
+
+    #[test]
+    fn fault_fails_every_nth_sweep() {
+        let mut plan = SessionPlan::default();
+        plan.sim.time_scale = 0.0;
+        plan.sim.fail_sweep_every = 2;
+        let mut s = SimInstrument::new(SimConfig::from_plan(&plan)).unwrap();
+        s.engage().unwrap();
+        let request = SweepRequest::default();
+        assert!(s.sweep(&request).is_ok());
+        assert!(matches!(
+            s.sweep(&request),
+            Err(InstrumentError::SweepFailed(_))
+        ));
+        assert!(s.sweep(&request).is_ok());
+    }
+}

@@ -1,0 +1,191 @@
+//! Range checks of a plan: each error names the key, the value and what is allowed.
+
+use super::SessionPlan;
+use std::fmt::Display;
+use std::ops::RangeInclusive;
+use std::path::Path;
+
+/// A plan that cannot be run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}{key} = {value}: {allowed}")]
+pub struct PlanError {
+    /// `section.key` of the offending value.
+    pub key: String,
+    pub value: String,
+    /// What would have been accepted.
+    pub allowed: String,
+    file: String,
+}
+
+impl PlanError {
+    pub fn new(key: impl Into<String>, value: impl Display, allowed: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            value: value.to_string(),
+            allowed: allowed.into(),
+            file: String::new(),
+        }
+    }
+
+    /// Adds the file name in front of the message.
+    pub fn in_file(mut self, path: &Path) -> Self {
+        self.file = format!("{}: ", path.display());
+        self
+    }
+
+    pub(super) fn from_toml(err: toml::de::Error) -> Self {
+        // toml's message already names the key (e.g. "unknown field `pionts`,
+        // expected one of ..."); keep it whole, with the line it points at.
+        let message = err.message().trim().to_string();
+        let key = match err.span() {
+            Some(span) => format!("plan (bytes {}..{})", span.start, span.end),
+            None => "plan".to_string(),
+        };
+        Self::new(key, "?", message)
+    }
+}
+
+fn within<T: PartialOrd + Display + Copy>(
+    key: &str,
+    value: T,
+    range: RangeInclusive<T>,
+) -> Result<(), PlanError> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(PlanError::new(
+            key,
+            value,
+            format!("must be in {} ..= {}", range.start(), range.end()),
+        ))
+    }
+}
+
+fn finite_within(key: &str, value: f64, range: RangeInclusive<f64>) -> Result<(), PlanError> {
+    if !value.is_finite() {
+        return Err(PlanError::new(key, value, "must be a finite number"));
+    }
+    within(key, value, range)
+}
+
+pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
+    plan.instrument_spec()?;
+
+    let f = &plan.film;
+    within("film.grains", f.grains, 2..=2_000)?;
+    finite_within(
+        "film.grain_height_spread_nm",
+        f.grain_height_spread_nm,
+        0.0..=500.0,
+    )?;
+    finite_within("film.groove_depth_nm", f.groove_depth_nm, 0.0..=500.0)?;
+    finite_within("film.groove_width_nm", f.groove_width_nm, 0.1..=500.0)?;
+    finite_within("film.pit_depth_nm", f.pit_depth_nm, 0.0..=500.0)?;
+    finite_within("film.pit_radius_nm", f.pit_radius_nm, 0.1..=500.0)?;
+    finite_within("film.asymmetric_fraction", f.asymmetric_fraction, 0.0..=1.0)?;
+    finite_within("film.asymmetric_step_nm", f.asymmetric_step_nm, 0.0..=500.0)?;
+    finite_within("film.roughness_nm", f.roughness_nm, 0.0..=100.0)?;
+    finite_within("film.current_noise_a", f.current_noise_a, 0.0..=1e-6)?;
+    finite_within("film.line_offset_nm", f.line_offset_nm, 0.0..=100.0)?;
+    finite_within("film.tilt_nm", f.tilt_nm, -1_000.0..=1_000.0)?;
+
+    let s = &plan.sim;
+    finite_within("sim.time_scale", s.time_scale, 0.0..=1.0)?;
+    finite_within("sim.settle_ms", s.settle_ms, 0.0..=60_000.0)?;
+    finite_within("sim.move_speed_nm_per_s", s.move_speed_nm_per_s, 1.0..=1e9)?;
+    within("sim.slow_reply_ms", s.slow_reply_ms, 0..=600_000)?;
+
+    let v = &plan.survey;
+    within("survey.rows", v.rows, 16..=4_096)?;
+    within("survey.cols", v.cols, 16..=4_096)?;
+    finite_within("survey.width_nm", v.width_nm, 1.0..=1e6)?;
+    finite_within("survey.height_nm", v.height_nm, 1.0..=1e6)?;
+
+    let safety = &plan.safety;
+    finite_within("safety.bias_max_v", safety.bias_max_v, 0.01..=20.0)?;
+    finite_within("safety.current_max_a", safety.current_max_a, 1e-13..=1e-3)?;
+
+    let w = &plan.sweep;
+    let bias = -safety.bias_max_v..=safety.bias_max_v;
+    let why = format!(
+        "must stay within ±safety.bias_max_v = ±{} V",
+        safety.bias_max_v
+    );
+    for (key, value) in [
+        ("sweep.v_start", w.v_start),
+        ("sweep.v_max", w.v_max),
+        ("sweep.v_end", w.v_end),
+    ] {
+        if !value.is_finite() || !bias.contains(&value) {
+            return Err(PlanError::new(key, value, why.clone()));
+        }
+    }
+    if w.v_max == w.v_start {
+        return Err(PlanError::new(
+            "sweep.v_max",
+            w.v_max,
+            "must differ from sweep.v_start",
+        ));
+    }
+    within("sweep.points", w.points, 11..=10_001)?;
+    finite_within("sweep.dwell_ms", w.dwell_ms, 0.01..=10_000.0)?;
+
+    let p = &plan.policy;
+    within("policy.patch_px", p.patch_px, 4..=64)?;
+    within("policy.stride_px", p.stride_px, 1..=64)?;
+    if p.patch_px > v.rows.min(v.cols) {
+        return Err(PlanError::new(
+            "policy.patch_px",
+            p.patch_px,
+            format!("must fit in the survey ({}×{} px)", v.rows, v.cols),
+        ));
+    }
+    within("policy.budget", p.budget, 1..=100_000)?;
+    within("policy.seeds", p.seeds, 1..=p.budget.max(1))?;
+    finite_within("policy.beta", p.beta, 0.0..=100.0)?;
+    if p.dkl_hidden.is_empty() || p.dkl_hidden.len() > 6 {
+        return Err(PlanError::new(
+            "policy.dkl_hidden",
+            format!("{:?}", p.dkl_hidden),
+            "1 to 6 layer widths",
+        ));
+    }
+    for &h in &p.dkl_hidden {
+        within("policy.dkl_hidden[]", h, 1..=4_096)?;
+    }
+    within("policy.dkl_embedding", p.dkl_embedding, 1..=16)?;
+    finite_within("policy.dkl_learning_rate", p.dkl_learning_rate, 1e-6..=1.0)?;
+    within(
+        "policy.dkl_first_fit_steps",
+        p.dkl_first_fit_steps,
+        1..=100_000,
+    )?;
+    within("policy.dkl_refit_steps", p.dkl_refit_steps, 1..=100_000)?;
+    within("policy.queue_len", p.queue_len, 1..=1_000)?;
+    if p.patch_px < 7
+        && matches!(
+            p.name,
+            super::PolicyKind::DnDkl | super::PolicyKind::Structure
+        )
+    {
+        return Err(PlanError::new(
+            "policy.patch_px",
+            p.patch_px,
+            "at least 7 for SSIM's 7×7 window",
+        ));
+    }
+
+    finite_within(
+        "analysis.onset_current_a",
+        plan.analysis.onset_current_a,
+        1e-15..=1e-3,
+    )?;
+
+    let o = &plan.output;
+    if o.dir.trim().is_empty() {
+        return Err(PlanError::new("output.dir", "\"\"", "a folder path"));
+    }
+    within("output.flush_rows", o.flush_rows, 1..=100_000)?;
+    within("output.flush_ms", o.flush_ms, 10..=3_600_000)?;
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! The session plan: everything a run needs, read from `sessions/*.toml`.
+//!
+//! Every table refuses unknown keys (`deny_unknown_fields`) so a typo is an
+//! error that names the key, never a silently ignored setting; every number is
+//! checked against a range by [`SessionPlan::validate`].
+
+mod check;
+mod sections;
+
+pub use check::PlanError;
+pub use sections::*;
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Where the instrument comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstrumentSpec {
+    /// The in-process simulated perovskite film.
+    Sim,
+    /// A `dualscope-grid/1` dataset served as if it were a microscope.
+    Replay(std::path::PathBuf),
+    /// A microscope (or bridge) speaking `dualscope-wire/1` on a serial port.
+    Serial(String),
+}
+
+impl InstrumentSpec {
+    pub fn parse(text: &str) -> Result<Self, PlanError> {
+        let text = text.trim();
+        if text == "sim" {
+            return Ok(Self::Sim);
+        }
+        if let Some(dir) = text.strip_prefix("replay:") {
+            if dir.is_empty() {
+                return Err(PlanError::new(
+                    "instrument",
+                    text,
+                    "replay:DIR needs a folder",
+                ));
+            }
+            return Ok(Self::Replay(dir.into()));
+        }
+        if let Some(port) = text.strip_prefix("serial:") {
+            if port.is_empty() {
+                return Err(PlanError::new(
+                    "instrument",
+                    text,
+                    "serial:PATH needs a port path",
+                ));
+            }
+            return Ok(Self::Serial(port.to_string()));
+        }
+        Err(PlanError::new(
+            "instrument",
+            text,
+            "one of \"sim\", \"replay:DIR\", \"serial:PATH\"",
+        ))
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Self::Sim => "sim".into(),
+            Self::Replay(dir) => format!("replay:{}", dir.display()),
+            Self::Serial(port) => format!("serial:{port}"),
+        }
+    }
+}
+
+/// The whole plan, as written in the TOML file (with defaults filled in).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionPlan {
+    /// Free text shown in `dualscope sessions`.
+    pub name: String,
+    /// The master seed: simulator, Latin-hypercube seeds, network initialisation
+    /// and every random choice derive from it.
+    pub seed: u64,
+    /// `sim`, `replay:DIR` or `serial:PATH`.
+    pub instrument: String,
+    pub film: FilmPlan,
+    pub sim: SimPlan,
+    pub survey: SurveyPlan,
+    pub sweep: SweepPlan,
+    pub safety: SafetyPlan,
+    pub policy: PolicyPlan,
+    pub analysis: AnalysisPlan,
+    pub output: OutputPlan,
+}
+
+impl Default for SessionPlan {
+    fn default() -> Self {
+        Self {
+            name: "demo".into(),
+            seed: 1,
+            instrument: "sim".into(),
+            film: FilmPlan::default(),
+            sim: SimPlan::default(),
+            survey: SurveyPlan::default(),
+            sweep: SweepPlan::default(),
+            safety: SafetyPlan::default(),
+            policy: PolicyPlan::default(),
+            analysis: AnalysisPlan::default(),
+            output: OutputPlan::default(),
+        }
+    }
+}
+
+impl SessionPlan {
+    /// Reads and validates a plan file.
+    pub fn load(path: &Path) -> Result<Self, PlanError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            PlanError::new(
+                "plan",
+                path.display(),
+                format!("a readable TOML file ({e})"),
+            )
+        })?;
+        Self::from_toml(&text).map_err(|e| e.in_file(path))
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, PlanError> {
+        let plan: SessionPlan = toml::from_str(text).map_err(PlanError::from_toml)?;
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a plan always serialises")
+    }
+
+    pub fn instrument_spec(&self) -> Result<InstrumentSpec, PlanError> {
+        InstrumentSpec::parse(&self.instrument)
+    }
+
+    /// Checks every value against its allowed range; the first offence is returned
+    /// with the key, the value and the range.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        check::validate(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip() {
+        let plan = SessionPlan::default();
+        plan.validate().unwrap();
+        let again = SessionPlan::from_toml(&plan.to_toml()).unwrap();
+        assert_eq!(plan, again);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = SessionPlan::from_toml("[sweep]\npionts = 3\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("pionts"), "{text}");
+    }
+
+    #[test]
+    fn out_of_range_names_key_value_and_range() {
+        let err = SessionPlan::from_toml("[sweep]\npoints = 3\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("sweep.points"), "{text}");
+        assert!(text.contains('3'), "{text}");
+        assert!(text.contains("11"), "{text}");
+    }
+
+    #[test]
+    fn sweep_beyond_safety_limit_is_refused() {
+        let err = SessionPlan::from_toml("[sweep]\nv_max = 3.0\n[safety]\nbias_max_v = 2.0\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("sweep.v_max"), "{err}");
+    }
+
+    #[test]
+    fn instrument_specs_parse() {
+        assert_eq!(InstrumentSpec::parse("sim").unwrap(), InstrumentSpec::Sim);
+        assert_eq!(
+            InstrumentSpec::parse("replay:/data/x").unwrap(),
+            InstrumentSpec::Replay("/data/x".into())
+        );
+        assert_eq!(
+            InstrumentSpec::parse("serial:/dev/ttyUSB0").unwrap(),
+            InstrumentSpec::Serial("/dev/ttyUSB0".into())
+        );
+        assert!(InstrumentSpec::parse("usb").is_err());
+    }
+}

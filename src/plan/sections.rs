@@ -1,0 +1,333 @@
+//! The tables of a session plan. Defaults are the safe, published settings.
+
+use serde::{Deserialize, Serialize};
+
+/// The simulated halide-perovskite film (used by `instrument = "sim"` and
+/// `dualscope sim export`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilmPlan {
+    /// Film seed; when absent it is derived from the master seed.
+    pub seed: Option<u64>,
+    /// Number of Voronoi grains in the frame.
+    pub grains: u32,
+    /// Spread of grain heights (standard deviation).
+    pub grain_height_spread_nm: f64,
+    /// Depth of the grooves along grain boundaries.
+    pub groove_depth_nm: f64,
+    /// Half-width of a groove.
+    pub groove_width_nm: f64,
+    /// Extra depth of the pits at triple junctions.
+    pub pit_depth_nm: f64,
+    /// Radius of a triple-junction pit.
+    pub pit_radius_nm: f64,
+    /// Fraction of boundaries with a height step (asymmetric boundaries).
+    pub asymmetric_fraction: f64,
+    /// Height step across an asymmetric boundary.
+    pub asymmetric_step_nm: f64,
+    /// Surface roughness (standard deviation of smoothed noise).
+    pub roughness_nm: f64,
+    /// Current noise of the amplifier (standard deviation).
+    pub current_noise_a: f64,
+    /// Artefact: a random offset per scan line of the survey image.
+    pub line_offset_nm: f64,
+    /// Artefact: sample tilt across the frame.
+    pub tilt_nm: f64,
+}
+
+impl Default for FilmPlan {
+    fn default() -> Self {
+        Self {
+            seed: None,
+            grains: 36,
+            grain_height_spread_nm: 12.0,
+            groove_depth_nm: 18.0,
+            groove_width_nm: 14.0,
+            pit_depth_nm: 22.0,
+            pit_radius_nm: 26.0,
+            asymmetric_fraction: 0.25,
+            asymmetric_step_nm: 16.0,
+            roughness_nm: 1.2,
+            current_noise_a: 2e-12,
+            line_offset_nm: 0.0,
+            tilt_nm: 0.0,
+        }
+    }
+}
+
+/// How the simulated instrument behaves in time, and the faults it can show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimPlan {
+    /// 1.0 runs at the speed of a real microscope; 0.0 does not wait at all.
+    pub time_scale: f64,
+    /// Tip settle time after a move, at real speed.
+    pub settle_ms: f64,
+    /// Tip speed for moves, at real speed.
+    pub move_speed_nm_per_s: f64,
+    /// Fault: every Nth sweep fails with an instrument error (0 = never).
+    pub fail_sweep_every: u32,
+    /// Fault: every Nth reply is delayed by `slow_reply_ms` (0 = never).
+    pub slow_reply_every: u32,
+    pub slow_reply_ms: u64,
+    /// For tests: append one line per sweep returned to this file, so a test can
+    /// check the session log holds every curve the instrument gave.
+    pub audit_log: Option<String>,
+}
+
+impl Default for SimPlan {
+    fn default() -> Self {
+        Self {
+            time_scale: 0.1,
+            settle_ms: 150.0,
+            move_speed_nm_per_s: 20_000.0,
+            fail_sweep_every: 0,
+            slow_reply_every: 0,
+            slow_reply_ms: 0,
+            audit_log: None,
+        }
+    }
+}
+
+/// The survey topography image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SurveyPlan {
+    pub rows: u32,
+    pub cols: u32,
+    pub width_nm: f64,
+    pub height_nm: f64,
+}
+
+impl Default for SurveyPlan {
+    fn default() -> Self {
+        Self {
+            rows: 256,
+            cols: 256,
+            width_nm: 2_000.0,
+            height_nm: 2_000.0,
+        }
+    }
+}
+
+/// The triangle bias sweep v_start → v_max → v_end.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SweepPlan {
+    pub v_start: f64,
+    pub v_max: f64,
+    pub v_end: f64,
+    /// Samples in the whole sweep (both branches).
+    pub points: u32,
+    /// Dwell per sample.
+    pub dwell_ms: f64,
+}
+
+impl Default for SweepPlan {
+    fn default() -> Self {
+        Self {
+            v_start: 0.0,
+            v_max: 1.5,
+            v_end: 0.0,
+            points: 251,
+            dwell_ms: 2.0,
+        }
+    }
+}
+
+impl SweepPlan {
+    /// Duration of one sweep at real speed.
+    pub fn duration_ms(&self) -> f64 {
+        self.points as f64 * self.dwell_ms
+    }
+
+    /// Index of the sample at `v_max`, where the up branch turns into the down one.
+    pub fn turn_index(&self) -> usize {
+        self.points as usize / 2
+    }
+
+    /// The bias of every sample: up from `v_start` to `v_max`, then down to `v_end`.
+    pub fn biases_v(&self) -> Vec<f64> {
+        let n = self.points as usize;
+        let turn = self.turn_index();
+        (0..n)
+            .map(|k| {
+                if k <= turn {
+                    self.v_start + (self.v_max - self.v_start) * k as f64 / turn as f64
+                } else {
+                    let rest = (n - 1 - turn) as f64;
+                    self.v_max + (self.v_end - self.v_max) * (k - turn) as f64 / rest
+                }
+            })
+            .collect()
+    }
+}
+
+/// Hard limits the host never exceeds, whatever the plan or the policy asks.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SafetyPlan {
+    /// Largest |bias| any sweep may reach.
+    pub bias_max_v: f64,
+    /// Current compliance: a sweep is cut short and ramped to 0 V above this.
+    pub current_max_a: f64,
+}
+
+impl Default for SafetyPlan {
+    fn default() -> Self {
+        Self {
+            bias_max_v: 2.0,
+            current_max_a: 5e-9,
+        }
+    }
+}
+
+/// Which policy chooses the next point, and how many points in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyKind {
+    /// Dual-novelty deep kernel learning (the published method).
+    #[default]
+    DnDkl,
+    /// Deep kernel UCB on spectral novelty alone.
+    DklUcb,
+    /// Structural novelty (1 − max SSIM) alone.
+    Structure,
+    /// Uniformly random unmeasured candidate.
+    Random,
+    /// Raster order over the candidate grid.
+    Grid,
+}
+
+impl PolicyKind {
+    pub const ALL: [PolicyKind; 5] = [
+        Self::DnDkl,
+        Self::DklUcb,
+        Self::Structure,
+        Self::Random,
+        Self::Grid,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::DnDkl => "dn-dkl",
+            Self::DklUcb => "dkl-ucb",
+            Self::Structure => "structure",
+            Self::Random => "random",
+            Self::Grid => "grid",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.label() == text)
+    }
+}
+
+impl std::fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// What the deep kernel learns to predict from a patch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DklTarget {
+    /// Isolation-forest novelty of the curve among all curves measured so far.
+    #[default]
+    Novelty,
+    HysteresisArea,
+    OnsetV,
+    MaxCurrentA,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyPlan {
+    pub name: PolicyKind,
+    /// Latin-hypercube seed points measured before the policy takes over.
+    pub seeds: u32,
+    /// Measurements in all, seeds included.
+    pub budget: u32,
+    /// Side of the square topography patch around a candidate.
+    pub patch_px: u32,
+    /// Candidates sit on every `stride_px`-th pixel.
+    pub stride_px: u32,
+    /// UCB exploration weight: spectral score = μ + √β·σ.
+    pub beta: f64,
+    /// What the deep kernel learns from a patch.
+    pub target: DklTarget,
+    /// Start the next sweep on a decision computed while the previous curve was
+    /// measured, instead of waiting for a fit that includes the newest curve.
+    pub pipelined: bool,
+    /// Hidden layer widths of the feature extractor (its input is patch_px²).
+    pub dkl_hidden: Vec<u32>,
+    /// Dimension of the learned embedding the kernel works on.
+    pub dkl_embedding: u32,
+    /// Adam learning rate of the marginal-likelihood fit.
+    pub dkl_learning_rate: f64,
+    /// Most optimiser steps of the first fit, and of each warm-started refit
+    /// (a fit stops earlier once the objective settles).
+    pub dkl_first_fit_steps: u32,
+    pub dkl_refit_steps: u32,
+    /// How many top candidates the acquisition queue shows.
+    pub queue_len: u32,
+}
+
+impl Default for PolicyPlan {
+    fn default() -> Self {
+        Self {
+            name: PolicyKind::DnDkl,
+            seeds: 10,
+            budget: 210,
+            patch_px: 16,
+            stride_px: 2,
+            beta: 0.25,
+            target: DklTarget::Novelty,
+            pipelined: false,
+            dkl_hidden: vec![64, 64],
+            dkl_embedding: 2,
+            dkl_learning_rate: 0.01,
+            dkl_first_fit_steps: 200,
+            dkl_refit_steps: 12,
+            queue_len: 12,
+        }
+    }
+}
+
+/// Settings of the analysis of each curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalysisPlan {
+    /// The onset voltage is the first bias on the up branch where |I| exceeds this.
+    pub onset_current_a: f64,
+}
+
+impl Default for AnalysisPlan {
+    fn default() -> Self {
+        Self {
+            onset_current_a: 2e-11,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputPlan {
+    /// Sessions are written to `<dir>/<session_id>/`.
+    pub dir: String,
+    /// Rows gathered in the journal before a Parquet part file is written.
+    pub flush_rows: u32,
+    /// Longest time a journaled row waits for its part file.
+    pub flush_ms: u64,
+}
+
+impl Default for OutputPlan {
+    fn default() -> Self {
+        Self {
+            dir: "sessions/runs".into(),
+            flush_rows: 16,
+            flush_ms: 3_000,
+        }
+    }
+}

@@ -1,0 +1,448 @@
+//! DN-DKL, dual-novelty deep kernel learning, and its two halves as policies of
+//! their own: `dkl-ucb` (spectral novelty only) and `structure` (SSIM only).
+//!
+//! The heavy work (novelty scoring, the warm-started fit, scoring every
+//! candidate) runs on a worker thread that produces a *ranking* of all
+//! candidates after each new curve. `decide` picks the best open candidate from
+//! the ranking of the right version: the one that includes every curve so far,
+//! or — pipelined — the one computed while the last curve was being measured,
+//! so the next sweep starts without waiting for a fit.
+
+use super::{Candidates, DecideContext, Decision, Policy, Ranked};
+use crate::ml::dkl::{DklModel, FitSettings};
+use crate::ml::patches::{self, PatchSet};
+use crate::ml::ssim::StructuralNovelty;
+use crate::ml::{iforest, spectra};
+use crate::plan::{DklTarget, PolicyKind, SessionPlan};
+use crate::seed;
+use crate::store::{MeasurementRow, Source};
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+/// Scores of every candidate after `version` curves.
+#[derive(Debug)]
+pub struct Ranking {
+    pub version: usize,
+    pub score: Vec<f64>,
+    pub mean: Option<Vec<f64>>,
+    pub std: Option<Vec<f64>>,
+    pub structure: Vec<f64>,
+    /// μ + √β·σ, the spectral half of the score.
+    pub ucb: Option<Vec<f64>>,
+    pub fit_ms: f64,
+    pub score_ms: f64,
+    pub fit_steps: usize,
+}
+
+/// Settings the worker needs.
+#[derive(Debug, Clone)]
+pub struct DnDklSettings {
+    pub kind: PolicyKind,
+    pub master_seed: u64,
+    pub beta: f64,
+    pub target: DklTarget,
+    pub pipelined: bool,
+    pub hidden: Vec<usize>,
+    pub embedding: usize,
+    pub learning_rate: f64,
+    pub first_fit_steps: usize,
+    pub refit_steps: usize,
+    pub sweep_points: usize,
+    pub queue_len: usize,
+}
+
+impl DnDklSettings {
+    pub fn from_plan(kind: PolicyKind, plan: &SessionPlan) -> Self {
+        let p = &plan.policy;
+        Self {
+            kind,
+            master_seed: plan.seed,
+            beta: p.beta,
+            target: p.target,
+            pipelined: p.pipelined,
+            hidden: p.dkl_hidden.iter().map(|&h| h as usize).collect(),
+            embedding: p.dkl_embedding as usize,
+            learning_rate: p.dkl_learning_rate,
+            first_fit_steps: p.dkl_first_fit_steps as usize,
+            refit_steps: p.dkl_refit_steps as usize,
+            sweep_points: plan.sweep.points as usize,
+            queue_len: p.queue_len as usize,
+        }
+    }
+}
+
+/// One new curve, as the decision core takes it.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// The topography patch where the curve was taken (normalised like the candidates').
+    pub patch: Vec<f32>,
+    pub current_a: Vec<f64>,
+    /// The physics scalar the kernel learns when the plan's target is not novelty.
+    pub target: f64,
+    /// History replayed at resume: no ranking is needed after it.
+    pub catching_up: bool,
+}
+
+/// Rankings the worker has produced, newest last, and a signal for waiters.
+#[derive(Default)]
+struct Shelf {
+    rankings: Mutex<VecDeque<Arc<Ranking>>>,
+    ready: Condvar,
+    failed: Mutex<Option<String>>,
+}
+
+pub struct DnDkl {
+    settings: DnDklSettings,
+    to_worker: Option<Sender<Observation>>,
+    shelf: Arc<Shelf>,
+    worker: Option<std::thread::JoinHandle<()>>,
+    image: ndarray::Array2<f32>,
+    side: usize,
+    observed: usize,
+    catching_up: bool,
+    last: Option<Arc<Ranking>>,
+}
+
+impl DnDkl {
+    pub fn new(
+        settings: DnDklSettings,
+        survey: &crate::instrument::Survey,
+        candidates: &Candidates,
+    ) -> Self {
+        let image = patches::normalise(&survey.heights_nm);
+        let patches = patches::extract(&image, candidates);
+        let (tx, rx) = channel();
+        let shelf = Arc::new(Shelf::default());
+        let worker = {
+            let settings = settings.clone();
+            let shelf = shelf.clone();
+            std::thread::Builder::new()
+                .name("dn-dkl".into())
+                .spawn(move || DecisionCore::new(settings, patches).run(rx, &shelf))
+                .expect("spawn the DN-DKL worker")
+        };
+        Self {
+            side: candidates.patch_px as usize,
+            settings,
+            to_worker: Some(tx),
+            shelf,
+            worker: Some(worker),
+            image,
+            observed: 0,
+            catching_up: false,
+            last: None,
+        }
+    }
+
+    /// Waits for the ranking that includes exactly `version` curves (or the
+    /// first one after it, when that version was skipped during catch-up).
+    fn ranking(&self, version: usize) -> Result<Arc<Ranking>, String> {
+        let mut shelf = self.shelf.rankings.lock().expect("ranking shelf");
+        loop {
+            if let Some(r) = shelf
+                .iter()
+                .find(|r| r.version == version)
+                .or_else(|| shelf.iter().find(|r| r.version > version))
+            {
+                return Ok(r.clone());
+            }
+            if let Some(e) = self.shelf.failed.lock().expect("failure slot").clone() {
+                return Err(e);
+            }
+            shelf = self.shelf.ready.wait(shelf).expect("ranking shelf");
+        }
+    }
+
+    fn target_of(&self, m: &MeasurementRow) -> f64 {
+        match self.settings.target {
+            DklTarget::Novelty => f64::NAN,
+            DklTarget::HysteresisArea => m.hysteresis_area,
+            // No onset within the sweep: later than any onset seen.
+            DklTarget::OnsetV => m.onset_v.unwrap_or(f64::INFINITY),
+            DklTarget::MaxCurrentA => m.max_current_a,
+        }
+    }
+}
+
+impl Drop for DnDkl {
+    fn drop(&mut self) {
+        self.to_worker.take();
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+impl Policy for DnDkl {
+    fn kind(&self) -> PolicyKind {
+        self.settings.kind
+    }
+
+    fn observe(&mut self, _candidate: Option<usize>, m: &MeasurementRow) {
+        let patch = patches::patch_at(&self.image, m.row, m.col, self.side);
+        let obs = Observation {
+            patch,
+            current_a: m.current_a.clone(),
+            target: self.target_of(m),
+            catching_up: self.catching_up,
+        };
+        self.observed += 1;
+        if let Some(tx) = &self.to_worker {
+            let _ = tx.send(obs);
+        }
+    }
+
+    fn observe_history(&mut self, history: &[(Option<usize>, &MeasurementRow)]) {
+        for (k, (candidate, m)) in history.iter().enumerate() {
+            self.catching_up = k + 1 < history.len();
+            self.observe(*candidate, m);
+        }
+        self.catching_up = false;
+    }
+
+    fn decide(&mut self, ctx: &DecideContext<'_>) -> Option<Decision> {
+        let t0 = Instant::now();
+        let version = if self.settings.pipelined {
+            self.observed.saturating_sub(1)
+        } else {
+            self.observed
+        };
+        let ranking = match self.ranking(version) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "DN-DKL worker failed; falling back to structural novelty order");
+                return ctx
+                    .open()
+                    .next()
+                    .map(|k| Decision::unscored(k, Source::Policy));
+            }
+        };
+        let best = ctx.open().max_by(|&a, &b| {
+            ranking.score[a]
+                .total_cmp(&ranking.score[b])
+                .then(b.cmp(&a))
+        })?;
+        let waited_ms = t0.elapsed().as_secs_f64() * 1e3;
+        tracing::debug!(version = ranking.version, waited_ms, "decision");
+        let decision = Decision {
+            candidate: best,
+            source: Source::Policy,
+            score: Some(ranking.score[best]),
+            mean: ranking.mean.as_ref().map(|m| m[best]),
+            std: ranking.std.as_ref().map(|s| s[best]),
+            structure_novelty: Some(ranking.structure[best]),
+            spectral_novelty: ranking.ucb.as_ref().map(|u| u[best]),
+            fit_ms: ranking.fit_ms,
+            score_ms: ranking.score_ms,
+        };
+        self.last = Some(ranking);
+        Some(decision)
+    }
+
+    fn queue(&self, taken: &[bool]) -> Vec<Ranked> {
+        let Some(r) = &self.last else {
+            return Vec::new();
+        };
+        let mut open: Vec<usize> = (0..r.score.len()).filter(|&k| !taken[k]).collect();
+        let n = self.settings.queue_len.min(open.len());
+        if n == 0 {
+            return Vec::new();
+        }
+        open.select_nth_unstable_by(n - 1, |&a, &b| {
+            r.score[b].total_cmp(&r.score[a]).then(a.cmp(&b))
+        });
+        open.truncate(n);
+        open.sort_by(|&a, &b| r.score[b].total_cmp(&r.score[a]).then(a.cmp(&b)));
+        open.into_iter()
+            .map(|k| Ranked {
+                candidate: k,
+                score: r.score[k],
+                mean: r.mean.as_ref().map(|m| m[k]),
+                std: r.std.as_ref().map(|s| s[k]),
+                structure_novelty: Some(r.structure[k]),
+                spectral_novelty: r.ucb.as_ref().map(|u| u[k]),
+            })
+            .collect()
+    }
+}
+
+/// Everything one decision needs, owned by the worker thread: the candidates'
+/// patches, the structural novelty, the training set and the deep kernel.
+#[derive(Clone)]
+pub struct DecisionCore {
+    settings: DnDklSettings,
+    patches: PatchSet,
+    structure: StructuralNovelty,
+    model: Option<DklModel>,
+    train_patches: Vec<f32>,
+    curves: Vec<Vec<f64>>,
+    targets: Vec<f64>,
+}
+
+/// Curves below this count are too few for a kernel fit; structure alone ranks.
+const MIN_FIT_POINTS: usize = 3;
+/// Candidates scored per batch (bounds memory to batch × measured points).
+const PREDICT_BATCH: usize = 1024;
+
+impl DecisionCore {
+    pub fn new(settings: DnDklSettings, patches: PatchSet) -> Self {
+        let structure = StructuralNovelty::new(&patches);
+        Self {
+            settings,
+            patches,
+            structure,
+            model: None,
+            train_patches: Vec::new(),
+            curves: Vec::new(),
+            targets: Vec::new(),
+        }
+    }
+
+    fn run(mut self, rx: Receiver<Observation>, shelf: &Shelf) {
+        for obs in rx {
+            let catching_up = obs.catching_up;
+            self.absorb(obs);
+            if catching_up {
+                continue;
+            }
+            match self.rank() {
+                Ok(r) => {
+                    let mut s = shelf.rankings.lock().expect("ranking shelf");
+                    s.push_back(Arc::new(r));
+                    while s.len() > 3 {
+                        s.pop_front();
+                    }
+                    shelf.ready.notify_all();
+                }
+                Err(e) => {
+                    *shelf.failed.lock().expect("failure slot") = Some(e);
+                    shelf.ready.notify_all();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Takes a new curve in: one new SSIM column, one more training point.
+    pub fn absorb(&mut self, obs: Observation) {
+        if self.settings.kind != PolicyKind::DklUcb {
+            self.structure.add(&self.patches, &obs.patch);
+        }
+        self.train_patches.extend_from_slice(&obs.patch);
+        self.curves.push(obs.current_a);
+        self.targets.push(obs.target);
+    }
+
+    /// What the kernel learns: novelty of every curve among all of them,
+    /// re-scored now, or a min–max scaled physics scalar.
+    fn learning_targets(&self) -> Vec<f64> {
+        let n = self.curves.len();
+        match self.settings.target {
+            DklTarget::Novelty => {
+                let refs: Vec<&[f64]> = self.curves.iter().map(|c| c.as_slice()).collect();
+                let features = spectra::reduce_all(&refs, self.settings.sweep_points);
+                let mut rng = seed::rng(self.settings.master_seed, "isolation-forest", &[n as u64]);
+                iforest::novelty(&features, &mut rng)
+            }
+            _ => {
+                let finite: Vec<f64> = self
+                    .targets
+                    .iter()
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .collect();
+                let lo = finite.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let span = if hi > lo { hi - lo } else { 1.0 };
+                self.targets
+                    .iter()
+                    .map(|v| if v.is_finite() { (v - lo) / span } else { 1.0 })
+                    .collect()
+            }
+        }
+    }
+
+    /// Re-scores novelty, refits warm, and scores every candidate.
+    pub fn rank(&mut self) -> Result<Ranking, String> {
+        let n = self.curves.len();
+        let m = self.patches.len();
+        let structure: Vec<f64> = (0..m).map(|k| self.structure.novelty(k)).collect();
+        if self.settings.kind == PolicyKind::Structure || n < MIN_FIT_POINTS {
+            return Ok(Ranking {
+                version: n,
+                score: structure.clone(),
+                mean: None,
+                std: None,
+                structure,
+                ucb: None,
+                fit_ms: 0.0,
+                score_ms: 0.0,
+                fit_steps: 0,
+            });
+        }
+        let t_fit = Instant::now();
+        let y = self.learning_targets();
+        let width = self.patches.width();
+        let first = self.model.is_none();
+        let model = self.model.get_or_insert_with(|| {
+            let dev = burn::prelude::Device::flex().autodiff();
+            DklModel::new_seeded(
+                width,
+                &self.settings.hidden,
+                self.settings.embedding,
+                dev,
+                seed::derive(self.settings.master_seed, "dkl-init", &[]),
+            )
+        });
+        let steps = if first {
+            self.settings.first_fit_steps
+        } else {
+            self.settings.refit_steps
+        };
+        let report = model
+            .fit(
+                &self.train_patches,
+                &y,
+                FitSettings {
+                    learning_rate: self.settings.learning_rate,
+                    max_steps: steps,
+                    tolerance: 1e-4,
+                    patience: 3,
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        let posterior = model
+            .posterior(&self.train_patches, &y)
+            .map_err(|e| e.to_string())?;
+        let fit_ms = t_fit.elapsed().as_secs_f64() * 1e3;
+
+        let t_score = Instant::now();
+        let z = model.embed(&self.patches.data);
+        let (mean, var) = posterior.predict_par(&z, PREDICT_BATCH);
+        let sqrt_beta = self.settings.beta.sqrt();
+        let std: Vec<f64> = var.iter().map(|v| v.sqrt()).collect();
+        let ucb: Vec<f64> = mean
+            .iter()
+            .zip(&std)
+            .map(|(mu, s)| mu + sqrt_beta * s)
+            .collect();
+        let score = match self.settings.kind {
+            PolicyKind::DnDkl => ucb.iter().zip(&structure).map(|(u, s)| u * s).collect(),
+            _ => ucb.clone(),
+        };
+        let score_ms = t_score.elapsed().as_secs_f64() * 1e3;
+        Ok(Ranking {
+            version: n,
+            score,
+            mean: Some(mean),
+            std: Some(std),
+            structure,
+            ucb: Some(ucb),
+            fit_ms,
+            score_ms,
+            fit_steps: report.steps,
+        })
+    }
+}

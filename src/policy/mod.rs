@@ -1,0 +1,117 @@
+//! Where the tip goes next. A policy sees the candidate grid, what has been
+//! measured, and learns from each new curve; it never touches the instrument.
+
+mod baseline;
+mod candidates;
+pub mod dn_dkl;
+mod seeds;
+
+pub use baseline::{GridPolicy, RandomPolicy};
+pub use candidates::Candidates;
+pub use dn_dkl::{DnDkl, DnDklSettings};
+pub use seeds::latin_hypercube;
+
+use crate::plan::{PolicyKind, SessionPlan};
+use crate::store::{MeasurementRow, Source};
+
+/// What a policy decided for one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Index into [`Candidates`].
+    pub candidate: usize,
+    pub source: Source,
+    pub score: Option<f64>,
+    pub mean: Option<f64>,
+    pub std: Option<f64>,
+    pub structure_novelty: Option<f64>,
+    pub spectral_novelty: Option<f64>,
+    /// Time spent fitting the model for this decision.
+    pub fit_ms: f64,
+    /// Time spent scoring every candidate.
+    pub score_ms: f64,
+}
+
+impl Decision {
+    /// A choice that was not scored (seed, manual point, baseline).
+    pub fn unscored(candidate: usize, source: Source) -> Self {
+        Self {
+            candidate,
+            source,
+            score: None,
+            mean: None,
+            std: None,
+            structure_novelty: None,
+            spectral_novelty: None,
+            fit_ms: 0.0,
+            score_ms: 0.0,
+        }
+    }
+}
+
+/// A candidate near the top of the policy's ranking, for the acquisition queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    pub candidate: usize,
+    pub score: f64,
+    pub mean: Option<f64>,
+    pub std: Option<f64>,
+    pub structure_novelty: Option<f64>,
+    pub spectral_novelty: Option<f64>,
+}
+
+/// Everything a policy may look at when deciding.
+pub struct DecideContext<'a> {
+    pub step: u32,
+    pub candidates: &'a Candidates,
+    /// Per candidate: already measured (or given up on).
+    pub taken: &'a [bool],
+}
+
+impl DecideContext<'_> {
+    pub fn open(&self) -> impl Iterator<Item = usize> + '_ {
+        self.taken
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !**t)
+            .map(|(k, _)| k)
+    }
+}
+
+pub trait Policy: Send {
+    fn kind(&self) -> PolicyKind;
+    /// Learns from a new curve (`candidate` is `None` for a manual point off the grid).
+    fn observe(&mut self, candidate: Option<usize>, measurement: &MeasurementRow);
+    /// Learns from the curves of a resumed session at once.
+    fn observe_history(&mut self, history: &[(Option<usize>, &MeasurementRow)]) {
+        for (candidate, m) in history {
+            self.observe(*candidate, m);
+        }
+    }
+    /// Chooses the next candidate; `None` once every candidate is taken.
+    fn decide(&mut self, ctx: &DecideContext<'_>) -> Option<Decision>;
+    /// The best-ranked open candidates after the last decision.
+    fn queue(&self, _taken: &[bool]) -> Vec<Ranked> {
+        Vec::new()
+    }
+}
+
+/// Builds the policy a plan names.
+pub fn build(
+    kind: PolicyKind,
+    plan: &SessionPlan,
+    survey: &crate::instrument::Survey,
+    candidates: &Candidates,
+) -> Box<dyn Policy> {
+    match kind {
+        PolicyKind::DnDkl | PolicyKind::DklUcb | PolicyKind::Structure => Box::new(DnDkl::new(
+            DnDklSettings::from_plan(kind, plan),
+            survey,
+            candidates,
+        )),
+        PolicyKind::Random => Box::new(RandomPolicy::new(plan.seed)),
+        PolicyKind::Grid => {
+            let points = plan.policy.budget.saturating_sub(plan.policy.seeds).max(1);
+            Box::new(GridPolicy::new(candidates, points))
+        }
+    }
+}

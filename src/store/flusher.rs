@@ -1,0 +1,170 @@
+//! The background thread that turns journaled rows into Parquet part files, so
+//! the engine never waits on compression or fsync of a part.
+
+use super::StoreError;
+use super::frame::{part_name, sync_dir, tmp_path, write_parquet_unrenamed};
+use super::journal::{Entry, Journal, JournalTable};
+use super::schema::{decisions_frame, events_frame, measurements_frame};
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+pub(super) enum Job {
+    Part {
+        table: JournalTable,
+        part: u32,
+        rows: Vec<(u64, Entry)>,
+    },
+    /// Answers once every job before it is done.
+    Barrier(Sender<()>),
+}
+
+pub(super) struct Flusher {
+    jobs: Option<Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+    error: Arc<Mutex<Option<StoreError>>>,
+}
+
+impl Flusher {
+    pub fn start(dir: PathBuf, journal: Arc<Mutex<Journal>>) -> Self {
+        let (tx, rx) = channel();
+        let error = Arc::new(Mutex::new(None));
+        let slot = error.clone();
+        let thread = std::thread::Builder::new()
+            .name("store-flusher".into())
+            .spawn(move || run(dir, journal, rx, slot))
+            .expect("spawn the store flusher thread");
+        Self {
+            jobs: Some(tx),
+            thread: Some(thread),
+            error,
+        }
+    }
+
+    pub fn send(&self, job: Job) -> Result<(), StoreError> {
+        self.take_error()?;
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(job);
+        }
+        Ok(())
+    }
+
+    /// Waits for every job sent so far, then reports the first failure, if any.
+    pub fn wait(&self) -> Result<(), StoreError> {
+        let (tx, rx) = channel();
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(Job::Barrier(tx));
+            let _ = rx.recv();
+        }
+        self.take_error()
+    }
+
+    fn take_error(&self) -> Result<(), StoreError> {
+        match self.error.lock().expect("flusher error slot").take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(
+    dir: PathBuf,
+    journal: Arc<Mutex<Journal>>,
+    jobs: Receiver<Job>,
+    error: Arc<Mutex<Option<StoreError>>>,
+) {
+    for job in jobs {
+        match job {
+            Job::Barrier(done) => {
+                let _ = done.send(());
+            }
+            Job::Part { table, part, rows } => {
+                if error.lock().expect("flusher error slot").is_some() {
+                    continue;
+                }
+                if let Err(e) = write_part(&dir, &journal, table, part, &rows) {
+                    tracing::error!(table = table.folder(), part, error = %e, "part file not written");
+                    *error.lock().expect("flusher error slot") = Some(e);
+                }
+            }
+        }
+    }
+}
+
+/// Writes one part: fsynced under a temporary name, then the journal notes it,
+/// then the rename makes it visible. A crash at any point leaves either no part
+/// (rows still in the journal) or a whole part the journal accounts for.
+pub(super) fn write_part(
+    dir: &std::path::Path,
+    journal: &Mutex<Journal>,
+    table: JournalTable,
+    part: u32,
+    rows: &[(u64, Entry)],
+) -> Result<(), StoreError> {
+    let Some(last_seq) = rows.iter().map(|(s, _)| *s).max() else {
+        return Ok(());
+    };
+    let folder = dir.join(table.folder());
+    std::fs::create_dir_all(&folder).map_err(|e| StoreError::io(&folder, e))?;
+    let mut df = match table {
+        JournalTable::Measurements => {
+            let v: Vec<_> = rows
+                .iter()
+                .filter_map(|(_, e)| {
+                    if let Entry::Measurement(m) = e {
+                        Some(m.clone())
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            measurements_frame(&v)?
+        }
+        JournalTable::Decisions => {
+            let v: Vec<_> = rows
+                .iter()
+                .filter_map(|(_, e)| {
+                    if let Entry::Decision(d) = e {
+                        Some(d.clone())
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            decisions_frame(&v)?
+        }
+        JournalTable::Events => {
+            let v: Vec<_> = rows
+                .iter()
+                .filter_map(|(_, e)| {
+                    if let Entry::Event(d) = e {
+                        Some(d.clone())
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            events_frame(&v)?
+        }
+    };
+    let path = folder.join(part_name(part));
+    let tmp = tmp_path(&path);
+    write_parquet_unrenamed(&mut df, &tmp)?;
+    journal.lock().expect("journal lock").append(&Entry::Part {
+        table,
+        part,
+        last_seq,
+    })?;
+    std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
+    sync_dir(&folder)
+}

@@ -1,0 +1,269 @@
+//! The replay dataset `dualscope-grid/1` (CONTRACTS §2): one topography image,
+//! I–V curves at many locations and, optionally, the true motif of each pixel.
+
+use super::StoreError;
+use super::frame::*;
+use ndarray::Array2;
+use polars::prelude::DataFrame;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const GRID_FORMAT: &str = "dualscope-grid/1";
+
+/// The `[sweep]` table of `dataset.toml`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GridSweep {
+    pub v_start: f64,
+    pub v_max: f64,
+    pub v_end: f64,
+    pub points: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct DatasetToml {
+    format: String,
+    rows: u32,
+    cols: u32,
+    width_nm: f64,
+    height_nm: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sweep: Option<GridSweep>,
+}
+
+/// A curve stored in the dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridCurve {
+    pub bias_v: Vec<f64>,
+    pub current_a: Vec<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridDataset {
+    pub width_nm: f64,
+    pub height_nm: f64,
+    pub description: Option<String>,
+    pub sweep: Option<GridSweep>,
+    /// `rows × cols` heights.
+    pub topography_nm: Array2<f64>,
+    /// Curves by (row, col).
+    pub spectra: BTreeMap<(u32, u32), GridCurve>,
+    /// Ground-truth motif by (row, col), when known.
+    pub labels: Option<BTreeMap<(u32, u32), String>>,
+}
+
+impl GridDataset {
+    pub fn rows(&self) -> u32 {
+        self.topography_nm.nrows() as u32
+    }
+
+    pub fn cols(&self) -> u32 {
+        self.topography_nm.ncols() as u32
+    }
+
+    /// Reads a dataset folder, with a clear error for what is missing.
+    pub fn read(dir: &Path) -> Result<Self, StoreError> {
+        if !dir.is_dir() {
+            return Err(StoreError::Io {
+                path: dir.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such dataset folder"),
+            });
+        }
+        let toml_path = dir.join("dataset.toml");
+        let text =
+            std::fs::read_to_string(&toml_path).map_err(|e| StoreError::io(&toml_path, e))?;
+        let head: DatasetToml = toml::from_str(&text).map_err(|e| {
+            StoreError::Corrupt(format!("{}: {}", toml_path.display(), e.message()))
+        })?;
+        if head.format != GRID_FORMAT {
+            return Err(StoreError::Corrupt(format!(
+                "{}: format `{}`, expected `{GRID_FORMAT}`",
+                toml_path.display(),
+                head.format
+            )));
+        }
+        let topo = read_parquet(&dir.join("topography.parquet"))?;
+        let (r, c, h) = (
+            get_u32(&topo, "row")?,
+            get_u32(&topo, "col")?,
+            get_f64(&topo, "height_nm")?,
+        );
+        let mut topography_nm =
+            Array2::from_elem((head.rows as usize, head.cols as usize), f64::NAN);
+        for k in 0..r.len() {
+            if r[k] >= head.rows || c[k] >= head.cols {
+                return Err(StoreError::Corrupt(format!(
+                    "topography pixel ({}, {}) outside {}×{}",
+                    r[k], c[k], head.rows, head.cols
+                )));
+            }
+            topography_nm[[r[k] as usize, c[k] as usize]] = h[k];
+        }
+        if topography_nm.iter().any(|v| v.is_nan()) {
+            return Err(StoreError::Corrupt(
+                "topography.parquet does not cover every pixel".into(),
+            ));
+        }
+        let sp = read_parquet(&dir.join("spectra.parquet"))?;
+        let (r, c) = (get_u32(&sp, "row")?, get_u32(&sp, "col")?);
+        let (bias, current) = (
+            get_list_f64(&sp, "bias_v")?,
+            get_list_f64(&sp, "current_a")?,
+        );
+        let mut spectra = BTreeMap::new();
+        for (k, (b, i)) in bias.into_iter().zip(current).enumerate() {
+            if b.len() != i.len() {
+                return Err(StoreError::Corrupt(format!(
+                    "spectrum at ({}, {}): {} biases but {} currents",
+                    r[k],
+                    c[k],
+                    b.len(),
+                    i.len()
+                )));
+            }
+            spectra.insert(
+                (r[k], c[k]),
+                GridCurve {
+                    bias_v: b,
+                    current_a: i,
+                },
+            );
+        }
+        let labels_path = dir.join("labels.parquet");
+        let labels = if labels_path.exists() {
+            let lb = read_parquet(&labels_path)?;
+            let (r, c, m) = (
+                get_u32(&lb, "row")?,
+                get_u32(&lb, "col")?,
+                get_str(&lb, "motif")?,
+            );
+            Some((0..r.len()).map(|k| ((r[k], c[k]), m[k].clone())).collect())
+        } else {
+            None
+        };
+        Ok(Self {
+            width_nm: head.width_nm,
+            height_nm: head.height_nm,
+            description: head.description,
+            sweep: head.sweep,
+            topography_nm,
+            spectra,
+            labels,
+        })
+    }
+
+    /// Writes the dataset; `dataset.toml` goes last, so a folder without it is
+    /// an unfinished export, never a wrong dataset.
+    pub fn write(&self, dir: &Path) -> Result<(), StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let mut topo = {
+            let mut r = Vec::new();
+            let mut c = Vec::new();
+            let mut h = Vec::new();
+            for ((row, col), v) in self.topography_nm.indexed_iter() {
+                r.push(row as u32);
+                c.push(col as u32);
+                h.push(*v);
+            }
+            DataFrame::new_infer_height(vec![
+                col_u32("row", r),
+                col_u32("col", c),
+                col_f64("height_nm", h),
+            ])
+            .map_err(|e| StoreError::Polars(e.to_string()))?
+        };
+        write_parquet_atomic(&mut topo, &dir.join("topography.parquet"))?;
+        let keys: Vec<&(u32, u32)> = self.spectra.keys().collect();
+        let bias: Vec<&[f64]> = self.spectra.values().map(|s| s.bias_v.as_slice()).collect();
+        let current: Vec<&[f64]> = self
+            .spectra
+            .values()
+            .map(|s| s.current_a.as_slice())
+            .collect();
+        let mut sp = DataFrame::new_infer_height(vec![
+            col_u32("row", keys.iter().map(|k| k.0).collect()),
+            col_u32("col", keys.iter().map(|k| k.1).collect()),
+            col_list_f64("bias_v", &bias),
+            col_list_f64("current_a", &current),
+        ])
+        .map_err(|e| StoreError::Polars(e.to_string()))?;
+        write_parquet_atomic(&mut sp, &dir.join("spectra.parquet"))?;
+        if let Some(labels) = &self.labels {
+            let mut lb = DataFrame::new_infer_height(vec![
+                col_u32("row", labels.keys().map(|k| k.0).collect()),
+                col_u32("col", labels.keys().map(|k| k.1).collect()),
+                col_str("motif", labels.values().cloned().collect()),
+            ])
+            .map_err(|e| StoreError::Polars(e.to_string()))?;
+            write_parquet_atomic(&mut lb, &dir.join("labels.parquet"))?;
+        }
+        let head = DatasetToml {
+            format: GRID_FORMAT.into(),
+            rows: self.rows(),
+            cols: self.cols(),
+            width_nm: self.width_nm,
+            height_nm: self.height_nm,
+            description: self.description.clone(),
+            sweep: self.sweep,
+        };
+        let text = toml::to_string_pretty(&head).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let path = dir.join("dataset.toml");
+        let tmp = tmp_path(&path);
+        std::fs::write(&tmp, text)
+            .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|e| StoreError::io(&path, e))?;
+        sync_dir(dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spectra = BTreeMap::new();
+        spectra.insert(
+            (1, 2),
+            GridCurve {
+                bias_v: vec![0.0, 1.0, 0.0],
+                current_a: vec![0.0, 1e-9, 2e-10],
+            },
+        );
+        spectra.insert(
+            (3, 0),
+            GridCurve {
+                bias_v: vec![0.0, 1.0],
+                current_a: vec![0.0, 1e-9],
+            },
+        );
+        let mut labels = BTreeMap::new();
+        labels.insert((1, 2), "gb_groove".to_string());
+        let ds = GridDataset {
+            width_nm: 100.0,
+            height_nm: 50.0,
+            description: Some("test".into()),
+            sweep: Some(GridSweep {
+                v_start: 0.0,
+                v_max: 1.0,
+                v_end: 0.0,
+                points: 3,
+            }),
+            topography_nm: Array2::from_shape_fn((4, 3), |(r, c)| (r * 3 + c) as f64),
+            spectra,
+            labels: Some(labels),
+        };
+        ds.write(dir.path()).unwrap();
+        assert_eq!(GridDataset::read(dir.path()).unwrap(), ds);
+    }
+
+    #[test]
+    fn missing_folder_is_a_clear_error() {
+        let err = GridDataset::read(Path::new("/nonexistent/dataset")).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/dataset"), "{err}");
+    }
+}

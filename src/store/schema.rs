@@ -1,0 +1,306 @@
+//! The rows of the session log's tables (CONTRACTS §3) and their Parquet frames.
+
+use super::StoreError;
+use super::frame::*;
+use crate::instrument::SweepEnd;
+use polars::prelude::DataFrame;
+use serde::{Deserialize, Serialize};
+
+/// Why a location was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// A Latin-hypercube seed point.
+    Seed,
+    /// Chosen by a learning policy.
+    Policy,
+    /// Added by the user.
+    Manual,
+    /// Next point of the raster baseline.
+    Grid,
+    /// Drawn by the random baseline.
+    Random,
+}
+
+impl Source {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Seed => "seed",
+            Self::Policy => "policy",
+            Self::Manual => "manual",
+            Self::Grid => "grid",
+            Self::Random => "random",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Seed,
+            Self::Policy,
+            Self::Manual,
+            Self::Grid,
+            Self::Random,
+        ]
+        .into_iter()
+        .find(|s| s.label() == text)
+    }
+}
+
+/// One row of `measurements`: a curve and where and why it was taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasurementRow {
+    pub step: u32,
+    pub t_ms: i64,
+    pub row: u32,
+    pub col: u32,
+    pub x_nm: f64,
+    pub y_nm: f64,
+    pub source: Source,
+    pub bias_v: Vec<f64>,
+    pub current_a: Vec<f64>,
+    pub sweep_end: SweepEnd,
+    pub hysteresis_area: f64,
+    /// `None` when the current never crossed the onset threshold.
+    pub onset_v: Option<f64>,
+    pub max_current_a: f64,
+}
+
+/// One row of `decisions`: what the policy chose for a step, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRow {
+    pub step: u32,
+    pub t_ms: i64,
+    pub row: u32,
+    pub col: u32,
+    pub policy: String,
+    /// Acquisition score; `None` for policies that do not score.
+    pub score: Option<f64>,
+    pub mean: Option<f64>,
+    pub std: Option<f64>,
+    pub structure_novelty: Option<f64>,
+    pub spectral_novelty: Option<f64>,
+    pub n_candidates: u32,
+    pub fit_ms: f64,
+    pub score_ms: f64,
+}
+
+/// One row of `events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRow {
+    pub t_ms: i64,
+    pub kind: String,
+    pub detail: String,
+}
+
+/// Float column where NaN is written as a Parquet null.
+fn col_opt_f64(name: &str, values: Vec<Option<f64>>) -> polars::prelude::Column {
+    polars::prelude::Column::new(name.into(), values)
+}
+
+fn none_if_nan(v: f64) -> Option<f64> {
+    if v.is_nan() { None } else { Some(v) }
+}
+
+pub fn measurements_frame(rows: &[MeasurementRow]) -> Result<DataFrame, StoreError> {
+    let bias: Vec<&[f64]> = rows.iter().map(|r| r.bias_v.as_slice()).collect();
+    let current: Vec<&[f64]> = rows.iter().map(|r| r.current_a.as_slice()).collect();
+    DataFrame::new_infer_height(vec![
+        col_u32("step", rows.iter().map(|r| r.step).collect()),
+        col_i64("t_ms", rows.iter().map(|r| r.t_ms).collect()),
+        col_u32("row", rows.iter().map(|r| r.row).collect()),
+        col_u32("col", rows.iter().map(|r| r.col).collect()),
+        col_f64("x_nm", rows.iter().map(|r| r.x_nm).collect()),
+        col_f64("y_nm", rows.iter().map(|r| r.y_nm).collect()),
+        col_str(
+            "source",
+            rows.iter().map(|r| r.source.label().to_string()).collect(),
+        ),
+        col_list_f64("bias_v", &bias),
+        col_list_f64("current_a", &current),
+        col_str(
+            "sweep_end",
+            rows.iter()
+                .map(|r| r.sweep_end.label().to_string())
+                .collect(),
+        ),
+        col_f64(
+            "hysteresis_area",
+            rows.iter().map(|r| r.hysteresis_area).collect(),
+        ),
+        col_opt_f64("onset_v", rows.iter().map(|r| r.onset_v).collect()),
+        col_f64(
+            "max_current_a",
+            rows.iter().map(|r| r.max_current_a).collect(),
+        ),
+    ])
+    .map_err(|e| StoreError::Polars(e.to_string()))
+}
+
+pub fn measurements_from(df: &DataFrame) -> Result<Vec<MeasurementRow>, StoreError> {
+    let step = get_u32(df, "step")?;
+    let t_ms = get_i64(df, "t_ms")?;
+    let row = get_u32(df, "row")?;
+    let col = get_u32(df, "col")?;
+    let x_nm = get_f64(df, "x_nm")?;
+    let y_nm = get_f64(df, "y_nm")?;
+    let source = get_str(df, "source")?;
+    let bias = get_list_f64(df, "bias_v")?;
+    let current = get_list_f64(df, "current_a")?;
+    let end = get_str(df, "sweep_end")?;
+    let area = get_f64(df, "hysteresis_area")?;
+    let onset = get_f64(df, "onset_v")?;
+    let max_i = get_f64(df, "max_current_a")?;
+    let mut out = Vec::with_capacity(step.len());
+    for k in 0..step.len() {
+        out.push(MeasurementRow {
+            step: step[k],
+            t_ms: t_ms[k],
+            row: row[k],
+            col: col[k],
+            x_nm: x_nm[k],
+            y_nm: y_nm[k],
+            source: Source::parse(&source[k])
+                .ok_or_else(|| StoreError::Schema(format!("unknown source `{}`", source[k])))?,
+            bias_v: bias[k].clone(),
+            current_a: current[k].clone(),
+            sweep_end: SweepEnd::parse(&end[k])
+                .ok_or_else(|| StoreError::Schema(format!("unknown sweep_end `{}`", end[k])))?,
+            hysteresis_area: area[k],
+            onset_v: none_if_nan(onset[k]),
+            max_current_a: max_i[k],
+        });
+    }
+    Ok(out)
+}
+
+pub fn decisions_frame(rows: &[DecisionRow]) -> Result<DataFrame, StoreError> {
+    DataFrame::new_infer_height(vec![
+        col_u32("step", rows.iter().map(|r| r.step).collect()),
+        col_i64("t_ms", rows.iter().map(|r| r.t_ms).collect()),
+        col_u32("row", rows.iter().map(|r| r.row).collect()),
+        col_u32("col", rows.iter().map(|r| r.col).collect()),
+        col_str("policy", rows.iter().map(|r| r.policy.clone()).collect()),
+        col_opt_f64("score", rows.iter().map(|r| r.score).collect()),
+        col_opt_f64("mean", rows.iter().map(|r| r.mean).collect()),
+        col_opt_f64("std", rows.iter().map(|r| r.std).collect()),
+        col_opt_f64(
+            "structure_novelty",
+            rows.iter().map(|r| r.structure_novelty).collect(),
+        ),
+        col_opt_f64(
+            "spectral_novelty",
+            rows.iter().map(|r| r.spectral_novelty).collect(),
+        ),
+        col_u32(
+            "n_candidates",
+            rows.iter().map(|r| r.n_candidates).collect(),
+        ),
+        col_f64("fit_ms", rows.iter().map(|r| r.fit_ms).collect()),
+        col_f64("score_ms", rows.iter().map(|r| r.score_ms).collect()),
+    ])
+    .map_err(|e| StoreError::Polars(e.to_string()))
+}
+
+pub fn decisions_from(df: &DataFrame) -> Result<Vec<DecisionRow>, StoreError> {
+    let step = get_u32(df, "step")?;
+    let t_ms = get_i64(df, "t_ms")?;
+    let row = get_u32(df, "row")?;
+    let col = get_u32(df, "col")?;
+    let policy = get_str(df, "policy")?;
+    let score = get_f64(df, "score")?;
+    let mean = get_f64(df, "mean")?;
+    let std = get_f64(df, "std")?;
+    let sn = get_f64(df, "structure_novelty")?;
+    let pn = get_f64(df, "spectral_novelty")?;
+    let n = get_u32(df, "n_candidates")?;
+    let fit = get_f64(df, "fit_ms")?;
+    let sc = get_f64(df, "score_ms")?;
+    Ok((0..step.len())
+        .map(|k| DecisionRow {
+            step: step[k],
+            t_ms: t_ms[k],
+            row: row[k],
+            col: col[k],
+            policy: policy[k].clone(),
+            score: none_if_nan(score[k]),
+            mean: none_if_nan(mean[k]),
+            std: none_if_nan(std[k]),
+            structure_novelty: none_if_nan(sn[k]),
+            spectral_novelty: none_if_nan(pn[k]),
+            n_candidates: n[k],
+            fit_ms: fit[k],
+            score_ms: sc[k],
+        })
+        .collect())
+}
+
+pub fn events_frame(rows: &[EventRow]) -> Result<DataFrame, StoreError> {
+    DataFrame::new_infer_height(vec![
+        col_i64("t_ms", rows.iter().map(|r| r.t_ms).collect()),
+        col_str("kind", rows.iter().map(|r| r.kind.clone()).collect()),
+        col_str("detail", rows.iter().map(|r| r.detail.clone()).collect()),
+    ])
+    .map_err(|e| StoreError::Polars(e.to_string()))
+}
+
+pub fn events_from(df: &DataFrame) -> Result<Vec<EventRow>, StoreError> {
+    let t_ms = get_i64(df, "t_ms")?;
+    let kind = get_str(df, "kind")?;
+    let detail = get_str(df, "detail")?;
+    Ok((0..t_ms.len())
+        .map(|k| EventRow {
+            t_ms: t_ms[k],
+            kind: kind[k].clone(),
+            detail: detail[k].clone(),
+        })
+        .collect())
+}
+
+/// The `topography` table of one survey image.
+pub fn topography_frame(
+    scan: u32,
+    heights_nm: &ndarray::Array2<f64>,
+) -> Result<DataFrame, StoreError> {
+    let (rows, cols) = heights_nm.dim();
+    let n = rows * cols;
+    let mut r = Vec::with_capacity(n);
+    let mut c = Vec::with_capacity(n);
+    let mut h = Vec::with_capacity(n);
+    for ((row, col), v) in heights_nm.indexed_iter() {
+        r.push(row as u32);
+        c.push(col as u32);
+        h.push(*v);
+    }
+    DataFrame::new_infer_height(vec![
+        col_u32("scan", vec![scan; n]),
+        col_u32("row", r),
+        col_u32("col", c),
+        col_f64("height_nm", h),
+    ])
+    .map_err(|e| StoreError::Polars(e.to_string()))
+}
+
+/// Rebuilds the image of one scan from `topography` rows.
+pub fn topography_from(df: &DataFrame, scan: u32) -> Result<ndarray::Array2<f64>, StoreError> {
+    let scans = get_u32(df, "scan")?;
+    let rows = get_u32(df, "row")?;
+    let cols = get_u32(df, "col")?;
+    let h = get_f64(df, "height_nm")?;
+    let pick: Vec<usize> = (0..scans.len()).filter(|&k| scans[k] == scan).collect();
+    if pick.is_empty() {
+        return Err(StoreError::Schema(format!("no topography for scan {scan}")));
+    }
+    let nr = pick.iter().map(|&k| rows[k]).max().unwrap_or(0) as usize + 1;
+    let nc = pick.iter().map(|&k| cols[k]).max().unwrap_or(0) as usize + 1;
+    if pick.len() != nr * nc {
+        return Err(StoreError::Corrupt(format!(
+            "topography scan {scan} has {} pixels, expected {nr}×{nc}",
+            pick.len()
+        )));
+    }
+    let mut img = ndarray::Array2::<f64>::zeros((nr, nc));
+    for k in pick {
+        img[[rows[k] as usize, cols[k] as usize]] = h[k];
+    }
+    Ok(img)
+}

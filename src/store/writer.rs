@@ -1,0 +1,298 @@
+//! Writing one session: create or reopen it, journal every record, write part
+//! files in the background, keep `session.toml` up to date.
+
+use super::flusher::{Flusher, Job, write_part};
+use super::frame::{part_name, write_parquet_atomic};
+use super::journal::{Entry, Journal, JournalTable};
+use super::lock::SessionLock;
+use super::meta::{self, FORMAT, SessionMeta, SessionStatus};
+use super::reader::{SessionLog, coverage};
+use super::schema::topography_frame;
+use super::{StoreError, now_ms};
+use crate::instrument::{Identity, Limits, Survey};
+use crate::plan::SessionPlan;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// The one writer of a session's folder.
+pub struct SessionWriter {
+    dir: PathBuf,
+    meta: SessionMeta,
+    plan: SessionPlan,
+    journal: Arc<Mutex<Journal>>,
+    flusher: Flusher,
+    pending: HashMap<JournalTable, Vec<(u64, Entry)>>,
+    next_part: HashMap<JournalTable, u32>,
+    last_flush: Instant,
+    // Dropped last: the lock outlives every write.
+    _lock: SessionLock,
+}
+
+/// A folder name for a new session: start time and seed, unique in `out_dir`.
+fn new_session_dir(out_dir: &Path, seed: u64) -> Result<(String, PathBuf), StoreError> {
+    std::fs::create_dir_all(out_dir).map_err(|e| StoreError::io(out_dir, e))?;
+    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+    for n in 0..1000 {
+        let id = if n == 0 {
+            format!("{stamp}-s{seed}")
+        } else {
+            format!("{stamp}-s{seed}-{n}")
+        };
+        let dir = out_dir.join(&id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok((id, dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(StoreError::io(&dir, e)),
+        }
+    }
+    Err(StoreError::Corrupt(format!(
+        "no free session name in {}",
+        out_dir.display()
+    )))
+}
+
+impl SessionWriter {
+    /// Starts a new session folder under `out_dir`.
+    pub fn create(
+        out_dir: &Path,
+        plan: &SessionPlan,
+        idn: &Identity,
+        limits: Limits,
+    ) -> Result<Self, StoreError> {
+        let (session_id, dir) = new_session_dir(out_dir, plan.seed)?;
+        let lock = SessionLock::acquire(&dir)?;
+        let now = now_ms();
+        let meta = SessionMeta {
+            format: FORMAT.into(),
+            session_id,
+            started_ms: now,
+            updated_ms: now,
+            seed: plan.seed,
+            instrument_idn: idn.idn(),
+            software_version: env!("CARGO_PKG_VERSION").into(),
+            status: SessionStatus::Running,
+            status_detail: None,
+            instrument_limits: Some(limits),
+        };
+        meta::write(&dir, &meta, plan)?;
+        let (journal, _) = Journal::open(&dir)?;
+        Ok(Self::assemble(
+            dir,
+            meta,
+            plan.clone(),
+            journal,
+            HashMap::new(),
+            lock,
+        ))
+    }
+
+    /// Reopens a session to continue it: takes the lock, cuts a torn journal
+    /// tail, writes the journal rows no part file holds yet, and returns what the
+    /// session holds so far.
+    pub fn reopen(dir: &Path) -> Result<(Self, SessionLog), StoreError> {
+        if !dir.join(meta::SESSION_FILE).exists() {
+            return Err(StoreError::NotASession(dir.to_path_buf()));
+        }
+        let lock = SessionLock::acquire(dir)?;
+        let (meta, plan) = meta::read(dir)?;
+        let (journal, entries) = Journal::open(dir)?;
+        remove_temporaries(dir)?;
+        let cover = coverage(dir, &entries)?;
+        let journal = Arc::new(Mutex::new(journal));
+        // Rows the crash left only in the journal become a part now, so the
+        // folder alone is a complete table again.
+        let mut next_part = HashMap::new();
+        for table in JournalTable::ALL {
+            let mut part = cover.next_part(table);
+            let rows: Vec<(u64, Entry)> = entries
+                .iter()
+                .filter(|(seq, e)| e.table() == Some(table) && !cover.covers(table, *seq))
+                .cloned()
+                .collect();
+            if !rows.is_empty() {
+                write_part(dir, &journal, table, part, &rows)?;
+                part += 1;
+            }
+            next_part.insert(table, part);
+        }
+        let log = SessionLog::load(dir)?;
+        let journal = Arc::try_unwrap(journal)
+            .expect("no other journal user yet")
+            .into_inner()
+            .expect("journal lock");
+        Ok((
+            Self::assemble(dir.to_path_buf(), meta, plan, journal, next_part, lock),
+            log,
+        ))
+    }
+
+    fn assemble(
+        dir: PathBuf,
+        meta: SessionMeta,
+        plan: SessionPlan,
+        journal: Journal,
+        next_part: HashMap<JournalTable, u32>,
+        lock: SessionLock,
+    ) -> Self {
+        let journal = Arc::new(Mutex::new(journal));
+        let flusher = Flusher::start(dir.clone(), journal.clone());
+        Self {
+            dir,
+            meta,
+            plan,
+            journal,
+            flusher,
+            pending: HashMap::new(),
+            next_part,
+            last_flush: Instant::now(),
+            _lock: lock,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn meta(&self) -> &SessionMeta {
+        &self.meta
+    }
+
+    pub fn plan(&self) -> &SessionPlan {
+        &self.plan
+    }
+
+    /// Journals a record (on disk when this returns) and schedules its part file.
+    pub fn append(&mut self, entry: Entry) -> Result<u64, StoreError> {
+        let seq = self.journal.lock().expect("journal lock").append(&entry)?;
+        if let Some(table) = entry.table() {
+            self.pending.entry(table).or_default().push((seq, entry));
+        }
+        let rows: usize = self.pending.values().map(|v| v.len()).sum();
+        let due = self.last_flush.elapsed().as_millis() as u64 >= self.plan.output.flush_ms;
+        if rows >= self.plan.output.flush_rows as usize || (due && rows > 0) {
+            self.flush()?;
+        }
+        Ok(seq)
+    }
+
+    /// Hands every pending row to the part writer (does not wait for it).
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.last_flush = Instant::now();
+        for table in JournalTable::ALL {
+            let rows = self.pending.remove(&table).unwrap_or_default();
+            if rows.is_empty() {
+                continue;
+            }
+            let part = self.next_part.entry(table).or_insert(0);
+            self.flusher.send(Job::Part {
+                table,
+                part: *part,
+                rows,
+            })?;
+            *part += 1;
+        }
+        Ok(())
+    }
+
+    /// Flushes and waits until every part file is on disk.
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        self.flush()?;
+        self.flusher.wait()
+    }
+
+    /// Journals a survey image, then writes its pixels as a part of `topography`.
+    /// The journal entry comes first: a survey counts only once its part exists,
+    /// so a crash in between makes the resumed run take the survey again.
+    pub fn write_survey(&mut self, scan: u32, survey: &Survey) -> Result<(), StoreError> {
+        let folder = self.dir.join("topography");
+        std::fs::create_dir_all(&folder).map_err(|e| StoreError::io(&folder, e))?;
+        let on_disk = super::frame::part_files(&folder)?
+            .last()
+            .map(|(n, _)| n + 1)
+            .unwrap_or(0);
+        let journaled = super::journal::read(&self.dir)?
+            .iter()
+            .filter_map(|(_, e)| {
+                if let Entry::Survey { part, .. } = e {
+                    Some(part + 1)
+                } else {
+                    None
+                }
+            })
+            .max()
+            .unwrap_or(0);
+        let part = on_disk.max(journaled);
+        let mut df = topography_frame(scan, &survey.heights_nm)?;
+        self.append(Entry::Survey {
+            scan,
+            rows: survey.rows(),
+            cols: survey.cols(),
+            width_nm: survey.width_nm,
+            height_nm: survey.height_nm,
+            part,
+        })?;
+        write_parquet_atomic(&mut df, &folder.join(part_name(part)))
+    }
+
+    /// Writes every pending part, then records the status in `session.toml`.
+    pub fn set_status(
+        &mut self,
+        status: SessionStatus,
+        detail: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.sync()?;
+        self.meta.status = status;
+        self.meta.status_detail = detail;
+        self.meta.updated_ms = now_ms();
+        meta::write(&self.dir, &self.meta, &self.plan)
+    }
+
+    /// Records which instrument continues a reopened session.
+    pub fn set_instrument(&mut self, idn: &Identity, limits: Limits) -> Result<(), StoreError> {
+        self.meta.instrument_idn = idn.idn();
+        self.meta.instrument_limits = Some(limits);
+        meta::write(&self.dir, &self.meta, &self.plan)
+    }
+
+    /// Writes a derived table (e.g. `embeddings`) as a new part file directly;
+    /// such tables can be recomputed, so they skip the journal.
+    pub fn write_derived(
+        &mut self,
+        table: &str,
+        df: &mut polars::prelude::DataFrame,
+    ) -> Result<(), StoreError> {
+        let folder = self.dir.join(table);
+        std::fs::create_dir_all(&folder).map_err(|e| StoreError::io(&folder, e))?;
+        let part = super::frame::part_files(&folder)?
+            .last()
+            .map(|(n, _)| n + 1)
+            .unwrap_or(0);
+        write_parquet_atomic(df, &folder.join(part_name(part)))
+    }
+}
+
+/// Removes `*.tmp` files a crash left behind; their rows are still in the journal.
+fn remove_temporaries(dir: &Path) -> Result<(), StoreError> {
+    let mut folders = vec![dir.to_path_buf()];
+    for entry in std::fs::read_dir(dir)
+        .map_err(|e| StoreError::io(dir, e))?
+        .flatten()
+    {
+        if entry.path().is_dir() {
+            folders.push(entry.path());
+        }
+    }
+    for folder in folders {
+        for entry in std::fs::read_dir(&folder)
+            .map_err(|e| StoreError::io(&folder, e))?
+            .flatten()
+        {
+            if entry.file_name().to_string_lossy().ends_with(".tmp") {
+                std::fs::remove_file(entry.path()).map_err(|e| StoreError::io(&entry.path(), e))?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! Bad plans, a missing replay folder, a locked session and a full disk: each a
+//! clear error, and the log that exists stays intact.
+
+mod common;
+use common::*;
+use dualscope::store::SessionLog;
+use std::time::{Duration, Instant};
+
+fn no_session_in(runs: &std::path::Path) -> bool {
+    std::fs::read_dir(runs).map(|d| d.flatten().all(|e| !e.path().join("session.toml").exists())).unwrap_or(true)
+}
+
+fn stderr_of(cmd: &mut std::process::Command) -> (i32, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn unknown_key_and_out_of_range_value_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "[sweep]\npoints = 3\n");
+    let (code, err) = stderr_of(bin().args(["run", plan.to_str().unwrap(), "--headless"]));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("sweep.points = 3") && err.contains("11 ..= 10001"),
+        "{err}"
+    );
+
+    let plan = fast_plan(dir.path(), "[safety]\nbias_max_volts = 3\n");
+    let (code, err) = stderr_of(bin().args(["run", plan.to_str().unwrap(), "--headless"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("bias_max_volts"), "{err}");
+    assert!(
+        !dir.path().join("runs").exists(),
+        "a refused plan must not start a session"
+    );
+}
+
+#[test]
+fn missing_replay_folder_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    let (code, err) = stderr_of(bin().args([
+        "run",
+        plan.to_str().unwrap(),
+        "--headless",
+        "--instrument",
+        "replay:/no/such/dataset",
+    ]));
+    assert_ne!(code, 0);
+    assert!(err.contains("/no/such/dataset"), "{err}");
+    assert!(no_session_in(&dir.path().join("runs")), "a refused start must not leave a session");
+}
+
+#[test]
+fn a_locked_session_is_refused_and_the_writer_is_undisturbed() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    let text = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace("time_scale = 0.0", "time_scale = 0.05");
+    std::fs::write(&plan, text).unwrap();
+    let mut first = bin()
+        .args(["run", plan.to_str().unwrap(), "--headless"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let runs = dir.path().join("runs");
+    let t0 = Instant::now();
+    let session = loop {
+        if let Ok(entries) = std::fs::read_dir(&runs)
+            && let Some(s) = entries
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.join("session.toml").exists())
+        {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "session never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (code, err) = stderr_of(bin().args(["resume", session.to_str().unwrap(), "--headless"]));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("being written by another process") && err.contains("pid"),
+        "{err}"
+    );
+    assert!(first.wait().unwrap().success());
+    let log = SessionLog::load(&session).unwrap();
+    assert_eq!(log.next_step(), 40);
+    assert_eq!(log.meta.status, dualscope::store::SessionStatus::Finished);
+}
+
+#[test]
+fn a_full_disk_stops_the_run_with_a_clear_error_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    // Room for the session's start and some steps, not for all 40.
+    let out = bin()
+        .args(["run", plan.to_str().unwrap(), "--headless"])
+        .env("DUALSCOPE_FAULT_DISK_BYTES", "200000")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("the disk is full") || stderr.contains("the disk is full"),
+        "{stdout}\n{stderr}"
+    );
+    let session = only_session(&dir.path().join("runs"));
+    let log = SessionLog::load(&session).unwrap();
+    let taken = log.next_step();
+    assert!(taken > 0 && taken < 40, "{taken}");
+    let steps: Vec<u32> = log.measurements.iter().map(|m| m.step).collect();
+    assert_eq!(steps, (0..taken).collect::<Vec<_>>());
+    // With space again, the session finishes where it stopped.
+    run_ok(bin().args(["resume", session.to_str().unwrap(), "--headless"]));
+    let log = SessionLog::load(&session).unwrap();
+    assert_eq!(log.next_step(), 40);
+}
+
+#[test]
+fn resuming_a_finished_session_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "8"]));
+    let session = only_session(&dir.path().join("runs"));
+    let out = run_ok(bin().args(["resume", session.to_str().unwrap(), "--headless"]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already finished"));
+}
