@@ -7,7 +7,9 @@ use dualscope::store::SessionLog;
 use std::time::{Duration, Instant};
 
 fn no_session_in(runs: &std::path::Path) -> bool {
-    std::fs::read_dir(runs).map(|d| d.flatten().all(|e| !e.path().join("session.toml").exists())).unwrap_or(true)
+    std::fs::read_dir(runs)
+        .map(|d| d.flatten().all(|e| !e.path().join("session.toml").exists()))
+        .unwrap_or(true)
 }
 
 fn stderr_of(cmd: &mut std::process::Command) -> (i32, String) {
@@ -52,7 +54,10 @@ fn missing_replay_folder_is_named() {
     ]));
     assert_ne!(code, 0);
     assert!(err.contains("/no/such/dataset"), "{err}");
-    assert!(no_session_in(&dir.path().join("runs")), "a refused start must not leave a session");
+    assert!(
+        no_session_in(&dir.path().join("runs")),
+        "a refused start must not leave a session"
+    );
 }
 
 #[test]

@@ -1,6 +1,10 @@
 //! `dualscope sim …`: the simulated film as a replay dataset.
 
+use crate::instrument::Instrument;
+use crate::instrument::replay::ReplayInstrument;
 use crate::instrument::sim::{SimConfig, SimInstrument};
+use crate::instrument::wire::serve::{Faults, ServeOptions, serve_port, serve_pty};
+use crate::instrument::wire::server::WireServer;
 use crate::plan::SessionPlan;
 use crate::store::grid::{GridCurve, GridDataset, GridSweep};
 use clap::Subcommand;
@@ -31,10 +35,66 @@ pub enum SimCommand {
         #[arg(long, default_value_t = 2)]
         stride: u32,
     },
+    /// Serve the simulator (or a replay dataset) over dualscope-wire/1 on a
+    /// pseudo-terminal or a real port, as if it were the microscope.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Create a pseudo-terminal pair and print the path to connect to.
+    #[arg(long, conflicts_with = "port")]
+    pub pty: bool,
+    /// Serve on this real serial port instead.
+    #[arg(long)]
+    pub port: Option<String>,
+    /// Baud rate of --port.
+    #[arg(long, default_value_t = 115_200)]
+    pub baud: u32,
+    /// Keep a symlink here pointing at the current pty (it survives a reconnect).
+    #[arg(long)]
+    pub link: Option<PathBuf>,
+    /// Film and time settings from this plan (default: built-in defaults).
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// Master seed of the film (default: the plan's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Serve a dualscope-grid/1 dataset instead of the simulator.
+    #[arg(long)]
+    pub replay: Option<PathBuf>,
+    /// Emulate this line rate on the pty (10 bits a byte); default: as fast as it goes.
+    #[arg(long)]
+    pub line_baud: Option<u32>,
+    /// Switch on the standard faults: 2% garbled and 2% dropped lines, 1% delayed
+    /// replies, one disconnect (line 150) and one instrument reset (line 400).
+    #[arg(long)]
+    pub faults: bool,
+    /// Share of lines garbled (overrides --faults).
+    #[arg(long)]
+    pub garble: Option<f64>,
+    /// Share of lines dropped (overrides --faults).
+    #[arg(long)]
+    pub drop: Option<f64>,
+    /// Share of replies delayed by --delay-ms (overrides --faults).
+    #[arg(long)]
+    pub delay: Option<f64>,
+    #[arg(long, default_value_t = 300)]
+    pub delay_ms: u64,
+    /// Drop the connection once, on this received line.
+    #[arg(long)]
+    pub disconnect_after: Option<u64>,
+    /// Reset the instrument once, on this received line.
+    #[arg(long)]
+    pub reset_after: Option<u64>,
+    /// Seed of the fault pattern.
+    #[arg(long, default_value_t = 7)]
+    pub fault_seed: u64,
 }
 
 pub fn main(command: SimCommand) -> color_eyre::Result<i32> {
     match command {
+        SimCommand::Serve(args) => serve(args),
         SimCommand::Export {
             out,
             plan,
@@ -130,4 +190,115 @@ pub fn export(plan: &SessionPlan, stride: u32, out: &std::path::Path) -> color_e
     };
     data.write(out)?;
     Ok(n)
+}
+
+fn faults_of(args: &ServeArgs) -> color_eyre::Result<Faults> {
+    let mut f = if args.faults {
+        Faults::standard(args.fault_seed)
+    } else {
+        Faults {
+            seed: args.fault_seed,
+            ..Faults::default()
+        }
+    };
+    if let Some(v) = args.garble {
+        f.garble = v;
+    }
+    if let Some(v) = args.drop {
+        f.drop = v;
+    }
+    if let Some(v) = args.delay {
+        f.delay = v;
+    }
+    f.delay_ms = args.delay_ms;
+    if args.disconnect_after.is_some() {
+        f.disconnect_after = args.disconnect_after;
+    }
+    if args.reset_after.is_some() {
+        f.reset_after = args.reset_after;
+    }
+    for (name, v) in [
+        ("--garble", f.garble),
+        ("--drop", f.drop),
+        ("--delay", f.delay),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(eyre!("{name} = {v}: must be a share between 0 and 1"));
+        }
+    }
+    Ok(f)
+}
+
+fn serve(args: ServeArgs) -> color_eyre::Result<i32> {
+    if !args.pty && args.port.is_none() {
+        return Err(eyre!("say where to serve: --pty or --port PATH"));
+    }
+    let mut plan = match &args.plan {
+        Some(p) => SessionPlan::load(p)?,
+        None => SessionPlan::default(),
+    };
+    if let Some(s) = args.seed {
+        plan.seed = s;
+    }
+    plan.validate()?;
+    let faults = faults_of(&args)?;
+    let report_faults = faults
+        != Faults {
+            seed: faults.seed,
+            delay_ms: faults.delay_ms,
+            ..Faults::default()
+        };
+    let options = ServeOptions {
+        faults,
+        line_baud: args.line_baud,
+        link: args.link.clone(),
+        max_lines: None,
+        report_faults,
+    };
+    let instrument: Box<dyn Instrument> = match &args.replay {
+        Some(dir) => Box::new(ReplayInstrument::open(
+            dir,
+            plan.safety.bias_max_v,
+            plan.safety.current_max_a,
+        )?),
+        None => Box::new(SimInstrument::new(SimConfig::from_plan(&plan))?),
+    };
+    let mut server = WireServer::new(instrument);
+    let idn = {
+        let line =
+            server.handle_line(crate::instrument::wire::frame::encode(0, "*IDN?").as_bytes());
+        crate::instrument::wire::frame::decode(line.trim_end().as_bytes())
+            .map(|(_, b)| b)
+            .unwrap_or_default()
+    };
+    let count = if let Some(port) = &args.port {
+        println!(
+            "serving {} on {port} at {} baud",
+            idn.trim_start_matches("OK "),
+            args.baud
+        );
+        serve_port(&mut server, port, args.baud, &options)?
+    } else {
+        let link = args.link.clone();
+        serve_pty(&mut server, &options, |path| {
+            // Whoever started us may have stopped reading: never die of a closed pipe.
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            let _ = match &link {
+                Some(l) => writeln!(
+                    out,
+                    "serving {} on {path} (link {})",
+                    idn.trim_start_matches("OK "),
+                    l.display()
+                ),
+                None => writeln!(out, "serving {} on {path}", idn.trim_start_matches("OK ")),
+            };
+            let _ = out.flush();
+        })?
+    };
+    println!(
+        "served {} lines ({} garbled, {} dropped, {} delayed, {} disconnects, {} resets)",
+        count.lines, count.garbled, count.dropped, count.delayed, count.disconnects, count.resets
+    );
+    Ok(0)
 }

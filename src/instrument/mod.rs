@@ -5,8 +5,10 @@
 //! time, and the engine drives it from its own thread, never from the async runtime.
 
 pub mod replay;
+pub mod serial;
 pub mod sim;
 mod types;
+pub mod wire;
 
 pub use types::*;
 
@@ -58,9 +60,11 @@ pub fn open(plan: &crate::plan::SessionPlan) -> Result<Box<dyn Instrument>, Inst
             plan.safety.bias_max_v,
             plan.safety.current_max_a,
         )?)),
-        crate::plan::InstrumentSpec::Serial(port) => Err(InstrumentError::LinkLost(format!(
-            "serial:{port}: this build has no serial driver yet"
-        ))),
+        crate::plan::InstrumentSpec::Serial(port) => Ok(Box::new(serial::SerialInstrument::open(
+            &port,
+            plan.serial.baud,
+            serial::SerialSettings::from_plan(&plan.serial),
+        )?)),
     }
 }
 

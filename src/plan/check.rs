@@ -95,6 +95,14 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     finite_within("sim.move_speed_nm_per_s", s.move_speed_nm_per_s, 1.0..=1e9)?;
     within("sim.slow_reply_ms", s.slow_reply_ms, 0..=600_000)?;
 
+    let l = &plan.serial;
+    within("serial.baud", l.baud, 50..=4_000_000)?;
+    within("serial.timeout_ms", l.timeout_ms, 10..=600_000)?;
+    within("serial.sweep_margin_ms", l.sweep_margin_ms, 0..=600_000)?;
+    within("serial.retries", l.retries, 0..=100)?;
+    within("serial.reconnect_s", l.reconnect_s, 0..=86_400)?;
+    within("serial.band_rows", l.band_rows, 1..=4_096)?;
+
     let v = &plan.survey;
     within("survey.rows", v.rows, 16..=4_096)?;
     within("survey.cols", v.cols, 16..=4_096)?;

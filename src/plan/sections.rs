@@ -89,6 +89,36 @@ impl Default for SimPlan {
     }
 }
 
+/// Serial link settings for `instrument = "serial:PATH"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SerialPlan {
+    pub baud: u32,
+    /// How long to wait for a reply before the same request is sent again.
+    pub timeout_ms: u64,
+    /// Extra time an `IV` reply may take beyond `points × dwell_ms`.
+    pub sweep_margin_ms: u64,
+    /// Times one request is sent again before the link counts as lost.
+    pub retries: u32,
+    /// How long to keep reopening a port that disappeared.
+    pub reconnect_s: u64,
+    /// Survey rows per `TOPO?` band (every reply must fit 64 KiB).
+    pub band_rows: u32,
+}
+
+impl Default for SerialPlan {
+    fn default() -> Self {
+        Self {
+            baud: 115_200,
+            timeout_ms: 1_000,
+            sweep_margin_ms: 3_000,
+            retries: 5,
+            reconnect_s: 120,
+            band_rows: 32,
+        }
+    }
+}
+
 /// The survey topography image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -1,0 +1,69 @@
+//! One whole DN-DKL decision on the published problem size: a 256×256 survey
+//! (14 641 candidates of 16×16 px), warm-started fit, structural-novelty update
+//! and scoring of every candidate, at 210 and at 1000 measured points.
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use dualscope::instrument::Instrument;
+use dualscope::instrument::sim::{SimConfig, SimInstrument};
+use dualscope::ml::patches;
+use dualscope::plan::{PolicyKind, SessionPlan};
+use dualscope::policy::Candidates;
+use dualscope::policy::dn_dkl::{DecisionCore, DnDklSettings, Observation};
+use rand::{Rng, SeedableRng};
+
+/// A core that has absorbed `n - 1` curves and fitted once, and the n-th curve.
+fn prepared(n: usize) -> (DecisionCore, Observation) {
+    let mut plan = SessionPlan::default();
+    plan.sim.time_scale = 0.0;
+    let mut sim = SimInstrument::new(SimConfig::from_plan(&plan)).unwrap();
+    let survey = sim.survey(256, 256).unwrap();
+    let candidates = Candidates::new(256, 256, 16, 2, None);
+    let image = patches::normalise(&survey.heights_nm);
+    let set = patches::extract(&image, &candidates);
+    let mut core = DecisionCore::new(
+        DnDklSettings::from_plan(PolicyKind::DnDkl, &plan),
+        set.clone(),
+    );
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    let mut observations = Vec::new();
+    for _ in 0..n {
+        let k = rng.random_range(0..candidates.len());
+        let (row, col) = candidates.site(k);
+        let (x, y) = survey.pixel_to_nm(row, col);
+        let sweep = sim.sweep_at(x, y, &plan.sweep, 0);
+        observations.push(Observation {
+            patch: set.patch(k).to_vec(),
+            current_a: sweep.current_a,
+            target: f64::NAN,
+            catching_up: false,
+        });
+    }
+    let last = observations.pop().unwrap();
+    for o in observations {
+        core.absorb(o);
+    }
+    core.rank().unwrap();
+    (core, last)
+}
+
+fn decision(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decision");
+    for n in [210usize, 1000] {
+        let (core, next) = prepared(n);
+        group.sample_size(if n > 500 { 10 } else { 20 });
+        group.bench_function(format!("dn_dkl_{n}_points_14641_candidates"), |b| {
+            b.iter_batched(
+                || (core.clone(), next.clone()),
+                |(mut core, next)| {
+                    core.absorb(next);
+                    core.rank().unwrap()
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decision);
+criterion_main!(benches);

@@ -1,0 +1,215 @@
+//! The instrument side of `dualscope-wire/1`: any [`Instrument`] answering
+//! framed requests, with cached replies so a repeated `seq` is answered again
+//! without acting twice.
+
+use super::frame::{self, FrameError, MAX_LINE};
+use super::message::{ErrCode, Reply, Request, payload};
+use crate::instrument::{Instrument, InstrumentError, Survey, SweepRequest};
+use std::collections::VecDeque;
+
+/// Replies remembered for repeated requests.
+const CACHE: usize = 32;
+
+pub struct WireServer<I: Instrument> {
+    instrument: I,
+    cache: VecDeque<(u32, String)>,
+    survey: Option<Survey>,
+    survey_asked: (u32, u32),
+    engaged: bool,
+    x_nm: f64,
+    y_nm: f64,
+    /// Requests acted on (repeats and refused lines not counted).
+    pub handled: u64,
+}
+
+fn error_reply(e: &InstrumentError) -> Reply {
+    match e {
+        InstrumentError::Limit(m) => Reply::err(ErrCode::Limit, m.clone()),
+        InstrumentError::BadArgument(m) => Reply::err(ErrCode::BadArg, m.clone()),
+        InstrumentError::Refused { code, message } => {
+            Reply::err(ErrCode::parse(code), message.clone())
+        }
+        other => Reply::err(ErrCode::Internal, other.to_string()),
+    }
+}
+
+impl<I: Instrument> WireServer<I> {
+    pub fn new(instrument: I) -> Self {
+        Self {
+            instrument,
+            cache: VecDeque::new(),
+            survey: None,
+            survey_asked: (0, 0),
+            engaged: false,
+            x_nm: 0.0,
+            y_nm: 0.0,
+            handled: 0,
+        }
+    }
+
+    /// Forgets everything, as a power-cycled controller would: tip withdrawn,
+    /// no cached replies.
+    pub fn reset(&mut self) {
+        let _ = self.instrument.withdraw();
+        self.cache.clear();
+        self.engaged = false;
+        self.survey = None;
+    }
+
+    /// Answers one received line (its `\n` optional); the reply line ends in `\n`.
+    pub fn handle_line(&mut self, line: &[u8]) -> String {
+        let (seq, body) = match frame::decode(line) {
+            Ok(ok) => ok,
+            Err(FrameError::BadCrc { seq }) => {
+                return frame::encode(
+                    seq.unwrap_or(0),
+                    &Reply::err(ErrCode::BadCrc, "CRC mismatch, not acted on").body(),
+                );
+            }
+            Err(FrameError::TooLong) => {
+                return frame::encode(0, &Reply::err(ErrCode::BadArg, "line too long").body());
+            }
+            Err(e) => return frame::encode(0, &Reply::err(ErrCode::BadCrc, e.to_string()).body()),
+        };
+        if let Some((_, cached)) = self.cache.iter().find(|(s, _)| *s == seq) {
+            return cached.clone();
+        }
+        let reply = match Request::parse(&body) {
+            Ok(request) => {
+                self.handled += 1;
+                self.act(request)
+            }
+            Err(refusal) => Reply::Err {
+                code: refusal.code,
+                message: refusal.message,
+            },
+        };
+        let mut line = frame::encode(seq, &reply.body());
+        if line.len() > MAX_LINE {
+            line = frame::encode(
+                seq,
+                &Reply::err(ErrCode::BadArg, "reply would exceed 64 KiB").body(),
+            );
+        }
+        self.cache.push_back((seq, line.clone()));
+        while self.cache.len() > CACHE {
+            self.cache.pop_front();
+        }
+        line
+    }
+
+    fn act(&mut self, request: Request) -> Reply {
+        let result = match request {
+            Request::Idn => self.instrument.identity().map(|i| i.idn()),
+            Request::Lim => self.instrument.limits().map(|l| payload::limits_body(&l)),
+            Request::Stat => {
+                let state = if self.engaged { "engaged" } else { "idle" };
+                Ok(format!(
+                    "state={state} x_nm={} y_nm={}",
+                    self.x_nm, self.y_nm
+                ))
+            }
+            Request::Engage => self.instrument.engage().map(|_| {
+                self.engaged = true;
+                String::new()
+            }),
+            Request::Withdraw => self.instrument.withdraw().map(|_| {
+                self.engaged = false;
+                String::new()
+            }),
+            Request::Abort => self.instrument.abort().map(|_| String::new()),
+            Request::Move { x_nm, y_nm } => self.instrument.move_to(x_nm, y_nm).map(|(x, y)| {
+                self.x_nm = x;
+                self.y_nm = y;
+                format!("{x} {y}")
+            }),
+            Request::Iv {
+                v_start,
+                v_max,
+                v_end,
+                points,
+                dwell_ms,
+            } => {
+                if !self.engaged {
+                    return Reply::err(ErrCode::NotEngaged, "the tip is not on the surface");
+                }
+                let sweep = SweepRequest {
+                    v_start,
+                    v_max,
+                    v_end,
+                    points,
+                    dwell_ms,
+                };
+                if !(2..=100_000).contains(&points) {
+                    return Reply::err(ErrCode::BadArg, format!("points = {points}"));
+                }
+                self.instrument
+                    .sweep(&sweep)
+                    .map(|s| payload::iv_body(s.end, &s.bias_v, &s.current_a))
+            }
+            Request::Topo {
+                rows,
+                cols,
+                row0,
+                nrows,
+            } => return self.topo(rows, cols, row0, nrows),
+        };
+        match result {
+            Ok(p) => Reply::Ok(p),
+            Err(e) => error_reply(&e),
+        }
+    }
+
+    fn topo(&mut self, rows: u32, cols: u32, row0: u32, nrows: u32) -> Reply {
+        if rows == 0 || cols == 0 || rows > 8192 || cols > 8192 || nrows == 0 {
+            return Reply::err(
+                ErrCode::BadArg,
+                format!("band {row0}+{nrows} of {rows}×{cols}"),
+            );
+        }
+        let fresh =
+            !matches!(&self.survey, Some(s) if self.survey_asked == (rows, cols) && s.rows() > 0);
+        if fresh {
+            match self.instrument.survey(rows, cols) {
+                Ok(s) => {
+                    self.survey = Some(s);
+                    self.survey_asked = (rows, cols);
+                }
+                Err(e) => return error_reply(&e),
+            }
+        }
+        let s = self.survey.as_ref().expect("survey taken above");
+        // An instrument that images at its own resolution says so in the reply.
+        let (rows, cols) = (s.rows(), s.cols());
+        if row0.saturating_add(nrows) > rows {
+            return Reply::err(
+                ErrCode::BadArg,
+                format!("band {row0}+{nrows} outside the {rows}×{cols} image"),
+            );
+        }
+        // Base64 of 4-byte floats plus the header must fit one 64 KiB line.
+        if (nrows as usize * cols as usize * 4).div_ceil(3) * 4 + 200 > MAX_LINE {
+            return Reply::err(
+                ErrCode::BadArg,
+                format!("a band of {nrows} rows of {cols} px does not fit a 64 KiB line"),
+            );
+        }
+        let band: Vec<f32> = s
+            .heights_nm
+            .rows()
+            .into_iter()
+            .skip(row0 as usize)
+            .take(nrows as usize)
+            .flat_map(|r| r.iter().map(|v| *v as f32).collect::<Vec<_>>())
+            .collect();
+        Reply::Ok(payload::topo_body(&payload::TopoBand {
+            rows,
+            cols,
+            width_nm: s.width_nm,
+            height_nm: s.height_nm,
+            row0,
+            nrows,
+            heights_nm: band,
+        }))
+    }
+}
