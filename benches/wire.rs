@@ -40,12 +40,7 @@ fn codec(c: &mut Criterion) {
             let parsed = Request::parse(&body).unwrap();
             let reply = frame::encode(
                 seq,
-                &Reply::Ok(payload::iv_body(
-                    SweepEnd::Complete,
-                    &sweep.bias_v,
-                    &sweep.current_a,
-                ))
-                .body(),
+                &Reply::Ok(payload::iv_body(SweepEnd::Complete, &sweep.bias_v, &sweep.current_a)).body(),
             );
             let (_, body) = frame::decode(reply.as_bytes()).unwrap();
             let Some(Reply::Ok(p)) = Reply::parse(&body) else {
@@ -84,9 +79,7 @@ fn served(line_baud: Option<u32>) -> String {
 
 fn over_pty(c: &mut Criterion) {
     let mut group = c.benchmark_group("wire_pty");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(12));
+    group.sample_size(10).measurement_time(Duration::from_secs(12));
     for (name, baud) in [("full_speed", None), ("115200_baud", Some(115_200))] {
         let path = served(baud);
         let settings = SerialSettings {
@@ -111,5 +104,10 @@ fn over_pty(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, codec, over_pty);
+criterion_group! {
+    name = benches;
+    // Plots need a system font this build does not load; the numbers are what we report.
+    config = Criterion::default().without_plots();
+    targets = codec, over_pty
+}
 criterion_main!(benches);

@@ -48,11 +48,7 @@ fn true_curves(plan: &SessionPlan, film: &Film, sites: &[(u32, u32)]) -> Vec<Vec
                 plan.survey.width_nm,
                 plan.survey.height_nm,
             );
-            let resp = Response::at(
-                &film.site(x, y),
-                plan.film.groove_width_nm,
-                plan.film.pit_radius_nm,
-            );
+            let resp = Response::at(&film.site(x, y), plan.film.groove_width_nm, plan.film.pit_radius_nm);
             biases
                 .iter()
                 .enumerate()
@@ -80,21 +76,12 @@ fn run_one(seed: u64, policy: PolicyKind, budget: u32, out: &std::path::Path) ->
     assert_eq!(outcome.steps_total, budget, "{outcome:?}");
     let log = SessionLog::load(&dir).expect("read session");
 
-    let film = Film::new(
-        &plan.film,
-        seed,
-        plan.survey.width_nm,
-        plan.survey.height_nm,
-    );
+    let film = Film::new(&plan.film, seed, plan.survey.width_nm, plan.survey.height_nm);
     let mut counts: HashMap<Motif, u32> = HashMap::new();
     let mut steps_to_all_motifs = None;
     for m in &log.measurements {
         *counts.entry(film.site(m.x_nm, m.y_nm).motif).or_default() += 1;
-        if steps_to_all_motifs.is_none()
-            && Motif::ALL
-                .iter()
-                .all(|k| counts.get(k).copied().unwrap_or(0) >= 3)
-        {
+        if steps_to_all_motifs.is_none() && Motif::ALL.iter().all(|k| counts.get(k).copied().unwrap_or(0) >= 3) {
             steps_to_all_motifs = Some(m.step + 1);
         }
     }
@@ -125,10 +112,7 @@ fn run_one(seed: u64, policy: PolicyKind, budget: u32, out: &std::path::Path) ->
             let t: Vec<f64> = t.iter().map(|v| (v - lo) / span).collect();
             measured
                 .iter()
-                .map(|m| {
-                    (m.iter().zip(&t).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / n_points as f64)
-                        .sqrt()
-                })
+                .map(|m| (m.iter().zip(&t).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / n_points as f64).sqrt())
                 .fold(f64::INFINITY, f64::min)
         })
         .sum::<f64>()
@@ -187,12 +171,6 @@ fn main() {
             / n;
         let cov = scores.iter().map(|s| s.coverage_error).sum::<f64>() / n;
         let secs = scores.iter().map(|s| s.seconds).sum::<f64>() / n;
-        println!(
-            "{:<10} {:>22.1} {:>18.5} {:>14.1}",
-            policy.label(),
-            steps,
-            cov,
-            secs
-        );
+        println!("{:<10} {:>22.1} {:>18.5} {:>14.1}", policy.label(), steps, cov, secs);
     }
 }

@@ -5,6 +5,7 @@
 //! [`store`] that alone writes disk, and the front ends in [`cli`].
 //! [`policy`] chooses where to measure; [`scalar`] reduces a curve to numbers.
 
+pub mod analysis;
 pub mod cli;
 pub mod engine;
 pub mod fmt;

@@ -84,10 +84,7 @@ fn a_locked_session_is_refused_and_the_writer_is_undisturbed() {
         {
             break s;
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "session never appeared"
-        );
+        assert!(t0.elapsed() < Duration::from_secs(20), "session never appeared");
         std::thread::sleep(Duration::from_millis(20));
     };
     let (code, err) = stderr_of(bin().args(["resume", session.to_str().unwrap(), "--headless"]));

@@ -15,15 +15,10 @@ const BUDGET: u32 = 45;
 fn write_plan(dir: &Path, audit: &Path) -> std::path::PathBuf {
     // A little real time per step, so kills land in every phase of a step.
     fast_plan(dir, "");
-    let text = std::fs::read_to_string(dir.join("plan.toml"))
-        .unwrap()
-        .replace(
-            "[sim]\ntime_scale = 0.0",
-            &format!(
-                "[sim]\ntime_scale = 0.02\naudit_log = \"{}\"",
-                audit.display()
-            ),
-        );
+    let text = std::fs::read_to_string(dir.join("plan.toml")).unwrap().replace(
+        "[sim]\ntime_scale = 0.0",
+        &format!("[sim]\ntime_scale = 0.02\naudit_log = \"{}\"", audit.display()),
+    );
     let text = text.replace("budget = 40", &format!("budget = {BUDGET}"));
     std::fs::write(dir.join("plan.toml"), text).unwrap();
     dir.join("plan.toml")
@@ -97,11 +92,7 @@ fn twenty_plus_kills_lose_nothing() {
         // Part files: each step exactly once.
         let mut steps = raw_steps(&session);
         steps.sort_unstable();
-        assert_eq!(
-            steps,
-            (0..BUDGET).collect::<Vec<_>>(),
-            "duplicated or missing steps"
-        );
+        assert_eq!(steps, (0..BUDGET).collect::<Vec<_>>(), "duplicated or missing steps");
         // Every curve the instrument handed over is in the log.
         let log = SessionLog::load(&session).unwrap();
         let logged: BTreeSet<String> = log

@@ -58,13 +58,7 @@ fn sixty_measurements_with_every_contract_column() {
     for (name, dtype) in expect {
         assert_eq!(df.column(name).unwrap().dtype(), &dtype, "{name}");
     }
-    let steps: Vec<u32> = df
-        .column("step")
-        .unwrap()
-        .u32()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
+    let steps: Vec<u32> = df.column("step").unwrap().u32().unwrap().into_no_null_iter().collect();
     let mut sorted = steps.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, (0..60).collect::<Vec<_>>());
@@ -91,9 +85,7 @@ fn sixty_measurements_with_every_contract_column() {
         ("events", vec!["t_ms", "kind", "detail"]),
         ("topography", vec!["scan", "row", "col", "height_nm"]),
     ] {
-        let df = dualscope::store::reader::table_frame(&session, table)
-            .unwrap()
-            .unwrap();
+        let df = dualscope::store::reader::table_frame(&session, table).unwrap().unwrap();
         for c in cols {
             assert!(df.column(c).is_ok(), "{table}.{c}");
         }
@@ -128,30 +120,13 @@ fn export_joins_measurements_and_decisions() {
     let dir = tempfile::tempdir().unwrap();
     let session = run_session(dir.path(), 3, 20);
     let out = dir.path().join("all.parquet");
-    run_ok(bin().args([
-        "export",
-        session.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]));
-    let df = ParquetReader::new(std::fs::File::open(&out).unwrap())
-        .finish()
-        .unwrap();
+    run_ok(bin().args(["export", session.to_str().unwrap(), "--out", out.to_str().unwrap()]));
+    let df = ParquetReader::new(std::fs::File::open(&out).unwrap()).finish().unwrap();
     assert_eq!(df.height(), 20);
-    for c in [
-        "step",
-        "bias_v",
-        "current_a",
-        "policy",
-        "n_candidates",
-        "session_id",
-    ] {
+    for c in ["step", "bias_v", "current_a", "policy", "n_candidates", "session_id"] {
         assert!(df.column(c).is_ok(), "{c}");
     }
     let listing = run_ok(bin().args(["sessions", dir.path().join("runs").to_str().unwrap()]));
     let text = String::from_utf8_lossy(&listing.stdout);
-    assert!(
-        text.contains("finished") && text.contains("20/20"),
-        "{text}"
-    );
+    assert!(text.contains("finished") && text.contains("20/20"), "{text}");
 }

@@ -56,10 +56,7 @@ fn measurements(runs: &Path) -> Vec<dualscope::store::MeasurementRow> {
 fn same_session(a: &[dualscope::store::MeasurementRow], b: &[dualscope::store::MeasurementRow]) {
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(b) {
-        assert_eq!(
-            (x.step, x.row, x.col, x.source),
-            (y.step, y.row, y.col, y.source)
-        );
+        assert_eq!((x.step, x.row, x.col, x.source), (y.step, y.row, y.col, y.source));
         assert_eq!(x.sweep_end, y.sweep_end, "step {}", x.step);
         assert_eq!(x.current_a.len(), y.current_a.len(), "step {}", x.step);
         // The wire carries float32: equal to f32 precision.
@@ -99,8 +96,7 @@ fn a_session_over_a_pty_matches_the_in_process_simulator() {
     same_session(&measurements(&serial_runs), &measurements(&local_runs));
     let meta = std::fs::read_to_string(only_session(&serial_runs).join("session.toml")).unwrap();
     assert!(
-        meta.contains("instrument_idn = \"dualscope,SimAFM,")
-            && meta.contains("[instrument_limits]"),
+        meta.contains("instrument_idn = \"dualscope,SimAFM,") && meta.contains("[instrument_limits]"),
         "{meta}"
     );
 }
@@ -108,10 +104,7 @@ fn a_session_over_a_pty_matches_the_in_process_simulator() {
 #[test]
 fn line_faults_lose_nothing_and_every_fault_is_in_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = fast_plan(
-        dir.path(),
-        "[serial]\ntimeout_ms = 300\nsweep_margin_ms = 300\n",
-    );
+    let plan = fast_plan(dir.path(), "[serial]\ntimeout_ms = 300\nsweep_margin_ms = 300\n");
     let mut server = serve(
         dir.path(),
         &plan,
@@ -172,11 +165,7 @@ fn line_faults_lose_nothing_and_every_fault_is_in_the_log() {
         "{} retries for {garbled} garbled + {dropped} dropped\n{faults}",
         kinds("retry")
     );
-    assert!(
-        kinds("link_lost") >= 1 && kinds("reconnect") >= 1,
-        "{:?}",
-        log.events
-    );
+    assert!(kinds("link_lost") >= 1 && kinds("reconnect") >= 1, "{:?}", log.events);
     assert!(kinds("instrument_reset") == 1, "{:?}", log.events);
     assert!(
         stdout.contains("event  retry") && stdout.contains("event  reconnect"),

@@ -9,10 +9,7 @@ use std::io::Write;
 use tokio::signal::unix::{SignalKind, signal};
 
 pub fn progress_line(r: &StepReport) -> String {
-    let onset = r
-        .onset_v
-        .map(|v| format!("{v:.2} V"))
-        .unwrap_or_else(|| "—".into());
+    let onset = r.onset_v.map(|v| format!("{v:.2} V")).unwrap_or_else(|| "—".into());
     format!(
         "[{:>4}/{}] {:<7} ({:>4},{:>4}) {:>7.1},{:>7.1} nm  {:<10} {:>4} pts  Imax {:>9}  loop {:>12}  onset {:>7}  {:>5.2} s  elapsed {}  ETA {}",
         r.step + 1,
@@ -49,15 +46,8 @@ fn print_event(event: &EngineEvent) {
             height_nm,
             reused,
         } => {
-            let what = if *reused {
-                "survey (from the log)"
-            } else {
-                "survey"
-            };
-            let _ = writeln!(
-                out,
-                "{what}  {rows}×{cols} px over {width_nm}×{height_nm} nm"
-            );
+            let what = if *reused { "survey (from the log)" } else { "survey" };
+            let _ = writeln!(out, "{what}  {rows}×{cols} px over {width_nm}×{height_nm} nm");
         }
         EngineEvent::Logged(e) => {
             if !matches!(e.kind.as_str(), "start" | "survey") {
@@ -95,13 +85,8 @@ fn summary(outcome: &RunOutcome, dir: &std::path::Path) -> String {
 pub fn drive(engine: Engine, controls: Controls) -> color_eyre::Result<i32> {
     let dir = engine.session_dir().to_path_buf();
     println!("session {}", dir.display());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let Controls {
-        commands,
-        mut events,
-    } = controls;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let Controls { commands, mut events } = controls;
     let thread = std::thread::Builder::new()
         .name("engine".into())
         .spawn(move || engine.run())?;

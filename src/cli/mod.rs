@@ -1,5 +1,6 @@
 //! The command line: `run`, `resume`, `sessions`, `export`, `sim export`.
 
+mod analyze;
 mod headless;
 mod run;
 mod sessions;
@@ -43,6 +44,25 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Train the dual VAE on one or more sessions, cluster its latent map, print
+    /// the cluster summary and save the embeddings.
+    Analyze {
+        /// Session folders (several are analysed together).
+        #[arg(required = true)]
+        sessions: Vec<PathBuf>,
+        #[command(flatten)]
+        train: analyze::TrainArgs,
+    },
+    /// Figures (SVG + PNG) and report.md of a session's latent map and clusters.
+    Report {
+        /// The session folder.
+        session: PathBuf,
+        /// Folder for the figures and report.md.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        train: analyze::TrainArgs,
+    },
     /// The built-in simulated instrument.
     Sim {
         #[command(subcommand)]
@@ -58,6 +78,8 @@ pub fn main(cli: Cli) -> color_eyre::Result<i32> {
         Command::Sessions { dir } => sessions::list(&dir),
         Command::Export { session, out } => sessions::export(&session, &out),
         Command::Sim { command } => sim::main(command),
+        Command::Analyze { sessions, train } => analyze::analyze(&sessions, &train),
+        Command::Report { session, out, train } => analyze::report(&session, &out, &train),
     }
 }
 
@@ -75,8 +97,7 @@ pub(crate) fn init_logging(dir: &std::path::Path) {
     else {
         return;
     };
-    let filter =
-        EnvFilter::try_from_env("DUALSCOPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("DUALSCOPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)

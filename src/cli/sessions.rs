@@ -5,8 +5,7 @@ use color_eyre::eyre::WrapErr;
 use std::path::Path;
 
 pub fn list(root: &Path) -> color_eyre::Result<i32> {
-    let dirs = find_sessions(root)
-        .wrap_err_with(|| format!("cannot list sessions in {}", root.display()))?;
+    let dirs = find_sessions(root).wrap_err_with(|| format!("cannot list sessions in {}", root.display()))?;
     if dirs.is_empty() {
         println!("no sessions in {}", root.display());
         return Ok(0);

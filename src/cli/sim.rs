@@ -120,8 +120,7 @@ pub fn main(command: SimCommand) -> color_eyre::Result<i32> {
             if stride == 0 {
                 return Err(eyre!("--stride must be at least 1"));
             }
-            let n = export(&plan, stride, &out)
-                .wrap_err_with(|| format!("cannot write {}", out.display()))?;
+            let n = export(&plan, stride, &out).wrap_err_with(|| format!("cannot write {}", out.display()))?;
             println!(
                 "wrote {}: {}×{} px survey, {n} curves, labels (seed {})",
                 out.display(),
@@ -145,19 +144,11 @@ pub fn export(plan: &SessionPlan, stride: u32, out: &std::path::Path) -> color_e
         for col in 0..cols {
             labels.insert(
                 (row, col),
-                image.motifs[[row as usize, col as usize]]
-                    .label()
-                    .to_string(),
+                image.motifs[[row as usize, col as usize]].label().to_string(),
             );
             if row % stride == 0 && col % stride == 0 {
-                let (x, y) = crate::instrument::pixel_to_nm(
-                    row,
-                    col,
-                    rows,
-                    cols,
-                    plan.survey.width_nm,
-                    plan.survey.height_nm,
-                );
+                let (x, y) =
+                    crate::instrument::pixel_to_nm(row, col, rows, cols, plan.survey.width_nm, plan.survey.height_nm);
                 // Visit 0: the very curve a live simulator gives on its first sweep there.
                 let s = sim.sweep_at(x, y, &plan.sweep, 0);
                 spectra.insert(
@@ -174,10 +165,7 @@ pub fn export(plan: &SessionPlan, stride: u32, out: &std::path::Path) -> color_e
     let data = GridDataset {
         width_nm: plan.survey.width_nm,
         height_nm: plan.survey.height_nm,
-        description: Some(format!(
-            "dualscope simulated perovskite film, seed {}",
-            plan.seed
-        )),
+        description: Some(format!("dualscope simulated perovskite film, seed {}", plan.seed)),
         sweep: Some(GridSweep {
             v_start: plan.sweep.v_start,
             v_max: plan.sweep.v_max,
@@ -217,11 +205,7 @@ fn faults_of(args: &ServeArgs) -> color_eyre::Result<Faults> {
     if args.reset_after.is_some() {
         f.reset_after = args.reset_after;
     }
-    for (name, v) in [
-        ("--garble", f.garble),
-        ("--drop", f.drop),
-        ("--delay", f.delay),
-    ] {
+    for (name, v) in [("--garble", f.garble), ("--drop", f.drop), ("--delay", f.delay)] {
         if !(0.0..=1.0).contains(&v) {
             return Err(eyre!("{name} = {v}: must be a share between 0 and 1"));
         }
@@ -265,8 +249,7 @@ fn serve(args: ServeArgs) -> color_eyre::Result<i32> {
     };
     let mut server = WireServer::new(instrument);
     let idn = {
-        let line =
-            server.handle_line(crate::instrument::wire::frame::encode(0, "*IDN?").as_bytes());
+        let line = server.handle_line(crate::instrument::wire::frame::encode(0, "*IDN?").as_bytes());
         crate::instrument::wire::frame::decode(line.trim_end().as_bytes())
             .map(|(_, b)| b)
             .unwrap_or_default()

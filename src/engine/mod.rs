@@ -4,6 +4,7 @@
 //! waits on a screen.
 
 mod messages;
+mod retrain;
 mod setup;
 
 pub use messages::*;
@@ -14,8 +15,7 @@ use crate::plan::SessionPlan;
 use crate::policy::{self, Candidates, DecideContext, Decision, Policy};
 use crate::scalar::CurveSummary;
 use crate::store::{
-    DecisionRow, Entry, EventRow, MeasurementRow, SessionStatus, SessionWriter, Source, StoreError,
-    now_ms,
+    DecisionRow, Entry, EventRow, MeasurementRow, SessionStatus, SessionWriter, Source, StoreError, now_ms,
 };
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -53,6 +53,9 @@ pub struct Engine {
     step_times: VecDeque<Duration>,
     started: Instant,
     steps_this_run: u32,
+    retrainer: retrain::Retrainer,
+    /// The latest cluster summary of the live dual VAE.
+    clusters: Option<std::sync::Arc<retrain::Trained>>,
 }
 
 /// The parts of a run that exist once the survey is known.
@@ -91,6 +94,8 @@ impl Engine {
             step_times: VecDeque::new(),
             started: Instant::now(),
             steps_this_run: 0,
+            retrainer: retrain::Retrainer::default(),
+            clusters: None,
         }
     }
 
@@ -251,13 +256,7 @@ impl Engine {
     fn build_field(&mut self, survey: &Survey) -> Field {
         let p = &self.plan.policy;
         let sites = self.instrument.measurable_sites();
-        let candidates = Candidates::new(
-            survey.rows(),
-            survey.cols(),
-            p.patch_px,
-            p.stride_px,
-            sites.as_deref(),
-        );
+        let candidates = Candidates::new(survey.rows(), survey.cols(), p.patch_px, p.stride_px, sites.as_deref());
         let seeds = policy::latin_hypercube(&candidates, p.seeds as usize, self.plan.seed);
         let mut policy = policy::build(p.name, &self.plan, survey, &candidates);
         let mut taken = vec![false; candidates.len()];
@@ -278,8 +277,35 @@ impl Engine {
         }
     }
 
+    /// Saves a finished background training (embeddings, event), if any.
+    fn collect_training(&mut self, wait: bool) -> Result<(), Stop> {
+        let Some(trained) = self.retrainer.collect(wait) else {
+            return Ok(());
+        };
+        let mut df = crate::store::schema::embeddings_frame(&trained.rows)?;
+        self.writer.write_derived("embeddings", &mut df)?;
+        let a = &trained.analysis;
+        let mut detail = format!(
+            "dual VAE on {} curves: {} clusters in {:.1} s",
+            trained.model_step,
+            a.summaries.len(),
+            a.train_s
+        );
+        if let Some(ari) = a.ari {
+            detail.push_str(&format!(", ARI vs. truth {ari:.2}"));
+        }
+        self.log("retrain", detail)?;
+        self.clusters = Some(std::sync::Arc::new(trained));
+        Ok(())
+    }
+
     /// Handles commands; returns a final status when the run should end here.
     fn checkpoint(&mut self, single_step: &mut bool) -> Result<Option<SessionStatus>, Stop> {
+        self.collect_training(false)?;
+        if self.retrainer.due(&self.plan, self.history.len()) {
+            let survey = self.survey.as_ref().expect("survey taken");
+            self.retrainer.start(&self.plan, survey, &self.history);
+        }
         let mut pause = *single_step;
         *single_step = false;
         loop {
@@ -349,16 +375,10 @@ impl Engine {
             Command::AddManual { row, col } => {
                 let survey = self.survey.as_ref().expect("survey before commands");
                 if row >= survey.rows() || col >= survey.cols() {
-                    self.log(
-                        "manual_refused",
-                        format!("({row}, {col}) is outside the survey"),
-                    )?;
+                    self.log("manual_refused", format!("({row}, {col}) is outside the survey"))?;
                 } else {
                     self.manual.push_back((row, col));
-                    self.log(
-                        "manual_added",
-                        format!("({row}, {col}) will be measured next"),
-                    )?;
+                    self.log("manual_added", format!("({row}, {col}) will be measured next"))?;
                 }
             }
         }
@@ -367,10 +387,7 @@ impl Engine {
 
     fn quit(&mut self) -> Result<SessionStatus, Stop> {
         self.set_state(RunState::Paused);
-        self.log(
-            "pause",
-            format!("run ended at step {}; resumable", self.next_step()),
-        )?;
+        self.log("pause", format!("run ended at step {}; resumable", self.next_step()))?;
         self.park()?;
         Ok(SessionStatus::Paused)
     }
@@ -381,20 +398,24 @@ impl Engine {
         self.park()?;
         self.log(
             "abort",
-            format!(
-                "aborted at step {}: bias at 0 V, tip withdrawn",
-                self.next_step()
-            ),
+            format!("aborted at step {}: bias at 0 V, tip withdrawn", self.next_step()),
         )?;
         Ok(SessionStatus::Aborted)
     }
 
     fn finish(&mut self, why: &str) -> Result<(), Stop> {
         self.park()?;
-        self.log(
-            "finish",
-            format!("{why}: {} measurements", self.next_step()),
-        )?;
+        // The last model covers every curve: start it if the live models were on,
+        // and let it land before the session closes.
+        if self.plan.analysis.retrain_every > 0 {
+            self.collect_training(true)?;
+            if self.retrainer.last_started < self.history.len() {
+                let survey = self.survey.as_ref().expect("survey taken");
+                self.retrainer.start(&self.plan, survey, &self.history);
+                self.collect_training(true)?;
+            }
+        }
+        self.log("finish", format!("{why}: {} measurements", self.next_step()))?;
         Ok(())
     }
 
@@ -439,11 +460,7 @@ impl Engine {
             }
             return Ok(true);
         };
-        let summary = CurveSummary::of(
-            &sweep.bias_v,
-            &sweep.current_a,
-            self.plan.analysis.onset_current_a,
-        );
+        let summary = CurveSummary::of(&sweep.bias_v, &sweep.current_a, self.plan.analysis.onset_current_a);
         let row_out = MeasurementRow {
             step,
             t_ms: now_ms(),
@@ -503,11 +520,7 @@ impl Engine {
 
     /// Picks the next location: a dangling decision from before a crash, then
     /// manual points, then seeds, then the policy.
-    fn choose(
-        &mut self,
-        field: &mut Field,
-        step: u32,
-    ) -> Result<Option<(u32, u32, Decision, String)>, Stop> {
+    fn choose(&mut self, field: &mut Field, step: u32) -> Result<Option<(u32, u32, Decision, String)>, Stop> {
         if let Some(d) = self.dangling.take()
             && d.step == step
         {
@@ -534,28 +547,14 @@ impl Engine {
         }
         if let Some((row, col)) = self.manual.pop_front() {
             let k = field.candidates.find(row, col).unwrap_or(usize::MAX);
-            return Ok(Some((
-                row,
-                col,
-                Decision::unscored(k, Source::Manual),
-                "manual".into(),
-            )));
+            return Ok(Some((row, col, Decision::unscored(k, Source::Manual), "manual".into())));
         }
-        let seeds_done = self
-            .history
-            .iter()
-            .filter(|m| m.source == Source::Seed)
-            .count();
+        let seeds_done = self.history.iter().filter(|m| m.source == Source::Seed).count();
         if seeds_done < field.seeds.len()
             && let Some(&k) = field.seeds.iter().find(|&&k| !field.taken[k])
         {
             let (row, col) = field.candidates.site(k);
-            return Ok(Some((
-                row,
-                col,
-                Decision::unscored(k, Source::Seed),
-                "lhs-seed".into(),
-            )));
+            return Ok(Some((row, col, Decision::unscored(k, Source::Seed), "lhs-seed".into())));
         }
         let ctx = DecideContext {
             step,

@@ -45,9 +45,7 @@ fn check_limits(plan: &SessionPlan, limits: &Limits) -> Result<(), SetupError> {
             )));
         }
     }
-    if plan.survey.width_nm > limits.x_max_nm * (1.0 + 1e-9)
-        || plan.survey.height_nm > limits.y_max_nm * (1.0 + 1e-9)
-    {
+    if plan.survey.width_nm > limits.x_max_nm * (1.0 + 1e-9) || plan.survey.height_nm > limits.y_max_nm * (1.0 + 1e-9) {
         return Err(SetupError::Limits(format!(
             "survey {}×{} nm, the instrument's frame is {}×{} nm",
             plan.survey.width_nm, plan.survey.height_nm, limits.x_max_nm, limits.y_max_nm
@@ -72,9 +70,7 @@ fn wire(
         }
         None => (None, Vec::new(), None),
     };
-    let engine = Engine::new(
-        plan, instrument, writer, survey, history, dangling, cmd_rx, ev_tx,
-    );
+    let engine = Engine::new(plan, instrument, writer, survey, history, dangling, cmd_rx, ev_tx);
     (
         engine,
         Controls {
@@ -109,9 +105,7 @@ pub fn prepare_resume(dir: &Path) -> Result<Resume, SetupError> {
     let (meta, _) = meta::read(dir)?;
     if meta.status == SessionStatus::Finished {
         let log = SessionLog::load(dir)?;
-        return Ok(Resume::Finished {
-            steps: log.next_step(),
-        });
+        return Ok(Resume::Finished { steps: log.next_step() });
     }
     let (mut writer, log) = SessionWriter::reopen(dir)?;
     let plan = log.plan.clone();

@@ -39,10 +39,7 @@ pub enum InstrumentError {
 impl InstrumentError {
     /// A failure worth trying again at the same point (as opposed to a refusal).
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::SweepFailed(_) | Self::Timeout(_) | Self::Refused { .. }
-        )
+        matches!(self, Self::SweepFailed(_) | Self::Timeout(_) | Self::Refused { .. })
     }
 }
 
@@ -52,9 +49,7 @@ pub fn open(plan: &crate::plan::SessionPlan) -> Result<Box<dyn Instrument>, Inst
         .instrument_spec()
         .map_err(|e| InstrumentError::BadArgument(e.to_string()))?;
     match spec {
-        crate::plan::InstrumentSpec::Sim => Ok(Box::new(sim::SimInstrument::new(
-            sim::SimConfig::from_plan(plan),
-        )?)),
+        crate::plan::InstrumentSpec::Sim => Ok(Box::new(sim::SimInstrument::new(sim::SimConfig::from_plan(plan))?)),
         crate::plan::InstrumentSpec::Replay(dir) => Ok(Box::new(replay::ReplayInstrument::open(
             &dir,
             plan.safety.bias_max_v,

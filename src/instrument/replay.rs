@@ -2,9 +2,7 @@
 //! survey is the stored image and a sweep returns the stored curve at the tip's
 //! pixel. Only locations with a stored curve can be measured.
 
-use super::{
-    Identity, Instrument, InstrumentError, Limits, LinkEvent, Survey, Sweep, SweepEnd, SweepRequest,
-};
+use super::{Identity, Instrument, InstrumentError, Limits, LinkEvent, Survey, Sweep, SweepEnd, SweepRequest};
 use crate::store::grid::GridDataset;
 use std::path::Path;
 
@@ -116,14 +114,7 @@ impl Instrument for ReplayInstrument {
             )));
         }
         self.at = Some((row, col));
-        Ok(super::pixel_to_nm(
-            row,
-            col,
-            self.data.rows(),
-            self.data.cols(),
-            w,
-            h,
-        ))
+        Ok(super::pixel_to_nm(row, col, self.data.rows(), self.data.cols(), w, h))
     }
 
     fn sweep(&mut self, request: &SweepRequest) -> Result<Sweep, InstrumentError> {
@@ -134,9 +125,7 @@ impl Instrument for ReplayInstrument {
             });
         }
         let Some(at) = self.at else {
-            return Err(InstrumentError::BadArgument(
-                "no position: move first".into(),
-            ));
+            return Err(InstrumentError::BadArgument("no position: move first".into()));
         };
         if let Some(stored) = self.data.sweep
             && !self.warned_sweep

@@ -18,10 +18,7 @@ pub struct Identity {
 impl Identity {
     /// The `vendor,model,serial,firmware` form of `*IDN?`.
     pub fn idn(&self) -> String {
-        format!(
-            "{},{},{},{}",
-            self.vendor, self.model, self.serial, self.firmware
-        )
+        format!("{},{},{},{}", self.vendor, self.model, self.serial, self.firmware)
     }
 
     pub fn parse_idn(text: &str) -> Option<Self> {
@@ -98,38 +95,17 @@ impl Survey {
 
     /// Centre of a pixel in the frame (CONTRACTS: origin top-left, centre of pixel).
     pub fn pixel_to_nm(&self, row: u32, col: u32) -> (f64, f64) {
-        pixel_to_nm(
-            row,
-            col,
-            self.rows(),
-            self.cols(),
-            self.width_nm,
-            self.height_nm,
-        )
+        pixel_to_nm(row, col, self.rows(), self.cols(), self.width_nm, self.height_nm)
     }
 
     /// The pixel whose centre is nearest to a position in the frame.
     pub fn nm_to_pixel(&self, x_nm: f64, y_nm: f64) -> (u32, u32) {
-        nm_to_pixel(
-            x_nm,
-            y_nm,
-            self.rows(),
-            self.cols(),
-            self.width_nm,
-            self.height_nm,
-        )
+        nm_to_pixel(x_nm, y_nm, self.rows(), self.cols(), self.width_nm, self.height_nm)
     }
 }
 
 /// `x_nm = (col + 0.5) * width_nm / cols`, `y_nm = (row + 0.5) * height_nm / rows`.
-pub fn pixel_to_nm(
-    row: u32,
-    col: u32,
-    rows: u32,
-    cols: u32,
-    width_nm: f64,
-    height_nm: f64,
-) -> (f64, f64) {
+pub fn pixel_to_nm(row: u32, col: u32, rows: u32, cols: u32, width_nm: f64, height_nm: f64) -> (f64, f64) {
     (
         (col as f64 + 0.5) * width_nm / cols as f64,
         (row as f64 + 0.5) * height_nm / rows as f64,
@@ -137,20 +113,9 @@ pub fn pixel_to_nm(
 }
 
 /// Inverse of [`pixel_to_nm`], clamped to the frame.
-pub fn nm_to_pixel(
-    x_nm: f64,
-    y_nm: f64,
-    rows: u32,
-    cols: u32,
-    width_nm: f64,
-    height_nm: f64,
-) -> (u32, u32) {
-    let col = (x_nm / width_nm * cols as f64)
-        .floor()
-        .clamp(0.0, cols as f64 - 1.0);
-    let row = (y_nm / height_nm * rows as f64)
-        .floor()
-        .clamp(0.0, rows as f64 - 1.0);
+pub fn nm_to_pixel(x_nm: f64, y_nm: f64, rows: u32, cols: u32, width_nm: f64, height_nm: f64) -> (u32, u32) {
+    let col = (x_nm / width_nm * cols as f64).floor().clamp(0.0, cols as f64 - 1.0);
+    let row = (y_nm / height_nm * rows as f64).floor().clamp(0.0, rows as f64 - 1.0);
     (row as u32, col as u32)
 }
 

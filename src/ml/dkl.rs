@@ -28,13 +28,7 @@ impl FeatureExtractor {
     /// the session's own seeded stream: burn's global generator is shared by
     /// every model in the process, so two fits running side by side would not
     /// be reproducible with it.
-    pub fn new(
-        input: usize,
-        hidden: &[usize],
-        output: usize,
-        device: &Device,
-        rng: &mut impl Rng,
-    ) -> Self {
+    pub fn new(input: usize, hidden: &[usize], output: usize, device: &Device, rng: &mut impl Rng) -> Self {
         let mut sizes = vec![input];
         sizes.extend_from_slice(hidden);
         sizes.push(output);
@@ -42,13 +36,8 @@ impl FeatureExtractor {
             .windows(2)
             .map(|w| {
                 let bound = (1.0 / w[0] as f64).sqrt() as f32;
-                let mut draw = |n: usize| -> Vec<f32> {
-                    (0..n).map(|_| rng.random_range(-bound..bound)).collect()
-                };
-                let weight = Tensor::<2>::from_data(
-                    TensorData::new(draw(w[0] * w[1]), [w[0], w[1]]),
-                    device,
-                );
+                let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
+                let weight = Tensor::<2>::from_data(TensorData::new(draw(w[0] * w[1]), [w[0], w[1]]), device);
                 let bias = Tensor::<1>::from_data(TensorData::new(draw(w[1]), [w[1]]), device);
                 let mut layer: Linear = LinearConfig::new(w[0], w[1]).init(device);
                 layer.weight = Param::from_tensor(weight);
@@ -59,13 +48,35 @@ impl FeatureExtractor {
         Self { layers }
     }
 
+    /// The weights as plain arrays, for batched inference outside burn.
+    pub fn dense_layers(&self) -> Vec<super::infer::Dense> {
+        self.layers
+            .iter()
+            .map(|l| {
+                let w = l.weight.val();
+                let [inputs, outputs] = w.dims();
+                let f32s = |t: Tensor<1>| t.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data");
+                super::infer::Dense {
+                    inputs,
+                    outputs,
+                    weight: f32s(w.reshape([inputs * outputs])),
+                    bias: l
+                        .bias
+                        .as_ref()
+                        .map(|b| f32s(b.val()))
+                        .unwrap_or_else(|| vec![0.0; outputs]),
+                }
+            })
+            .collect()
+    }
+
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let last = self.layers.len() - 1;
         let mut x = x;
         for (k, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x);
             if k < last {
-                x = x.tanh();
+                x = super::tanh(x);
             }
         }
         x
@@ -87,13 +98,7 @@ const SQRT5: f64 = 2.236_067_977_499_79;
 const NOISE_FLOOR: f64 = 1e-4;
 
 impl DeepKernel {
-    pub fn new(
-        input: usize,
-        hidden: &[usize],
-        embedding: usize,
-        device: &Device,
-        rng: &mut impl Rng,
-    ) -> Self {
+    pub fn new(input: usize, hidden: &[usize], embedding: usize, device: &Device, rng: &mut impl Rng) -> Self {
         Self {
             extractor: FeatureExtractor::new(input, hidden, embedding, device, rng),
             log_lengthscale: Param::from_tensor(Tensor::zeros([embedding], device)),
@@ -112,35 +117,28 @@ impl DeepKernel {
         let device = z.device();
         let inv_l = self.log_lengthscale.val().neg().exp().unsqueeze::<2>();
         let zs = z * inv_l;
-        let sq = zs.clone().powi_scalar(2).sum_dim(1);
+        let sq = (zs.clone() * zs.clone()).sum_dim(1);
         let d2 = sq.clone() + sq.transpose() - zs.clone().matmul(zs.transpose()) * 2.0;
         // ε keeps √ differentiable on the diagonal, where d² = 0.
         let r5 = (d2.clamp_min(0.0) + 1e-12).sqrt() * SQRT5;
-        let shape = r5.clone() + r5.clone().powi_scalar(2) / 3.0 + 1.0;
+        let shape = r5.clone() + r5.clone() * r5.clone() / 3.0 + 1.0;
         let kf = shape * r5.neg().exp() * self.log_signal_var.val().exp().unsqueeze::<2>();
         let noise = self.log_noise_var.val().exp() + NOISE_FLOOR;
         kf + Tensor::<2>::eye(n, &device) * noise.unsqueeze::<2>()
     }
 
-    /// MAP priors: log-normal on each hyperparameter, standard normal on weights
-    /// (scaled as a weak weight decay).
+    /// MAP priors on the kernel: log-normal on each lengthscale and on the signal
+    /// variance (centred on 1 and 0.1), and on the noise variance (centred on 0.01).
     fn neg_log_prior(&self) -> Tensor<1> {
-        let l = self.log_lengthscale.val().powi_scalar(2).sum() * 0.5;
-        let s = self.log_signal_var.val().powi_scalar(2).sum() * 0.5;
-        let nz = (self.log_noise_var.val() - (0.01f64).ln())
-            .powi_scalar(2)
-            .sum()
-            * 0.5;
+        let l = (self.log_lengthscale.val() * self.log_lengthscale.val()).sum() * 0.5;
+        let s = (self.log_signal_var.val() * self.log_signal_var.val()).sum() * 0.5;
+        let dn = self.log_noise_var.val() - (0.01f64).ln();
+        let nz = (dn.clone() * dn).sum() * 0.5;
         l + s + nz
     }
 
     pub fn hyper(&self) -> Hyper {
-        let v = |t: Tensor<1>| -> Vec<f64> {
-            t.into_data()
-                .convert::<f64>()
-                .try_to_vec::<f64>()
-                .expect("f64 data")
-        };
+        let v = |t: Tensor<1>| -> Vec<f64> { t.into_data().convert::<f64>().try_to_vec::<f64>().expect("f64 data") };
         Hyper {
             lengthscale: v(self.log_lengthscale.val().exp()),
             signal_var: v(self.log_signal_var.val().exp())[0],
@@ -149,28 +147,19 @@ impl DeepKernel {
     }
 
     /// Embeds row-major inputs (n × width) in batches, without autodiff.
-    pub fn embed(&self, x: &[f32], width: usize, device: &Device) -> Vec<f64> {
-        let model = self.valid();
+    pub fn embed(&self, x: &[f32], width: usize) -> Vec<f64> {
         let n = x.len() / width;
-        let mut out = Vec::with_capacity(n * self.embedding_dim());
-        const BATCH: usize = 4096;
-        let mut start = 0;
-        while start < n {
-            let b = BATCH.min(n - start);
-            let t = Tensor::<2>::from_data(
-                TensorData::new(x[start * width..(start + b) * width].to_vec(), [b, width]),
-                device,
-            );
-            let z = model.extractor.forward(t);
-            out.extend(
-                z.into_data()
-                    .convert::<f64>()
-                    .try_to_vec::<f64>()
-                    .expect("f64 data"),
-            );
-            start += b;
-        }
-        out
+        self.embed_tensor(Tensor::<2>::from_data(
+            TensorData::new(x.to_vec(), [n, width]),
+            &Device::flex(),
+        ))
+    }
+
+    /// Embeds inputs already in a (plain, not autodiff) tensor: the candidates
+    /// stay one tensor for the whole session instead of being copied each step.
+    pub fn embed_tensor(&self, x: Tensor<2>) -> Vec<f64> {
+        let z = self.valid().extractor.forward(x);
+        z.into_data().convert::<f64>().try_to_vec::<f64>().expect("f64 data")
     }
 }
 
@@ -202,13 +191,7 @@ pub struct FitReport {
 
 impl DklModel {
     /// A freshly initialised model; the same seed gives the same weights.
-    pub fn new_seeded(
-        width: usize,
-        hidden: &[usize],
-        embedding: usize,
-        device: Device,
-        seed: u64,
-    ) -> Self {
+    pub fn new_seeded(width: usize, hidden: &[usize], embedding: usize, device: Device, seed: u64) -> Self {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let model = DeepKernel::new(width, hidden, embedding, &device, &mut rng);
         Self {
@@ -224,12 +207,7 @@ impl DklModel {
     }
 
     /// Continues the fit on inputs `x` (n × width) and targets `y`.
-    pub fn fit(
-        &mut self,
-        x: &[f32],
-        y: &[f64],
-        settings: FitSettings,
-    ) -> Result<FitReport, NotPositiveDefinite> {
+    pub fn fit(&mut self, x: &[f32], y: &[f64], settings: FitSettings) -> Result<FitReport, NotPositiveDefinite> {
         let n = y.len();
         let xt = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [n, self.width]), &self.device);
         let mut last = f64::INFINITY;
@@ -239,11 +217,7 @@ impl DklModel {
         for _ in 0..settings.max_steps {
             let z = self.model.extractor.forward(xt.clone());
             let k = self.model.covariance(z);
-            let k_host: Vec<f64> = k
-                .to_data()
-                .convert::<f64>()
-                .try_to_vec::<f64>()
-                .expect("f64 data");
+            let k_host: Vec<f64> = k.to_data().convert::<f64>().try_to_vec::<f64>().expect("f64 data");
             let kmat = Mat::from_fn(n, n, |i, j| k_host[i * n + j]);
             let (g, value) = gp::nll_gradient_wrt_k(&kmat, y)?;
             nll = value;
@@ -251,9 +225,7 @@ impl DklModel {
             let gt = Tensor::<2>::from_data(TensorData::new(g_host, [n, n]), &self.device);
             let loss = (k * gt).sum() + self.model.neg_log_prior();
             let grads = GradientsParams::from_grads(loss.backward(), &self.model);
-            self.model = self
-                .optim
-                .step(settings.learning_rate, self.model.clone(), grads);
+            self.model = self.optim.step(settings.learning_rate, self.model.clone(), grads);
             steps += 1;
             let change = (last - nll).abs() / (1.0 + nll.abs());
             last = nll;
@@ -272,12 +244,21 @@ impl DklModel {
     /// Conditions the GP on the training data with the current weights.
     pub fn posterior(&self, x: &[f32], y: &[f64]) -> Result<Posterior, NotPositiveDefinite> {
         let d = self.model.embedding_dim();
-        let z = self.model.embed(x, self.width, &self.device);
+        let z = self.model.embed(x, self.width);
         gp::condition(&z, d, y, &self.model.hyper())
     }
 
     pub fn embed(&self, x: &[f32]) -> Vec<f64> {
-        self.model.embed(x, self.width, &self.device)
+        self.model.embed(x, self.width)
+    }
+
+    pub fn embed_tensor(&self, x: Tensor<2>) -> Vec<f64> {
+        self.model.embed_tensor(x)
+    }
+
+    /// Embeds many inputs with the current weights, outside burn (see `infer`).
+    pub fn embed_fast(&self, x: &[f32]) -> Vec<f64> {
+        super::infer::forward(x, &self.model.extractor.dense_layers())
     }
 
     pub fn embedding_dim(&self) -> usize {
@@ -300,21 +281,14 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let model = DeepKernel::new(4, &[8], 2, &dev, &mut rng);
         let n = 10;
-        let x: Vec<f32> = (0..n * 4)
-            .map(|k| ((k * 7919 % 101) as f32 / 101.0) - 0.5)
-            .collect();
+        let x: Vec<f32> = (0..n * 4).map(|k| ((k * 7919 % 101) as f32 / 101.0) - 0.5).collect();
         let y: Vec<f64> = (0..n).map(|k| (k as f64 * 0.9).cos()).collect();
         let xt = Tensor::<2>::from_data(TensorData::new(x.clone(), [n, 4]), &dev);
         let k = model.covariance(model.extractor.forward(xt.clone()));
         let kh: Vec<f64> = k.to_data().convert::<f64>().try_to_vec::<f64>().unwrap();
         let (g, _) = gp::nll_gradient_wrt_k(&Mat::from_fn(n, n, |i, j| kh[i * n + j]), &y).unwrap();
         let gt = Tensor::<2>::from_data(
-            TensorData::new(
-                (0..n * n)
-                    .map(|q| g[(q / n, q % n)] as f32)
-                    .collect::<Vec<_>>(),
-                [n, n],
-            ),
+            TensorData::new((0..n * n).map(|q| g[(q / n, q % n)] as f32).collect::<Vec<_>>(), [n, n]),
             &dev,
         );
         let grads = (k * gt).sum().backward();
@@ -352,13 +326,22 @@ mod tests {
     }
 
     #[test]
+    fn fast_inference_matches_burn() {
+        let m = DklModel::new_seeded(16, &[8, 8], 2, device(), 5);
+        let x: Vec<f32> = (0..40 * 16).map(|k| ((k * 13 % 29) as f32 / 29.0) - 0.3).collect();
+        let a = m.embed(&x);
+        let b = m.embed_fast(&x);
+        for (p, q) in a.iter().zip(&b) {
+            assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+        }
+    }
+
+    #[test]
     fn fitting_lowers_the_negative_log_likelihood() {
         let mut m = DklModel::new_seeded(4, &[16], 2, device(), 1);
         let n = 30;
         let x: Vec<f32> = (0..n * 4).map(|k| (k * 31 % 97) as f32 / 97.0).collect();
-        let y: Vec<f64> = (0..n)
-            .map(|i| if x[i * 4] > 0.5 { 1.0 } else { 0.0 })
-            .collect();
+        let y: Vec<f64> = (0..n).map(|i| if x[i * 4] > 0.5 { 1.0 } else { 0.0 }).collect();
         let settings = FitSettings {
             learning_rate: 0.01,
             max_steps: 1,

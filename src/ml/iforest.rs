@@ -33,32 +33,27 @@ fn c(n: usize) -> f64 {
     }
 }
 
-fn grow(
-    data: &[&[f64]],
-    rows: &mut [usize],
-    depth: usize,
-    max_depth: usize,
-    rng: &mut impl Rng,
-) -> Node {
+fn grow(data: &[&[f64]], rows: &mut [usize], depth: usize, max_depth: usize, rng: &mut impl Rng) -> Node {
     if rows.len() <= 1 || depth >= max_depth {
         return Node::Leaf { size: rows.len() };
     }
     let width = data[rows[0]].len();
-    // Features that still vary in this node; a node where none do is a leaf.
-    let varying: Vec<(usize, f64, f64)> = (0..width)
-        .filter_map(|f| {
-            let (lo, hi) = rows
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
-                    (lo.min(data[r][f]), hi.max(data[r][f]))
-                });
-            (hi > lo).then_some((f, lo, hi))
-        })
-        .collect();
-    if varying.is_empty() {
-        return Node::Leaf { size: rows.len() };
-    }
-    let (feature, lo, hi) = varying[rng.random_range(0..varying.len())];
+    // Like scikit-learn: draw a feature, and draw again (without replacement)
+    // while the drawn one is constant in this node; a node where every feature
+    // is constant is a leaf.
+    let mut untried: Vec<usize> = (0..width).collect();
+    let (feature, lo, hi) = loop {
+        if untried.is_empty() {
+            return Node::Leaf { size: rows.len() };
+        }
+        let f = untried.swap_remove(rng.random_range(0..untried.len()));
+        let (lo, hi) = rows.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
+            (lo.min(data[r][f]), hi.max(data[r][f]))
+        });
+        if hi > lo {
+            break (f, lo, hi);
+        }
+    };
     let threshold = lo + rng.random::<f64>() * (hi - lo);
     let mut split = 0;
     for k in 0..rows.len() {
@@ -125,8 +120,7 @@ impl IsolationForest {
         if self.trees.is_empty() {
             return 0.5;
         }
-        let mean =
-            self.trees.iter().map(|t| path(t, x, 0.0)).sum::<f64>() / self.trees.len() as f64;
+        let mean = self.trees.iter().map(|t| path(t, x, 0.0)).sum::<f64>() / self.trees.len() as f64;
         let norm = c(self.psi).max(1e-12);
         2f64.powf(-mean / norm)
     }
@@ -138,11 +132,9 @@ pub fn novelty(features: &[Vec<f64>], rng: &mut impl Rng) -> Vec<f64> {
     let rows: Vec<&[f64]> = features.iter().map(|v| v.as_slice()).collect();
     let forest = IsolationForest::fit(&rows, rng);
     let scores: Vec<f64> = rows.iter().map(|x| forest.score(x)).collect();
-    let (lo, hi) = scores
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &s| {
-            (lo.min(s), hi.max(s))
-        });
+    let (lo, hi) = scores.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &s| {
+        (lo.min(s), hi.max(s))
+    });
     if hi - lo < 1e-12 {
         return vec![0.5; scores.len()];
     }
@@ -162,12 +154,7 @@ mod tests {
             .collect();
         data.push(vec![0.9, 0.05, 0.05, 0.9, 0.05]);
         let n = novelty(&data, &mut rng);
-        let best = n
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .unwrap()
-            .0;
+        let best = n.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
         assert_eq!(best, 200);
         assert!(n.iter().all(|v| (0.0..=1.0).contains(v)));
     }

@@ -45,12 +45,8 @@ pub fn normalise(heights_nm: &Array2<f64>) -> Array2<f32> {
 pub fn patch_at(image: &Array2<f32>, row: u32, col: u32, side: usize) -> Vec<f32> {
     let (rows, cols) = image.dim();
     let half = side / 2;
-    let r0 = (row as usize)
-        .saturating_sub(half)
-        .min(rows.saturating_sub(side));
-    let c0 = (col as usize)
-        .saturating_sub(half)
-        .min(cols.saturating_sub(side));
+    let r0 = (row as usize).saturating_sub(half).min(rows.saturating_sub(side));
+    let c0 = (col as usize).saturating_sub(half).min(cols.saturating_sub(side));
     let mut out = Vec::with_capacity(side * side);
     for r in r0..r0 + side {
         for c in c0..c0 + side {

@@ -80,9 +80,7 @@ pub fn savitzky_golay(y: &[f64], window: usize, order: usize) -> Vec<f64> {
 /// last (saturated) value for the samples it never took.
 pub fn to_length(current_a: &[f64], len: usize) -> Vec<f64> {
     let last = current_a.last().copied().unwrap_or(0.0);
-    (0..len)
-        .map(|k| current_a.get(k).copied().unwrap_or(last))
-        .collect()
+    (0..len).map(|k| current_a.get(k).copied().unwrap_or(last)).collect()
 }
 
 /// Reduces every curve and min–max scales the whole set to [0, 1] together.

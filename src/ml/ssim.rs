@@ -14,9 +14,8 @@ const C1: f32 = 0.01 * 0.01;
 const C2: f32 = 0.03 * 0.03;
 
 /// Window sums over all valid `WINDOW × WINDOW` positions, by separable running sums.
-fn window_sums(p: &[f32], side: usize, out: &mut [f32]) {
+fn window_sums(p: &[f32], side: usize, rows: &mut [f32], out: &mut [f32]) {
     let w = side + 1 - WINDOW;
-    let mut rows = [0f32; 64 * 64];
     for r in 0..side {
         let line = &p[r * side..(r + 1) * side];
         let mut s: f32 = line[..WINDOW].iter().sum();
@@ -49,8 +48,9 @@ fn moments(p: &[f32], side: usize) -> Moments {
     let mut s = vec![0f32; w * w];
     let mut ss = vec![0f32; w * w];
     let sq: Vec<f32> = p.iter().map(|v| v * v).collect();
-    window_sums(p, side, &mut s);
-    window_sums(&sq, side, &mut ss);
+    let mut rows = vec![0f32; side * w];
+    window_sums(p, side, &mut rows, &mut s);
+    window_sums(&sq, side, &mut rows, &mut ss);
     let mean: Vec<f32> = s.iter().map(|v| v / n).collect();
     let var = ss
         .iter()
@@ -60,41 +60,44 @@ fn moments(p: &[f32], side: usize) -> Moments {
     Moments { mean, var }
 }
 
-fn ssim_with(
-    x: &[f32],
-    mx: &Moments,
-    y: &[f32],
-    my: &Moments,
-    side: usize,
-    scratch: &mut Vec<f32>,
-) -> f32 {
+/// Buffers one thread reuses for every pair (no allocation or zeroing per pair).
+struct Scratch {
+    product: Vec<f32>,
+    rows: Vec<f32>,
+    sums: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(side: usize) -> Self {
+        let w = side + 1 - WINDOW;
+        Self {
+            product: vec![0.0; side * side],
+            rows: vec![0.0; side * w],
+            sums: vec![0.0; w * w],
+        }
+    }
+}
+
+fn ssim_with(x: &[f32], mx: &Moments, y: &[f32], my: &Moments, side: usize, scratch: &mut Scratch) -> f32 {
     let w = side + 1 - WINDOW;
     let n = (WINDOW * WINDOW) as f32;
-    scratch.clear();
-    scratch.extend(x.iter().zip(y).map(|(a, b)| a * b));
-    let mut sxy = [0f32; 64 * 64];
-    window_sums(scratch, side, &mut sxy[..w * w]);
+    for ((p, a), b) in scratch.product.iter_mut().zip(x).zip(y) {
+        *p = a * b;
+    }
+    window_sums(&scratch.product, side, &mut scratch.rows, &mut scratch.sums);
     let mut total = 0f32;
-    for (k, s) in sxy[..w * w].iter().enumerate() {
+    for (k, s) in scratch.sums.iter().enumerate() {
         let (ux, uy) = (mx.mean[k], my.mean[k]);
         let cov = (s / n - ux * uy) * n / (n - 1.0);
-        total += ((2.0 * ux * uy + C1) * (2.0 * cov + C2))
-            / ((ux * ux + uy * uy + C1) * (mx.var[k] + my.var[k] + C2));
+        total += ((2.0 * ux * uy + C1) * (2.0 * cov + C2)) / ((ux * ux + uy * uy + C1) * (mx.var[k] + my.var[k] + C2));
     }
     total / (w * w) as f32
 }
 
 /// SSIM of two square patches of side `side` (7 ≤ side ≤ 64).
 pub fn ssim(x: &[f32], y: &[f32], side: usize) -> f32 {
-    let mut scratch = Vec::with_capacity(side * side);
-    ssim_with(
-        x,
-        &moments(x, side),
-        y,
-        &moments(y, side),
-        side,
-        &mut scratch,
-    )
+    let mut scratch = Scratch::new(side);
+    ssim_with(x, &moments(x, side), y, &moments(y, side), side, &mut scratch)
 }
 
 /// The structural novelty of every candidate, kept up to date incrementally.
@@ -109,10 +112,7 @@ pub struct StructuralNovelty {
 impl StructuralNovelty {
     pub fn new(patches: &PatchSet) -> Self {
         let side = patches.side;
-        assert!(
-            (WINDOW..=64).contains(&side),
-            "patch side {side} outside 7..=64"
-        );
+        assert!((WINDOW..=64).contains(&side), "patch side {side} outside 7..=64");
         let moments = (0..patches.len())
             .into_par_iter()
             .map(|k| moments(patches.patch(k), side))
@@ -134,7 +134,7 @@ impl StructuralNovelty {
             .zip(self.moments.par_iter())
             .enumerate()
             .for_each_init(
-                || Vec::with_capacity(side * side),
+                || Scratch::new(side),
                 |scratch, (k, (best, mx))| {
                     let s = ssim_with(patches.patch(k), mx, measured, &my, side, scratch);
                     if s > *best {
@@ -191,8 +191,7 @@ mod tests {
                     (syy / n - uy * uy) * k,
                     (sxy / n - ux * uy) * k,
                 );
-                total += ((2.0 * ux * uy + C1) * (2.0 * cxy + C2))
-                    / ((ux * ux + uy * uy + C1) * (vx + vy + C2));
+                total += ((2.0 * ux * uy + C1) * (2.0 * cxy + C2)) / ((ux * ux + uy * uy + C1) * (vx + vy + C2));
             }
         }
         total / (w * w) as f32
@@ -210,11 +209,7 @@ mod tests {
         assert!((ssim(&x, &y, 16) - naive(&x, &y, 16)).abs() < 1e-4);
         assert!((ssim(&x, &x, 16) - 1.0).abs() < 1e-5);
         // skimage.metrics.structural_similarity(x, y, win_size=7, data_range=1.0)
-        assert!(
-            (ssim(&x, &y, 16) - -0.068_545_91).abs() < 1e-4,
-            "{}",
-            ssim(&x, &y, 16)
-        );
+        assert!((ssim(&x, &y, 16) - -0.068_545_91).abs() < 1e-4, "{}", ssim(&x, &y, 16));
     }
 
     #[test]

@@ -45,11 +45,7 @@ impl PlanError {
     }
 }
 
-fn within<T: PartialOrd + Display + Copy>(
-    key: &str,
-    value: T,
-    range: RangeInclusive<T>,
-) -> Result<(), PlanError> {
+fn within<T: PartialOrd + Display + Copy>(key: &str, value: T, range: RangeInclusive<T>) -> Result<(), PlanError> {
     if range.contains(&value) {
         Ok(())
     } else {
@@ -73,11 +69,7 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
 
     let f = &plan.film;
     within("film.grains", f.grains, 2..=2_000)?;
-    finite_within(
-        "film.grain_height_spread_nm",
-        f.grain_height_spread_nm,
-        0.0..=500.0,
-    )?;
+    finite_within("film.grain_height_spread_nm", f.grain_height_spread_nm, 0.0..=500.0)?;
     finite_within("film.groove_depth_nm", f.groove_depth_nm, 0.0..=500.0)?;
     finite_within("film.groove_width_nm", f.groove_width_nm, 0.1..=500.0)?;
     finite_within("film.pit_depth_nm", f.pit_depth_nm, 0.0..=500.0)?;
@@ -115,10 +107,7 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
 
     let w = &plan.sweep;
     let bias = -safety.bias_max_v..=safety.bias_max_v;
-    let why = format!(
-        "must stay within ±safety.bias_max_v = ±{} V",
-        safety.bias_max_v
-    );
+    let why = format!("must stay within ±safety.bias_max_v = ±{} V", safety.bias_max_v);
     for (key, value) in [
         ("sweep.v_start", w.v_start),
         ("sweep.v_max", w.v_max),
@@ -129,11 +118,7 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
         }
     }
     if w.v_max == w.v_start {
-        return Err(PlanError::new(
-            "sweep.v_max",
-            w.v_max,
-            "must differ from sweep.v_start",
-        ));
+        return Err(PlanError::new("sweep.v_max", w.v_max, "must differ from sweep.v_start"));
     }
     within("sweep.points", w.points, 11..=10_001)?;
     finite_within("sweep.dwell_ms", w.dwell_ms, 0.01..=10_000.0)?;
@@ -163,19 +148,10 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     }
     within("policy.dkl_embedding", p.dkl_embedding, 1..=16)?;
     finite_within("policy.dkl_learning_rate", p.dkl_learning_rate, 1e-6..=1.0)?;
-    within(
-        "policy.dkl_first_fit_steps",
-        p.dkl_first_fit_steps,
-        1..=100_000,
-    )?;
+    within("policy.dkl_first_fit_steps", p.dkl_first_fit_steps, 1..=100_000)?;
     within("policy.dkl_refit_steps", p.dkl_refit_steps, 1..=100_000)?;
     within("policy.queue_len", p.queue_len, 1..=1_000)?;
-    if p.patch_px < 7
-        && matches!(
-            p.name,
-            super::PolicyKind::DnDkl | super::PolicyKind::Structure
-        )
-    {
+    if p.patch_px < 7 && matches!(p.name, super::PolicyKind::DnDkl | super::PolicyKind::Structure) {
         return Err(PlanError::new(
             "policy.patch_px",
             p.patch_px,
@@ -183,11 +159,7 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
         ));
     }
 
-    finite_within(
-        "analysis.onset_current_a",
-        plan.analysis.onset_current_a,
-        1e-15..=1e-3,
-    )?;
+    finite_within("analysis.onset_current_a", plan.analysis.onset_current_a, 1e-15..=1e-3)?;
 
     let o = &plan.output;
     if o.dir.trim().is_empty() {

@@ -32,21 +32,13 @@ impl InstrumentSpec {
         }
         if let Some(dir) = text.strip_prefix("replay:") {
             if dir.is_empty() {
-                return Err(PlanError::new(
-                    "instrument",
-                    text,
-                    "replay:DIR needs a folder",
-                ));
+                return Err(PlanError::new("instrument", text, "replay:DIR needs a folder"));
             }
             return Ok(Self::Replay(dir.into()));
         }
         if let Some(port) = text.strip_prefix("serial:") {
             if port.is_empty() {
-                return Err(PlanError::new(
-                    "instrument",
-                    text,
-                    "serial:PATH needs a port path",
-                ));
+                return Err(PlanError::new("instrument", text, "serial:PATH needs a port path"));
             }
             return Ok(Self::Serial(port.to_string()));
         }
@@ -110,13 +102,8 @@ impl Default for SessionPlan {
 impl SessionPlan {
     /// Reads and validates a plan file.
     pub fn load(path: &Path) -> Result<Self, PlanError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            PlanError::new(
-                "plan",
-                path.display(),
-                format!("a readable TOML file ({e})"),
-            )
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| PlanError::new("plan", path.display(), format!("a readable TOML file ({e})")))?;
         Self::from_toml(&text).map_err(|e| e.in_file(path))
     }
 
@@ -171,8 +158,7 @@ mod tests {
 
     #[test]
     fn sweep_beyond_safety_limit_is_refused() {
-        let err = SessionPlan::from_toml("[sweep]\nv_max = 3.0\n[safety]\nbias_max_v = 2.0\n")
-            .unwrap_err();
+        let err = SessionPlan::from_toml("[sweep]\nv_max = 3.0\n[safety]\nbias_max_v = 2.0\n").unwrap_err();
         assert!(err.to_string().contains("sweep.v_max"), "{err}");
     }
 

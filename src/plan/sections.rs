@@ -230,13 +230,7 @@ pub enum PolicyKind {
 }
 
 impl PolicyKind {
-    pub const ALL: [PolicyKind; 5] = [
-        Self::DnDkl,
-        Self::DklUcb,
-        Self::Structure,
-        Self::Random,
-        Self::Grid,
-    ];
+    pub const ALL: [PolicyKind; 5] = [Self::DnDkl, Self::DklUcb, Self::Structure, Self::Random, Self::Grid];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -319,24 +313,53 @@ impl Default for PolicyPlan {
             dkl_embedding: 2,
             dkl_learning_rate: 0.01,
             dkl_first_fit_steps: 200,
-            dkl_refit_steps: 12,
+            dkl_refit_steps: 6,
             queue_len: 12,
         }
     }
 }
 
-/// Settings of the analysis of each curve.
+/// Settings of the analysis: the curve scalarizers, the dual VAE and the
+/// clustering of its joint latent map.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AnalysisPlan {
     /// The onset voltage is the first bias on the up branch where |I| exceeds this.
     pub onset_current_a: f64,
+    /// Retrain the dual VAE in the background every this many new measurements
+    /// during a session (0: never during the session).
+    pub retrain_every: u32,
+    pub vae_epochs: u32,
+    /// Width of both hidden layers of every encoder and decoder.
+    pub vae_hidden: u32,
+    pub vae_latent: u32,
+    pub vae_learning_rate: f64,
+    /// Weight of the KL term.
+    pub vae_beta: f64,
+    /// Weight of the L1 alignment of the two latent means.
+    pub vae_gamma: f64,
+    /// Use the rotation/translation-aware ("spatial") decoder for patches.
+    pub vae_spatial_decoder: bool,
+    /// Number of clusters; 0 chooses it by BIC.
+    pub clusters: u32,
+    /// Largest number of clusters BIC may choose.
+    pub clusters_max: u32,
 }
 
 impl Default for AnalysisPlan {
     fn default() -> Self {
         Self {
             onset_current_a: 2e-11,
+            retrain_every: 25,
+            vae_epochs: 1000,
+            vae_hidden: 256,
+            vae_latent: 2,
+            vae_learning_rate: 1e-4,
+            vae_beta: 1.0,
+            vae_gamma: 10.0,
+            vae_spatial_decoder: false,
+            clusters: 0,
+            clusters_max: 8,
         }
     }
 }

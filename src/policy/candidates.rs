@@ -16,17 +16,10 @@ impl Candidates {
     /// The grid for a `rows × cols` survey. Where the instrument can measure only
     /// some pixels (`measurable`), those of them where a patch fits are the
     /// candidates instead.
-    pub fn new(
-        rows: u32,
-        cols: u32,
-        patch_px: u32,
-        stride_px: u32,
-        measurable: Option<&[(u32, u32)]>,
-    ) -> Self {
+    pub fn new(rows: u32, cols: u32, patch_px: u32, stride_px: u32, measurable: Option<&[(u32, u32)]>) -> Self {
         let half = patch_px / 2;
-        let fits = |r: u32, c: u32| {
-            r >= half && c >= half && r + (patch_px - half) <= rows && c + (patch_px - half) <= cols
-        };
+        let fits =
+            |r: u32, c: u32| r >= half && c >= half && r + (patch_px - half) <= rows && c + (patch_px - half) <= cols;
         let mut sites: Vec<(u32, u32)> = match measurable {
             Some(list) => list.iter().copied().filter(|&(r, c)| fits(r, c)).collect(),
             None => {

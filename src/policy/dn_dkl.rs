@@ -31,9 +31,15 @@ pub struct Ranking {
     pub structure: Vec<f64>,
     /// μ + √β·σ, the spectral half of the score.
     pub ucb: Option<Vec<f64>>,
+    /// Whether `score`, `std` and `ucb` of a candidate are exact; the others
+    /// hold upper bounds that no exact score can beat (see `rank`).
+    pub exact: Vec<bool>,
     pub fit_ms: f64,
     pub score_ms: f64,
     pub fit_steps: usize,
+    /// Where the time went (ms): novelty targets, fit, conditioning, embedding
+    /// the candidates, predicting them.
+    pub stages_ms: [f64; 5],
 }
 
 /// Settings the worker needs.
@@ -78,6 +84,8 @@ impl DnDklSettings {
 pub struct Observation {
     /// The topography patch where the curve was taken (normalised like the candidates').
     pub patch: Vec<f32>,
+    /// The candidate it was taken at, if it was one.
+    pub candidate: Option<usize>,
     pub current_a: Vec<f64>,
     /// The physics scalar the kernel learns when the plan's target is not novelty.
     pub target: f64,
@@ -106,11 +114,7 @@ pub struct DnDkl {
 }
 
 impl DnDkl {
-    pub fn new(
-        settings: DnDklSettings,
-        survey: &crate::instrument::Survey,
-        candidates: &Candidates,
-    ) -> Self {
+    pub fn new(settings: DnDklSettings, survey: &crate::instrument::Survey, candidates: &Candidates) -> Self {
         let image = patches::normalise(&survey.heights_nm);
         let patches = patches::extract(&image, candidates);
         let (tx, rx) = channel();
@@ -180,10 +184,11 @@ impl Policy for DnDkl {
         self.settings.kind
     }
 
-    fn observe(&mut self, _candidate: Option<usize>, m: &MeasurementRow) {
+    fn observe(&mut self, candidate: Option<usize>, m: &MeasurementRow) {
         let patch = patches::patch_at(&self.image, m.row, m.col, self.side);
         let obs = Observation {
             patch,
+            candidate,
             current_a: m.current_a.clone(),
             target: self.target_of(m),
             catching_up: self.catching_up,
@@ -213,17 +218,23 @@ impl Policy for DnDkl {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "DN-DKL worker failed; falling back to structural novelty order");
-                return ctx
-                    .open()
-                    .next()
-                    .map(|k| Decision::unscored(k, Source::Policy));
+                return ctx.open().next().map(|k| Decision::unscored(k, Source::Policy));
             }
         };
-        let best = ctx.open().max_by(|&a, &b| {
-            ranking.score[a]
-                .total_cmp(&ranking.score[b])
-                .then(b.cmp(&a))
-        })?;
+        let by_score = |&a: &usize, &b: &usize| ranking.score[a].total_cmp(&ranking.score[b]).then(b.cmp(&a));
+        let best_any = ctx.open().max_by(by_score)?;
+        let best = ctx
+            .open()
+            .filter(|&k| ranking.exact[k])
+            .max_by(by_score)
+            .unwrap_or(best_any);
+        if !ranking.exact[best_any] && ranking.score[best_any] > ranking.score[best] {
+            // Only possible if every exactly scored candidate was taken meanwhile.
+            tracing::warn!(
+                version = ranking.version,
+                "no exactly scored open candidate beats the bounds"
+            );
+        }
         let waited_ms = t0.elapsed().as_secs_f64() * 1e3;
         tracing::debug!(version = ranking.version, waited_ms, "decision");
         let decision = Decision {
@@ -245,14 +256,12 @@ impl Policy for DnDkl {
         let Some(r) = &self.last else {
             return Vec::new();
         };
-        let mut open: Vec<usize> = (0..r.score.len()).filter(|&k| !taken[k]).collect();
+        let mut open: Vec<usize> = (0..r.score.len()).filter(|&k| !taken[k] && r.exact[k]).collect();
         let n = self.settings.queue_len.min(open.len());
         if n == 0 {
             return Vec::new();
         }
-        open.select_nth_unstable_by(n - 1, |&a, &b| {
-            r.score[b].total_cmp(&r.score[a]).then(a.cmp(&b))
-        });
+        open.select_nth_unstable_by(n - 1, |&a, &b| r.score[b].total_cmp(&r.score[a]).then(a.cmp(&b)));
         open.truncate(n);
         open.sort_by(|&a, &b| r.score[b].total_cmp(&r.score[a]).then(a.cmp(&b)));
         open.into_iter()
@@ -279,16 +288,19 @@ pub struct DecisionCore {
     train_patches: Vec<f32>,
     curves: Vec<Vec<f64>>,
     targets: Vec<f64>,
+    /// Candidates already measured: never worth an exact variance.
+    taken: Vec<bool>,
 }
 
 /// Curves below this count are too few for a kernel fit; structure alone ranks.
 const MIN_FIT_POINTS: usize = 3;
 /// Candidates scored per batch (bounds memory to batch × measured points).
-const PREDICT_BATCH: usize = 1024;
+const PREDICT_BATCH: usize = 128;
 
 impl DecisionCore {
     pub fn new(settings: DnDklSettings, patches: PatchSet) -> Self {
         let structure = StructuralNovelty::new(&patches);
+        let taken = vec![false; patches.len()];
         Self {
             settings,
             patches,
@@ -297,6 +309,7 @@ impl DecisionCore {
             train_patches: Vec::new(),
             curves: Vec::new(),
             targets: Vec::new(),
+            taken,
         }
     }
 
@@ -327,6 +340,11 @@ impl DecisionCore {
 
     /// Takes a new curve in: one new SSIM column, one more training point.
     pub fn absorb(&mut self, obs: Observation) {
+        if let Some(k) = obs.candidate
+            && k < self.taken.len()
+        {
+            self.taken[k] = true;
+        }
         if self.settings.kind != PolicyKind::DklUcb {
             self.structure.add(&self.patches, &obs.patch);
         }
@@ -347,12 +365,7 @@ impl DecisionCore {
                 iforest::novelty(&features, &mut rng)
             }
             _ => {
-                let finite: Vec<f64> = self
-                    .targets
-                    .iter()
-                    .copied()
-                    .filter(|v| v.is_finite())
-                    .collect();
+                let finite: Vec<f64> = self.targets.iter().copied().filter(|v| v.is_finite()).collect();
                 let lo = finite.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let span = if hi > lo { hi - lo } else { 1.0 };
@@ -377,13 +390,16 @@ impl DecisionCore {
                 std: None,
                 structure,
                 ucb: None,
+                exact: vec![true; m],
                 fit_ms: 0.0,
                 score_ms: 0.0,
                 fit_steps: 0,
+                stages_ms: [0.0; 5],
             });
         }
         let t_fit = Instant::now();
         let y = self.learning_targets();
+        let targets_ms = t_fit.elapsed().as_secs_f64() * 1e3;
         let width = self.patches.width();
         let first = self.model.is_none();
         let model = self.model.get_or_insert_with(|| {
@@ -401,6 +417,7 @@ impl DecisionCore {
         } else {
             self.settings.refit_steps
         };
+        let t_stage = Instant::now();
         let report = model
             .fit(
                 &self.train_patches,
@@ -413,25 +430,62 @@ impl DecisionCore {
                 },
             )
             .map_err(|e| e.to_string())?;
-        let posterior = model
-            .posterior(&self.train_patches, &y)
-            .map_err(|e| e.to_string())?;
+        let train_ms = t_stage.elapsed().as_secs_f64() * 1e3;
+        let t_stage = Instant::now();
+        let posterior = model.posterior(&self.train_patches, &y).map_err(|e| e.to_string())?;
+        let posterior_ms = t_stage.elapsed().as_secs_f64() * 1e3;
         let fit_ms = t_fit.elapsed().as_secs_f64() * 1e3;
 
         let t_score = Instant::now();
-        let z = model.embed(&self.patches.data);
-        let (mean, var) = posterior.predict_par(&z, PREDICT_BATCH);
+        let z = model.embed_fast(&self.patches.data);
+        let embed_ms = t_score.elapsed().as_secs_f64() * 1e3;
         let sqrt_beta = self.settings.beta.sqrt();
-        let std: Vec<f64> = var.iter().map(|v| v.sqrt()).collect();
-        let ucb: Vec<f64> = mean
-            .iter()
-            .zip(&std)
-            .map(|(mu, s)| mu + sqrt_beta * s)
-            .collect();
-        let score = match self.settings.kind {
-            PolicyKind::DnDkl => ucb.iter().zip(&structure).map(|(u, s)| u * s).collect(),
-            _ => ucb.clone(),
+        let weight = |k: usize| {
+            if self.settings.kind == PolicyKind::DnDkl {
+                structure[k]
+            } else {
+                1.0
+            }
         };
+        // Every candidate's mean, and an upper bound on its score from an upper
+        // bound on its variance (structural novelty ≥ 0 keeps the order).
+        let (mean, var_bound) = posterior.mean_and_variance_bound(&z);
+        let mut ucb: Vec<f64> = mean
+            .iter()
+            .zip(&var_bound)
+            .map(|(mu, v)| mu + sqrt_beta * v.sqrt())
+            .collect();
+        let mut score: Vec<f64> = (0..m).map(|k| ucb[k] * weight(k)).collect();
+        let mut std = vec![f64::NAN; m];
+        let mut exact = vec![false; m];
+        // Exact variances (a triangular solve each) best bound first, until the
+        // queue's worth of exact scores beats every remaining bound: the same
+        // decision and queue as solving for all 14k candidates.
+        let mut order: Vec<usize> = (0..m).filter(|&k| !self.taken[k]).collect();
+        order.sort_by(|&a, &b| score[b].total_cmp(&score[a]).then(a.cmp(&b)));
+        let need = self.settings.queue_len + 3;
+        let mut best: Vec<f64> = Vec::with_capacity(need + PREDICT_BATCH);
+        let d = model.embedding_dim();
+        for chunk in order.chunks(PREDICT_BATCH) {
+            if best.len() >= need && best[need - 1] >= score[chunk[0]] {
+                break;
+            }
+            let zc: Vec<f64> = chunk
+                .iter()
+                .flat_map(|&k| z[k * d..(k + 1) * d].iter().copied())
+                .collect();
+            let (_, var) = posterior.predict(&zc, PREDICT_BATCH);
+            for (&k, v) in chunk.iter().zip(var) {
+                std[k] = v.sqrt();
+                ucb[k] = mean[k] + sqrt_beta * std[k];
+                score[k] = ucb[k] * weight(k);
+                exact[k] = true;
+                best.push(score[k]);
+            }
+            best.sort_by(|a, b| b.total_cmp(a));
+            best.truncate(need);
+        }
+        let predict_ms = t_score.elapsed().as_secs_f64() * 1e3 - embed_ms;
         let score_ms = t_score.elapsed().as_secs_f64() * 1e3;
         Ok(Ranking {
             version: n,
@@ -440,9 +494,11 @@ impl DecisionCore {
             std: Some(std),
             structure,
             ucb: Some(ucb),
+            exact,
             fit_ms,
             score_ms,
             fit_steps: report.steps,
+            stages_ms: [targets_ms, train_ms, posterior_ms, embed_ms, predict_ms],
         })
     }
 }

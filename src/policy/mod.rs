@@ -69,11 +69,7 @@ pub struct DecideContext<'a> {
 
 impl DecideContext<'_> {
     pub fn open(&self) -> impl Iterator<Item = usize> + '_ {
-        self.taken
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| !**t)
-            .map(|(k, _)| k)
+        self.taken.iter().enumerate().filter(|(_, t)| !**t).map(|(k, _)| k)
     }
 }
 
@@ -103,11 +99,9 @@ pub fn build(
     candidates: &Candidates,
 ) -> Box<dyn Policy> {
     match kind {
-        PolicyKind::DnDkl | PolicyKind::DklUcb | PolicyKind::Structure => Box::new(DnDkl::new(
-            DnDklSettings::from_plan(kind, plan),
-            survey,
-            candidates,
-        )),
+        PolicyKind::DnDkl | PolicyKind::DklUcb | PolicyKind::Structure => {
+            Box::new(DnDkl::new(DnDklSettings::from_plan(kind, plan), survey, candidates))
+        }
         PolicyKind::Random => Box::new(RandomPolicy::new(plan.seed)),
         PolicyKind::Grid => {
             let points = plan.policy.budget.saturating_sub(plan.policy.seeds).max(1);

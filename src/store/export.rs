@@ -15,12 +15,7 @@ pub fn consolidated(log: &SessionLog) -> Result<DataFrame, StoreError> {
     let d = decisions_frame(&log.decisions)?.drop_many(["t_ms", "row", "col"]);
     let err = |e: PolarsError| StoreError::Polars(e.to_string());
     m.lazy()
-        .join(
-            d.lazy(),
-            [col("step")],
-            [col("step")],
-            JoinArgs::new(JoinType::Left),
-        )
+        .join(d.lazy(), [col("step")], [col("step")], JoinArgs::new(JoinType::Left))
         .with_column(lit(log.meta.session_id.clone()).alias("session_id"))
         .sort(["step"], SortMultipleOptions::default())
         .collect()

@@ -28,10 +28,7 @@ pub fn charge(bytes: u64, path: &Path) -> Result<(), StoreError> {
         && left.fetch_sub(bytes as i64, Ordering::SeqCst) < bytes as i64
     {
         left.store(-1, Ordering::SeqCst);
-        return Err(StoreError::io(
-            path,
-            std::io::Error::from_raw_os_error(libc::ENOSPC),
-        ));
+        return Err(StoreError::io(path, std::io::Error::from_raw_os_error(libc::ENOSPC)));
     }
     Ok(())
 }

@@ -77,12 +77,7 @@ impl Drop for Flusher {
     }
 }
 
-fn run(
-    dir: PathBuf,
-    journal: Arc<Mutex<Journal>>,
-    jobs: Receiver<Job>,
-    error: Arc<Mutex<Option<StoreError>>>,
-) {
+fn run(dir: PathBuf, journal: Arc<Mutex<Journal>>, jobs: Receiver<Job>, error: Arc<Mutex<Option<StoreError>>>) {
     for job in jobs {
         match job {
             Job::Barrier(done) => {
@@ -146,13 +141,7 @@ pub(super) fn write_part(
         JournalTable::Events => {
             let v: Vec<_> = rows
                 .iter()
-                .filter_map(|(_, e)| {
-                    if let Entry::Event(d) = e {
-                        Some(d.clone())
-                    } else {
-                        None
-                    }
-                })
+                .filter_map(|(_, e)| if let Entry::Event(d) = e { Some(d.clone()) } else { None })
                 .collect();
             events_frame(&v)?
         }
@@ -160,11 +149,10 @@ pub(super) fn write_part(
     let path = folder.join(part_name(part));
     let tmp = tmp_path(&path);
     write_parquet_unrenamed(&mut df, &tmp)?;
-    journal.lock().expect("journal lock").append(&Entry::Part {
-        table,
-        part,
-        last_seq,
-    })?;
+    journal
+        .lock()
+        .expect("journal lock")
+        .append(&Entry::Part { table, part, last_seq })?;
     std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
     sync_dir(&folder)
 }

@@ -25,12 +25,7 @@ pub fn col_str(name: &str, values: Vec<String>) -> Column {
 
 pub fn col_list_f64(name: &str, values: &[&[f64]]) -> Column {
     let total: usize = values.iter().map(|v| v.len()).sum();
-    let mut b = ListPrimitiveChunkedBuilder::<Float64Type>::new(
-        name.into(),
-        values.len(),
-        total,
-        DataType::Float64,
-    );
+    let mut b = ListPrimitiveChunkedBuilder::<Float64Type>::new(name.into(), values.len(), total, DataType::Float64);
     for v in values {
         b.append_slice(v);
     }
@@ -39,12 +34,7 @@ pub fn col_list_f64(name: &str, values: &[&[f64]]) -> Column {
 
 pub fn col_list_f32(name: &str, values: &[&[f32]]) -> Column {
     let total: usize = values.iter().map(|v| v.len()).sum();
-    let mut b = ListPrimitiveChunkedBuilder::<Float32Type>::new(
-        name.into(),
-        values.len(),
-        total,
-        DataType::Float32,
-    );
+    let mut b = ListPrimitiveChunkedBuilder::<Float32Type>::new(name.into(), values.len(), total, DataType::Float32);
     for v in values {
         b.append_slice(v);
     }
@@ -153,9 +143,7 @@ pub fn write_parquet_unrenamed(df: &mut DataFrame, tmp: &Path) -> Result<(), Sto
         .with_compression(ParquetCompression::Zstd(None))
         .finish(df)
         .map_err(|e| match e {
-            PolarsError::IO { error, .. } => {
-                StoreError::io(tmp, std::io::Error::new(error.kind(), error.to_string()))
-            }
+            PolarsError::IO { error, .. } => StoreError::io(tmp, std::io::Error::new(error.kind(), error.to_string())),
             other => StoreError::Polars(other.to_string()),
         })
         .and_then(|_| file.sync_all().map_err(|e| StoreError::io(tmp, e)));
@@ -167,10 +155,7 @@ pub fn write_parquet_unrenamed(df: &mut DataFrame, tmp: &Path) -> Result<(), Sto
 }
 
 pub fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".tmp");
     path.with_file_name(name)
 }
@@ -194,9 +179,7 @@ pub fn part_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>, StoreError> {
         let entry = entry.map_err(|e| StoreError::io(dir, e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if let Some(n) = name
-            .strip_prefix("part-")
-            .and_then(|s| s.strip_suffix(".parquet"))
+        if let Some(n) = name.strip_prefix("part-").and_then(|s| s.strip_suffix(".parquet"))
             && let Ok(n) = n.parse::<u32>()
         {
             parts.push((n, entry.path()));

@@ -72,11 +72,9 @@ impl GridDataset {
             });
         }
         let toml_path = dir.join("dataset.toml");
-        let text =
-            std::fs::read_to_string(&toml_path).map_err(|e| StoreError::io(&toml_path, e))?;
-        let head: DatasetToml = toml::from_str(&text).map_err(|e| {
-            StoreError::Corrupt(format!("{}: {}", toml_path.display(), e.message()))
-        })?;
+        let text = std::fs::read_to_string(&toml_path).map_err(|e| StoreError::io(&toml_path, e))?;
+        let head: DatasetToml = toml::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("{}: {}", toml_path.display(), e.message())))?;
         if head.format != GRID_FORMAT {
             return Err(StoreError::Corrupt(format!(
                 "{}: format `{}`, expected `{GRID_FORMAT}`",
@@ -90,8 +88,7 @@ impl GridDataset {
             get_u32(&topo, "col")?,
             get_f64(&topo, "height_nm")?,
         );
-        let mut topography_nm =
-            Array2::from_elem((head.rows as usize, head.cols as usize), f64::NAN);
+        let mut topography_nm = Array2::from_elem((head.rows as usize, head.cols as usize), f64::NAN);
         for k in 0..r.len() {
             if r[k] >= head.rows || c[k] >= head.cols {
                 return Err(StoreError::Corrupt(format!(
@@ -108,10 +105,7 @@ impl GridDataset {
         }
         let sp = read_parquet(&dir.join("spectra.parquet"))?;
         let (r, c) = (get_u32(&sp, "row")?, get_u32(&sp, "col")?);
-        let (bias, current) = (
-            get_list_f64(&sp, "bias_v")?,
-            get_list_f64(&sp, "current_a")?,
-        );
+        let (bias, current) = (get_list_f64(&sp, "bias_v")?, get_list_f64(&sp, "current_a")?);
         let mut spectra = BTreeMap::new();
         for (k, (b, i)) in bias.into_iter().zip(current).enumerate() {
             if b.len() != i.len() {
@@ -134,11 +128,7 @@ impl GridDataset {
         let labels_path = dir.join("labels.parquet");
         let labels = if labels_path.exists() {
             let lb = read_parquet(&labels_path)?;
-            let (r, c, m) = (
-                get_u32(&lb, "row")?,
-                get_u32(&lb, "col")?,
-                get_str(&lb, "motif")?,
-            );
+            let (r, c, m) = (get_u32(&lb, "row")?, get_u32(&lb, "col")?, get_str(&lb, "motif")?);
             Some((0..r.len()).map(|k| ((r[k], c[k]), m[k].clone())).collect())
         } else {
             None
@@ -167,21 +157,13 @@ impl GridDataset {
                 c.push(col as u32);
                 h.push(*v);
             }
-            DataFrame::new_infer_height(vec![
-                col_u32("row", r),
-                col_u32("col", c),
-                col_f64("height_nm", h),
-            ])
-            .map_err(|e| StoreError::Polars(e.to_string()))?
+            DataFrame::new_infer_height(vec![col_u32("row", r), col_u32("col", c), col_f64("height_nm", h)])
+                .map_err(|e| StoreError::Polars(e.to_string()))?
         };
         write_parquet_atomic(&mut topo, &dir.join("topography.parquet"))?;
         let keys: Vec<&(u32, u32)> = self.spectra.keys().collect();
         let bias: Vec<&[f64]> = self.spectra.values().map(|s| s.bias_v.as_slice()).collect();
-        let current: Vec<&[f64]> = self
-            .spectra
-            .values()
-            .map(|s| s.current_a.as_slice())
-            .collect();
+        let current: Vec<&[f64]> = self.spectra.values().map(|s| s.current_a.as_slice()).collect();
         let mut sp = DataFrame::new_infer_height(vec![
             col_u32("row", keys.iter().map(|k| k.0).collect()),
             col_u32("col", keys.iter().map(|k| k.1).collect()),

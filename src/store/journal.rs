@@ -84,8 +84,7 @@ pub struct Journal {
 
 fn encode(seq: u64, entry: &Entry) -> Result<Vec<u8>, StoreError> {
     let mut payload = Vec::new();
-    ciborium::into_writer(entry, &mut payload)
-        .map_err(|e| StoreError::Corrupt(format!("encode: {e}")))?;
+    ciborium::into_writer(entry, &mut payload).map_err(|e| StoreError::Corrupt(format!("encode: {e}")))?;
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&seq.to_le_bytes());
     hasher.update(&payload);
@@ -130,8 +129,7 @@ pub fn read(dir: &Path) -> Result<Vec<(u64, Entry)>, StoreError> {
     let mut bytes = Vec::new();
     match File::open(&path) {
         Ok(mut f) => {
-            f.read_to_end(&mut bytes)
-                .map_err(|e| StoreError::io(&path, e))?;
+            f.read_to_end(&mut bytes).map_err(|e| StoreError::io(&path, e))?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(StoreError::io(&path, e)),
@@ -152,26 +150,16 @@ impl Journal {
             .open(&path)
             .map_err(|e| StoreError::io(&path, e))?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
-            .map_err(|e| StoreError::io(&path, e))?;
+        file.read_to_end(&mut bytes).map_err(|e| StoreError::io(&path, e))?;
         let (entries, valid) = decode_all(&bytes);
         if valid < bytes.len() {
             tracing::warn!(path = %path.display(), torn = bytes.len() - valid, "cutting torn journal tail");
-            file.set_len(valid as u64)
-                .map_err(|e| StoreError::io(&path, e))?;
+            file.set_len(valid as u64).map_err(|e| StoreError::io(&path, e))?;
             file.sync_all().map_err(|e| StoreError::io(&path, e))?;
         }
-        file.seek(SeekFrom::End(0))
-            .map_err(|e| StoreError::io(&path, e))?;
+        file.seek(SeekFrom::End(0)).map_err(|e| StoreError::io(&path, e))?;
         let next_seq = entries.last().map(|(s, _)| s + 1).unwrap_or(0);
-        Ok((
-            Self {
-                path,
-                file,
-                next_seq,
-            },
-            entries,
-        ))
+        Ok((Self { path, file, next_seq }, entries))
     }
 
     /// Appends one entry and waits until it is on disk; returns its sequence number.
@@ -179,12 +167,8 @@ impl Journal {
         let seq = self.next_seq;
         let frame = encode(seq, entry)?;
         super::fault::charge(frame.len() as u64, &self.path)?;
-        self.file
-            .write_all(&frame)
-            .map_err(|e| StoreError::io(&self.path, e))?;
-        self.file
-            .sync_data()
-            .map_err(|e| StoreError::io(&self.path, e))?;
+        self.file.write_all(&frame).map_err(|e| StoreError::io(&self.path, e))?;
+        self.file.sync_data().map_err(|e| StoreError::io(&self.path, e))?;
         self.next_seq += 1;
         Ok(seq)
     }

@@ -41,8 +41,7 @@ impl SessionLock {
         file.set_len(0)
             .and_then(|_| file.seek(SeekFrom::Start(0)))
             .map_err(|e| StoreError::io(&path, e))?;
-        file.write_all(me.as_bytes())
-            .map_err(|e| StoreError::io(&path, e))?;
+        file.write_all(me.as_bytes()).map_err(|e| StoreError::io(&path, e))?;
         Ok(Self { _file: file })
     }
 

@@ -97,8 +97,8 @@ pub fn read(dir: &Path) -> Result<(SessionMeta, SessionPlan), StoreError> {
             StoreError::io(&path, e)
         }
     })?;
-    let mut table: toml::Table = toml::from_str(&text)
-        .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
+    let mut table: toml::Table =
+        toml::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
     let mut meta_table = toml::Table::new();
     for key in META_KEYS {
         if let Some(v) = table.remove(key) {

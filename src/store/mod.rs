@@ -20,7 +20,7 @@ pub mod writer;
 pub use journal::{Entry, JournalTable};
 pub use meta::{SessionMeta, SessionStatus};
 pub use reader::SessionLog;
-pub use schema::{DecisionRow, EventRow, MeasurementRow, Source};
+pub use schema::{DecisionRow, EmbeddingRow, EventRow, MeasurementRow, Source};
 pub use writer::SessionWriter;
 
 use std::path::{Path, PathBuf};
@@ -28,18 +28,10 @@ use std::path::{Path, PathBuf};
 /// Why the session log could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error(
-        "the disk is full: could not write {path} ({source}); the log written so far is intact"
-    )]
-    DiskFull {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("the disk is full: could not write {path} ({source}); the log written so far is intact")]
+    DiskFull { path: PathBuf, source: std::io::Error },
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("session {dir} is being written by another process ({holder}); stop it first")]
     Locked { dir: PathBuf, holder: String },
     #[error("{0} is not a dualscope session (no session.toml)")]
@@ -54,8 +46,7 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        let full = source.raw_os_error() == Some(libc::ENOSPC)
-            || source.kind() == std::io::ErrorKind::StorageFull;
+        let full = source.raw_os_error() == Some(libc::ENOSPC) || source.kind() == std::io::ErrorKind::StorageFull;
         if full {
             Self::DiskFull {
                 path: path.to_path_buf(),

@@ -41,10 +41,7 @@ pub fn coverage(dir: &Path, entries: &[(u64, Entry)]) -> Result<Coverage, StoreE
     Ok(coverage_of(&present, entries))
 }
 
-fn coverage_of(
-    present: &HashMap<JournalTable, HashSet<u32>>,
-    entries: &[(u64, Entry)],
-) -> Coverage {
+fn coverage_of(present: &HashMap<JournalTable, HashSet<u32>>, entries: &[(u64, Entry)]) -> Coverage {
     let mut c = Coverage::default();
     for (table, parts) in present {
         if let Some(&m) = parts.iter().max() {
@@ -52,12 +49,7 @@ fn coverage_of(
         }
     }
     for (_, e) in entries {
-        if let Entry::Part {
-            table,
-            part,
-            last_seq,
-        } = e
-        {
+        if let Entry::Part { table, part, last_seq } = e {
             let m = c.max_part.entry(*table).or_insert(*part);
             *m = (*m).max(*part);
             if present.get(table).is_some_and(|p| p.contains(part)) {
@@ -100,12 +92,8 @@ impl SessionLog {
                     JournalTable::Measurements => {
                         rows.extend(measurements_from(&df)?.into_iter().map(Entry::Measurement))
                     }
-                    JournalTable::Decisions => {
-                        rows.extend(decisions_from(&df)?.into_iter().map(Entry::Decision))
-                    }
-                    JournalTable::Events => {
-                        rows.extend(events_from(&df)?.into_iter().map(Entry::Event))
-                    }
+                    JournalTable::Decisions => rows.extend(decisions_from(&df)?.into_iter().map(Entry::Decision)),
+                    JournalTable::Events => rows.extend(events_from(&df)?.into_iter().map(Entry::Event)),
                 }
             }
             frames.insert(table, rows);
@@ -180,10 +168,7 @@ impl SessionLog {
 
 /// Reads a whole table folder of any session as one frame, for tools that want
 /// polars directly (`None` when it has no part yet).
-pub fn table_frame(
-    dir: &Path,
-    table: &str,
-) -> Result<Option<polars::prelude::DataFrame>, StoreError> {
+pub fn table_frame(dir: &Path, table: &str) -> Result<Option<polars::prelude::DataFrame>, StoreError> {
     read_table(&dir.join(table))
 }
 
@@ -201,4 +186,25 @@ pub fn find_sessions(root: &Path) -> Result<Vec<PathBuf>, StoreError> {
     }
     out.sort();
     Ok(out)
+}
+
+/// The `measurements` part files of several sessions as one lazy polars scan,
+/// with a `session` column (the index in `dirs`) added.
+pub fn scan_measurements(dirs: &[PathBuf]) -> Result<polars::prelude::LazyFrame, StoreError> {
+    use polars::prelude::*;
+    let mut frames = Vec::new();
+    for (k, dir) in dirs.iter().enumerate() {
+        if part_files(&dir.join("measurements"))?.is_empty() {
+            continue;
+        }
+        let glob = format!("{}/measurements/*.parquet", dir.display());
+        let lf = LazyFrame::scan_parquet(PlRefPath::new(glob), ScanArgsParquet::default())
+            .map_err(|e| StoreError::Polars(e.to_string()))?
+            .with_column(lit(k as u32).alias("session"));
+        frames.push(lf);
+    }
+    if frames.is_empty() {
+        return Err(StoreError::Schema("no measurements in any of the sessions".into()));
+    }
+    concat(frames, UnionArgs::default()).map_err(|e| StoreError::Polars(e.to_string()))
 }

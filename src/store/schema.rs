@@ -34,15 +34,9 @@ impl Source {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Seed,
-            Self::Policy,
-            Self::Manual,
-            Self::Grid,
-            Self::Random,
-        ]
-        .into_iter()
-        .find(|s| s.label() == text)
+        [Self::Seed, Self::Policy, Self::Manual, Self::Grid, Self::Random]
+            .into_iter()
+            .find(|s| s.label() == text)
     }
 }
 
@@ -111,27 +105,16 @@ pub fn measurements_frame(rows: &[MeasurementRow]) -> Result<DataFrame, StoreErr
         col_u32("col", rows.iter().map(|r| r.col).collect()),
         col_f64("x_nm", rows.iter().map(|r| r.x_nm).collect()),
         col_f64("y_nm", rows.iter().map(|r| r.y_nm).collect()),
-        col_str(
-            "source",
-            rows.iter().map(|r| r.source.label().to_string()).collect(),
-        ),
+        col_str("source", rows.iter().map(|r| r.source.label().to_string()).collect()),
         col_list_f64("bias_v", &bias),
         col_list_f64("current_a", &current),
         col_str(
             "sweep_end",
-            rows.iter()
-                .map(|r| r.sweep_end.label().to_string())
-                .collect(),
+            rows.iter().map(|r| r.sweep_end.label().to_string()).collect(),
         ),
-        col_f64(
-            "hysteresis_area",
-            rows.iter().map(|r| r.hysteresis_area).collect(),
-        ),
+        col_f64("hysteresis_area", rows.iter().map(|r| r.hysteresis_area).collect()),
         col_opt_f64("onset_v", rows.iter().map(|r| r.onset_v).collect()),
-        col_f64(
-            "max_current_a",
-            rows.iter().map(|r| r.max_current_a).collect(),
-        ),
+        col_f64("max_current_a", rows.iter().map(|r| r.max_current_a).collect()),
     ])
     .map_err(|e| StoreError::Polars(e.to_string()))
 }
@@ -183,18 +166,9 @@ pub fn decisions_frame(rows: &[DecisionRow]) -> Result<DataFrame, StoreError> {
         col_opt_f64("score", rows.iter().map(|r| r.score).collect()),
         col_opt_f64("mean", rows.iter().map(|r| r.mean).collect()),
         col_opt_f64("std", rows.iter().map(|r| r.std).collect()),
-        col_opt_f64(
-            "structure_novelty",
-            rows.iter().map(|r| r.structure_novelty).collect(),
-        ),
-        col_opt_f64(
-            "spectral_novelty",
-            rows.iter().map(|r| r.spectral_novelty).collect(),
-        ),
-        col_u32(
-            "n_candidates",
-            rows.iter().map(|r| r.n_candidates).collect(),
-        ),
+        col_opt_f64("structure_novelty", rows.iter().map(|r| r.structure_novelty).collect()),
+        col_opt_f64("spectral_novelty", rows.iter().map(|r| r.spectral_novelty).collect()),
+        col_u32("n_candidates", rows.iter().map(|r| r.n_candidates).collect()),
         col_f64("fit_ms", rows.iter().map(|r| r.fit_ms).collect()),
         col_f64("score_ms", rows.iter().map(|r| r.score_ms).collect()),
     ])
@@ -257,10 +231,7 @@ pub fn events_from(df: &DataFrame) -> Result<Vec<EventRow>, StoreError> {
 }
 
 /// The `topography` table of one survey image.
-pub fn topography_frame(
-    scan: u32,
-    heights_nm: &ndarray::Array2<f64>,
-) -> Result<DataFrame, StoreError> {
+pub fn topography_frame(scan: u32, heights_nm: &ndarray::Array2<f64>) -> Result<DataFrame, StoreError> {
     let (rows, cols) = heights_nm.dim();
     let n = rows * cols;
     let mut r = Vec::with_capacity(n);
@@ -303,4 +274,60 @@ pub fn topography_from(df: &DataFrame, scan: u32) -> Result<ndarray::Array2<f64>
         img[[rows[k] as usize, cols[k] as usize]] = h[k];
     }
     Ok(img)
+}
+
+/// One row of `embeddings`: where one measured location sits in the joint latent
+/// map of one model version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbeddingRow {
+    /// Measurements the model was trained on (its version).
+    pub model_step: u32,
+    pub row: u32,
+    pub col: u32,
+    pub z_image: Vec<f32>,
+    pub z_spectrum: Vec<f32>,
+    pub cluster: u32,
+    /// Added column: the measurement's step.
+    pub step: u32,
+    /// Added column: `live` (retrained during the session) or `analyze`.
+    pub model: String,
+}
+
+pub fn embeddings_frame(rows: &[EmbeddingRow]) -> Result<DataFrame, StoreError> {
+    let zi: Vec<&[f32]> = rows.iter().map(|r| r.z_image.as_slice()).collect();
+    let zs: Vec<&[f32]> = rows.iter().map(|r| r.z_spectrum.as_slice()).collect();
+    DataFrame::new_infer_height(vec![
+        col_u32("model_step", rows.iter().map(|r| r.model_step).collect()),
+        col_u32("row", rows.iter().map(|r| r.row).collect()),
+        col_u32("col", rows.iter().map(|r| r.col).collect()),
+        col_list_f32("z_image", &zi),
+        col_list_f32("z_spectrum", &zs),
+        col_u32("cluster", rows.iter().map(|r| r.cluster).collect()),
+        col_u32("step", rows.iter().map(|r| r.step).collect()),
+        col_str("model", rows.iter().map(|r| r.model.clone()).collect()),
+    ])
+    .map_err(|e| StoreError::Polars(e.to_string()))
+}
+
+pub fn embeddings_from(df: &DataFrame) -> Result<Vec<EmbeddingRow>, StoreError> {
+    let model_step = get_u32(df, "model_step")?;
+    let row = get_u32(df, "row")?;
+    let col = get_u32(df, "col")?;
+    let zi = get_list_f32(df, "z_image")?;
+    let zs = get_list_f32(df, "z_spectrum")?;
+    let cluster = get_u32(df, "cluster")?;
+    let step = get_u32(df, "step").unwrap_or_else(|_| vec![0; row.len()]);
+    let model = get_str(df, "model").unwrap_or_else(|_| vec![String::new(); row.len()]);
+    Ok((0..row.len())
+        .map(|k| EmbeddingRow {
+            model_step: model_step[k],
+            row: row[k],
+            col: col[k],
+            z_image: zi[k].clone(),
+            z_spectrum: zs[k].clone(),
+            cluster: cluster[k],
+            step: step[k],
+            model: model[k].clone(),
+        })
+        .collect())
 }

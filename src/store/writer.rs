@@ -55,12 +55,7 @@ fn new_session_dir(out_dir: &Path, seed: u64) -> Result<(String, PathBuf), Store
 
 impl SessionWriter {
     /// Starts a new session folder under `out_dir`.
-    pub fn create(
-        out_dir: &Path,
-        plan: &SessionPlan,
-        idn: &Identity,
-        limits: Limits,
-    ) -> Result<Self, StoreError> {
+    pub fn create(out_dir: &Path, plan: &SessionPlan, idn: &Identity, limits: Limits) -> Result<Self, StoreError> {
         let (session_id, dir) = new_session_dir(out_dir, plan.seed)?;
         let lock = SessionLock::acquire(&dir)?;
         let now = now_ms();
@@ -78,14 +73,7 @@ impl SessionWriter {
         };
         meta::write(&dir, &meta, plan)?;
         let (journal, _) = Journal::open(&dir)?;
-        Ok(Self::assemble(
-            dir,
-            meta,
-            plan.clone(),
-            journal,
-            HashMap::new(),
-            lock,
-        ))
+        Ok(Self::assemble(dir, meta, plan.clone(), journal, HashMap::new(), lock))
     }
 
     /// Reopens a session to continue it: takes the lock, cuts a torn journal
@@ -237,11 +225,7 @@ impl SessionWriter {
     }
 
     /// Writes every pending part, then records the status in `session.toml`.
-    pub fn set_status(
-        &mut self,
-        status: SessionStatus,
-        detail: Option<String>,
-    ) -> Result<(), StoreError> {
+    pub fn set_status(&mut self, status: SessionStatus, detail: Option<String>) -> Result<(), StoreError> {
         self.sync()?;
         self.meta.status = status;
         self.meta.status_detail = detail;
@@ -258,11 +242,7 @@ impl SessionWriter {
 
     /// Writes a derived table (e.g. `embeddings`) as a new part file directly;
     /// such tables can be recomputed, so they skip the journal.
-    pub fn write_derived(
-        &mut self,
-        table: &str,
-        df: &mut polars::prelude::DataFrame,
-    ) -> Result<(), StoreError> {
+    pub fn write_derived(&mut self, table: &str, df: &mut polars::prelude::DataFrame) -> Result<(), StoreError> {
         let folder = self.dir.join(table);
         std::fs::create_dir_all(&folder).map_err(|e| StoreError::io(&folder, e))?;
         let part = super::frame::part_files(&folder)?
@@ -276,10 +256,7 @@ impl SessionWriter {
 /// Removes `*.tmp` files a crash left behind; their rows are still in the journal.
 fn remove_temporaries(dir: &Path) -> Result<(), StoreError> {
     let mut folders = vec![dir.to_path_buf()];
-    for entry in std::fs::read_dir(dir)
-        .map_err(|e| StoreError::io(dir, e))?
-        .flatten()
-    {
+    for entry in std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?.flatten() {
         if entry.path().is_dir() {
             folders.push(entry.path());
         }

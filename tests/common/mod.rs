@@ -28,6 +28,8 @@ grains = 6
 name = "random"
 seeds = 5
 budget = 40
+[analysis]
+retrain_every = 0
 [output]
 dir = "{}"
 flush_rows = 4
@@ -67,8 +69,5 @@ pub fn only_session(runs: &Path) -> PathBuf {
 /// (step, row, col) of every measurement in a session, in step order.
 pub fn positions(session: &Path) -> Vec<(u32, u32, u32)> {
     let log = dualscope::store::SessionLog::load(session).unwrap();
-    log.measurements
-        .iter()
-        .map(|m| (m.step, m.row, m.col))
-        .collect()
+    log.measurements.iter().map(|m| (m.step, m.row, m.col)).collect()
 }

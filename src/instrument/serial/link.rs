@@ -43,10 +43,7 @@ fn open_error(path: &str, e: serialport::Error) -> std::io::Error {
         serialport::ErrorKind::Io(k) => k,
         _ => std::io::ErrorKind::Other,
     };
-    let why = if text.contains("exclusive lock")
-        || text.contains("Resource busy")
-        || text.contains("EBUSY")
-    {
+    let why = if text.contains("exclusive lock") || text.contains("Resource busy") || text.contains("EBUSY") {
         format!("{path} is in use by another program (it holds the port's lock); stop it first")
     } else if text.contains("No such file") || text.contains("ENOENT") {
         format!("{path} does not exist (is the adapter plugged in?)")
@@ -96,9 +93,10 @@ impl Link for SerialLink {
             if now >= deadline {
                 return Err(LinkError::Timeout);
             }
-            let port = self.port.as_mut().ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::NotConnected, "port closed")
-            })?;
+            let port = self
+                .port
+                .as_mut()
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotConnected, "port closed"))?;
             port.set_timeout((deadline - now).min(Duration::from_millis(200)))
                 .map_err(std::io::Error::other)?;
             match port.read(&mut chunk) {
@@ -110,9 +108,7 @@ impl Link for SerialLink {
                     )));
                 }
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::TimedOut
-                        || e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(LinkError::Io(e)),
             }
         }

@@ -11,9 +11,7 @@ pub mod link;
 
 use super::wire::frame::{self, FrameError};
 use super::wire::message::{ErrCode, Reply, Request, payload};
-use super::{
-    Identity, Instrument, InstrumentError, Limits, LinkEvent, Survey, Sweep, SweepRequest,
-};
+use super::{Identity, Instrument, InstrumentError, Limits, LinkEvent, Survey, Sweep, SweepRequest};
 use link::{Link, LinkError, SerialLink};
 use ndarray::Array2;
 use std::time::{Duration, Instant};
@@ -162,10 +160,7 @@ impl SerialInstrument {
         let attempts = self.settings.retries + 1;
         for attempt in 1..=attempts {
             if let Err(e) = self.link.write_line(line.as_bytes()) {
-                self.event(
-                    "link_lost",
-                    format!("writing seq {seq} {}: {e}", request.name()),
-                );
+                self.event("link_lost", format!("writing seq {seq} {}: {e}", request.name()));
                 self.reconnect()?;
                 continue;
             }
@@ -176,23 +171,16 @@ impl SerialInstrument {
                         Ok((s, body)) if s == seq => match Reply::parse(&body) {
                             Some(Reply::Ok(p)) => return Ok(p),
                             Some(Reply::Err {
-                                code: ErrCode::BadCrc,
-                                ..
+                                code: ErrCode::BadCrc, ..
                             }) => break "the instrument saw a garbled request".to_string(),
                             Some(Reply::Err { code, message }) => {
                                 self.event(
                                     "instrument_error",
-                                    format!(
-                                        "seq {seq} {}: {} {message}",
-                                        request.name(),
-                                        code.as_str()
-                                    ),
+                                    format!("seq {seq} {}: {} {message}", request.name(), code.as_str()),
                                 );
                                 return Err(match code {
                                     ErrCode::Limit => InstrumentError::Limit(message),
-                                    ErrCode::BadArg | ErrCode::BadCmd => {
-                                        InstrumentError::BadArgument(message)
-                                    }
+                                    ErrCode::BadArg | ErrCode::BadCmd => InstrumentError::BadArgument(message),
                                     other => InstrumentError::Refused {
                                         code: other.as_str().to_string(),
                                         message,
@@ -212,10 +200,7 @@ impl SerialInstrument {
                         break format!("no reply within {:.1} s", wait.as_secs_f64());
                     }
                     Err(LinkError::Io(e)) => {
-                        self.event(
-                            "link_lost",
-                            format!("reading seq {seq} {}: {e}", request.name()),
-                        );
+                        self.event("link_lost", format!("reading seq {seq} {}: {e}", request.name()));
                         self.reconnect()?;
                         break "reconnected".to_string();
                     }
@@ -266,8 +251,8 @@ impl SerialInstrument {
                                 && s == seq
                                 && let Some(Reply::Ok(p)) = Reply::parse(&body)
                             {
-                                let found = payload::identity(&p)
-                                    .ok_or_else(|| lost(format!("bad *IDN? reply `{p}`")))?;
+                                let found =
+                                    payload::identity(&p).ok_or_else(|| lost(format!("bad *IDN? reply `{p}`")))?;
                                 if let Some(expected) = &self.identity
                                     && (&expected.vendor, &expected.model, &expected.serial)
                                         != (&found.vendor, &found.model, &found.serial)
@@ -362,10 +347,7 @@ impl Instrument for SerialInstrument {
             };
             let b = payload::topo(&p).ok_or_else(|| lost("bad TOPO? reply"))?;
             if b.row0 != row0 {
-                return Err(lost(format!(
-                    "TOPO? band starts at row {} instead of {row0}",
-                    b.row0
-                )));
+                return Err(lost(format!("TOPO? band starts at row {} instead of {row0}", b.row0)));
             }
             let img = heights.get_or_insert_with(|| {
                 total_rows = b.rows;
@@ -381,8 +363,7 @@ impl Instrument for SerialInstrument {
             }
             row0 += b.nrows;
         }
-        let heights_nm =
-            heights.ok_or_else(|| InstrumentError::BadArgument("empty survey".into()))?;
+        let heights_nm = heights.ok_or_else(|| InstrumentError::BadArgument("empty survey".into()))?;
         Ok(Survey {
             width_nm: frame_w,
             height_nm: frame_h,
@@ -433,8 +414,7 @@ impl Instrument for SerialInstrument {
     }
 
     fn abort(&mut self) -> Result<(), InstrumentError> {
-        self.request(&Request::Abort, self.settings.timeout)
-            .map(|_| ())
+        self.request(&Request::Abort, self.settings.timeout).map(|_| ())
     }
 
     fn drain_link_events(&mut self) -> Vec<LinkEvent> {

@@ -38,11 +38,7 @@ impl Link for Scripted {
         let text = String::from_utf8(line.to_vec()).unwrap();
         self.written.lock().unwrap().push(text.clone());
         let (seq, body) = frame::decode(line).expect("the driver writes valid frames");
-        match self
-            .steps
-            .pop_front()
-            .expect("a request the transcript did not expect")
-        {
+        match self.steps.pop_front().expect("a request the transcript did not expect") {
             Step::Answer(s, b, reply) => {
                 assert_eq!((seq, body.as_str()), (s, b), "unexpected request {text:?}");
                 for line in reply.lines() {
@@ -70,9 +66,7 @@ impl Link for Scripted {
 }
 
 fn ok(seq: u32, payload: &str) -> String {
-    frame::encode(seq, &format!("OK {payload}"))
-        .trim_end()
-        .to_string()
+    frame::encode(seq, &format!("OK {payload}")).trim_end().to_string()
 }
 
 const IDN: &str = "acme,C-AFM 9,SN7,2.1";
@@ -90,10 +84,7 @@ fn connect(mut steps: Vec<Step>) -> (SerialInstrument, Arc<Mutex<Vec<String>>>) 
         pending: VecDeque::new(),
         written: written.clone(),
     };
-    (
-        SerialInstrument::over(Box::new(link), settings()).unwrap(),
-        written,
-    )
+    (SerialInstrument::over(Box::new(link), settings()).unwrap(), written)
 }
 
 #[test]
@@ -184,11 +175,7 @@ fn a_reset_instrument_is_engaged_again_and_the_tip_put_back() {
         })
         .unwrap();
     assert_eq!(s.current_a, vec![0.0, 1e-10]);
-    assert!(
-        inst.drain_link_events()
-            .iter()
-            .any(|e| e.kind == "instrument_reset")
-    );
+    assert!(inst.drain_link_events().iter().any(|e| e.kind == "instrument_reset"));
 }
 
 /// A link straight into a simulated instrument's wire server, recording lines.
@@ -266,17 +253,10 @@ fn a_survey_comes_in_bands_and_matches_the_instrument() {
 fn within(line: &str, l: &Limits) -> bool {
     let (_, body) = frame::decode(line.as_bytes()).unwrap();
     match Request::parse(&body).unwrap() {
-        Request::Move { x_nm, y_nm } => {
-            (0.0..=l.x_max_nm).contains(&x_nm) && (0.0..=l.y_max_nm).contains(&y_nm)
-        }
+        Request::Move { x_nm, y_nm } => (0.0..=l.x_max_nm).contains(&x_nm) && (0.0..=l.y_max_nm).contains(&y_nm),
         Request::Iv {
-            v_start,
-            v_max,
-            v_end,
-            ..
-        } => [v_start, v_max, v_end]
-            .iter()
-            .all(|v| v.abs() <= l.bias_max_v),
+            v_start, v_max, v_end, ..
+        } => [v_start, v_max, v_end].iter().all(|v| v.abs() <= l.bias_max_v),
         _ => true,
     }
 }

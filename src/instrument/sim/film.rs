@@ -87,12 +87,9 @@ pub struct FilmImage {
 
 impl Film {
     pub fn new(plan: &FilmPlan, master_seed: u64, width_nm: f64, height_nm: f64) -> Self {
-        let seed = plan
-            .seed
-            .unwrap_or_else(|| seed::derive(master_seed, "film", &[]));
+        let seed = plan.seed.unwrap_or_else(|| seed::derive(master_seed, "film", &[]));
         let mut rng = seed::rng(seed, "grains", &[]);
-        let heights =
-            Normal::new(0.0, plan.grain_height_spread_nm.max(1e-9)).expect("finite spread");
+        let heights = Normal::new(0.0, plan.grain_height_spread_nm.max(1e-9)).expect("finite spread");
         let conductance = LogNormal::new(0.0, 0.35).expect("valid log-normal");
         // Grain centres by dart throwing with a minimum spacing, so grains have
         // comparable sizes as in a real film (a pure Poisson process gives slivers).
@@ -104,9 +101,7 @@ impl Film {
             let x_nm = rng.random::<f64>() * width_nm;
             let y_nm = rng.random::<f64>() * height_nm;
             tries += 1;
-            let crowded = grains
-                .iter()
-                .any(|g| (g.x_nm - x_nm).hypot(g.y_nm - y_nm) < spacing);
+            let crowded = grains.iter().any(|g| (g.x_nm - x_nm).hypot(g.y_nm - y_nm) < spacing);
             if crowded && tries < 50_000 {
                 continue;
             }
@@ -134,11 +129,7 @@ impl Film {
         let u = (h >> 11) as f64 / (1u64 << 53) as f64;
         if u < self.plan.asymmetric_fraction {
             let high_is_lo = h & 1 == 0;
-            Some(if (a as u64 == lo) == high_is_lo {
-                1.0
-            } else {
-                -1.0
-            })
+            Some(if (a as u64 == lo) == high_is_lo { 1.0 } else { -1.0 })
         } else {
             None
         }
@@ -217,8 +208,7 @@ impl Film {
         match self.asymmetry(ids[0], ids[1]) {
             Some(side) => {
                 // A step: one grain rides up to the boundary, the other drops to it.
-                let step =
-                    side * 0.5 * p.asymmetric_step_nm * (-(b12 / (3.0 * p.groove_width_nm))).exp();
+                let step = side * 0.5 * p.asymmetric_step_nm * (-(b12 / (3.0 * p.groove_width_nm))).exp();
                 h += step - 0.3 * p.groove_depth_nm * groove_shape;
             }
             None => h -= p.groove_depth_nm * groove_shape,
@@ -236,25 +226,15 @@ impl Film {
         let mut motifs = Array2::from_elem((r, c), Motif::GrainInterior);
         for row in 0..r {
             for col in 0..c {
-                let (x, y) = crate::instrument::pixel_to_nm(
-                    row as u32,
-                    col as u32,
-                    rows,
-                    cols,
-                    self.width_nm,
-                    self.height_nm,
-                );
+                let (x, y) =
+                    crate::instrument::pixel_to_nm(row as u32, col as u32, rows, cols, self.width_nm, self.height_nm);
                 heights[[row, col]] = self.surface_nm(x, y);
                 motifs[[row, col]] = self.site(x, y).motif;
             }
         }
         let p = &self.plan;
         if p.roughness_nm > 0.0 {
-            let rough = smooth_noise(
-                r,
-                c,
-                seed::derive(self.seed, "roughness", &[rows as u64, cols as u64]),
-            );
+            let rough = smooth_noise(r, c, seed::derive(self.seed, "roughness", &[rows as u64, cols as u64]));
             heights.zip_mut_with(&rough, |h, n| *h += p.roughness_nm * n);
         }
         if p.line_offset_nm > 0.0 {

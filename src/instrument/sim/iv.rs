@@ -74,13 +74,7 @@ impl Response {
 
     /// Records a sweep: samples the current along the triangle, adds amplifier
     /// noise, and stops at the compliance limit (the partial curve is kept).
-    pub fn sweep(
-        &self,
-        request: &SweepRequest,
-        compliance_a: f64,
-        noise_a: f64,
-        rng: &mut impl Rng,
-    ) -> Sweep {
+    pub fn sweep(&self, request: &SweepRequest, compliance_a: f64, noise_a: f64, rng: &mut impl Rng) -> Sweep {
         let biases = request.biases_v();
         let normal = Normal::new(0.0, noise_a.max(0.0)).expect("finite noise");
         let mut bias_v = Vec::with_capacity(biases.len());
@@ -96,11 +90,7 @@ impl Response {
                 break;
             }
         }
-        Sweep {
-            bias_v,
-            current_a,
-            end,
-        }
+        Sweep { bias_v, current_a, end }
     }
 }
 

@@ -30,13 +30,7 @@ impl SimConfig {
         Self::new(plan.seed, &plan.film, &plan.sim, &plan.survey, &plan.safety)
     }
 
-    pub fn new(
-        seed: u64,
-        film: &FilmPlan,
-        sim: &SimPlan,
-        survey: &SurveyPlan,
-        safety: &SafetyPlan,
-    ) -> Self {
+    pub fn new(seed: u64, film: &FilmPlan, sim: &SimPlan, survey: &SurveyPlan, safety: &SafetyPlan) -> Self {
         Self {
             master_seed: seed,
             film: film.clone(),
@@ -69,19 +63,9 @@ pub struct SimInstrument {
 
 impl SimInstrument {
     pub fn new(config: SimConfig) -> Result<Self, InstrumentError> {
-        let film = Film::new(
-            &config.film,
-            config.master_seed,
-            config.width_nm,
-            config.height_nm,
-        );
+        let film = Film::new(&config.film, config.master_seed, config.width_nm, config.height_nm);
         let audit = match &config.sim.audit_log {
-            Some(path) => Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?,
-            ),
+            Some(path) => Some(std::fs::OpenOptions::new().create(true).append(true).open(path)?),
             None => None,
         };
         Ok(Self {
@@ -122,11 +106,7 @@ impl SimInstrument {
     /// for scoring discovery against the truth).
     pub fn response_at(&self, x_nm: f64, y_nm: f64) -> Response {
         let site = self.film.site(x_nm, y_nm);
-        Response::at(
-            &site,
-            self.config.film.groove_width_nm,
-            self.config.film.pit_radius_nm,
-        )
+        Response::at(&site, self.config.film.groove_width_nm, self.config.film.pit_radius_nm)
     }
 
     /// A full noisy sweep at a point, the same one the instrument would record
@@ -135,11 +115,7 @@ impl SimInstrument {
         let key = (x_nm.to_bits(), y_nm.to_bits());
         // Noise is keyed by place and visit, not by a running stream: a session
         // resumed after a crash sees the same curve at the same point.
-        let mut rng = seed::rng(
-            self.config.master_seed,
-            "sweep-noise",
-            &[key.0, key.1, visit],
-        );
+        let mut rng = seed::rng(self.config.master_seed, "sweep-noise", &[key.0, key.1, visit]);
         self.response_at(x_nm, y_nm).sweep(
             request,
             self.config.safety.current_max_a,
@@ -155,10 +131,7 @@ impl Instrument for SimInstrument {
         Ok(Identity {
             vendor: "dualscope".into(),
             model: "SimAFM".into(),
-            serial: format!(
-                "film-{:016x}",
-                seed::derive(self.config.master_seed, "film", &[])
-            ),
+            serial: format!("film-{:016x}", seed::derive(self.config.master_seed, "film", &[])),
             firmware: env!("CARGO_PKG_VERSION").into(),
         })
     }
@@ -175,9 +148,7 @@ impl Instrument for SimInstrument {
 
     fn survey(&mut self, rows: u32, cols: u32) -> Result<Survey, InstrumentError> {
         if rows == 0 || cols == 0 {
-            return Err(InstrumentError::BadArgument(format!(
-                "survey of {rows}×{cols} px"
-            )));
+            return Err(InstrumentError::BadArgument(format!("survey of {rows}×{cols} px")));
         }
         self.reply();
         // A raster scan takes about one line per 10 ms at real speed.
@@ -214,9 +185,7 @@ impl Instrument for SimInstrument {
         }
         self.reply();
         let distance = (x_nm - self.x_nm).hypot(y_nm - self.y_nm);
-        self.wait(
-            distance / self.config.sim.move_speed_nm_per_s * 1000.0 + self.config.sim.settle_ms,
-        );
+        self.wait(distance / self.config.sim.move_speed_nm_per_s * 1000.0 + self.config.sim.settle_ms);
         self.x_nm = x_nm;
         self.y_nm = y_nm;
         Ok((x_nm, y_nm))
@@ -226,9 +195,7 @@ impl Instrument for SimInstrument {
         let bias_max_v = self.config.safety.bias_max_v;
         for v in [request.v_start, request.v_max, request.v_end] {
             if v.abs() > bias_max_v {
-                return Err(InstrumentError::Limit(format!(
-                    "bias {v} V beyond ±{bias_max_v} V"
-                )));
+                return Err(InstrumentError::Limit(format!("bias {v} V beyond ±{bias_max_v} V")));
             }
         }
         if self.tip != TipState::Engaged {
@@ -295,22 +262,13 @@ mod tests {
     fn sweep_needs_an_engaged_tip_and_respects_limits() {
         let mut s = sim();
         let request = SweepRequest::default();
-        assert!(matches!(
-            s.sweep(&request),
-            Err(InstrumentError::Refused { .. })
-        ));
+        assert!(matches!(s.sweep(&request), Err(InstrumentError::Refused { .. })));
         s.engage().unwrap();
         let curve = s.sweep(&request).unwrap();
         assert_eq!(curve.bias_v.len(), curve.current_a.len());
-        let too_far = SweepRequest {
-            v_max: 5.0,
-            ..request
-        };
+        let too_far = SweepRequest { v_max: 5.0, ..request };
         assert!(matches!(s.sweep(&too_far), Err(InstrumentError::Limit(_))));
-        assert!(matches!(
-            s.move_to(-1.0, 0.0),
-            Err(InstrumentError::Limit(_))
-        ));
+        assert!(matches!(s.move_to(-1.0, 0.0), Err(InstrumentError::Limit(_))));
     }
 
     #[test]
@@ -324,10 +282,7 @@ mod tests {
         }
         assert_eq!(a.sweep(&request).unwrap(), b.sweep(&request).unwrap());
         // A second visit is a new measurement with its own noise.
-        assert_ne!(
-            a.sweep(&request).unwrap(),
-            b.sweep_at(500.0, 700.0, &request, 0)
-        );
+        assert_ne!(a.sweep(&request).unwrap(), b.sweep_at(500.0, 700.0, &request, 0));
     }
 
     #[test]
@@ -339,10 +294,7 @@ mod tests {
         s.engage().unwrap();
         let request = SweepRequest::default();
         assert!(s.sweep(&request).is_ok());
-        assert!(matches!(
-            s.sweep(&request),
-            Err(InstrumentError::SweepFailed(_))
-        ));
+        assert!(matches!(s.sweep(&request), Err(InstrumentError::SweepFailed(_))));
         assert!(s.sweep(&request).is_ok());
     }
 }

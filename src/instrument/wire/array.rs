@@ -41,10 +41,7 @@ mod tests {
     fn matches_python() {
         // base64.b64encode(struct.pack('<3f', 1.5, -2.0, 1e-9))
         assert_eq!(encode(&[1.5, -2.0, 1e-9]), "b64f32:AADAPwAAAMBfcIkw");
-        assert_eq!(
-            decode("b64f32:AADAPwAAAMBfcIkw").unwrap(),
-            vec![1.5, -2.0, 1e-9]
-        );
+        assert_eq!(decode("b64f32:AADAPwAAAMBfcIkw").unwrap(), vec![1.5, -2.0, 1e-9]);
         assert!(decode("AADAPw==").is_none());
         assert!(decode("b64f32:AADA").is_none());
     }

@@ -76,10 +76,7 @@ mod tests {
     fn known_line() {
         // Python: '%08x' % zlib.crc32(b"1 *IDN?") == '56b63e16'
         assert_eq!(encode(1, "*IDN?"), "1 *IDN?*56b63e16\n");
-        assert_eq!(
-            decode(b"1 *IDN?*56b63e16\n").unwrap(),
-            (1, "*IDN?".to_string())
-        );
+        assert_eq!(decode(b"1 *IDN?*56b63e16\n").unwrap(), (1, "*IDN?".to_string()));
         // The CRC follows the *last* star: `*IDN?` itself holds one.
         assert_eq!(decode(b"1 *IDN?*56B63E16\r\n").unwrap().0, 1);
     }
@@ -90,10 +87,7 @@ mod tests {
         line[8] = b'7';
         assert_eq!(decode(&line), Err(FrameError::BadCrc { seq: Some(42) }));
         assert_eq!(decode(b"garbage"), Err(FrameError::NoCrc));
-        assert_eq!(
-            decode(b"x y*00000000"),
-            Err(FrameError::BadCrc { seq: None })
-        );
+        assert_eq!(decode(b"x y*00000000"), Err(FrameError::BadCrc { seq: None }));
     }
 
     proptest! {

@@ -216,10 +216,7 @@ impl Request {
             other => return Err(refuse(ErrCode::BadCmd, format!("unknown command {other}"))),
         };
         if words.next().is_some() {
-            return Err(refuse(
-                ErrCode::BadArg,
-                format!("too many arguments for {command}"),
-            ));
+            return Err(refuse(ErrCode::BadArg, format!("too many arguments for {command}")));
         }
         Ok(request)
     }
@@ -304,9 +301,7 @@ pub mod payload {
             nrows: w.next()?.parse().ok()?,
             heights_nm: array::decode(w.next()?)?,
         };
-        (band.heights_nm.len() == (band.nrows as usize) * (band.cols as usize)
-            && w.next().is_none())
-        .then_some(band)
+        (band.heights_nm.len() == (band.nrows as usize) * (band.cols as usize) && w.next().is_none()).then_some(band)
     }
 
     pub fn topo_body(b: &TopoBand) -> String {
@@ -334,8 +329,7 @@ pub mod payload {
         let end = SweepEnd::parse(w.next()?)?;
         let bias = array::decode(w.next()?)?;
         let current = array::decode(w.next()?)?;
-        (bias.len() == n && current.len() == n && w.next().is_none())
-            .then_some((end, bias, current))
+        (bias.len() == n && current.len() == n && w.next().is_none()).then_some((end, bias, current))
     }
 
     pub fn iv_body(end: SweepEnd, bias_v: &[f64], current_a: &[f64]) -> String {
@@ -366,14 +360,14 @@ mod tests {
             Just(Request::Engage),
             Just(Request::Withdraw),
             Just(Request::Abort),
-            (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(
-                |(rows, cols, row0, nrows)| Request::Topo {
+            (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(rows, cols, row0, nrows)| {
+                Request::Topo {
                     rows,
                     cols,
                     row0,
-                    nrows
+                    nrows,
                 }
-            ),
+            }),
             (finite(), finite()).prop_map(|(x_nm, y_nm)| Request::Move { x_nm, y_nm }),
             (finite(), finite(), finite(), any::<u32>(), finite()).prop_map(
                 |(v_start, v_max, v_end, points, dwell_ms)| Request::Iv {
@@ -426,20 +420,13 @@ mod tests {
     fn commands_are_case_insensitive_and_limits_parse() {
         assert_eq!(
             Request::parse("move 1.5 2").unwrap(),
-            Request::Move {
-                x_nm: 1.5,
-                y_nm: 2.0
-            }
+            Request::Move { x_nm: 1.5, y_nm: 2.0 }
         );
         assert_eq!(Request::parse("*idn?").unwrap(), Request::Idn);
         assert_eq!(Request::parse("FLY").unwrap_err().code, ErrCode::BadCmd);
         assert_eq!(Request::parse("MOVE 1").unwrap_err().code, ErrCode::BadArg);
-        assert_eq!(
-            Request::parse("MOVE NaN 1").unwrap_err().code,
-            ErrCode::BadArg
-        );
-        let l =
-            payload::limits("bias_max_v=2 current_max_a=5e-9 x_max_nm=2000 y_max_nm=2000").unwrap();
+        assert_eq!(Request::parse("MOVE NaN 1").unwrap_err().code, ErrCode::BadArg);
+        let l = payload::limits("bias_max_v=2 current_max_a=5e-9 x_max_nm=2000 y_max_nm=2000").unwrap();
         assert_eq!(l.current_max_a, 5e-9);
         assert_eq!(payload::limits(&payload::limits_body(&l)).unwrap(), l);
     }

@@ -174,10 +174,7 @@ fn serve_stream<S: Read + Write, I: Instrument>(
                 server.reset();
             }
             // A fault hits the request or the reply, half the time each.
-            let (drop_in, drop_out) = (
-                rng.random_bool(faults.drop / 2.0),
-                rng.random_bool(faults.drop / 2.0),
-            );
+            let (drop_in, drop_out) = (rng.random_bool(faults.drop / 2.0), rng.random_bool(faults.drop / 2.0));
             let (garble_in, garble_out) = (
                 rng.random_bool(faults.garble / 2.0),
                 rng.random_bool(faults.garble / 2.0),
@@ -221,14 +218,10 @@ fn serve_stream<S: Read + Write, I: Instrument>(
         match port.read(&mut chunk) {
             Ok(0) => std::thread::sleep(Duration::from_millis(20)),
             Ok(k) => buf.extend_from_slice(&chunk[..k]),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::TimedOut
-                    || e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             // EIO on a pty master: nobody holds the other end right now.
-            Err(e) if e.raw_os_error() == Some(libc::EIO) => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => std::thread::sleep(Duration::from_millis(50)),
             Err(e) => return Err(e),
         }
     }

@@ -26,9 +26,7 @@ fn error_reply(e: &InstrumentError) -> Reply {
     match e {
         InstrumentError::Limit(m) => Reply::err(ErrCode::Limit, m.clone()),
         InstrumentError::BadArgument(m) => Reply::err(ErrCode::BadArg, m.clone()),
-        InstrumentError::Refused { code, message } => {
-            Reply::err(ErrCode::parse(code), message.clone())
-        }
+        InstrumentError::Refused { code, message } => Reply::err(ErrCode::parse(code), message.clone()),
         other => Reply::err(ErrCode::Internal, other.to_string()),
     }
 }
@@ -86,10 +84,7 @@ impl<I: Instrument> WireServer<I> {
         };
         let mut line = frame::encode(seq, &reply.body());
         if line.len() > MAX_LINE {
-            line = frame::encode(
-                seq,
-                &Reply::err(ErrCode::BadArg, "reply would exceed 64 KiB").body(),
-            );
+            line = frame::encode(seq, &Reply::err(ErrCode::BadArg, "reply would exceed 64 KiB").body());
         }
         self.cache.push_back((seq, line.clone()));
         while self.cache.len() > CACHE {
@@ -104,10 +99,7 @@ impl<I: Instrument> WireServer<I> {
             Request::Lim => self.instrument.limits().map(|l| payload::limits_body(&l)),
             Request::Stat => {
                 let state = if self.engaged { "engaged" } else { "idle" };
-                Ok(format!(
-                    "state={state} x_nm={} y_nm={}",
-                    self.x_nm, self.y_nm
-                ))
+                Ok(format!("state={state} x_nm={} y_nm={}", self.x_nm, self.y_nm))
             }
             Request::Engage => self.instrument.engage().map(|_| {
                 self.engaged = true;
@@ -162,13 +154,9 @@ impl<I: Instrument> WireServer<I> {
 
     fn topo(&mut self, rows: u32, cols: u32, row0: u32, nrows: u32) -> Reply {
         if rows == 0 || cols == 0 || rows > 8192 || cols > 8192 || nrows == 0 {
-            return Reply::err(
-                ErrCode::BadArg,
-                format!("band {row0}+{nrows} of {rows}×{cols}"),
-            );
+            return Reply::err(ErrCode::BadArg, format!("band {row0}+{nrows} of {rows}×{cols}"));
         }
-        let fresh =
-            !matches!(&self.survey, Some(s) if self.survey_asked == (rows, cols) && s.rows() > 0);
+        let fresh = !matches!(&self.survey, Some(s) if self.survey_asked == (rows, cols) && s.rows() > 0);
         if fresh {
             match self.instrument.survey(rows, cols) {
                 Ok(s) => {

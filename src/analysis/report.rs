@@ -1,0 +1,361 @@
+//! Publication-style figures of an analysis (SVG and PNG, with plotters) and a
+//! `report.md` beside them.
+
+use super::{Analysis, Sample};
+use crate::instrument::Survey;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// The bundled font (DejaVu Sans), so figures render the same on any machine.
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+fn fonts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// Distinct colours for clusters (Okabe–Ito, readable by colour-blind readers).
+pub const PALETTE: [(u8, u8, u8); 8] = [
+    (0, 114, 178),
+    (230, 159, 0),
+    (0, 158, 115),
+    (204, 121, 167),
+    (86, 180, 233),
+    (213, 94, 0),
+    (240, 228, 66),
+    (0, 0, 0),
+];
+
+fn colour(c: usize) -> RGBColor {
+    let (r, g, b) = PALETTE[c % PALETTE.len()];
+    RGBColor(r, g, b)
+}
+
+type Res = Result<(), String>;
+
+fn e<T: std::fmt::Debug>(err: T) -> String {
+    format!("{err:?}")
+}
+
+fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    if !lo.is_finite() {
+        return 0.0..1.0;
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-12);
+    (lo - pad)..(hi + pad)
+}
+
+fn latent_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Analysis) -> Res {
+    root.fill(&WHITE).map_err(e)?;
+    let pts: Vec<Vec<f32>> = (0..a.mixture.labels.len()).map(|k| a.joint(k)).collect();
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            "Joint latent map of the dual VAE, coloured by cluster",
+            ("sans-serif", 22),
+        )
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(55)
+        .build_cartesian_2d(
+            range(pts.iter().map(|p| p[0] as f64)),
+            range(pts.iter().map(|p| p.get(1).copied().unwrap_or(0.0) as f64)),
+        )
+        .map_err(e)?;
+    chart.configure_mesh().x_desc("z₁").y_desc("z₂").draw().map_err(e)?;
+    for c in 0..a.summaries.len() {
+        let col = colour(c);
+        chart
+            .draw_series(
+                pts.iter()
+                    .zip(&a.mixture.labels)
+                    .filter(|(_, l)| **l == c)
+                    .map(|(p, _)| Circle::new((p[0] as f64, p.get(1).copied().unwrap_or(0.0) as f64), 4, col.filled())),
+            )
+            .map_err(e)?
+            .label(format!("cluster {c}: {}", a.summaries[c].reading))
+            .legend(move |(x, y)| Circle::new((x, y), 4, col.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)
+}
+
+fn cluster_curves<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Analysis) -> Res {
+    root.fill(&WHITE).map_err(e)?;
+    let to_pa = 1e12;
+    let ys = a.summaries.iter().flat_map(|s| {
+        s.mean_current_a
+            .iter()
+            .zip(&s.sd_current_a)
+            .flat_map(|(m, d)| [(m - d) * to_pa, (m + d) * to_pa])
+    });
+    let xs = a.summaries.iter().flat_map(|s| s.bias_v.iter().copied());
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            "Mean I–V curve of each cluster (solid: up, dashed: down; band: ±1 sd)",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(65)
+        .build_cartesian_2d(range(xs), range(ys))
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("bias (V)")
+        .y_desc("current (pA)")
+        .draw()
+        .map_err(e)?;
+    for s in &a.summaries {
+        let col = colour(s.cluster);
+        let turn = s
+            .bias_v
+            .iter()
+            .enumerate()
+            .max_by(|x, y| x.1.abs().total_cmp(&y.1.abs()))
+            .map(|(k, _)| k)
+            .unwrap_or(0);
+        let band: Vec<(f64, f64)> = s
+            .bias_v
+            .iter()
+            .zip(s.mean_current_a.iter().zip(&s.sd_current_a))
+            .map(|(v, (m, d))| (*v, (m + d) * to_pa))
+            .chain(
+                s.bias_v
+                    .iter()
+                    .zip(s.mean_current_a.iter().zip(&s.sd_current_a))
+                    .rev()
+                    .map(|(v, (m, d))| (*v, (m - d) * to_pa)),
+            )
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(band, col.mix(0.12))))
+            .map_err(e)?;
+        let up: Vec<(f64, f64)> = (0..=turn.min(s.bias_v.len().saturating_sub(1)))
+            .map(|k| (s.bias_v[k], s.mean_current_a[k] * to_pa))
+            .collect();
+        let down: Vec<(f64, f64)> = (turn..s.bias_v.len())
+            .map(|k| (s.bias_v[k], s.mean_current_a[k] * to_pa))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(up, col.stroke_width(2)))
+            .map_err(e)?
+            .label(format!("cluster {} (n = {})", s.cluster, s.size))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
+        chart
+            .draw_series(DashedLineSeries::new(down, 6, 4, col.stroke_width(2)))
+            .map_err(e)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)
+}
+
+/// Grey-scale survey with measured points on top (coloured by cluster, or a path).
+fn topography<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    survey: &Survey,
+    samples: &[(usize, &Sample)],
+    labels: &[usize],
+    path: bool,
+) -> Res {
+    root.fill(&WHITE).map_err(e)?;
+    let title = if path {
+        "Acquisition path over the survey topography"
+    } else {
+        "Survey topography with measured points coloured by cluster"
+    };
+    let (w, h) = (survey.width_nm, survey.height_nm);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0.0..w, h..0.0)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("x (nm)")
+        .y_desc("y (nm)")
+        .draw()
+        .map_err(e)?;
+    // At most 128 cells a side: an SVG of every pixel would be megabytes.
+    let (rows, cols) = survey.heights_nm.dim();
+    let step = rows.max(cols).div_ceil(128).max(1);
+    let (lo, hi) = survey
+        .heights_nm
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+    let (cw, ch) = (w / cols as f64, h / rows as f64);
+    let mut cells = Vec::new();
+    for r in (0..rows).step_by(step) {
+        for c in (0..cols).step_by(step) {
+            let v = ((survey.heights_nm[[r, c]] - lo) / (hi - lo).max(1e-12) * 200.0 + 30.0) as u8;
+            let (x0, y0) = (c as f64 * cw, r as f64 * ch);
+            cells.push(Rectangle::new(
+                [(x0, y0), (x0 + cw * step as f64, y0 + ch * step as f64)],
+                RGBColor(v, v, v).filled(),
+            ));
+        }
+    }
+    chart.draw_series(cells).map_err(e)?;
+    if path {
+        let line: Vec<(f64, f64)> = samples.iter().map(|(_, s)| (s.x_nm, s.y_nm)).collect();
+        chart
+            .draw_series(LineSeries::new(line, RGBColor(213, 94, 0).mix(0.7).stroke_width(1)))
+            .map_err(e)?;
+        let n = samples.len().max(1) as f64;
+        chart
+            .draw_series(samples.iter().enumerate().map(|(k, (_, s))| {
+                let t = k as f64 / n;
+                Circle::new(
+                    (s.x_nm, s.y_nm),
+                    3,
+                    RGBColor((255.0 * t) as u8, (80.0 * (1.0 - t)) as u8, (255.0 * (1.0 - t)) as u8).filled(),
+                )
+            }))
+            .map_err(e)?;
+    } else {
+        for (k, s) in samples {
+            let col = colour(labels[*k]);
+            chart
+                .draw_series(std::iter::once(Circle::new((s.x_nm, s.y_nm), 4, col.filled())))
+                .map_err(e)?;
+            chart
+                .draw_series(std::iter::once(Circle::new((s.x_nm, s.y_nm), 4, BLACK.stroke_width(1))))
+                .map_err(e)?;
+        }
+    }
+    root.present().map_err(e)
+}
+
+fn hysteresis<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, samples: &[Sample], a: &Analysis) -> Res {
+    root.fill(&WHITE).map_err(e)?;
+    let k = a.summaries.len();
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            "Hysteresis loop area by cluster (points: locations, bar: mean)",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(65)
+        .build_cartesian_2d(
+            -0.5..(k as f64 - 0.5),
+            range(samples.iter().map(|s| s.hysteresis_area * 1e12)),
+        )
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_labels(k)
+        .x_label_formatter(&|v| format!("cluster {}", v.round() as i64))
+        .y_desc("hysteresis area (V·pA)")
+        .draw()
+        .map_err(e)?;
+    for (i, (s, l)) in samples.iter().zip(&a.mixture.labels).enumerate() {
+        // A deterministic jitter so points of one cluster do not hide each other.
+        let jitter = ((i * 7919) % 101) as f64 / 101.0 * 0.5 - 0.25;
+        chart
+            .draw_series(std::iter::once(Circle::new(
+                (*l as f64 + jitter, s.hysteresis_area * 1e12),
+                3,
+                colour(*l).mix(0.7).filled(),
+            )))
+            .map_err(e)?;
+    }
+    for s in &a.summaries {
+        let m = s.hysteresis_area.mean * 1e12;
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(s.cluster as f64 - 0.35, m), (s.cluster as f64 + 0.35, m)],
+                BLACK.stroke_width(3),
+            )))
+            .map_err(e)?;
+    }
+    root.present().map_err(e)
+}
+
+/// Writes every figure as SVG and PNG into `out`; returns the file stems.
+pub fn figures(out: &Path, survey: &Survey, samples: &[Sample], a: &Analysis) -> Result<Vec<String>, String> {
+    fonts();
+    std::fs::create_dir_all(out).map_err(e)?;
+    let first: Vec<(usize, &Sample)> = samples.iter().enumerate().filter(|(_, s)| s.session == 0).collect();
+    let mut first_sorted = first.clone();
+    first_sorted.sort_by_key(|(_, s)| s.step);
+    let size = (1000, 760);
+    let mut stems = Vec::new();
+    macro_rules! both {
+        ($stem:expr, |$root:ident| $draw:expr) => {{
+            let svg: PathBuf = out.join(format!("{}.svg", $stem));
+            let png: PathBuf = out.join(format!("{}.png", $stem));
+            {
+                let $root = SVGBackend::new(&svg, size).into_drawing_area();
+                $draw?;
+            }
+            {
+                let $root = BitMapBackend::new(&png, size).into_drawing_area();
+                $draw?;
+            }
+            stems.push($stem.to_string());
+        }};
+    }
+    both!("latent_map", |root| latent_map(&root, a));
+    both!("cluster_iv", |root| cluster_curves(&root, a));
+    both!("topography_clusters", |root| topography(
+        &root,
+        survey,
+        &first,
+        &a.mixture.labels,
+        false
+    ));
+    both!("hysteresis_by_cluster", |root| hysteresis(&root, samples, a));
+    both!("acquisition_path", |root| topography(
+        &root,
+        survey,
+        &first_sorted,
+        &a.mixture.labels,
+        true
+    ));
+    Ok(stems)
+}
+
+/// The Markdown report beside the figures.
+pub fn markdown(title: &str, a: &Analysis, samples: usize, stems: &[String]) -> String {
+    let mut md = format!("# {title}\n\n");
+    md.push_str(&format!(
+        "{samples} measured locations; dual VAE trained in {:.1} s; {} clusters chosen by BIC (log-likelihood {:.1}, BIC {:.1}).\n\n",
+        a.train_s,
+        a.summaries.len(),
+        a.mixture.log_likelihood,
+        a.mixture.bic
+    ));
+    if let Some(ari) = a.ari {
+        md.push_str(&format!(
+            "Agreement with the simulator's ground-truth motifs: adjusted Rand index {ari:.3}.\n\n"
+        ));
+    }
+    md.push_str("## Clusters\n\n");
+    md.push_str(&super::summary::table(&a.summaries));
+    md.push_str("\n## Figures\n\n");
+    for s in stems {
+        md.push_str(&format!("![{s}]({s}.png) ([svg]({s}.svg))\n\n"));
+    }
+    md
+}

@@ -1,0 +1,183 @@
+//! `dualscope analyze` and `dualscope report`: the dual VAE, clusters and
+//! figures, offline, on one session or several together.
+
+use crate::analysis::{self, Analysis, Sample, report};
+use crate::plan::AnalysisPlan;
+use crate::store::schema::{embeddings_frame, measurements_from};
+use crate::store::{EmbeddingRow, SessionLog, SessionWriter, StoreError};
+use clap::Args;
+use color_eyre::eyre::{WrapErr, eyre};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Args, Clone)]
+pub struct TrainArgs {
+    /// Training epochs (default: the first session's plan, 1000).
+    #[arg(long)]
+    pub epochs: Option<u32>,
+    /// Fix the number of clusters instead of choosing it by BIC.
+    #[arg(long)]
+    pub clusters: Option<u32>,
+    /// Use the rotation/translation-aware decoder for the image VAE.
+    #[arg(long)]
+    pub spatial_decoder: bool,
+}
+
+impl TrainArgs {
+    fn apply(&self, a: &mut AnalysisPlan) {
+        if let Some(e) = self.epochs {
+            a.vae_epochs = e.max(1);
+        }
+        if let Some(c) = self.clusters {
+            a.clusters = c;
+        }
+        if self.spatial_decoder {
+            a.vae_spatial_decoder = true;
+        }
+    }
+}
+
+/// Everything read from the sessions, ready for training.
+struct Input {
+    logs: Vec<SessionLog>,
+    samples: Vec<Sample>,
+    settings: AnalysisPlan,
+    seed: u64,
+}
+
+/// Reads the sessions: part files through one polars lazy scan, surveys and
+/// plans from each session. A session nobody is writing is first compacted
+/// (journal rows into part files), so the scan sees every measurement.
+fn gather(dirs: &[PathBuf], train: &TrainArgs) -> color_eyre::Result<Input> {
+    let mut logs = Vec::new();
+    for dir in dirs {
+        match SessionWriter::reopen(dir) {
+            Ok((_, log)) => logs.push(log),
+            Err(StoreError::Locked { .. }) => logs.push(SessionLog::load(dir)?),
+            Err(e) => return Err(e).wrap_err_with(|| format!("cannot read {}", dir.display())),
+        }
+    }
+    let df = crate::store::reader::scan_measurements(dirs)?
+        .collect()
+        .map_err(|e| eyre!("{e}"))?;
+    let session: Vec<u32> = crate::store::frame::get_u32(&df, "session")?;
+    let rows = measurements_from(&df)?;
+    let mut samples = Vec::new();
+    for (k, log) in logs.iter().enumerate() {
+        let Some(survey) = &log.survey else { continue };
+        let mut mine: Vec<_> = rows
+            .iter()
+            .zip(&session)
+            .filter(|(_, s)| **s as usize == k)
+            .map(|(m, _)| m.clone())
+            .collect();
+        mine.sort_by_key(|m| m.step);
+        samples.extend(analysis::samples(k, &log.plan, survey, &mine));
+    }
+    let mut settings = logs.first().map(|l| l.plan.analysis.clone()).unwrap_or_default();
+    train.apply(&mut settings);
+    let seed = logs.first().map(|l| l.meta.seed).unwrap_or(1);
+    Ok(Input {
+        logs,
+        samples,
+        settings,
+        seed,
+    })
+}
+
+fn train(input: &Input) -> color_eyre::Result<Analysis> {
+    eprintln!(
+        "training the dual VAE on {} locations from {} session(s), {} epochs …",
+        input.samples.len(),
+        input.logs.len(),
+        input.settings.vae_epochs
+    );
+    analysis::analyze(&input.samples, &input.settings, input.seed)
+        .ok_or_else(|| eyre!("too few measurements to analyse (need at least 4)"))
+}
+
+/// Writes each session's rows of `embeddings`; skips sessions being written.
+fn save_embeddings(input: &Input, a: &Analysis) -> color_eyre::Result<()> {
+    for (k, log) in input.logs.iter().enumerate() {
+        let rows: Vec<EmbeddingRow> = input
+            .samples
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.session == k)
+            .map(|(i, s)| EmbeddingRow {
+                model_step: input.samples.iter().filter(|t| t.session == k).count() as u32,
+                row: s.row,
+                col: s.col,
+                z_image: a.embedding.z_image[i].clone(),
+                z_spectrum: a.embedding.z_spectrum[i].clone(),
+                cluster: a.mixture.labels[i] as u32,
+                step: s.step,
+                model: "analyze".into(),
+            })
+            .collect();
+        match SessionWriter::reopen(&log.dir) {
+            Ok((mut w, _)) => {
+                w.write_derived("embeddings", &mut embeddings_frame(&rows)?)?;
+                eprintln!(
+                    "wrote {} embeddings to {}",
+                    rows.len(),
+                    log.dir.join("embeddings").display()
+                );
+            }
+            Err(StoreError::Locked { .. }) => {
+                eprintln!(
+                    "{} is being written by a run; its embeddings were not saved",
+                    log.dir.display()
+                );
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn headline(a: &Analysis) -> String {
+    let mut s = format!(
+        "{} clusters (BIC {:.1}), trained in {:.1} s",
+        a.summaries.len(),
+        a.mixture.bic,
+        a.train_s
+    );
+    if let Some(ari) = a.ari {
+        s.push_str(&format!("; adjusted Rand index vs. the simulator's motifs: {ari:.3}"));
+    }
+    s
+}
+
+pub fn analyze(dirs: &[PathBuf], args: &TrainArgs) -> color_eyre::Result<i32> {
+    let input = gather(dirs, args)?;
+    let a = train(&input)?;
+    println!("{}\n", headline(&a));
+    print!("{}", crate::analysis::summary::table(&a.summaries));
+    save_embeddings(&input, &a)?;
+    Ok(0)
+}
+
+pub fn report(dir: &Path, out: &Path, args: &TrainArgs) -> color_eyre::Result<i32> {
+    let input = gather(&[dir.to_path_buf()], args)?;
+    let survey = input.logs[0]
+        .survey
+        .clone()
+        .ok_or_else(|| eyre!("{} has no survey yet", dir.display()))?;
+    let a = train(&input)?;
+    let stems = report::figures(out, &survey, &input.samples, &a).map_err(|e| eyre!("drawing the figures: {e}"))?;
+    let title = format!("dualscope report: session {}", input.logs[0].meta.session_id);
+    std::fs::write(
+        out.join("report.md"),
+        report::markdown(&title, &a, input.samples.len(), &stems),
+    )
+    .wrap_err_with(|| format!("cannot write {}", out.join("report.md").display()))?;
+    println!("{}\n", headline(&a));
+    print!("{}", crate::analysis::summary::table(&a.summaries));
+    println!(
+        "\nwrote report.md and {} figures (SVG + PNG) to {}",
+        stems.len(),
+        out.display()
+    );
+    save_embeddings(&input, &a)?;
+    Ok(0)
+}

@@ -1,0 +1,94 @@
+//! Background retraining of the dual VAE during a session: every K new curves
+//! a training starts on its own thread; the engine picks the result up at a
+//! checkpoint, so acquisition never waits for it.
+
+use crate::analysis::{self, Analysis};
+use crate::instrument::Survey;
+use crate::plan::SessionPlan;
+use crate::store::{EmbeddingRow, MeasurementRow};
+use std::sync::mpsc::{Receiver, TryRecvError, channel};
+use std::thread::JoinHandle;
+
+/// A finished training and the rows it produced.
+pub struct Trained {
+    pub model_step: u32,
+    pub analysis: Analysis,
+    pub rows: Vec<EmbeddingRow>,
+}
+
+#[derive(Default)]
+pub struct Retrainer {
+    running: Option<(Receiver<Option<Trained>>, JoinHandle<()>)>,
+    /// Measurements the last started training used.
+    pub last_started: usize,
+}
+
+impl Retrainer {
+    pub fn busy(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Whether `every` new curves have come in since the last training.
+    pub fn due(&self, plan: &SessionPlan, measured: usize) -> bool {
+        let every = plan.analysis.retrain_every as usize;
+        every > 0 && !self.busy() && measured >= self.last_started + every && measured >= 4
+    }
+
+    pub fn start(&mut self, plan: &SessionPlan, survey: &Survey, history: &[MeasurementRow]) {
+        if self.busy() {
+            return;
+        }
+        let samples = analysis::samples(0, plan, survey, history);
+        let settings = plan.analysis.clone();
+        let seed = plan.seed;
+        let model_step = history.len() as u32;
+        self.last_started = history.len();
+        let (tx, rx) = channel();
+        let handle = std::thread::Builder::new()
+            .name("dual-vae".into())
+            .spawn(move || {
+                let result = analysis::analyze(&samples, &settings, seed).map(|a| {
+                    let rows = samples
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| EmbeddingRow {
+                            model_step,
+                            row: s.row,
+                            col: s.col,
+                            z_image: a.embedding.z_image[i].clone(),
+                            z_spectrum: a.embedding.z_spectrum[i].clone(),
+                            cluster: a.mixture.labels[i] as u32,
+                            step: s.step,
+                            model: "live".into(),
+                        })
+                        .collect();
+                    Trained {
+                        model_step,
+                        analysis: a,
+                        rows,
+                    }
+                });
+                let _ = tx.send(result);
+            })
+            .expect("spawn the dual-VAE thread");
+        self.running = Some((rx, handle));
+    }
+
+    /// A finished training, if one is ready (`wait`: block until it is).
+    pub fn collect(&mut self, wait: bool) -> Option<Trained> {
+        let (rx, _) = self.running.as_ref()?;
+        let got = if wait {
+            rx.recv().ok()
+        } else {
+            match rx.try_recv() {
+                Ok(r) => Some(r),
+                Err(TryRecvError::Empty) => return None,
+                Err(TryRecvError::Disconnected) => None,
+            }
+        };
+        if let Some((_, h)) = self.running.take() {
+            let _ = h.join();
+        }
+        got.flatten()
+    }
+}

@@ -1,0 +1,258 @@
+//! Clusters in the joint latent map: a Gaussian mixture fitted by EM, the
+//! number of components chosen by BIC, and the adjusted Rand index to compare a
+//! clustering with the ground truth.
+//!
+//! A mixture rather than k-means: the motifs occupy the latent map in blobs of
+//! very different sizes and spreads (a few triple junctions, many interiors),
+//! which k-means' equal spherical clusters split badly, and a mixture's
+//! likelihood gives BIC to choose the number of clusters. Written here because
+//! linfa's mixture brings its own ndarray and rand, a second copy of each
+//! beside burn's, for a 4-dimensional problem of a few hundred points.
+
+use rand::Rng;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mixture {
+    pub weights: Vec<f64>,
+    pub means: Vec<Vec<f64>>,
+    /// Full covariances, row-major d × d.
+    pub covariances: Vec<Vec<f64>>,
+    pub log_likelihood: f64,
+    pub bic: f64,
+    /// The most likely component of every point.
+    pub labels: Vec<usize>,
+}
+
+const REG: f64 = 1e-6;
+
+/// Cholesky of a small SPD matrix; `None` if it is not positive definite.
+fn cholesky(a: &[f64], d: usize) -> Option<Vec<f64>> {
+    let mut l = vec![0.0; d * d];
+    for i in 0..d {
+        for j in 0..=i {
+            let s: f64 = a[i * d + j] - (0..j).map(|k| l[i * d + k] * l[j * d + k]).sum::<f64>();
+            if i == j {
+                if s <= 0.0 {
+                    return None;
+                }
+                l[i * d + i] = s.sqrt();
+            } else {
+                l[i * d + j] = s / l[j * d + j];
+            }
+        }
+    }
+    Some(l)
+}
+
+/// log N(x | mean, L Lᵀ).
+fn log_normal(x: &[f64], mean: &[f64], l: &[f64], d: usize) -> f64 {
+    let mut z = vec![0.0; d];
+    for i in 0..d {
+        let s: f64 = (x[i] - mean[i]) - (0..i).map(|k| l[i * d + k] * z[k]).sum::<f64>();
+        z[i] = s / l[i * d + i];
+    }
+    let log_det: f64 = (0..d).map(|i| 2.0 * l[i * d + i].ln()).sum();
+    -0.5 * (z.iter().map(|v| v * v).sum::<f64>() + log_det + d as f64 * (2.0 * std::f64::consts::PI).ln())
+}
+
+fn log_sum_exp(v: &[f64]) -> f64 {
+    let m = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !m.is_finite() {
+        return m;
+    }
+    m + v.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
+}
+
+fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum()
+}
+
+/// k-means++ seeding.
+fn seed_means(data: &[Vec<f64>], k: usize, rng: &mut impl Rng) -> Vec<Vec<f64>> {
+    let mut means = vec![data[rng.random_range(0..data.len())].clone()];
+    while means.len() < k {
+        let d2: Vec<f64> = data
+            .iter()
+            .map(|x| means.iter().map(|m| sq_dist(x, m)).fold(f64::INFINITY, f64::min))
+            .collect();
+        let total: f64 = d2.iter().sum();
+        if total <= 0.0 {
+            means.push(data[rng.random_range(0..data.len())].clone());
+            continue;
+        }
+        let mut u = rng.random::<f64>() * total;
+        let mut pick = data.len() - 1;
+        for (i, w) in d2.iter().enumerate() {
+            if u < *w {
+                pick = i;
+                break;
+            }
+            u -= w;
+        }
+        means.push(data[pick].clone());
+    }
+    means
+}
+
+/// Fits a k-component mixture by EM from a k-means++ start.
+pub fn fit(data: &[Vec<f64>], k: usize, rng: &mut impl Rng) -> Option<Mixture> {
+    let n = data.len();
+    let d = data.first()?.len();
+    if n < k || k == 0 {
+        return None;
+    }
+    let mut means = seed_means(data, k, rng);
+    let mut spread = vec![0.0; d * d];
+    let centre: Vec<f64> = (0..d)
+        .map(|j| data.iter().map(|x| x[j]).sum::<f64>() / n as f64)
+        .collect();
+    for x in data {
+        for i in 0..d {
+            spread[i * d + i] += (x[i] - centre[i]).powi(2) / n as f64;
+        }
+    }
+    for i in 0..d {
+        spread[i * d + i] += REG;
+    }
+    let mut covs = vec![spread; k];
+    let mut weights = vec![1.0 / k as f64; k];
+    let mut resp = vec![vec![0.0; k]; n];
+    let mut last = f64::NEG_INFINITY;
+    let mut ll = f64::NEG_INFINITY;
+    for _ in 0..300 {
+        // E step.
+        let chol: Vec<Vec<f64>> = covs.iter().map(|c| cholesky(c, d)).collect::<Option<_>>()?;
+        ll = 0.0;
+        for (x, r) in data.iter().zip(resp.iter_mut()) {
+            let lp: Vec<f64> = (0..k)
+                .map(|c| weights[c].max(1e-300).ln() + log_normal(x, &means[c], &chol[c], d))
+                .collect();
+            let total = log_sum_exp(&lp);
+            ll += total;
+            for c in 0..k {
+                r[c] = (lp[c] - total).exp();
+            }
+        }
+        // M step.
+        for c in 0..k {
+            let nk: f64 = resp.iter().map(|r| r[c]).sum::<f64>().max(1e-10);
+            weights[c] = nk / n as f64;
+            means[c] = (0..d)
+                .map(|j| data.iter().zip(&resp).map(|(x, r)| r[c] * x[j]).sum::<f64>() / nk)
+                .collect();
+            let mut cov = vec![0.0; d * d];
+            for (x, r) in data.iter().zip(&resp) {
+                for i in 0..d {
+                    for j in 0..d {
+                        cov[i * d + j] += r[c] * (x[i] - means[c][i]) * (x[j] - means[c][j]);
+                    }
+                }
+            }
+            for (i, v) in cov.iter_mut().enumerate() {
+                *v /= nk;
+                if i / d == i % d {
+                    *v += REG;
+                }
+            }
+            covs[c] = cov;
+        }
+        if (ll - last).abs() < 1e-7 * (1.0 + ll.abs()) {
+            break;
+        }
+        last = ll;
+    }
+    let params = (k - 1) + k * d + k * d * (d + 1) / 2;
+    let bic = -2.0 * ll + params as f64 * (n as f64).ln();
+    let labels = resp
+        .iter()
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(c, _)| c)
+                .unwrap_or(0)
+        })
+        .collect();
+    Some(Mixture {
+        weights,
+        means,
+        covariances: covs,
+        log_likelihood: ll,
+        bic,
+        labels,
+    })
+}
+
+/// The best of a few restarts for each k in `k_range`, by BIC (or the given k).
+pub fn choose(data: &[Vec<f64>], k_range: std::ops::RangeInclusive<usize>, rng: &mut impl Rng) -> Option<Mixture> {
+    let mut best: Option<Mixture> = None;
+    for k in k_range {
+        for _ in 0..4 {
+            if let Some(m) = fit(data, k, rng)
+                && best.as_ref().is_none_or(|b| m.bic < b.bic)
+            {
+                best = Some(m);
+            }
+        }
+    }
+    best
+}
+
+/// Adjusted Rand index of two labelings (1: identical up to renaming, ~0: chance).
+pub fn adjusted_rand_index(a: &[usize], b: &[usize]) -> f64 {
+    let n = a.len();
+    let ka = a.iter().copied().max().map_or(0, |m| m + 1);
+    let kb = b.iter().copied().max().map_or(0, |m| m + 1);
+    let mut table = vec![vec![0u64; kb]; ka];
+    for (x, y) in a.iter().zip(b) {
+        table[*x][*y] += 1;
+    }
+    let c2 = |v: u64| (v * v.saturating_sub(1)) as f64 / 2.0;
+    let sum_cells: f64 = table.iter().flatten().map(|&v| c2(v)).sum();
+    let sum_a: f64 = table.iter().map(|r| c2(r.iter().sum())).sum();
+    let sum_b: f64 = (0..kb).map(|j| c2(table.iter().map(|r| r[j]).sum())).sum();
+    let total = c2(n as u64);
+    let expected = sum_a * sum_b / total.max(1.0);
+    let max = 0.5 * (sum_a + sum_b);
+    if (max - expected).abs() < 1e-12 {
+        return 1.0;
+    }
+    (sum_cells - expected) / (max - expected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Normal};
+
+    fn blobs(rng: &mut impl Rng) -> (Vec<Vec<f64>>, Vec<usize>) {
+        let centres = [(0.0, 0.0, 0.3), (5.0, 0.0, 0.8), (0.0, 6.0, 0.2)];
+        let mut data = Vec::new();
+        let mut truth = Vec::new();
+        for (c, &(x, y, s)) in centres.iter().enumerate() {
+            let nrm = Normal::new(0.0, s).unwrap();
+            for _ in 0..(40 + 30 * c) {
+                data.push(vec![x + nrm.sample(rng), y + nrm.sample(rng)]);
+                truth.push(c);
+            }
+        }
+        (data, truth)
+    }
+
+    #[test]
+    fn bic_finds_three_blobs_and_ari_is_one() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let (data, truth) = blobs(&mut rng);
+        let m = choose(&data, 1..=6, &mut rng).unwrap();
+        assert_eq!(m.means.len(), 3);
+        assert!((adjusted_rand_index(&m.labels, &truth) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn ari_known_values() {
+        // sklearn.metrics.adjusted_rand_score([0,0,1,1],[0,0,1,2]) == 0.5714285714285715
+        assert!((adjusted_rand_index(&[0, 0, 1, 1], &[0, 0, 1, 2]) - 0.571_428_571_428_571_5).abs() < 1e-12);
+        assert!((adjusted_rand_index(&[0, 1, 2], &[2, 0, 1]) - 1.0).abs() < 1e-12);
+    }
+}

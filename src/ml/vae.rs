@@ -1,0 +1,461 @@
+//! The dual VAE: an image VAE on topography patches and a spectrum VAE on I–V
+//! curves, tied by a learnable latent×latent matrix A applied to the spectral
+//! mean and an L1 term γ·|z_img − z_spec·A|, so locations with similar
+//! structure *and* similar response land together in one latent map.
+//!
+//! Both VAEs are MLPs (two hidden layers, tanh, sigmoid output, BCE
+//! reconstruction, β-weighted KL), trained full batch with Adam.
+
+use burn::module::{Module, Param};
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+
+fn linear(i: usize, o: usize, device: &Device, rng: &mut impl rand::Rng) -> Linear {
+    let bound = (1.0 / i as f64).sqrt() as f32;
+    let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
+    let mut layer: Linear = LinearConfig::new(i, o).init(device);
+    layer.weight = Param::from_tensor(Tensor::<2>::from_data(TensorData::new(draw(i * o), [i, o]), device));
+    layer.bias = Some(Param::from_tensor(Tensor::<1>::from_data(
+        TensorData::new(draw(o), [o]),
+        device,
+    )));
+    layer
+}
+
+#[derive(Module, Debug)]
+pub struct Encoder {
+    hidden1: Linear,
+    hidden2: Linear,
+    mean: Linear,
+    log_var: Linear,
+}
+
+impl Encoder {
+    fn new(input: usize, hidden: usize, latent: usize, device: &Device, rng: &mut impl rand::Rng) -> Self {
+        Self {
+            hidden1: linear(input, hidden, device, rng),
+            hidden2: linear(hidden, hidden, device, rng),
+            mean: linear(hidden, latent, device, rng),
+            log_var: linear(hidden, latent, device, rng),
+        }
+    }
+
+    fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let h = super::tanh(self.hidden2.forward(super::tanh(self.hidden1.forward(x))));
+        (self.mean.forward(h.clone()), self.log_var.forward(h))
+    }
+}
+
+/// An MLP decoder; with `spatial`, the rotation/translation-aware decoder of
+/// the published code (rVAE): three extra latent dimensions are an angle and a
+/// shift applied to each pixel's coordinates, which go into the MLP with the
+/// content latent, so the content latent need not encode orientation.
+#[derive(Module, Debug)]
+pub struct Decoder {
+    hidden1: Linear,
+    hidden2: Linear,
+    out: Linear,
+    spatial_side: usize,
+}
+
+impl Decoder {
+    fn new(
+        latent: usize,
+        hidden: usize,
+        output: usize,
+        spatial_side: usize,
+        device: &Device,
+        rng: &mut impl rand::Rng,
+    ) -> Self {
+        let (input, out) = if spatial_side > 0 {
+            (latent + 2, 1)
+        } else {
+            (latent, output)
+        };
+        Self {
+            hidden1: linear(input, hidden, device, rng),
+            hidden2: linear(hidden, hidden, device, rng),
+            out: linear(hidden, out, device, rng),
+            spatial_side,
+        }
+    }
+
+    fn mlp(&self, z: Tensor<2>) -> Tensor<2> {
+        let h = super::tanh(self.hidden2.forward(super::tanh(self.hidden1.forward(z))));
+        burn::tensor::activation::sigmoid(self.out.forward(h))
+    }
+
+    /// `z`: batch × latent (plus θ, dx, dy in front when spatial).
+    fn forward(&self, z: Tensor<2>) -> Tensor<2> {
+        if self.spatial_side == 0 {
+            return self.mlp(z);
+        }
+        let [b, width] = z.dims();
+        let side = self.spatial_side;
+        let device = z.device();
+        let pixels = side * side;
+        // Pixel coordinates in [-1, 1], row-major.
+        let coords: Vec<f32> = (0..pixels)
+            .flat_map(|k| {
+                let (r, c) = ((k / side) as f32, (k % side) as f32);
+                let s = (side - 1).max(1) as f32;
+                [2.0 * c / s - 1.0, 2.0 * r / s - 1.0]
+            })
+            .collect();
+        let grid = Tensor::<2>::from_data(TensorData::new(coords, [pixels, 2]), &device);
+        let theta = z.clone().slice([0..b, 0..1]);
+        let shift = z.clone().slice([0..b, 1..3]);
+        let content = z.slice([0..b, 3..width]);
+        let (cos, sin) = (theta.clone().cos(), theta.sin());
+        let gx = grid.clone().slice([0..pixels, 0..1]).reshape([1, pixels]);
+        let gy = grid.slice([0..pixels, 1..2]).reshape([1, pixels]);
+        // Rotate and shift every pixel's coordinates, per sample: b × pixels.
+        let x = cos.clone() * gx.clone() - sin.clone() * gy.clone() + shift.clone().slice([0..b, 0..1]);
+        let y = sin * gx + cos * gy + shift.slice([0..b, 1..2]);
+        let latent = width - 3;
+        let content = content.reshape([b, 1, latent]).repeat_dim(1, pixels);
+        let input = Tensor::cat(vec![x.reshape([b, pixels, 1]), y.reshape([b, pixels, 1]), content], 2)
+            .reshape([b * pixels, latent + 2]);
+        self.mlp(input).reshape([b, pixels])
+    }
+}
+
+/// One half of the dual VAE: the image VAE (`adapter` absent) or the spectrum
+/// VAE (with the adapter A that maps its latent mean into the image latent).
+#[derive(Module, Debug)]
+pub struct HalfVae {
+    encoder: Encoder,
+    decoder: Decoder,
+    adapter: Option<Param<Tensor<2>>>,
+    /// Leading latent dimensions that are the spatial decoder's θ, dx, dy.
+    pose_dims: usize,
+}
+
+/// Training settings (the plan's `[analysis]` table).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VaeSettings {
+    pub hidden: usize,
+    pub latent: usize,
+    pub epochs: usize,
+    pub learning_rate: f64,
+    pub beta: f64,
+    pub gamma: f64,
+    pub spatial_decoder: bool,
+    pub seed: u64,
+}
+
+/// What training produced: the latent means of every sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    /// n × latent, image latent means.
+    pub z_image: Vec<Vec<f32>>,
+    /// n × latent, spectral latent means mapped by A into the image latent space.
+    pub z_spectrum: Vec<Vec<f32>>,
+    /// Loss at the last epoch (per sample), and its parts.
+    pub loss: f64,
+    pub reconstruction: f64,
+    pub alignment: f64,
+}
+
+fn bce_sum(pred: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
+    let eps = 1e-6;
+    let p = pred.clamp(eps, 1.0 - eps);
+    let l = target.clone() * p.clone().log() + (target.neg() + 1.0) * (p.neg() + 1.0).log();
+    l.sum().neg()
+}
+
+fn kl_sum(mean: Tensor<2>, log_var: Tensor<2>) -> Tensor<1> {
+    ((log_var.clone() + 1.0) - mean.clone() * mean - log_var.exp()).sum() * -0.5
+}
+
+impl HalfVae {
+    fn image(width: usize, patch_side: usize, s: &VaeSettings, device: &Device, rng: &mut impl rand::Rng) -> Self {
+        let pose_dims = if s.spatial_decoder { 3 } else { 0 };
+        Self {
+            encoder: Encoder::new(width, s.hidden, s.latent + pose_dims, device, rng),
+            decoder: Decoder::new(
+                s.latent,
+                s.hidden,
+                width,
+                if s.spatial_decoder { patch_side } else { 0 },
+                device,
+                rng,
+            ),
+            adapter: None,
+            pose_dims,
+        }
+    }
+
+    fn spectrum(width: usize, s: &VaeSettings, device: &Device, rng: &mut impl rand::Rng) -> Self {
+        let eye: Vec<f32> = (0..s.latent * s.latent)
+            .map(|k| if k / s.latent == k % s.latent { 1.0 } else { 0.0 })
+            .collect();
+        Self {
+            encoder: Encoder::new(width, s.hidden, s.latent, device, rng),
+            decoder: Decoder::new(s.latent, s.hidden, width, 0, device, rng),
+            adapter: Some(Param::from_tensor(Tensor::<2>::from_data(
+                TensorData::new(eye, [s.latent, s.latent]),
+                device,
+            ))),
+            pose_dims: 0,
+        }
+    }
+
+    /// The latent mean as it enters the alignment term: the image's content
+    /// part, or the spectrum's mean mapped by A.
+    fn view(&self, mean: Tensor<2>) -> Tensor<2> {
+        let [b, w] = mean.dims();
+        let content = if self.pose_dims > 0 {
+            mean.slice([0..b, self.pose_dims..w])
+        } else {
+            mean
+        };
+        match &self.adapter {
+            Some(a) => content.matmul(a.val()),
+            None => content,
+        }
+    }
+
+    /// Reconstruction + β·KL (summed over the batch) and the alignment view.
+    fn forward(&self, x: Tensor<2>, eps: Tensor<2>, beta: f64) -> (Tensor<1>, Tensor<1>, Tensor<2>) {
+        let (mean, log_var) = self.encoder.forward(x.clone());
+        let z = mean.clone() + (log_var.clone() * 0.5).exp() * eps;
+        let recon = bce_sum(self.decoder.forward(z), x);
+        let kl = kl_sum(mean.clone(), log_var);
+        (recon.clone() + kl * beta, recon, self.view(mean))
+    }
+}
+
+fn rows_of(t: Tensor<2>) -> Vec<Vec<f32>> {
+    let [n, d] = t.dims();
+    let v: Vec<f32> = t.into_data().convert::<f32>().try_to_vec().expect("f32 data");
+    (0..n).map(|i| v[i * d..(i + 1) * d].to_vec()).collect()
+}
+
+/// What one half hands the other after its forward pass each epoch.
+struct Exchange {
+    view: Vec<f32>,
+    own_loss: f64,
+    recon: f64,
+}
+
+/// Trains one half; `sign` is +1 for the image half and −1 for the spectrum
+/// half, the sign with which its view enters |z_img − z_spec·A|.
+#[allow(clippy::too_many_arguments)]
+fn train_half(
+    mut model: HalfVae,
+    data: Vec<f32>,
+    width: usize,
+    noise_width: usize,
+    sign: f32,
+    s: VaeSettings,
+    noise_seed: u64,
+    to_other: std::sync::mpsc::Sender<Exchange>,
+    from_other: std::sync::mpsc::Receiver<Exchange>,
+) -> (Vec<Vec<f32>>, f64, f64, f64) {
+    let device = super::device();
+    let n = data.len() / width;
+    let x = Tensor::<2>::from_data(TensorData::new(data, [n, width]), &device);
+    let mut optim: ModuleOptimizer = AdamConfig::new().init();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(noise_seed);
+    let (mut loss, mut recon, mut align) = (f64::NAN, f64::NAN, f64::NAN);
+    for _ in 0..s.epochs {
+        let eps: Vec<f32> = (0..n * noise_width).map(|_| StandardNormal.sample(&mut rng)).collect();
+        let eps = Tensor::<2>::from_data(TensorData::new(eps, [n, noise_width]), &device);
+        let (own, rec, view) = model.forward(x.clone(), eps, s.beta);
+        let mine: Vec<f32> = view.to_data().convert::<f32>().try_to_vec().expect("f32 data");
+        let own_value = own.to_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data")[0] as f64;
+        let rec_value = rec.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data")[0] as f64;
+        // Both halves see the same two views, so both compute the same signs.
+        let _ = to_other.send(Exchange {
+            view: mine.clone(),
+            own_loss: own_value,
+            recon: rec_value,
+        });
+        let Ok(theirs) = from_other.recv() else { break };
+        let (img, spec) = if sign > 0.0 {
+            (&mine, &theirs.view)
+        } else {
+            (&theirs.view, &mine)
+        };
+        let diff_sign: Vec<f32> = img
+            .iter()
+            .zip(spec)
+            .map(|(a, b)| sign * (a - b).signum() * ((a - b) != 0.0) as u8 as f32)
+            .collect();
+        align = img.iter().zip(spec).map(|(a, b)| (a - b).abs() as f64).sum::<f64>() / n as f64;
+        loss = (own_value + theirs.own_loss) / n as f64 + s.gamma * align;
+        recon = (rec_value + theirs.recon) / n as f64;
+        // γ/n·Σ|z_img − z_spec·A| has subgradient ±γ/n·sign(·) on this half's view;
+        // its surrogate (constant ⊙ view) gives exactly that gradient here.
+        let g = Tensor::<2>::from_data(TensorData::new(diff_sign, view.dims()), &device);
+        let total = (own + (view * g).sum() * s.gamma) / n as f64;
+        let grads = GradientsParams::from_grads(total.backward(), &model);
+        model = optim.step(s.learning_rate, model, grads);
+    }
+    let valid = model.valid();
+    let (mean, _) = valid.encoder.forward(x.valid());
+    (rows_of(valid.view(mean)), loss, recon, align)
+}
+
+/// Trains a dual VAE on `images` (n × image_width, in [0, 1]) and `spectra`
+/// (n × spectrum_width, in [0, 1]) and returns the latent means.
+///
+/// The two halves train on two threads, one per core: they meet once an
+/// epoch to trade their latent means for the alignment term, whose gradient
+/// each half then adds to its own (the same gradients as one joint graph).
+pub fn train(
+    images: &[f32],
+    image_width: usize,
+    patch_side: usize,
+    spectra: &[f32],
+    spectrum_width: usize,
+    s: &VaeSettings,
+) -> Embedding {
+    let device = super::device();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
+    let image = HalfVae::image(image_width, patch_side, s, &device, &mut rng);
+    let spectrum = HalfVae::spectrum(spectrum_width, s, &device, &mut rng);
+    let pose = if s.spatial_decoder { 3 } else { 0 };
+    let (to_spec, from_img) = std::sync::mpsc::channel();
+    let (to_img, from_spec) = std::sync::mpsc::channel();
+    let (img_data, spec_data, settings) = (images.to_vec(), spectra.to_vec(), *s);
+    // One single-threaded pool per half: burn's matrix products would otherwise
+    // both ask the global pool for every core and trip over each other.
+    let pool = || {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("thread pool")
+    };
+    let (img_pool, spec_pool) = (pool(), pool());
+    let ((zi, loss, recon, align), (zs, ..)) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| {
+            img_pool.install(|| {
+                train_half(
+                    image,
+                    img_data,
+                    image_width,
+                    s.latent + pose,
+                    1.0,
+                    settings,
+                    s.seed ^ 0x1111,
+                    to_spec,
+                    from_spec,
+                )
+            })
+        });
+        let b = scope.spawn(|| {
+            spec_pool.install(|| {
+                train_half(
+                    spectrum,
+                    spec_data,
+                    spectrum_width,
+                    s.latent,
+                    -1.0,
+                    settings,
+                    s.seed ^ 0x2222,
+                    to_img,
+                    from_img,
+                )
+            })
+        });
+        (
+            a.join().expect("image VAE thread"),
+            b.join().expect("spectrum VAE thread"),
+        )
+    });
+    Embedding {
+        z_image: zi,
+        z_spectrum: zs,
+        loss,
+        reconstruction: recon,
+        alignment: align,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy(n: usize) -> (Vec<f32>, Vec<f32>) {
+        // Two kinds of sample: dark patches with flat curves, bright ones with ramps.
+        let mut img = Vec::new();
+        let mut spec = Vec::new();
+        for i in 0..n {
+            let bright = i % 2 == 0;
+            img.extend((0..16).map(|k| if bright { 0.8 + 0.01 * k as f32 } else { 0.1 }));
+            spec.extend((0..10).map(|k| if bright { k as f32 / 10.0 } else { 0.05 }));
+        }
+        (img, spec)
+    }
+
+    /// A weak KL weight: with 20 toy samples β = 1 collapses the posterior.
+    fn settings(epochs: usize, spatial: bool) -> VaeSettings {
+        VaeSettings {
+            hidden: 32,
+            latent: 2,
+            epochs,
+            learning_rate: 1e-2,
+            beta: 0.1,
+            gamma: 10.0,
+            spatial_decoder: spatial,
+            seed: 3,
+        }
+    }
+
+    #[test]
+    fn training_separates_two_kinds_and_aligns_the_views() {
+        let (img, spec) = toy(20);
+        let short = train(&img, 16, 4, &spec, 10, &settings(2, false));
+        let long = train(&img, 16, 4, &spec, 10, &settings(1500, false));
+        assert!(long.loss < short.loss, "{} !< {}", long.loss, short.loss);
+        let centre = |rows: &[Vec<f32>], parity: usize| -> Vec<f32> {
+            let pick: Vec<&Vec<f32>> = rows
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % 2 == parity)
+                .map(|(_, r)| r)
+                .collect();
+            (0..2)
+                .map(|d| pick.iter().map(|r| r[d]).sum::<f32>() / pick.len() as f32)
+                .collect()
+        };
+        let (a, b) = (centre(&long.z_image, 0), centre(&long.z_image, 1));
+        let gap = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+        let spread = long
+            .z_image
+            .iter()
+            .enumerate()
+            .map(|(i, z)| {
+                let c = if i % 2 == 0 { &a } else { &b };
+                ((z[0] - c[0]).powi(2) + (z[1] - c[1]).powi(2)).sqrt()
+            })
+            .fold(0f32, f32::max);
+        assert!(gap > 3.0 * spread, "kinds not separated: {a:?} {b:?}, spread {spread}");
+        // The two views agree after alignment.
+        let mismatch: f32 = long
+            .z_image
+            .iter()
+            .zip(&long.z_spectrum)
+            .map(|(p, q)| (p[0] - q[0]).abs() + (p[1] - q[1]).abs())
+            .sum::<f32>()
+            / 20.0;
+        assert!(mismatch < gap, "views disagree by {mismatch} (gap {gap})");
+    }
+
+    #[test]
+    fn same_seed_same_embedding_and_the_spatial_decoder_trains() {
+        let (img, spec) = toy(8);
+        let a = train(&img, 16, 4, &spec, 10, &settings(5, false));
+        let b = train(&img, 16, 4, &spec, 10, &settings(5, false));
+        assert_eq!(a, b);
+        let s = train(&img, 16, 4, &spec, 10, &settings(20, true));
+        assert!(s.loss.is_finite());
+        assert_eq!(s.z_image[0].len(), 2);
+    }
+}
