@@ -64,6 +64,8 @@ fn run_one(seed: u64, policy: PolicyKind, budget: u32, out: &std::path::Path) ->
         ..SessionPlan::default()
     };
     plan.sim.time_scale = 0.0;
+    // Acquisition only: no live dual VAE competing for the cores.
+    plan.analysis.retrain_every = 0;
     plan.policy.name = policy;
     plan.policy.budget = budget;
     plan.output.dir = out.to_string_lossy().to_string();

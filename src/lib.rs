@@ -16,3 +16,4 @@ pub mod policy;
 pub mod scalar;
 pub mod seed;
 pub mod store;
+pub mod tui;

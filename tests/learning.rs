@@ -13,7 +13,15 @@ fn decisions(session: &std::path::Path) -> Vec<(u32, u32, u32, Option<f64>)> {
 fn run(dir: &std::path::Path, name: &str, extra: &[&str]) -> std::path::PathBuf {
     let plan = fast_plan(dir, "");
     let runs = dir.join(name);
-    let mut args = vec!["run", plan.to_str().unwrap(), "--headless", "--policy", "dn-dkl", "--out", runs.to_str().unwrap()];
+    let mut args = vec![
+        "run",
+        plan.to_str().unwrap(),
+        "--headless",
+        "--policy",
+        "dn-dkl",
+        "--out",
+        runs.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     run_ok(bin().args(&args));
     only_session(&runs)
@@ -36,10 +44,18 @@ fn the_same_seed_gives_the_same_dn_dkl_decisions() {
 fn a_pipelined_session_finishes_with_scored_decisions() {
     let dir = tempfile::tempdir().unwrap();
     let plan = fast_plan(dir.path(), "");
-    let text = std::fs::read_to_string(&plan).unwrap().replace("name = \"random\"", "name = \"dn-dkl\"\npipelined = true");
+    let text = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace("name = \"random\"", "name = \"dn-dkl\"\npipelined = true");
     std::fs::write(&plan, text).unwrap();
     let runs = dir.path().join("p");
-    run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--out", runs.to_str().unwrap()]));
+    run_ok(bin().args([
+        "run",
+        plan.to_str().unwrap(),
+        "--headless",
+        "--out",
+        runs.to_str().unwrap(),
+    ]));
     let d = decisions(&only_session(&runs));
     assert_eq!(d.len(), 40);
     let mut places: Vec<(u32, u32)> = d.iter().map(|x| (x.1, x.2)).collect();
@@ -54,21 +70,43 @@ fn analyze_and_report_on_a_session() {
     let session = run(dir.path(), "s", &["--budget", "30"]);
     let out = run_ok(bin().args(["analyze", session.to_str().unwrap(), "--epochs", "60"]));
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(printed.contains("| cluster | size |") && printed.contains("adjusted Rand index"), "{printed}");
-    let emb = dualscope::store::reader::table_frame(&session, "embeddings").unwrap().unwrap();
+    assert!(
+        printed.contains("| cluster | size |") && printed.contains("adjusted Rand index"),
+        "{printed}"
+    );
+    let emb = dualscope::store::reader::table_frame(&session, "embeddings")
+        .unwrap()
+        .unwrap();
     assert_eq!(emb.height(), 30);
     for c in ["model_step", "row", "col", "z_image", "z_spectrum", "cluster"] {
         assert!(emb.column(c).is_ok(), "{c}");
     }
 
     let figures = dir.path().join("figures");
-    let out = run_ok(bin().args(["report", session.to_str().unwrap(), "--out", figures.to_str().unwrap(), "--epochs", "60"]));
+    let out = run_ok(bin().args([
+        "report",
+        session.to_str().unwrap(),
+        "--out",
+        figures.to_str().unwrap(),
+        "--epochs",
+        "60",
+    ]));
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
     let md = std::fs::read_to_string(figures.join("report.md")).unwrap();
     // The table in report.md is the table that was printed.
-    let table: String = printed.lines().filter(|l| l.starts_with('|')).collect::<Vec<_>>().join("\n");
+    let table: String = printed
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(!table.is_empty() && md.contains(&table), "{printed}\n---\n{md}");
-    for stem in ["latent_map", "cluster_iv", "topography_clusters", "hysteresis_by_cluster", "acquisition_path"] {
+    for stem in [
+        "latent_map",
+        "cluster_iv",
+        "topography_clusters",
+        "hysteresis_by_cluster",
+        "acquisition_path",
+    ] {
         let png = std::fs::read(figures.join(format!("{stem}.png"))).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{stem}.png");
         let svg = std::fs::read_to_string(figures.join(format!("{stem}.svg"))).unwrap();

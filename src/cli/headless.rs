@@ -54,12 +54,22 @@ fn print_event(event: &EngineEvent) {
                 let _ = writeln!(out, "event  {:<14} {}", e.kind, e.detail);
             }
         }
-        EngineEvent::State(_) => {}
+        EngineEvent::PolicyChanged { policy, beta } => {
+            let _ = writeln!(out, "policy  {policy} (β = {beta})");
+        }
+        // For the console: images, whole curves, the queue, cluster maps.
+        EngineEvent::State(_)
+        | EngineEvent::SurveyImage(_)
+        | EngineEvent::History(_)
+        | EngineEvent::Decided { .. }
+        | EngineEvent::Measured(_)
+        | EngineEvent::Queue(_)
+        | EngineEvent::Clusters(_) => {}
     }
     let _ = out.flush();
 }
 
-fn summary(outcome: &RunOutcome, dir: &std::path::Path) -> String {
+pub fn summary(outcome: &RunOutcome, dir: &std::path::Path) -> String {
     let mut s = format!(
         "session {}: {} — {}/{} measurements ({} this run)",
         dir.display(),
@@ -125,9 +135,14 @@ pub fn drive(engine: Engine, controls: Controls) -> color_eyre::Result<i32> {
         .join()
         .map_err(|_| color_eyre::eyre::eyre!("the engine thread panicked"))?;
     println!("{}", summary(&outcome, &dir));
-    Ok(match outcome.status {
+    Ok(exit_code(&outcome))
+}
+
+/// 0 finished or paused by the user, 1 failed, 2 aborted.
+pub fn exit_code(outcome: &RunOutcome) -> i32 {
+    match outcome.status {
         SessionStatus::Finished | SessionStatus::Paused | SessionStatus::Running => 0,
         SessionStatus::Aborted => 2,
         SessionStatus::Failed => 1,
-    })
+    }
 }

@@ -14,6 +14,9 @@ pub struct RunArgs {
     /// Print progress lines instead of opening the console.
     #[arg(long)]
     pub headless: bool,
+    /// Console theme: dark, light, high-contrast, or a theme TOML file.
+    #[arg(long)]
+    pub theme: Option<String>,
     /// Override the instrument: sim, replay:DIR or serial:PATH.
     #[arg(long)]
     pub instrument: Option<String>,
@@ -38,6 +41,9 @@ pub struct ResumeArgs {
     /// Print progress lines instead of opening the console.
     #[arg(long)]
     pub headless: bool,
+    /// Console theme: dark, light, high-contrast, or a theme TOML file.
+    #[arg(long)]
+    pub theme: Option<String>,
 }
 
 fn parse_policy(text: &str) -> Result<PolicyKind, String> {
@@ -67,6 +73,9 @@ pub fn plan_with_overrides(args: &RunArgs) -> color_eyre::Result<SessionPlan> {
     if let Some(o) = &args.out {
         plan.output.dir = o.to_string_lossy().to_string();
     }
+    if let Some(t) = &args.theme {
+        plan.console.theme = t.clone();
+    }
     plan.validate()?;
     Ok(plan)
 }
@@ -77,7 +86,11 @@ pub fn run(args: RunArgs) -> color_eyre::Result<i32> {
     let (engine, controls) = engine::prepare_new(plan)
         .map_err(|e| eyre!("{e}"))
         .wrap_err("cannot start the session")?;
-    headless::drive(engine, controls)
+    if args.headless {
+        headless::drive(engine, controls)
+    } else {
+        console(engine, controls, None)
+    }
 }
 
 pub fn resume(args: ResumeArgs) -> color_eyre::Result<i32> {
@@ -95,6 +108,31 @@ pub fn resume(args: ResumeArgs) -> color_eyre::Result<i32> {
             );
             Ok(0)
         }
-        Resume::Ready(engine, controls) => headless::drive(*engine, controls),
+        Resume::Ready(engine, controls) => {
+            if args.headless {
+                headless::drive(*engine, controls)
+            } else {
+                console(*engine, controls, args.theme.clone())
+            }
+        }
     }
+}
+
+/// The console on a terminal; the same summary as headless afterwards.
+fn console(engine: engine::Engine, controls: engine::Controls, theme: Option<String>) -> color_eyre::Result<i32> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return Err(eyre!(
+            "the console needs a terminal; use --headless for scripts and pipes"
+        ));
+    }
+    let dir = engine.session_dir().to_path_buf();
+    let c = &engine.plan().console;
+    let options = crate::tui::ConsoleOptions {
+        theme: theme.unwrap_or_else(|| c.theme.clone()),
+        keymap: c.keymap.as_ref().map(PathBuf::from),
+        tick: std::time::Duration::from_millis(c.tick_ms),
+    };
+    let outcome = crate::tui::run(engine, controls, options)?;
+    println!("{}", headless::summary(&outcome, &dir));
+    Ok(headless::exit_code(&outcome))
 }

@@ -1,8 +1,9 @@
 //! What goes into the engine (commands) and what comes out (events), and its
 //! run states, after Bluesky's RunEngine.
 
-use crate::instrument::SweepEnd;
-use crate::store::{EventRow, SessionStatus, Source};
+use crate::instrument::{Survey, SweepEnd};
+use crate::store::{EventRow, MeasurementRow, SessionStatus, Source};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// States of a run. Pause is deferred to the next checkpoint (between curves).
@@ -53,6 +54,58 @@ pub enum Command {
         row: u32,
         col: u32,
     },
+    /// Take a queued location out: a manual or moved-up point is forgotten, a
+    /// policy candidate is never measured.
+    Drop {
+        row: u32,
+        col: u32,
+    },
+    /// Move a queued location one place earlier; a policy candidate is moved
+    /// ahead of the policy's next choice.
+    MoveUp {
+        row: u32,
+        col: u32,
+    },
+    /// Continue with another policy (it learns from every curve so far).
+    SetPolicy(crate::plan::PolicyKind),
+    /// Change the UCB exploration weight β.
+    SetBeta(f64),
+    /// Start a dual-VAE retraining now.
+    RetrainNow,
+}
+
+/// Why a location is in the acquisition queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueKind {
+    /// Added by the user: measured first, in order.
+    Manual,
+    /// A policy candidate the user moved up: measured after manual points.
+    Pinned,
+    /// The policy's current ranking.
+    Policy,
+}
+
+/// One line of the acquisition queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueEntry {
+    pub row: u32,
+    pub col: u32,
+    pub kind: QueueKind,
+    pub score: Option<f64>,
+    pub mean: Option<f64>,
+    pub std: Option<f64>,
+    pub structure_novelty: Option<f64>,
+    pub spectral_novelty: Option<f64>,
+}
+
+/// The live dual VAE's latest map, for the cluster pane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterView {
+    pub model_step: u32,
+    pub summaries: Vec<crate::analysis::ClusterSummary>,
+    /// Joint latent position and cluster of every measured location.
+    pub points: Vec<(f32, f32, u32)>,
+    pub ari: Option<f64>,
 }
 
 /// One measured step, for progress lines and the console.
@@ -98,6 +151,28 @@ pub enum EngineEvent {
     Step(StepReport),
     /// A row of the `events` table (retries, pauses, errors, ...).
     Logged(EventRow),
+    /// The survey image (once, and again after a resume).
+    SurveyImage(Arc<Survey>),
+    /// Every measurement already in the log when the run (re)starts.
+    History(Arc<Vec<MeasurementRow>>),
+    /// The next location is chosen; the tip goes there now.
+    Decided {
+        step: u32,
+        row: u32,
+        col: u32,
+        source: Source,
+    },
+    /// A new curve, whole.
+    Measured(Arc<MeasurementRow>),
+    /// The acquisition queue after a decision or a queue command.
+    Queue(Vec<QueueEntry>),
+    /// A new live dual-VAE map.
+    Clusters(Arc<ClusterView>),
+    /// The policy or its β changed.
+    PolicyChanged {
+        policy: crate::plan::PolicyKind,
+        beta: f64,
+    },
 }
 
 /// How a run ended.

@@ -3,27 +3,24 @@
 //! It takes commands at checkpoints between curves and reports events; it never
 //! waits on a screen.
 
+mod checkpoint;
 mod messages;
 mod retrain;
 mod setup;
+mod step;
 
 pub use messages::*;
 pub use setup::{Controls, Resume, SetupError, prepare_new, prepare_resume};
 
-use crate::instrument::{Instrument, InstrumentError, Survey, SweepRequest};
+use crate::instrument::{Instrument, InstrumentError, Survey};
 use crate::plan::SessionPlan;
-use crate::policy::{self, Candidates, DecideContext, Decision, Policy};
-use crate::scalar::CurveSummary;
-use crate::store::{
-    DecisionRow, Entry, EventRow, MeasurementRow, SessionStatus, SessionWriter, Source, StoreError, now_ms,
-};
+use crate::policy::{self, Candidates, Policy};
+use crate::store::{DecisionRow, Entry, EventRow, MeasurementRow, SessionStatus, SessionWriter, StoreError, now_ms};
 use std::collections::VecDeque;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
-
-/// Attempts at one point before it is given up.
-const SWEEP_ATTEMPTS: u32 = 3;
 
 /// Why a run could not go on.
 #[derive(Debug, thiserror::Error)]
@@ -39,14 +36,17 @@ pub struct Engine {
     plan: SessionPlan,
     instrument: Box<dyn Instrument>,
     writer: SessionWriter,
-    survey: Option<Survey>,
+    survey: Option<Arc<Survey>>,
     history: Vec<MeasurementRow>,
     /// A decision journaled before a crash whose curve was never taken.
     dangling: Option<DecisionRow>,
     commands: Receiver<Command>,
     events: UnboundedSender<EngineEvent>,
     state: RunState,
+    /// Points the user added, measured first.
     manual: VecDeque<(u32, u32)>,
+    /// Policy candidates the user moved up, measured next.
+    pinned: VecDeque<(u32, u32)>,
     /// Commands read while a step was under way, handled at the next checkpoint.
     requeue: VecDeque<Command>,
     engaged: bool,
@@ -54,13 +54,13 @@ pub struct Engine {
     started: Instant,
     steps_this_run: u32,
     retrainer: retrain::Retrainer,
-    /// The latest cluster summary of the live dual VAE.
-    clusters: Option<std::sync::Arc<retrain::Trained>>,
+    field: Option<Field>,
 }
 
 /// The parts of a run that exist once the survey is known.
 struct Field {
     candidates: Candidates,
+    /// Per candidate: measured, given up on, or dropped by the user.
     taken: Vec<bool>,
     seeds: Vec<usize>,
     policy: Box<dyn Policy>,
@@ -82,25 +82,30 @@ impl Engine {
             plan,
             instrument,
             writer,
-            survey,
+            survey: survey.map(Arc::new),
             history,
             dangling,
             commands,
             events,
             state: RunState::Idle,
             manual: VecDeque::new(),
+            pinned: VecDeque::new(),
             requeue: VecDeque::new(),
             engaged: false,
             step_times: VecDeque::new(),
             started: Instant::now(),
             steps_this_run: 0,
             retrainer: retrain::Retrainer::default(),
-            clusters: None,
+            field: None,
         }
     }
 
     pub fn session_dir(&self) -> &std::path::Path {
         self.writer.dir()
+    }
+
+    pub fn plan(&self) -> &SessionPlan {
+        &self.plan
     }
 
     fn emit(&self, event: EngineEvent) {
@@ -197,7 +202,7 @@ impl Engine {
         } else {
             self.log("start", format!("new session on {}", idn.idn()))?;
         }
-        let survey = match self.survey.take() {
+        let survey = match self.survey.clone() {
             Some(s) => {
                 self.emit(EngineEvent::Survey {
                     rows: s.rows(),
@@ -210,8 +215,10 @@ impl Engine {
             }
             None => self.take_survey()?,
         };
-        let mut field = self.build_field(&survey);
-        self.survey = Some(survey);
+        self.emit(EngineEvent::SurveyImage(survey.clone()));
+        self.emit(EngineEvent::History(Arc::new(self.history.clone())));
+        self.field = Some(self.build_field(&survey));
+        self.publish_queue();
 
         let budget = self.plan.policy.budget;
         let mut single_step = false;
@@ -224,12 +231,9 @@ impl Engine {
             if let Some(status) = self.checkpoint(&mut single_step)? {
                 return Ok(status);
             }
-            match self.step(&mut field)? {
-                true => {}
-                false => {
-                    self.finish("every candidate has been measured")?;
-                    return Ok(SessionStatus::Finished);
-                }
+            if !self.step()? {
+                self.finish("every candidate has been measured")?;
+                return Ok(SessionStatus::Finished);
             }
             if single_step {
                 self.set_state(RunState::Pausing);
@@ -237,7 +241,7 @@ impl Engine {
         }
     }
 
-    fn take_survey(&mut self) -> Result<Survey, Stop> {
+    fn take_survey(&mut self) -> Result<Arc<Survey>, Stop> {
         let (rows, cols) = (self.plan.survey.rows, self.plan.survey.cols);
         self.log("survey", format!("taking a {rows}×{cols} px survey"))?;
         let survey = self.instrument.survey(rows, cols)?;
@@ -250,25 +254,23 @@ impl Engine {
             height_nm: survey.height_nm,
             reused: false,
         });
+        let survey = Arc::new(survey);
+        self.survey = Some(survey.clone());
         Ok(survey)
     }
 
-    fn build_field(&mut self, survey: &Survey) -> Field {
+    fn build_field(&self, survey: &Survey) -> Field {
         let p = &self.plan.policy;
         let sites = self.instrument.measurable_sites();
         let candidates = Candidates::new(survey.rows(), survey.cols(), p.patch_px, p.stride_px, sites.as_deref());
         let seeds = policy::latin_hypercube(&candidates, p.seeds as usize, self.plan.seed);
-        let mut policy = policy::build(p.name, &self.plan, survey, &candidates);
+        let policy = self.fresh_policy(survey, &candidates);
         let mut taken = vec![false; candidates.len()];
-        let mut replay = Vec::with_capacity(self.history.len());
         for m in &self.history {
-            let k = candidates.find(m.row, m.col);
-            if let Some(k) = k {
+            if let Some(k) = candidates.find(m.row, m.col) {
                 taken[k] = true;
             }
-            replay.push((k, m));
         }
-        policy.observe_history(&replay);
         Field {
             candidates,
             taken,
@@ -277,7 +279,53 @@ impl Engine {
         }
     }
 
-    /// Saves a finished background training (embeddings, event), if any.
+    /// The plan's policy, caught up on every curve so far.
+    fn fresh_policy(&self, survey: &Survey, candidates: &Candidates) -> Box<dyn Policy> {
+        let mut policy = policy::build(self.plan.policy.name, &self.plan, survey, candidates);
+        let replay: Vec<_> = self
+            .history
+            .iter()
+            .map(|m| (candidates.find(m.row, m.col), m))
+            .collect();
+        policy.observe_history(&replay);
+        policy
+    }
+
+    /// Tells the console what will be measured next.
+    fn publish_queue(&self) {
+        let Some(field) = &self.field else { return };
+        let entry = |&(row, col): &(u32, u32), kind| QueueEntry {
+            row,
+            col,
+            kind,
+            score: None,
+            mean: None,
+            std: None,
+            structure_novelty: None,
+            spectral_novelty: None,
+        };
+        let mut queue: Vec<QueueEntry> = self.manual.iter().map(|p| entry(p, QueueKind::Manual)).collect();
+        queue.extend(self.pinned.iter().map(|p| entry(p, QueueKind::Pinned)));
+        for r in field.policy.queue(&field.taken) {
+            let (row, col) = field.candidates.site(r.candidate);
+            if self.pinned.contains(&(row, col)) {
+                continue;
+            }
+            queue.push(QueueEntry {
+                row,
+                col,
+                kind: QueueKind::Policy,
+                score: Some(r.score),
+                mean: r.mean,
+                std: r.std,
+                structure_novelty: r.structure_novelty,
+                spectral_novelty: r.spectral_novelty,
+            });
+        }
+        self.emit(EngineEvent::Queue(queue));
+    }
+
+    /// Saves a finished background training (embeddings, event, console map).
     fn collect_training(&mut self, wait: bool) -> Result<(), Stop> {
         let Some(trained) = self.retrainer.collect(wait) else {
             return Ok(());
@@ -295,112 +343,19 @@ impl Engine {
             detail.push_str(&format!(", ARI vs. truth {ari:.2}"));
         }
         self.log("retrain", detail)?;
-        self.clusters = Some(std::sync::Arc::new(trained));
+        let points = (0..a.mixture.labels.len())
+            .map(|k| {
+                let z = a.joint(k);
+                (z[0], z.get(1).copied().unwrap_or(0.0), a.mixture.labels[k] as u32)
+            })
+            .collect();
+        self.emit(EngineEvent::Clusters(Arc::new(ClusterView {
+            model_step: trained.model_step,
+            summaries: a.summaries.clone(),
+            points,
+            ari: a.ari,
+        })));
         Ok(())
-    }
-
-    /// Handles commands; returns a final status when the run should end here.
-    fn checkpoint(&mut self, single_step: &mut bool) -> Result<Option<SessionStatus>, Stop> {
-        self.collect_training(false)?;
-        if self.retrainer.due(&self.plan, self.history.len()) {
-            let survey = self.survey.as_ref().expect("survey taken");
-            self.retrainer.start(&self.plan, survey, &self.history);
-        }
-        let mut pause = *single_step;
-        *single_step = false;
-        loop {
-            let next = match self.requeue.pop_front() {
-                Some(cmd) => Ok(cmd),
-                None => self.commands.try_recv(),
-            };
-            match next {
-                Ok(cmd) => {
-                    if let Some(status) = self.command(cmd, &mut pause, single_step)? {
-                        return Ok(Some(status));
-                    }
-                }
-                Err(TryRecvError::Empty) => break,
-                // The controller is gone (console closed): keep the data safe.
-                Err(TryRecvError::Disconnected) => return self.quit().map(Some),
-            }
-        }
-        if !pause {
-            return Ok(None);
-        }
-        self.set_state(RunState::Paused);
-        self.writer.set_status(SessionStatus::Paused, None)?;
-        self.log("pause", format!("paused before step {}", self.next_step()))?;
-        loop {
-            let cmd = match self.commands.recv() {
-                Ok(cmd) => cmd,
-                Err(_) => return self.quit().map(Some),
-            };
-            let mut still_paused = true;
-            match cmd {
-                Command::Resume => still_paused = false,
-                Command::StepOnce => {
-                    still_paused = false;
-                    *single_step = true;
-                }
-                other => {
-                    if let Some(status) = self.command(other, &mut still_paused, single_step)? {
-                        return Ok(Some(status));
-                    }
-                }
-            }
-            if !still_paused {
-                self.writer.set_status(SessionStatus::Running, None)?;
-                self.log("resume", format!("resumed at step {}", self.next_step()))?;
-                self.set_state(RunState::Running);
-                return Ok(None);
-            }
-        }
-    }
-
-    fn command(
-        &mut self,
-        cmd: Command,
-        pause: &mut bool,
-        single_step: &mut bool,
-    ) -> Result<Option<SessionStatus>, Stop> {
-        match cmd {
-            Command::Pause => *pause = true,
-            Command::Resume => *pause = false,
-            Command::StepOnce => {
-                *pause = false;
-                *single_step = true;
-            }
-            Command::Abort => return self.abort().map(Some),
-            Command::Quit => return self.quit().map(Some),
-            Command::AddManual { row, col } => {
-                let survey = self.survey.as_ref().expect("survey before commands");
-                if row >= survey.rows() || col >= survey.cols() {
-                    self.log("manual_refused", format!("({row}, {col}) is outside the survey"))?;
-                } else {
-                    self.manual.push_back((row, col));
-                    self.log("manual_added", format!("({row}, {col}) will be measured next"))?;
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    fn quit(&mut self) -> Result<SessionStatus, Stop> {
-        self.set_state(RunState::Paused);
-        self.log("pause", format!("run ended at step {}; resumable", self.next_step()))?;
-        self.park()?;
-        Ok(SessionStatus::Paused)
-    }
-
-    fn abort(&mut self) -> Result<SessionStatus, Stop> {
-        self.set_state(RunState::Aborting);
-        self.instrument.abort()?;
-        self.park()?;
-        self.log(
-            "abort",
-            format!("aborted at step {}: bias at 0 V, tip withdrawn", self.next_step()),
-        )?;
-        Ok(SessionStatus::Aborted)
     }
 
     fn finish(&mut self, why: &str) -> Result<(), Stop> {
@@ -410,8 +365,8 @@ impl Engine {
         if self.plan.analysis.retrain_every > 0 {
             self.collect_training(true)?;
             if self.retrainer.last_started < self.history.len() {
-                let survey = self.survey.as_ref().expect("survey taken");
-                self.retrainer.start(&self.plan, survey, &self.history);
+                let survey = self.survey.clone().expect("survey taken");
+                self.retrainer.start(&self.plan, &survey, &self.history);
                 self.collect_training(true)?;
             }
         }
@@ -426,195 +381,5 @@ impl Engine {
             self.engaged = false;
         }
         Ok(())
-    }
-
-    /// Decides, moves, sweeps and records one step. `false` when nothing is left.
-    fn step(&mut self, field: &mut Field) -> Result<bool, Stop> {
-        let t0 = Instant::now();
-        let step = self.next_step();
-        let Some((row, col, decision, policy_label)) = self.choose(field, step)? else {
-            return Ok(false);
-        };
-        let candidate = field.candidates.find(row, col);
-        let survey = self.survey.as_ref().expect("survey taken");
-        let (x_nm, y_nm) = survey.pixel_to_nm(row, col);
-        self.writer.append(Entry::Decision(DecisionRow {
-            step,
-            t_ms: now_ms(),
-            row,
-            col,
-            policy: policy_label.clone(),
-            score: decision.score,
-            mean: decision.mean,
-            std: decision.std,
-            structure_novelty: decision.structure_novelty,
-            spectral_novelty: decision.spectral_novelty,
-            n_candidates: field.candidates.len() as u32,
-            fit_ms: decision.fit_ms,
-            score_ms: decision.score_ms,
-        }))?;
-
-        let Some(sweep) = self.measure_at(x_nm, y_nm, row, col)? else {
-            if let Some(k) = candidate {
-                field.taken[k] = true;
-            }
-            return Ok(true);
-        };
-        let summary = CurveSummary::of(&sweep.bias_v, &sweep.current_a, self.plan.analysis.onset_current_a);
-        let row_out = MeasurementRow {
-            step,
-            t_ms: now_ms(),
-            row,
-            col,
-            x_nm,
-            y_nm,
-            source: decision.source,
-            bias_v: sweep.bias_v,
-            current_a: sweep.current_a,
-            sweep_end: sweep.end,
-            hysteresis_area: summary.hysteresis_area,
-            onset_v: if summary.onset_v.is_nan() {
-                None
-            } else {
-                Some(summary.onset_v)
-            },
-            max_current_a: summary.max_current_a,
-        };
-        self.writer.append(Entry::Measurement(row_out.clone()))?;
-        if let Some(k) = candidate {
-            field.taken[k] = true;
-        }
-        field.policy.observe(candidate, &row_out);
-        self.drain_link_events()?;
-
-        let took = t0.elapsed();
-        self.steps_this_run += 1;
-        self.step_times.push_back(took);
-        if self.step_times.len() > 20 {
-            self.step_times.pop_front();
-        }
-        let mean = self.step_times.iter().sum::<Duration>() / self.step_times.len() as u32;
-        let remaining = self.plan.policy.budget.saturating_sub(step + 1);
-        let report = StepReport {
-            step,
-            budget: self.plan.policy.budget,
-            row,
-            col,
-            x_nm,
-            y_nm,
-            source: row_out.source,
-            policy: policy_label,
-            sweep_end: row_out.sweep_end,
-            points: row_out.bias_v.len(),
-            max_current_a: row_out.max_current_a,
-            hysteresis_area: row_out.hysteresis_area,
-            onset_v: row_out.onset_v,
-            took,
-            elapsed: self.started.elapsed(),
-            eta: mean * remaining,
-        };
-        self.history.push(row_out);
-        self.emit(EngineEvent::Step(report));
-        Ok(true)
-    }
-
-    /// Picks the next location: a dangling decision from before a crash, then
-    /// manual points, then seeds, then the policy.
-    fn choose(&mut self, field: &mut Field, step: u32) -> Result<Option<(u32, u32, Decision, String)>, Stop> {
-        if let Some(d) = self.dangling.take()
-            && d.step == step
-        {
-            let source = match d.policy.as_str() {
-                "manual" => Source::Manual,
-                "lhs-seed" => Source::Seed,
-                "random" => Source::Random,
-                "grid" => Source::Grid,
-                _ => Source::Policy,
-            };
-            let k = field.candidates.find(d.row, d.col).unwrap_or(0);
-            let decision = Decision {
-                candidate: k,
-                source,
-                score: d.score,
-                mean: d.mean,
-                std: d.std,
-                structure_novelty: d.structure_novelty,
-                spectral_novelty: d.spectral_novelty,
-                fit_ms: d.fit_ms,
-                score_ms: d.score_ms,
-            };
-            return Ok(Some((d.row, d.col, decision, d.policy)));
-        }
-        if let Some((row, col)) = self.manual.pop_front() {
-            let k = field.candidates.find(row, col).unwrap_or(usize::MAX);
-            return Ok(Some((row, col, Decision::unscored(k, Source::Manual), "manual".into())));
-        }
-        let seeds_done = self.history.iter().filter(|m| m.source == Source::Seed).count();
-        if seeds_done < field.seeds.len()
-            && let Some(&k) = field.seeds.iter().find(|&&k| !field.taken[k])
-        {
-            let (row, col) = field.candidates.site(k);
-            return Ok(Some((row, col, Decision::unscored(k, Source::Seed), "lhs-seed".into())));
-        }
-        let ctx = DecideContext {
-            step,
-            candidates: &field.candidates,
-            taken: &field.taken,
-        };
-        Ok(field.policy.decide(&ctx).map(|d| {
-            let (row, col) = field.candidates.site(d.candidate);
-            (row, col, d, field.policy.kind().label().to_string())
-        }))
-    }
-
-    /// Moves and sweeps, retrying a failed sweep; `None` if the point is given up.
-    fn measure_at(
-        &mut self,
-        x_nm: f64,
-        y_nm: f64,
-        row: u32,
-        col: u32,
-    ) -> Result<Option<crate::instrument::Sweep>, Stop> {
-        let request: SweepRequest = self.plan.sweep;
-        for attempt in 1..=SWEEP_ATTEMPTS {
-            let result = (|| {
-                if !self.engaged {
-                    self.instrument.engage()?;
-                    self.engaged = true;
-                }
-                self.instrument.move_to(x_nm, y_nm)?;
-                self.take_commands_mid_step();
-                self.instrument.sweep(&request)
-            })();
-            match result {
-                Ok(sweep) => return Ok(Some(sweep)),
-                Err(e) if e.is_transient() || matches!(e, InstrumentError::BadArgument(_)) => {
-                    self.drain_link_events()?;
-                    self.log(
-                        "sweep_failed",
-                        format!("({row}, {col}) attempt {attempt}/{SWEEP_ATTEMPTS}: {e}"),
-                    )?;
-                    if matches!(e, InstrumentError::BadArgument(_)) {
-                        break;
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        self.log(
-            "site_skipped",
-            format!("({row}, {col}) given up; the step goes to another point"),
-        )?;
-        Ok(None)
-    }
-
-    /// A pause asked for while the tip moves shows as "pausing" at once.
-    fn take_commands_mid_step(&mut self) {
-        while let Ok(cmd) = self.commands.try_recv() {
-            if matches!(cmd, Command::Pause | Command::Quit) {
-                self.set_state(RunState::Pausing);
-            }
-            self.requeue.push_back(cmd);
-        }
     }
 }

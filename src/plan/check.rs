@@ -167,5 +167,6 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     }
     within("output.flush_rows", o.flush_rows, 1..=100_000)?;
     within("output.flush_ms", o.flush_ms, 10..=3_600_000)?;
+    within("console.tick_ms", plan.console.tick_ms, 50..=60_000)?;
     Ok(())
 }

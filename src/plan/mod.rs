@@ -78,6 +78,7 @@ pub struct SessionPlan {
     pub policy: PolicyPlan,
     pub analysis: AnalysisPlan,
     pub output: OutputPlan,
+    pub console: ConsolePlan,
 }
 
 impl Default for SessionPlan {
@@ -95,6 +96,7 @@ impl Default for SessionPlan {
             policy: PolicyPlan::default(),
             analysis: AnalysisPlan::default(),
             output: OutputPlan::default(),
+            console: ConsolePlan::default(),
         }
     }
 }

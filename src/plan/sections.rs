@@ -384,3 +384,25 @@ impl Default for OutputPlan {
         }
     }
 }
+
+/// The console (TUI).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsolePlan {
+    /// `dark`, `light`, `high-contrast`, or a path to a theme TOML file.
+    pub theme: String,
+    /// A TOML file rebinding keys (see `dualscope run --help`).
+    pub keymap: Option<String>,
+    /// Redraw at least this often while nothing changes.
+    pub tick_ms: u64,
+}
+
+impl Default for ConsolePlan {
+    fn default() -> Self {
+        Self {
+            theme: "dark".into(),
+            keymap: None,
+            tick_ms: 1_000,
+        }
+    }
+}

@@ -233,6 +233,14 @@ impl SessionWriter {
         meta::write(&self.dir, &self.meta, &self.plan)
     }
 
+    /// Records a changed plan (the console switched policy or β), so a resumed
+    /// session goes on as the user left it.
+    pub fn set_plan(&mut self, plan: &SessionPlan) -> Result<(), StoreError> {
+        self.plan = plan.clone();
+        self.meta.updated_ms = now_ms();
+        meta::write(&self.dir, &self.meta, &self.plan)
+    }
+
     /// Records which instrument continues a reopened session.
     pub fn set_instrument(&mut self, idn: &Identity, limits: Limits) -> Result<(), StoreError> {
         self.meta.instrument_idn = idn.idn();

@@ -1,0 +1,162 @@
+//! What the console costs: a full 160×48 frame rendered, and the bytes one
+//! frame puts on the wire while a run progresses (ratatui sends only the cells
+//! that changed).
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use dualscope::engine::{EngineEvent, RunState, StepReport};
+use dualscope::instrument::sim::{SimConfig, SimInstrument};
+use dualscope::instrument::{Instrument, SweepEnd};
+use dualscope::plan::SessionPlan;
+use dualscope::scalar::CurveSummary;
+use dualscope::store::{MeasurementRow, Source};
+use dualscope::tui::CountingWriter;
+use dualscope::tui::app::App;
+use dualscope::tui::keymap::Keymap;
+use dualscope::tui::snapshot::Snapshot;
+use dualscope::tui::theme::Theme;
+use dualscope::tui::ui;
+use ratatui::backend::{CrosstermBackend, TestBackend};
+use ratatui::{Terminal, TerminalOptions, Viewport};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+struct Session {
+    plan: SessionPlan,
+    sim: SimInstrument,
+    survey: Arc<dualscope::instrument::Survey>,
+    step: u32,
+}
+
+impl Session {
+    fn new() -> Self {
+        let mut plan = SessionPlan::default();
+        plan.sim.time_scale = 0.0;
+        let mut sim = SimInstrument::new(SimConfig::from_plan(&plan)).unwrap();
+        let survey = Arc::new(sim.survey(256, 256).unwrap());
+        Self {
+            plan,
+            sim,
+            survey,
+            step: 0,
+        }
+    }
+
+    /// The events one measured step sends the console.
+    fn next(&mut self) -> Vec<EngineEvent> {
+        let step = self.step;
+        self.step += 1;
+        let (row, col) = (8 + (step * 37) % 240, 8 + (step * 91) % 240);
+        let (x, y) = self.survey.pixel_to_nm(row, col);
+        let s = self.sim.sweep_at(x, y, &self.plan.sweep, 0);
+        let c = CurveSummary::of(&s.bias_v, &s.current_a, 2e-11);
+        let m = MeasurementRow {
+            step,
+            t_ms: step as i64 * 700,
+            row,
+            col,
+            x_nm: x,
+            y_nm: y,
+            source: Source::Policy,
+            bias_v: s.bias_v,
+            current_a: s.current_a,
+            sweep_end: SweepEnd::Complete,
+            hysteresis_area: c.hysteresis_area,
+            onset_v: Some(c.onset_v),
+            max_current_a: c.max_current_a,
+        };
+        vec![
+            EngineEvent::Decided {
+                step,
+                row,
+                col,
+                source: Source::Policy,
+            },
+            EngineEvent::Measured(Arc::new(m)),
+            EngineEvent::Step(StepReport {
+                step,
+                budget: 210,
+                row,
+                col,
+                x_nm: x,
+                y_nm: y,
+                source: Source::Policy,
+                policy: "dn-dkl".into(),
+                sweep_end: SweepEnd::Complete,
+                points: 251,
+                max_current_a: c.max_current_a,
+                hysteresis_area: c.hysteresis_area,
+                onset_v: Some(c.onset_v),
+                took: Duration::from_millis(700),
+                elapsed: Duration::from_millis(700 * step as u64),
+                eta: Duration::from_millis(700 * (210 - step as u64)),
+            }),
+        ]
+    }
+}
+
+fn app(session: &mut Session) -> App {
+    let mut snap = Snapshot::new("bench".into(), &session.plan);
+    snap.apply(EngineEvent::State(RunState::Running));
+    snap.apply(EngineEvent::SurveyImage(session.survey.clone()));
+    let mut app = App::new(snap, Theme::builtin("dark", true).unwrap(), Keymap::default());
+    for _ in 0..50 {
+        for e in session.next() {
+            app.on_engine(e);
+        }
+    }
+    app
+}
+
+fn render(c: &mut Criterion) {
+    let mut session = Session::new();
+    let app = app(&mut session);
+    let mut term = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    c.bench_function("console_full_frame_160x48", |b| {
+        b.iter(|| {
+            // Forget the previous frame so every cell is drawn and diffed again.
+            term.clear().unwrap();
+            term.draw(|f| ui::draw(f, &app)).unwrap();
+        })
+    });
+
+    // Bytes on the wire: a real crossterm backend writing into memory, one
+    // frame per measured step (what a running session redraws).
+    let mut app = app;
+    let count = Arc::new(AtomicU64::new(0));
+    let bytes = || count.load(Ordering::Relaxed);
+    // A fixed viewport: there is no terminal to ask for its size here.
+    let mut term = Terminal::with_options(
+        CrosstermBackend::new(CountingWriter::new(std::io::sink(), count.clone())),
+        TerminalOptions {
+            viewport: Viewport::Fixed(ratatui::layout::Rect::new(0, 0, 160, 48)),
+        },
+    )
+    .unwrap();
+    term.draw(|f| ui::draw(f, &app)).unwrap();
+    let first = bytes();
+    let steps = 50;
+    for _ in 0..steps {
+        for e in session.next() {
+            app.on_engine(e);
+        }
+        term.draw(|f| ui::draw(f, &app)).unwrap();
+    }
+    let per_step = (bytes() - first) as f64 / steps as f64;
+    let before_idle = bytes();
+    for _ in 0..10 {
+        term.draw(|f| ui::draw(f, &app)).unwrap();
+    }
+    let idle = (bytes() - before_idle) as f64 / 10.0;
+    eprintln!(
+        "160x48: first frame {first} bytes; {per_step:.0} bytes per frame while running (one frame per curve); {idle:.0} bytes per redraw with nothing new"
+    );
+}
+
+criterion_group! {
+    name = benches;
+    // Plots need a system font this build does not load; the numbers are what we report.
+    config = Criterion::default().without_plots();
+    targets = render
+}
+criterion_main!(benches);

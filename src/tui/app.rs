@@ -1,0 +1,295 @@
+//! The console's state besides the snapshot: focus, cursor, selection,
+//! popups; and what each key does. Actions become engine commands; nothing
+//! here waits on the engine.
+
+use super::keymap::{Action, Keymap};
+use super::snapshot::Snapshot;
+use super::theme::Theme;
+use crate::engine::{Command, EngineEvent, RunState};
+use crate::plan::PolicyKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Scan,
+    Curves,
+    Queue,
+    Clusters,
+    Events,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 5] = [Self::Scan, Self::Curves, Self::Queue, Self::Clusters, Self::Events];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Scan => "Scan",
+            Self::Curves => "I–V",
+            Self::Queue => "Queue",
+            Self::Clusters => "Clusters",
+            Self::Events => "Events",
+        }
+    }
+
+    /// The pane-specific actions the help lists for it.
+    pub fn actions(self) -> &'static [Action] {
+        match self {
+            Self::Scan => &[
+                Action::Cursor,
+                Action::Up,
+                Action::Down,
+                Action::Left,
+                Action::Right,
+                Action::AddManual,
+            ],
+            Self::Queue => &[Action::Up, Action::Down, Action::Drop, Action::MoveUp],
+            Self::Events | Self::Clusters => &[Action::Up, Action::Down],
+            Self::Curves => &[],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Popup {
+    None,
+    Help,
+    ConfirmAbort,
+    ConfirmQuit,
+}
+
+pub struct App {
+    pub snap: Snapshot,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub focus: Pane,
+    pub popup: Popup,
+    /// The map cursor (row, col), when shown.
+    pub cursor: Option<(u32, u32)>,
+    pub queue_selected: usize,
+    pub events_scroll: usize,
+    /// A short answer to the last key (shown in the command bar).
+    pub notice: Option<String>,
+    /// Bytes per second written to the terminal, measured.
+    pub tty_bytes_per_s: f64,
+    /// The engine thread has ended; the screen stays until the user quits.
+    pub engine_done: bool,
+    pub exit: bool,
+    pub dirty: bool,
+}
+
+/// Map cursor step in pixels per key.
+const CURSOR_STEP: u32 = 4;
+
+impl App {
+    pub fn new(snap: Snapshot, theme: Theme, keymap: Keymap) -> Self {
+        Self {
+            snap,
+            theme,
+            keymap,
+            focus: Pane::Scan,
+            popup: Popup::None,
+            cursor: None,
+            queue_selected: 0,
+            events_scroll: 0,
+            notice: None,
+            tty_bytes_per_s: 0.0,
+            engine_done: false,
+            exit: false,
+            dirty: true,
+        }
+    }
+
+    pub fn on_engine(&mut self, event: EngineEvent) {
+        if self.snap.apply(event) {
+            self.dirty = true;
+        }
+        self.queue_selected = self.queue_selected.min(self.snap.queue.len().saturating_sub(1));
+    }
+
+    fn active(&self) -> bool {
+        !self.engine_done && self.snap.state.is_active()
+    }
+
+    /// What a key does; returns the commands for the engine.
+    pub fn on_action(&mut self, action: Action) -> Vec<Command> {
+        self.dirty = true;
+        self.notice = None;
+        match self.popup {
+            Popup::Help => {
+                if matches!(action, Action::Help | Action::Cancel | Action::Quit | Action::Confirm) {
+                    self.popup = Popup::None;
+                }
+                return Vec::new();
+            }
+            Popup::ConfirmAbort | Popup::ConfirmQuit => {
+                let was = self.popup;
+                self.popup = Popup::None;
+                return match (action, was) {
+                    (Action::Confirm | Action::AddManual, Popup::ConfirmAbort) => {
+                        self.notice = Some("aborting: bias to 0 V, withdrawing".into());
+                        vec![Command::Abort]
+                    }
+                    (Action::Confirm | Action::AddManual, Popup::ConfirmQuit) => {
+                        self.notice = Some("quitting after the current curve".into());
+                        vec![Command::Quit]
+                    }
+                    _ => {
+                        self.notice = Some("cancelled".into());
+                        Vec::new()
+                    }
+                };
+            }
+            Popup::None => {}
+        }
+        match action {
+            Action::Quit => {
+                if self.engine_done {
+                    self.exit = true;
+                    Vec::new()
+                } else if self.active() {
+                    self.popup = Popup::ConfirmQuit;
+                    Vec::new()
+                } else {
+                    vec![Command::Quit]
+                }
+            }
+            Action::Help => {
+                self.popup = Popup::Help;
+                Vec::new()
+            }
+            Action::PauseResume => match self.snap.state {
+                RunState::Paused => vec![Command::Resume],
+                RunState::Running => {
+                    self.notice = Some("pausing after the current curve".into());
+                    vec![Command::Pause]
+                }
+                _ => Vec::new(),
+            },
+            Action::StepOnce => {
+                if self.snap.state == RunState::Paused {
+                    vec![Command::StepOnce]
+                } else {
+                    self.notice = Some("step works while paused (p)".into());
+                    Vec::new()
+                }
+            }
+            Action::Abort => {
+                if self.engine_done {
+                    Vec::new()
+                } else {
+                    self.popup = Popup::ConfirmAbort;
+                    Vec::new()
+                }
+            }
+            Action::NextPane | Action::PrevPane => {
+                let k = Pane::ALL.iter().position(|p| *p == self.focus).unwrap_or(0);
+                let n = Pane::ALL.len();
+                self.focus = Pane::ALL[if action == Action::NextPane {
+                    (k + 1) % n
+                } else {
+                    (k + n - 1) % n
+                }];
+                Vec::new()
+            }
+            Action::FocusScan => self.focus_on(Pane::Scan),
+            Action::FocusCurves => self.focus_on(Pane::Curves),
+            Action::FocusQueue => self.focus_on(Pane::Queue),
+            Action::FocusClusters => self.focus_on(Pane::Clusters),
+            Action::FocusEvents => self.focus_on(Pane::Events),
+            Action::Up | Action::Down | Action::Left | Action::Right => {
+                self.navigate(action);
+                Vec::new()
+            }
+            Action::Cursor => {
+                self.focus = Pane::Scan;
+                self.cursor = match self.cursor {
+                    Some(_) => None,
+                    None => self
+                        .snap
+                        .tip
+                        .or_else(|| self.snap.survey.as_ref().map(|s| (s.rows() / 2, s.cols() / 2))),
+                };
+                Vec::new()
+            }
+            Action::AddManual => match (self.focus, self.cursor) {
+                (Pane::Scan, Some((row, col))) if !self.engine_done => {
+                    self.notice = Some(format!("manual point ({row}, {col}) goes next"));
+                    vec![Command::AddManual { row, col }]
+                }
+                _ => {
+                    self.notice = Some("show the map cursor with m, then press enter".into());
+                    Vec::new()
+                }
+            },
+            Action::Drop | Action::MoveUp => {
+                let Some(e) = self
+                    .snap
+                    .queue
+                    .get(self.queue_selected)
+                    .filter(|_| self.focus == Pane::Queue)
+                else {
+                    self.notice = Some("select a queue entry first (3, then j/k)".into());
+                    return Vec::new();
+                };
+                let (row, col) = (e.row, e.col);
+                if action == Action::Drop {
+                    vec![Command::Drop { row, col }]
+                } else {
+                    self.queue_selected = self.queue_selected.saturating_sub(1);
+                    vec![Command::MoveUp { row, col }]
+                }
+            }
+            Action::NextPolicy => {
+                let k = PolicyKind::ALL.iter().position(|p| *p == self.snap.policy).unwrap_or(0);
+                let next = PolicyKind::ALL[(k + 1) % PolicyKind::ALL.len()];
+                self.notice = Some(format!("switching to {next}"));
+                vec![Command::SetPolicy(next)]
+            }
+            Action::BetaUp | Action::BetaDown => {
+                let f = if action == Action::BetaUp { 1.5 } else { 1.0 / 1.5 };
+                let beta = ((self.snap.beta.max(0.01) * f) * 1000.0).round() / 1000.0;
+                self.notice = Some(format!("β → {beta}"));
+                vec![Command::SetBeta(beta)]
+            }
+            Action::Retrain => vec![Command::RetrainNow],
+            Action::Confirm | Action::Cancel => Vec::new(),
+        }
+    }
+
+    fn focus_on(&mut self, pane: Pane) -> Vec<Command> {
+        self.focus = pane;
+        Vec::new()
+    }
+
+    fn navigate(&mut self, action: Action) {
+        match self.focus {
+            Pane::Scan => {
+                let (Some((r, c)), Some(s)) = (self.cursor, self.snap.survey.as_ref()) else {
+                    return;
+                };
+                let (rows, cols) = (s.rows(), s.cols());
+                self.cursor = Some(match action {
+                    Action::Up => (r.saturating_sub(CURSOR_STEP), c),
+                    Action::Down => ((r + CURSOR_STEP).min(rows - 1), c),
+                    Action::Left => (r, c.saturating_sub(CURSOR_STEP)),
+                    _ => (r, (c + CURSOR_STEP).min(cols - 1)),
+                });
+            }
+            Pane::Queue => {
+                let n = self.snap.queue.len();
+                if action == Action::Up {
+                    self.queue_selected = self.queue_selected.saturating_sub(1);
+                } else if action == Action::Down && n > 0 {
+                    self.queue_selected = (self.queue_selected + 1).min(n - 1);
+                }
+            }
+            Pane::Events => {
+                if action == Action::Up {
+                    self.events_scroll = (self.events_scroll + 1).min(self.snap.events.len().saturating_sub(1));
+                } else if action == Action::Down {
+                    self.events_scroll = self.events_scroll.saturating_sub(1);
+                }
+            }
+            Pane::Curves | Pane::Clusters => {}
+        }
+    }
+}

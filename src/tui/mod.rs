@@ -1,0 +1,221 @@
+//! The lab console: a keyboard-driven TUI that renders from a snapshot of the
+//! engine's state and never blocks it.
+//!
+//! The engine runs on its own thread; this loop only folds its events into a
+//! snapshot, turns keys into commands, and redraws when something changed or on
+//! a slow tick. If the terminal goes away (SIGHUP) the run finishes its curve,
+//! checkpoints and ends resumable.
+
+pub mod app;
+pub mod keymap;
+pub mod panes;
+pub mod snapshot;
+pub mod theme;
+pub mod ui;
+
+use crate::engine::{Command, Controls, Engine, RunOutcome};
+use app::App;
+use futures::StreamExt;
+use keymap::Keymap;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{Event, EventStream, KeyCode, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::{execute, terminal};
+use snapshot::Snapshot;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use theme::Theme;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Stdout that counts what goes through it, so the console can report how many
+/// bytes a second it costs an SSH link.
+pub struct CountingWriter<W: Write> {
+    inner: W,
+    count: Arc<AtomicU64>,
+}
+
+impl<W: Write> CountingWriter<W> {
+    pub fn new(inner: W, count: Arc<AtomicU64>) -> Self {
+        Self { inner, count }
+    }
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+type Term = Terminal<CrosstermBackend<CountingWriter<std::io::Stdout>>>;
+
+fn enter() -> std::io::Result<()> {
+    terminal::enable_raw_mode()?;
+    execute!(
+        std::io::stdout(),
+        terminal::EnterAlternateScreen,
+        ratatui::crossterm::cursor::Hide
+    )
+}
+
+fn leave() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(
+        std::io::stdout(),
+        terminal::LeaveAlternateScreen,
+        ratatui::crossterm::cursor::Show
+    );
+}
+
+/// Restores the terminal before the previous panic hook (color-eyre's) prints
+/// its report, so a panic never leaves a scrambled screen.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        leave();
+        previous(info);
+    }));
+}
+
+/// Ctrl-Z: give the terminal back, stop, and take it again on `fg`.
+fn suspend(term: &mut Term) -> std::io::Result<()> {
+    leave();
+    // SAFETY: raising a signal on our own process; SIGTSTP stops it until SIGCONT.
+    unsafe {
+        libc::raise(libc::SIGTSTP);
+    }
+    enter()?;
+    term.clear()
+}
+
+/// Console settings from the command line and the plan.
+pub struct ConsoleOptions {
+    pub theme: String,
+    pub keymap: Option<std::path::PathBuf>,
+    pub tick: Duration,
+}
+
+/// Runs the console until the user quits (or the terminal goes away); returns
+/// how the run ended.
+pub fn run(engine: Engine, controls: Controls, options: ConsoleOptions) -> color_eyre::Result<RunOutcome> {
+    let theme = Theme::load(&options.theme).map_err(|e| color_eyre::eyre::eyre!(e))?;
+    let keymap = match &options.keymap {
+        Some(p) => Keymap::load(p).map_err(|e| color_eyre::eyre::eyre!(e))?,
+        None => Keymap::default(),
+    };
+    let session = engine
+        .session_dir()
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let snapshot = Snapshot::new(session, engine.plan());
+    let mut app = App::new(snapshot, theme, keymap);
+
+    let Controls { commands, mut events } = controls;
+    let thread = std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || engine.run())?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+
+    install_panic_hook();
+    enter()?;
+    let bytes = Arc::new(AtomicU64::new(0));
+    let mut term: Term = Terminal::new(CrosstermBackend::new(CountingWriter::new(
+        std::io::stdout(),
+        bytes.clone(),
+    )))?;
+    term.clear()?;
+
+    let result: color_eyre::Result<()> = runtime.block_on(async {
+        let mut keys = EventStream::new();
+        let mut tick = tokio::time::interval(options.tick);
+        let mut hangup = signal(SignalKind::hangup())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut gone = false;
+        let (mut last_bytes, mut last_at) = (0u64, Instant::now());
+        loop {
+            if app.dirty && !gone {
+                app.dirty = false;
+                // A terminal that went away cannot be drawn on; the run carries on.
+                if term.draw(|f| ui::draw(f, &app)).is_err() {
+                    gone = true;
+                }
+            }
+            if app.exit {
+                break;
+            }
+            tokio::select! {
+                key = keys.next(), if !gone => match key {
+                    Some(Ok(Event::Key(k))) if k.kind == KeyEventKind::Press => {
+                        if k.code == KeyCode::Char('z') && k.modifiers.contains(KeyModifiers::CONTROL) {
+                            suspend(&mut term)?;
+                            app.dirty = true;
+                            continue;
+                        }
+                        if let Some(action) = app.keymap.action(&k) {
+                            for c in app.on_action(action) {
+                                let _ = commands.send(c);
+                            }
+                        }
+                    }
+                    Some(Ok(Event::Resize(..))) => {
+                        term.autoresize()?;
+                        app.dirty = true;
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => gone = true,
+                },
+                event = events.recv() => match event {
+                    Some(e) => app.on_engine(e),
+                    None => {
+                        // The run is over; after a quit or a hang-up we leave with it.
+                        app.engine_done = true;
+                        app.dirty = true;
+                        if gone || app.snap.state == crate::engine::RunState::Paused {
+                            break;
+                        }
+                    }
+                },
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    let total = bytes.load(Ordering::Relaxed);
+                    let dt = now.duration_since(last_at).as_secs_f64();
+                    if dt > 0.0 {
+                        let rate = (total - last_bytes) as f64 / dt;
+                        if (rate - app.tty_bytes_per_s).abs() > 50.0 {
+                            app.dirty = true;
+                        }
+                        app.tty_bytes_per_s = rate;
+                        tracing::debug!(bytes_per_s = rate, "terminal output");
+                    }
+                    (last_bytes, last_at) = (total, now);
+                }
+                _ = hangup.recv() => {
+                    tracing::warn!("terminal hung up: finishing the current curve and leaving a resumable session");
+                    gone = true;
+                    let _ = commands.send(Command::Quit);
+                }
+                _ = terminate.recv() => {
+                    let _ = commands.send(Command::Quit);
+                }
+            }
+        }
+        Ok(())
+    });
+    leave();
+    // Quitting the console ends the run (resumable), whatever state it was in.
+    let _ = commands.send(Command::Quit);
+    drop(commands);
+    let outcome = thread
+        .join()
+        .map_err(|_| color_eyre::eyre::eyre!("the engine thread panicked"))?;
+    result?;
+    Ok(outcome)
+}

@@ -1,0 +1,126 @@
+//! The survey topography as a heat map of half-block cells (two pixels a
+//! cell), with the measured points, the tip, the top of the queue and the
+//! cursor on top. Without colour, heights are shaded with block characters.
+
+use crate::engine::QueueKind;
+use crate::store::Source;
+use crate::tui::app::App;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::widgets::Widget;
+
+pub struct HeatMap<'a> {
+    pub app: &'a App,
+}
+
+const SHADES: [&str; 5] = [" ", "░", "▒", "▓", "█"];
+
+impl Widget for HeatMap<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let app = self.app;
+        let theme = &app.theme;
+        let Some(survey) = app.snap.survey.as_ref() else {
+            buf.set_string(
+                area.x,
+                area.y,
+                "waiting for the survey image…",
+                Style::default().fg(theme.muted),
+            );
+            return;
+        };
+        if area.width == 0 || area.height == 0 {
+            return;
+        }
+        let h = &survey.heights_nm;
+        let (rows, cols) = (h.nrows(), h.ncols());
+        let (lo, hi) = h
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        let span = (hi - lo).max(1e-12);
+        let (w, ph) = (area.width as usize, area.height as usize * 2);
+        let value = |py: usize, x: usize| -> f64 {
+            let r = (py * rows / ph).min(rows - 1);
+            let c = (x * cols / w).min(cols - 1);
+            (h[[r, c]] - lo) / span
+        };
+        for y in 0..area.height as usize {
+            for x in 0..w {
+                let (top, bottom) = (value(2 * y, x), value(2 * y + 1, x));
+                let cell = &mut buf[(area.x + x as u16, area.y + y as u16)];
+                if theme.monochrome {
+                    let v = 0.5 * (top + bottom);
+                    cell.set_symbol(SHADES[((v * 4.999) as usize).min(4)]);
+                } else {
+                    cell.set_symbol("▀")
+                        .set_fg(theme.heat_at(top))
+                        .set_bg(theme.heat_at(bottom));
+                }
+            }
+        }
+        let to_cell = |row: u32, col: u32| -> (u16, u16) {
+            let x = (col as usize * w / cols).min(w - 1) as u16;
+            let y = ((row as usize * ph / rows) / 2).min(area.height as usize - 1) as u16;
+            (area.x + x, area.y + y)
+        };
+        let mut put = |row: u32, col: u32, symbol: &str, style: Style| {
+            let (x, y) = to_cell(row, col);
+            let cell = &mut buf[(x, y)];
+            cell.set_symbol(symbol);
+            if !theme.monochrome {
+                cell.set_style(style);
+            }
+        };
+        let clusters = app.snap.clusters.as_ref();
+        for (k, p) in app.snap.points.iter().enumerate() {
+            let fg = match clusters.and_then(|c| c.points.get(k)) {
+                Some((_, _, cluster)) => theme.cluster(*cluster),
+                None => match p.source {
+                    Source::Seed => Color::White,
+                    Source::Manual => theme.warning,
+                    Source::Policy => theme.accent,
+                    Source::Random | Source::Grid => theme.fg,
+                },
+            };
+            put(p.row, p.col, "●", Style::default().fg(fg).bg(Color::Black));
+        }
+        for (k, q) in app.snap.queue.iter().take(3).enumerate() {
+            let symbol = match q.kind {
+                QueueKind::Manual => "M",
+                QueueKind::Pinned => "P",
+                QueueKind::Policy => ["1", "2", "3"][k],
+            };
+            put(
+                q.row,
+                q.col,
+                symbol,
+                Style::default()
+                    .fg(Color::Black)
+                    .bg(theme.ok)
+                    .add_modifier(Modifier::BOLD),
+            );
+        }
+        if let Some((r, c)) = app.snap.tip {
+            put(
+                r,
+                c,
+                "◉",
+                Style::default()
+                    .fg(theme.error)
+                    .bg(Color::Black)
+                    .add_modifier(Modifier::BOLD),
+            );
+        }
+        if let Some((r, c)) = app.cursor {
+            put(
+                r,
+                c,
+                "✚",
+                Style::default()
+                    .fg(Color::Black)
+                    .bg(theme.warning)
+                    .add_modifier(Modifier::BOLD),
+            );
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The help overlay, the confirmation popups and the command bar.
+
+use crate::tui::app::{App, Pane, Popup};
+use crate::tui::keymap::Action;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+fn centred(area: Rect, width: u16, height: u16) -> Rect {
+    let [v] = Layout::vertical([Constraint::Length(height.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [h] = Layout::horizontal([Constraint::Length(width.min(area.width))])
+        .flex(Flex::Center)
+        .areas(v);
+    h
+}
+
+/// "keys  what they do"; several actions share a line as "a/b".
+fn binding_line(app: &App, actions: &[Action], what: &str) -> Line<'static> {
+    let keys: Vec<String> = actions
+        .iter()
+        .map(|a| app.keymap.keys_for(*a).first().cloned().unwrap_or_default())
+        .collect();
+    let mut keys = keys.join("/");
+    if actions.len() == 1 {
+        keys = app.keymap.keys_for(actions[0]).join(" ");
+    }
+    Line::from(vec![
+        Span::styled(
+            format!("{keys:>14}  "),
+            Style::default().fg(app.theme.accent).add_modifier(Modifier::BOLD),
+        ),
+        Span::raw(what.to_string()),
+    ])
+}
+
+pub fn render_popup(frame: &mut Frame, app: &App) {
+    let t = &app.theme;
+    let area = frame.area();
+    match app.popup {
+        Popup::None => {}
+        Popup::Help => {
+            let mut lines = vec![Line::from(Span::styled(
+                format!("{} pane", app.focus.title()),
+                Style::default().fg(t.muted),
+            ))];
+            lines.extend(
+                app.focus
+                    .actions()
+                    .iter()
+                    .map(|a| binding_line(app, &[*a], a.describe())),
+            );
+            lines.push(Line::from(Span::styled("everywhere", Style::default().fg(t.muted))));
+            let global: &[(&[Action], &str)] = &[
+                (&[Action::Quit], Action::Quit.describe()),
+                (&[Action::PauseResume], Action::PauseResume.describe()),
+                (&[Action::StepOnce], Action::StepOnce.describe()),
+                (&[Action::Abort], Action::Abort.describe()),
+                (&[Action::NextPane, Action::PrevPane], "next / previous pane"),
+                (
+                    &[
+                        Action::FocusScan,
+                        Action::FocusCurves,
+                        Action::FocusQueue,
+                        Action::FocusClusters,
+                        Action::FocusEvents,
+                    ],
+                    "scan · I–V · queue · clusters · events",
+                ),
+                (&[Action::NextPolicy], Action::NextPolicy.describe()),
+                (
+                    &[Action::BetaUp, Action::BetaDown],
+                    "β up / down (more / less exploration)",
+                ),
+                (&[Action::Retrain], Action::Retrain.describe()),
+                (&[Action::Help], "show or hide this help (esc closes it too)"),
+            ];
+            lines.extend(global.iter().map(|(a, what)| binding_line(app, a, what)));
+            let popup = centred(area, 86, lines.len() as u16 + 2);
+            frame.render_widget(Clear, popup);
+            frame.render_widget(
+                Paragraph::new(lines)
+                    .block(
+                        Block::bordered()
+                            .title(" Keys ")
+                            .border_style(Style::default().fg(t.accent)),
+                    )
+                    .style(t.base()),
+                popup,
+            );
+        }
+        Popup::ConfirmAbort | Popup::ConfirmQuit => {
+            let (title, text) = if app.popup == Popup::ConfirmAbort {
+                (
+                    " Abort the run? ",
+                    "The current curve is stopped, the bias ramps to 0 V and the tip is withdrawn. The session is marked aborted (its data stays).",
+                )
+            } else {
+                (
+                    " Quit? ",
+                    "The run pauses after the current curve and the session stays resumable: dualscope resume <session>.",
+                )
+            };
+            let lines = vec![
+                Line::from(text),
+                Line::from(""),
+                Line::from(vec![
+                    Span::styled(
+                        " y ",
+                        Style::default().fg(t.bg).bg(t.error).add_modifier(Modifier::BOLD),
+                    ),
+                    Span::raw(" yes    "),
+                    Span::styled(
+                        " n ",
+                        Style::default().fg(t.bg).bg(t.muted).add_modifier(Modifier::BOLD),
+                    ),
+                    Span::raw(" no"),
+                ]),
+            ];
+            let popup = centred(area, 60, 7);
+            frame.render_widget(Clear, popup);
+            frame.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: true })
+                    .block(
+                        Block::bordered()
+                            .title(title)
+                            .border_style(Style::default().fg(t.error)),
+                    )
+                    .style(t.base()),
+                popup,
+            );
+        }
+    }
+}
+
+/// The bottom line: the main keys, or the answer to the last key.
+pub fn command_bar(frame: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    if let Some(n) = &app.notice {
+        frame.render_widget(
+            Paragraph::new(Span::styled(format!(" {n}"), Style::default().fg(t.warning))),
+            area,
+        );
+        return;
+    }
+    let mut main = vec![
+        (Action::PauseResume, "pause/resume"),
+        (Action::StepOnce, "step"),
+        (Action::Abort, "abort"),
+        (Action::Help, "help"),
+        (Action::Quit, "quit"),
+    ];
+    let extra: &[(Action, &str)] = match app.focus {
+        Pane::Scan => &[(Action::Cursor, "cursor"), (Action::AddManual, "add point")],
+        Pane::Queue => &[(Action::Drop, "drop"), (Action::MoveUp, "move up")],
+        _ => &[(Action::NextPane, "next pane")],
+    };
+    main.splice(3..3, extra.iter().copied());
+    let mut spans = Vec::new();
+    for (a, label) in main {
+        let key = app.keymap.keys_for(a).into_iter().next().unwrap_or_default();
+        spans.push(Span::styled(format!(" {key} "), Style::default().fg(t.bg).bg(t.accent)));
+        spans.push(Span::styled(format!(" {label}  "), Style::default().fg(t.fg)));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}

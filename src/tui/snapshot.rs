@@ -1,0 +1,162 @@
+//! What the console shows: the engine's events folded into one view of the
+//! experiment. The console renders from this and nothing else, so a test can
+//! script it and a render never waits on the engine.
+
+use crate::engine::{ClusterView, EngineEvent, QueueEntry, RunState, StepReport};
+use crate::instrument::Survey;
+use crate::plan::{PolicyKind, SessionPlan};
+use crate::store::{EventRow, MeasurementRow, Source};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// How many recent curves the sparkline strip keeps.
+pub const RECENT: usize = 12;
+/// How many events the events pane keeps.
+pub const EVENTS: usize = 500;
+
+/// A measured location on the map.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    pub step: u32,
+    pub row: u32,
+    pub col: u32,
+    pub source: Source,
+    pub hysteresis_area: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub session: String,
+    pub state: RunState,
+    pub idn: String,
+    pub link: String,
+    pub policy: PolicyKind,
+    pub beta: f64,
+    pub budget: u32,
+    pub survey: Option<Arc<Survey>>,
+    pub points: Vec<Point>,
+    /// The newest curves, newest last.
+    pub recent: VecDeque<Arc<MeasurementRow>>,
+    /// Hysteresis area of every curve, in step order.
+    pub hysteresis: Vec<f64>,
+    pub queue: Vec<QueueEntry>,
+    pub clusters: Option<Arc<ClusterView>>,
+    pub events: VecDeque<EventRow>,
+    pub last: Option<StepReport>,
+    /// Where the tip is going or sits.
+    pub tip: Option<(u32, u32)>,
+    pub retries: u32,
+    pub reconnects: u32,
+    pub errors: u32,
+    /// Curves per minute over the last steps.
+    pub rate_per_min: f64,
+}
+
+impl Snapshot {
+    pub fn new(session: String, plan: &SessionPlan) -> Self {
+        Self {
+            session,
+            state: RunState::Idle,
+            idn: String::new(),
+            link: String::new(),
+            policy: plan.policy.name,
+            beta: plan.policy.beta,
+            budget: plan.policy.budget,
+            survey: None,
+            points: Vec::new(),
+            recent: VecDeque::new(),
+            hysteresis: Vec::new(),
+            queue: Vec::new(),
+            clusters: None,
+            events: VecDeque::new(),
+            last: None,
+            tip: None,
+            retries: 0,
+            reconnects: 0,
+            errors: 0,
+            rate_per_min: 0.0,
+        }
+    }
+
+    pub fn steps(&self) -> u32 {
+        self.points.len() as u32
+    }
+
+    fn add_measurement(&mut self, m: Arc<MeasurementRow>) {
+        self.points.push(Point {
+            step: m.step,
+            row: m.row,
+            col: m.col,
+            source: m.source,
+            hysteresis_area: m.hysteresis_area,
+        });
+        self.hysteresis.push(m.hysteresis_area);
+        self.tip = Some((m.row, m.col));
+        self.recent.push_back(m);
+        while self.recent.len() > RECENT {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Folds one engine event in; `true` if anything visible changed.
+    pub fn apply(&mut self, event: EngineEvent) -> bool {
+        match event {
+            EngineEvent::State(s) => self.state = s,
+            EngineEvent::Connected { idn, link } => {
+                self.idn = idn;
+                self.link = link;
+            }
+            EngineEvent::Survey { .. } => {}
+            EngineEvent::SurveyImage(s) => self.survey = Some(s),
+            EngineEvent::History(rows) => {
+                for m in rows.iter() {
+                    self.add_measurement(Arc::new(m.clone()));
+                }
+            }
+            EngineEvent::Decided { row, col, .. } => self.tip = Some((row, col)),
+            EngineEvent::Measured(m) => self.add_measurement(m),
+            EngineEvent::Step(r) => {
+                let secs = r.took.as_secs_f64();
+                if secs > 0.0 {
+                    let now = 60.0 / secs;
+                    self.rate_per_min = if self.rate_per_min == 0.0 {
+                        now
+                    } else {
+                        0.8 * self.rate_per_min + 0.2 * now
+                    };
+                }
+                self.last = Some(r);
+            }
+            EngineEvent::Logged(e) => {
+                match e.kind.as_str() {
+                    "retry" => self.retries += 1,
+                    "reconnect" => self.reconnects += 1,
+                    "error" | "instrument_error" | "sweep_failed" | "link_lost" => self.errors += 1,
+                    _ => {}
+                }
+                self.events.push_back(e);
+                while self.events.len() > EVENTS {
+                    self.events.pop_front();
+                }
+            }
+            EngineEvent::Queue(q) => self.queue = q,
+            EngineEvent::Clusters(c) => self.clusters = Some(c),
+            EngineEvent::PolicyChanged { policy, beta } => {
+                self.policy = policy;
+                self.beta = beta;
+            }
+        }
+        true
+    }
+
+    /// The link in one word, for the status line.
+    pub fn link_health(&self) -> &'static str {
+        if self.errors > 0 && self.state == RunState::Failed {
+            "lost"
+        } else if self.reconnects > 0 || self.retries > 5 {
+            "noisy"
+        } else {
+            "good"
+        }
+    }
+}

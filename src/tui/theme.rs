@@ -1,0 +1,213 @@
+//! Colours from TOML files in `themes/`; `NO_COLOR` turns every colour off and
+//! the heat map falls back to shading characters.
+
+use ratatui::style::{Color, Modifier, Style};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThemeFile {
+    name: String,
+    foreground: String,
+    background: String,
+    accent: String,
+    muted: String,
+    ok: String,
+    warning: String,
+    error: String,
+    /// I–V up and down branches.
+    up: String,
+    down: String,
+    /// Heat-map stops for 24-bit terminals, low to high.
+    heat: Vec<String>,
+    /// Heat-map stops for 16-colour terminals.
+    heat16: Vec<String>,
+    /// One colour per cluster.
+    clusters: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Theme {
+    pub name: String,
+    pub fg: Color,
+    pub bg: Color,
+    pub accent: Color,
+    pub muted: Color,
+    pub ok: Color,
+    pub warning: Color,
+    pub error: Color,
+    pub up: Color,
+    pub down: Color,
+    pub heat: Vec<Color>,
+    pub clusters: Vec<Color>,
+    /// No colour at all (NO_COLOR): the heat map uses shading characters.
+    pub monochrome: bool,
+}
+
+/// The themes shipped in `themes/`, built in so the binary works from anywhere.
+const BUILT_IN: [(&str, &str); 3] = [
+    ("dark", include_str!("../../themes/dark.toml")),
+    ("light", include_str!("../../themes/light.toml")),
+    ("high-contrast", include_str!("../../themes/high-contrast.toml")),
+];
+
+fn colour(text: &str, what: &str) -> Result<Color, String> {
+    Color::from_str(text).map_err(|_| format!("{what} = \"{text}\" is not a colour (a name, #rrggbb or 0-255)"))
+}
+
+impl Theme {
+    fn from_file(f: ThemeFile, truecolor: bool) -> Result<Self, String> {
+        let heat_src = if truecolor { &f.heat } else { &f.heat16 };
+        if heat_src.len() < 2 {
+            return Err("heat needs at least two colours".into());
+        }
+        Ok(Self {
+            fg: colour(&f.foreground, "foreground")?,
+            bg: colour(&f.background, "background")?,
+            accent: colour(&f.accent, "accent")?,
+            muted: colour(&f.muted, "muted")?,
+            ok: colour(&f.ok, "ok")?,
+            warning: colour(&f.warning, "warning")?,
+            error: colour(&f.error, "error")?,
+            up: colour(&f.up, "up")?,
+            down: colour(&f.down, "down")?,
+            heat: heat_src.iter().map(|c| colour(c, "heat")).collect::<Result<_, _>>()?,
+            clusters: f
+                .clusters
+                .iter()
+                .map(|c| colour(c, "clusters"))
+                .collect::<Result<_, _>>()?,
+            name: f.name,
+            monochrome: false,
+        })
+    }
+
+    /// A built-in theme, whatever the environment says (for tests and benches).
+    pub fn builtin(name: &str, truecolor: bool) -> Result<Self, String> {
+        let (_, text) = BUILT_IN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| format!("no built-in theme `{name}`"))?;
+        let file: ThemeFile = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        Self::from_file(file, truecolor)
+    }
+
+    /// A theme by name (`dark`, `light`, `high-contrast`) or from a TOML file.
+    pub fn load(name_or_path: &str) -> Result<Self, String> {
+        let truecolor = std::env::var("COLORTERM")
+            .map(|v| v.contains("truecolor") || v.contains("24bit"))
+            .unwrap_or(false);
+        let text = match BUILT_IN.iter().find(|(n, _)| *n == name_or_path) {
+            Some((_, t)) => t.to_string(),
+            None => {
+                let path = PathBuf::from(name_or_path);
+                let path = if path.exists() {
+                    path
+                } else {
+                    Path::new("themes").join(format!("{name_or_path}.toml"))
+                };
+                std::fs::read_to_string(&path).map_err(|e| {
+                    format!(
+                        "theme `{name_or_path}`: not one of dark, light, high-contrast, and {}: {e}",
+                        path.display()
+                    )
+                })?
+            }
+        };
+        let file: ThemeFile = toml::from_str(&text).map_err(|e| format!("theme `{name_or_path}`: {}", e.message()))?;
+        let mut theme = Self::from_file(file, truecolor)?;
+        if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+            theme = theme.without_colour();
+        }
+        Ok(theme)
+    }
+
+    /// Every colour off, as NO_COLOR asks.
+    pub fn without_colour(mut self) -> Self {
+        for c in [
+            &mut self.fg,
+            &mut self.bg,
+            &mut self.accent,
+            &mut self.muted,
+            &mut self.ok,
+            &mut self.warning,
+            &mut self.error,
+            &mut self.up,
+            &mut self.down,
+        ] {
+            *c = Color::Reset;
+        }
+        self.heat = vec![Color::Reset, Color::Reset];
+        self.clusters = vec![Color::Reset];
+        self.monochrome = true;
+        self
+    }
+
+    pub fn base(&self) -> Style {
+        Style::default().fg(self.fg).bg(self.bg)
+    }
+
+    pub fn title(&self, focused: bool) -> Style {
+        let s = Style::default().fg(if focused { self.accent } else { self.fg });
+        if focused { s.add_modifier(Modifier::BOLD) } else { s }
+    }
+
+    pub fn border(&self, focused: bool) -> Style {
+        Style::default().fg(if focused { self.accent } else { self.muted })
+    }
+
+    pub fn cluster(&self, k: u32) -> Color {
+        self.clusters[k as usize % self.clusters.len().max(1)]
+    }
+
+    /// The heat-map colour of a value in [0, 1].
+    pub fn heat_at(&self, v: f64) -> Color {
+        let n = self.heat.len();
+        let x = v.clamp(0.0, 1.0) * (n - 1) as f64;
+        let (i, t) = (x.floor() as usize, x.fract());
+        let (a, b) = (self.heat[i.min(n - 1)], self.heat[(i + 1).min(n - 1)]);
+        match (a, b) {
+            (Color::Rgb(r1, g1, b1), Color::Rgb(r2, g2, b2)) => {
+                let mix = |p: u8, q: u8| (p as f64 + (q as f64 - p as f64) * t).round() as u8;
+                Color::Rgb(mix(r1, r2), mix(g1, g2), mix(b1, b2))
+            }
+            _ => {
+                if t < 0.5 {
+                    a
+                } else {
+                    b
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_theme_loads_in_both_colour_depths() {
+        for (name, text) in BUILT_IN {
+            for truecolor in [true, false] {
+                let f: ThemeFile = toml::from_str(text).unwrap();
+                let t = Theme::from_file(f, truecolor).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(t.name, name);
+                assert!(t.clusters.len() >= 6);
+            }
+        }
+        assert!(Theme::load("no-such-theme").is_err());
+    }
+
+    #[test]
+    fn heat_interpolates_between_stops() {
+        let f: ThemeFile = toml::from_str(BUILT_IN[0].1).unwrap();
+        let t = Theme::from_file(f, true).unwrap();
+        assert_eq!(t.heat_at(0.0), t.heat[0]);
+        assert_eq!(t.heat_at(1.0), *t.heat.last().unwrap());
+        let m = t.without_colour();
+        assert!(m.monochrome && m.heat_at(0.5) == Color::Reset);
+    }
+}

@@ -1,0 +1,236 @@
+//! The console rendered from a scripted engine state: every pane and the whole
+//! screen at 80×24 (tabs) and 160×48 (all panes), with insta snapshots; and
+//! what the keys do.
+
+use dualscope::engine::{ClusterView, Command, EngineEvent, QueueEntry, QueueKind, RunState, StepReport};
+use dualscope::instrument::sim::{SimConfig, SimInstrument};
+use dualscope::instrument::{Instrument, SweepEnd};
+use dualscope::plan::SessionPlan;
+use dualscope::scalar::CurveSummary;
+use dualscope::store::{EventRow, MeasurementRow, Source};
+use dualscope::tui::app::{App, Pane, Popup};
+use dualscope::tui::keymap::{Action, Keymap};
+use dualscope::tui::snapshot::Snapshot;
+use dualscope::tui::theme::Theme;
+use dualscope::tui::ui;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A session 24 curves in, built from the simulator so the numbers are real.
+fn scripted() -> App {
+    let mut plan = SessionPlan::default();
+    plan.sim.time_scale = 0.0;
+    plan.survey.rows = 64;
+    plan.survey.cols = 64;
+    plan.survey.width_nm = 500.0;
+    plan.survey.height_nm = 500.0;
+    plan.film.grains = 6;
+    plan.policy.budget = 60;
+    let mut sim = SimInstrument::new(SimConfig::from_plan(&plan)).unwrap();
+    let survey = Arc::new(sim.survey(64, 64).unwrap());
+    let mut history = Vec::new();
+    for step in 0..24u32 {
+        let (row, col) = (8 + (step * 7) % 48, 8 + (step * 13) % 48);
+        let (x, y) = survey.pixel_to_nm(row, col);
+        let s = sim.sweep_at(x, y, &plan.sweep, 0);
+        let c = CurveSummary::of(&s.bias_v, &s.current_a, 2e-11);
+        history.push(MeasurementRow {
+            step,
+            t_ms: 1_000 * step as i64,
+            row,
+            col,
+            x_nm: x,
+            y_nm: y,
+            source: if step < 10 { Source::Seed } else { Source::Policy },
+            bias_v: s.bias_v,
+            current_a: s.current_a,
+            sweep_end: s.end,
+            hysteresis_area: c.hysteresis_area,
+            onset_v: Some(c.onset_v).filter(|v| v.is_finite()),
+            max_current_a: c.max_current_a,
+        });
+    }
+    let samples = dualscope::analysis::samples(0, &plan, &survey, &history);
+    let labels: Vec<usize> = history
+        .iter()
+        .map(|m| if m.hysteresis_area > 2e-11 { 1 } else { 0 })
+        .collect();
+    let summaries = dualscope::analysis::summary::summarise(&samples, &labels);
+    let points = labels
+        .iter()
+        .enumerate()
+        .map(|(k, l)| (k as f32 * 0.1, (*l as f32) + 0.05 * k as f32, *l as u32))
+        .collect();
+
+    let mut snap = Snapshot::new("20261127-120000-s1".into(), &plan);
+    let events = vec![
+        EngineEvent::State(RunState::Running),
+        EngineEvent::Connected {
+            idn: "dualscope,SimAFM,film-0000000000000001,0.1.0".into(),
+            link: "in-process simulator".into(),
+        },
+        EngineEvent::SurveyImage(survey.clone()),
+        EngineEvent::History(Arc::new(history.clone())),
+        EngineEvent::Step(StepReport {
+            step: 23,
+            budget: 60,
+            row: 8,
+            col: 8,
+            x_nm: 66.4,
+            y_nm: 66.4,
+            source: Source::Policy,
+            policy: "dn-dkl".into(),
+            sweep_end: SweepEnd::Complete,
+            points: 251,
+            max_current_a: 2.5e-10,
+            hysteresis_area: 8e-12,
+            onset_v: Some(0.5),
+            took: Duration::from_millis(700),
+            elapsed: Duration::from_secs(83),
+            eta: Duration::from_secs(25),
+        }),
+        EngineEvent::Queue(vec![
+            QueueEntry {
+                row: 30,
+                col: 30,
+                kind: QueueKind::Manual,
+                score: None,
+                mean: None,
+                std: None,
+                structure_novelty: None,
+                spectral_novelty: None,
+            },
+            QueueEntry {
+                row: 12,
+                col: 40,
+                kind: QueueKind::Policy,
+                score: Some(0.412),
+                mean: Some(0.701),
+                std: Some(0.122),
+                structure_novelty: Some(0.52),
+                spectral_novelty: Some(0.762),
+            },
+            QueueEntry {
+                row: 50,
+                col: 22,
+                kind: QueueKind::Policy,
+                score: Some(0.398),
+                mean: Some(0.655),
+                std: Some(0.141),
+                structure_novelty: Some(0.55),
+                spectral_novelty: Some(0.726),
+            },
+        ]),
+        EngineEvent::Clusters(Arc::new(ClusterView {
+            model_step: 24,
+            summaries,
+            points,
+            ari: Some(0.61),
+        })),
+        EngineEvent::Logged(EventRow {
+            t_ms: 0,
+            kind: "start".into(),
+            detail: "new session on the simulator".into(),
+        }),
+        EngineEvent::Logged(EventRow {
+            t_ms: 61_000,
+            kind: "retry".into(),
+            detail: "seq 88 IV: no reply within 1.0 s; sending again (1/5)".into(),
+        }),
+        EngineEvent::Logged(EventRow {
+            t_ms: 75_000,
+            kind: "retrain".into(),
+            detail: "dual VAE on 24 curves: 2 clusters in 3.1 s".into(),
+        }),
+    ];
+    for e in events {
+        snap.apply(e);
+    }
+    App::new(snap, Theme::builtin("dark", true).unwrap(), Keymap::default())
+}
+
+fn screen(app: &App, width: u16, height: u16) -> TestBackend {
+    let mut t = Terminal::new(TestBackend::new(width, height)).unwrap();
+    t.draw(|f| ui::draw(f, app)).unwrap();
+    t.backend().clone()
+}
+
+#[test]
+fn whole_screen_at_160x48() {
+    let app = scripted();
+    insta::assert_snapshot!("wide_160x48", screen(&app, 160, 48));
+}
+
+#[test]
+fn every_tab_at_80x24() {
+    let mut app = scripted();
+    for pane in Pane::ALL {
+        app.focus = pane;
+        insta::assert_snapshot!(
+            format!("narrow_80x24_{}", pane.title().replace('–', "-").to_lowercase()),
+            screen(&app, 80, 24)
+        );
+    }
+}
+
+#[test]
+fn popups_and_cursor() {
+    let mut app = scripted();
+    app.on_action(Action::Cursor);
+    insta::assert_snapshot!("cursor_80x24", screen(&app, 80, 24));
+    app.popup = Popup::Help;
+    insta::assert_snapshot!("help_80x24", screen(&app, 80, 24));
+    app.popup = Popup::ConfirmAbort;
+    insta::assert_snapshot!("confirm_abort_160x48", screen(&app, 160, 48));
+}
+
+#[test]
+fn keys_become_the_right_commands() {
+    let mut app = scripted();
+    assert_eq!(app.on_action(Action::PauseResume), vec![Command::Pause]);
+    // Abort and quit ask first; "no" sends nothing.
+    assert!(app.on_action(Action::Abort).is_empty());
+    assert_eq!(app.popup, Popup::ConfirmAbort);
+    assert!(app.on_action(Action::Cancel).is_empty());
+    assert!(app.on_action(Action::Quit).is_empty());
+    assert_eq!(app.on_action(Action::Confirm), vec![Command::Quit]);
+    // A manual point at the cursor, moved with the keys.
+    app.on_action(Action::Cursor);
+    let start = app.cursor.unwrap();
+    app.on_action(Action::Down);
+    app.on_action(Action::Right);
+    assert_eq!(
+        app.on_action(Action::AddManual),
+        vec![Command::AddManual {
+            row: start.0 + 4,
+            col: start.1 + 4
+        }]
+    );
+    // Queue editing works on the selected entry.
+    app.on_action(Action::FocusQueue);
+    app.on_action(Action::Down);
+    assert_eq!(app.on_action(Action::Drop), vec![Command::Drop { row: 12, col: 40 }]);
+    assert_eq!(
+        app.on_action(Action::MoveUp),
+        vec![Command::MoveUp { row: 12, col: 40 }]
+    );
+    // Paused: resume and single steps.
+    app.on_engine(EngineEvent::State(RunState::Paused));
+    assert_eq!(app.on_action(Action::StepOnce), vec![Command::StepOnce]);
+    assert_eq!(app.on_action(Action::PauseResume), vec![Command::Resume]);
+    assert!(matches!(
+        app.on_action(Action::NextPolicy).as_slice(),
+        [Command::SetPolicy(_)]
+    ));
+    assert_eq!(app.on_action(Action::BetaUp), vec![Command::SetBeta(0.375)]);
+}
+
+#[test]
+fn no_color_still_draws_the_map() {
+    let mut app = scripted();
+    app.theme = Theme::builtin("dark", false).unwrap().without_colour();
+    let text = screen(&app, 160, 48).to_string();
+    assert!(text.contains('█') || text.contains('▓') || text.contains('▒'), "{text}");
+}

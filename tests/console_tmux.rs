@@ -1,0 +1,203 @@
+//! The real binary's console driven in tmux as a user would: start, pause,
+//! resume, add a manual point, abort with confirmation, quit, then read the
+//! Parquet log. And a hang-up (SIGHUP) mid-run leaves a resumable session.
+
+mod common;
+use common::*;
+use dualscope::store::{SessionLog, SessionStatus, Source};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(tag: &str, width: u16, height: u16, command: &str) -> Self {
+        let socket = format!("dualscope-test-{tag}-{}", std::process::id());
+        let ok = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+                command,
+            ])
+            .env("TERM", "xterm-256color")
+            .status()
+            .expect("tmux is installed")
+            .success();
+        assert!(ok, "tmux did not start");
+        Self { socket }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "t"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            Command::new("tmux")
+                .args(["-L", &self.socket, "send-keys", "-t", "t", k])
+                .status()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn pane_pid(&self) -> i32 {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "display-message", "-p", "-t", "t", "#{pane_pid}"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
+
+    /// Waits until the screen shows `text`.
+    fn wait_for(&self, text: &str, secs: u64) -> String {
+        let t0 = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(secs),
+                "`{text}` never appeared; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// A plan slow enough to type into: about 0.1 s a curve.
+fn slow_plan(dir: &Path) -> std::path::PathBuf {
+    let plan = fast_plan(dir, "");
+    let text = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace("time_scale = 0.0", "time_scale = 0.15")
+        .replace("budget = 40", "budget = 150");
+    std::fs::write(&plan, text).unwrap();
+    plan
+}
+
+fn wait_exit(path: &Path, secs: u64) -> String {
+    let t0 = Instant::now();
+    while !path.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(secs), "the console never exited");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn a_user_session_in_tmux() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = slow_plan(dir.path());
+    let runs = dir.path().join("runs");
+    let exit = dir.path().join("exit.txt");
+    let cmd = format!(
+        "{} run {} --out {}; echo $? > {}",
+        env!("CARGO_BIN_EXE_dualscope"),
+        plan.display(),
+        runs.display(),
+        exit.display()
+    );
+    let tmux = Tmux::start("user", 120, 40, &cmd);
+    tmux.wait_for("RUNNING", 30);
+    tmux.keys(&["p"]);
+    tmux.wait_for("PAUSED", 30);
+    tmux.keys(&["m", "Enter"]);
+    tmux.wait_for("goes next", 10);
+    tmux.keys(&["p"]);
+    tmux.wait_for("RUNNING", 10);
+    std::thread::sleep(Duration::from_millis(800));
+    tmux.keys(&["a"]);
+    tmux.wait_for("Abort the run?", 10);
+    tmux.keys(&["y"]);
+    tmux.wait_for("run ended", 30);
+    tmux.keys(&["q"]);
+    assert_eq!(wait_exit(&exit, 30).trim(), "2", "abort exits with 2");
+
+    let session = only_session(&runs);
+    let log = SessionLog::load(&session).unwrap();
+    assert_eq!(log.meta.status, SessionStatus::Aborted);
+    let manual: Vec<_> = log.measurements.iter().filter(|m| m.source == Source::Manual).collect();
+    assert_eq!(manual.len(), 1, "the manual point is measured once");
+    let steps: Vec<u32> = log.measurements.iter().map(|m| m.step).collect();
+    assert_eq!(steps, (0..steps.len() as u32).collect::<Vec<_>>());
+    let kinds: Vec<&str> = log.events.iter().map(|e| e.kind.as_str()).collect();
+    for k in ["pause", "manual_added", "resume", "abort"] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+}
+
+#[test]
+fn a_hang_up_leaves_a_resumable_session_with_nothing_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = slow_plan(dir.path());
+    let runs = dir.path().join("runs");
+    let exit = dir.path().join("exit.txt");
+    // `exec` so the pane's process is the console itself.
+    let cmd = format!(
+        "exec sh -c '{} run {} --out {}; echo $? > {}'",
+        env!("CARGO_BIN_EXE_dualscope"),
+        plan.display(),
+        runs.display(),
+        exit.display()
+    );
+    let tmux = Tmux::start("hup", 100, 30, &cmd);
+    tmux.wait_for("RUNNING", 30);
+    std::thread::sleep(Duration::from_millis(1500));
+    // The console is the shell's child: find it and hang it up as sshd would.
+    let shell = tmux.pane_pid();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap_or_default();
+    let console: i32 = children
+        .split_whitespace()
+        .next()
+        .expect("the console runs")
+        .parse()
+        .unwrap();
+    unsafe {
+        libc::kill(console, libc::SIGHUP);
+    }
+    assert_eq!(wait_exit(&exit, 30).trim(), "0", "a hang-up pauses cleanly");
+    let session = only_session(&runs);
+    let log = SessionLog::load(&session).unwrap();
+    assert_eq!(log.meta.status, SessionStatus::Paused);
+    let taken = log.next_step();
+    assert!(taken > 0 && taken < 150, "{taken}");
+    run_ok(bin().args(["resume", session.to_str().unwrap(), "--headless"]));
+    let log = SessionLog::load(&session).unwrap();
+    let steps: Vec<u32> = log.measurements.iter().map(|m| m.step).collect();
+    assert_eq!(steps, (0..150).collect::<Vec<_>>());
+    let raw = dualscope::store::frame::get_u32(
+        &dualscope::store::reader::table_frame(&session, "measurements")
+            .unwrap()
+            .unwrap(),
+        "step",
+    )
+    .unwrap();
+    assert_eq!(raw.len(), 150, "a step was written twice");
+}
