@@ -13,6 +13,9 @@ use crate::plan::{AnalysisPlan, InstrumentSpec, SessionPlan};
 use crate::store::MeasurementRow;
 pub use summary::ClusterSummary;
 
+/// Below this current the asinh compression of curves is linear.
+const CURRENT_SCALE_A: f64 = 1e-11;
+
 /// One measured location, with everything the analysis looks at.
 #[derive(Debug, Clone)]
 pub struct Sample {
@@ -25,7 +28,7 @@ pub struct Sample {
     pub y_nm: f64,
     /// The patch around it in nm (for the topography descriptors).
     pub patch_nm: Vec<f64>,
-    /// The same patch scaled to [0, 1] by the survey's range (the VAE's input).
+    /// The same patch as the image VAE sees it (see [`local_relief`]).
     pub patch01: Vec<f32>,
     pub bias_v: Vec<f64>,
     pub current_a: Vec<f64>,
@@ -36,11 +39,30 @@ pub struct Sample {
     pub truth: Option<Motif>,
 }
 
+/// A patch as relief around its own mean height, scaled by the survey's height
+/// range and centred on 0.5 (then clipped to [0, 1] for the sigmoid/BCE
+/// decoder). The dual VAE should see grooves, pits and steps, not which grain
+/// happens to stand tall: with patches scaled by the survey's range alone,
+/// grain-to-grain height differences dominated the image latent and the
+/// clusters followed grains, not motifs.
+pub fn local_relief(patch_nm: &[f32], span_nm: f32) -> Vec<f32> {
+    let mean = patch_nm.iter().sum::<f32>() / patch_nm.len().max(1) as f32;
+    patch_nm
+        .iter()
+        .map(|v| (0.5 + (v - mean) / span_nm).clamp(0.0, 1.0))
+        .collect()
+}
+
 /// Builds samples from one session's survey and measurements.
 pub fn samples(session: usize, plan: &SessionPlan, survey: &Survey, measurements: &[MeasurementRow]) -> Vec<Sample> {
     let side = plan.policy.patch_px as usize;
-    let image01 = patches::normalise(&survey.heights_nm);
     let image_nm = survey.heights_nm.mapv(|v| v as f32);
+    let span = {
+        let (lo, hi) = image_nm
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        (hi - lo).max(1e-6)
+    };
     // The simulator knows the truth; a real film does not.
     let film = matches!(plan.instrument_spec(), Ok(InstrumentSpec::Sim))
         .then(|| Film::new(&plan.film, plan.seed, survey.width_nm, survey.height_nm));
@@ -57,7 +79,7 @@ pub fn samples(session: usize, plan: &SessionPlan, survey: &Survey, measurements
                 .iter()
                 .map(|v| *v as f64)
                 .collect(),
-            patch01: patches::patch_at(&image01, m.row, m.col, side),
+            patch01: local_relief(&patches::patch_at(&image_nm, m.row, m.col, side), span),
             bias_v: m.bias_v.clone(),
             current_a: m.current_a.clone(),
             hysteresis_area: m.hysteresis_area,
@@ -111,9 +133,18 @@ pub fn analyze(samples: &[Sample], a: &AnalysisPlan, seed: u64) -> Option<Analys
     let t0 = std::time::Instant::now();
     let side = (samples[0].patch01.len() as f64).sqrt() as usize;
     let points = samples.iter().map(|s| s.current_a.len()).max().unwrap_or(0).max(2);
+    // Currents span pA to nA: compress them (asinh, linear below ~10 pA)
+    // before the global min–max, or the few nA-scale curves squash every other
+    // curve into the bottom tenth of the range, where BCE cannot tell a
+    // suppressed boundary from a grain interior.
     let curves: Vec<Vec<f64>> = samples
         .iter()
-        .map(|s| crate::ml::spectra::to_length(&s.current_a, points))
+        .map(|s| {
+            crate::ml::spectra::to_length(&s.current_a, points)
+                .iter()
+                .map(|i| (i / CURRENT_SCALE_A).asinh())
+                .collect()
+        })
         .collect();
     let (lo, hi) = curves
         .iter()
@@ -127,6 +158,7 @@ pub fn analyze(samples: &[Sample], a: &AnalysisPlan, seed: u64) -> Option<Analys
     let embedding = vae::train(&images, side * side, side, &spectra, points, &vae_settings(a, seed));
     let train_s = t0.elapsed().as_secs_f64();
 
+    // Both aligned views side by side: structure and response each keep a say.
     let joint: Vec<Vec<f64>> = embedding
         .z_image
         .iter()

@@ -1,11 +1,14 @@
-//! Clusters in the joint latent map: a Gaussian mixture fitted by EM, the
-//! number of components chosen by BIC, and the adjusted Rand index to compare a
-//! clustering with the ground truth.
+//! Clusters in the joint latent map: a Gaussian mixture with diagonal
+//! covariances fitted by EM, the number of components chosen by BIC, and the
+//! adjusted Rand index to compare a clustering with the ground truth.
 //!
 //! A mixture rather than k-means: the motifs occupy the latent map in blobs of
 //! very different sizes and spreads (a few triple junctions, many interiors),
 //! which k-means' equal spherical clusters split badly, and a mixture's
-//! likelihood gives BIC to choose the number of clusters. Written here because
+//! likelihood gives BIC to choose the number of clusters. Diagonal rather than
+//! full covariances: the two aligned views are nearly collinear, and the full
+//! model's extra parameters made BIC settle on two clusters on every simulated
+//! film (mean ARI 0.28 against 0.44 with diagonal components, 5 films). Written here because
 //! linfa's mixture brings its own ndarray and rand, a second copy of each
 //! beside burn's, for a 4-dimensional problem of a few hundred points.
 
@@ -15,7 +18,7 @@ use rand::Rng;
 pub struct Mixture {
     pub weights: Vec<f64>,
     pub means: Vec<Vec<f64>>,
-    /// Full covariances, row-major d × d.
+    /// Covariances, row-major d × d (diagonal).
     pub covariances: Vec<Vec<f64>>,
     pub log_likelihood: f64,
     pub bic: f64,
@@ -152,6 +155,8 @@ pub fn fit(data: &[Vec<f64>], k: usize, rng: &mut impl Rng) -> Option<Mixture> {
                 *v /= nk;
                 if i / d == i % d {
                     *v += REG;
+                } else {
+                    *v = 0.0;
                 }
             }
             covs[c] = cov;
@@ -161,7 +166,7 @@ pub fn fit(data: &[Vec<f64>], k: usize, rng: &mut impl Rng) -> Option<Mixture> {
         }
         last = ll;
     }
-    let params = (k - 1) + k * d + k * d * (d + 1) / 2;
+    let params = (k - 1) + 2 * k * d;
     let bic = -2.0 * ll + params as f64 * (n as f64).ln();
     let labels = resp
         .iter()

@@ -256,6 +256,11 @@ impl DklModel {
         self.model.embed_tensor(x)
     }
 
+    /// The feature extractor's weights, for batched inference (see `infer`).
+    pub fn dense_layers(&self) -> Vec<super::infer::Dense> {
+        self.model.extractor.dense_layers()
+    }
+
     /// Embeds many inputs with the current weights, outside burn (see `infer`).
     pub fn embed_fast(&self, x: &[f32]) -> Vec<f64> {
         super::infer::forward(x, &self.model.extractor.dense_layers())

@@ -58,6 +58,34 @@ pub fn exp_neg(x: f64) -> f64 {
     p * scale * ((x > -708.0) as u8 as f64)
 }
 
+/// Σ aᵢbᵢ with four running sums, so the adds do not wait on each other.
+#[inline(always)]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+/// The largest value (0 for none), four lanes at a time.
+#[inline(always)]
+fn max_of(v: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let chunks = v.chunks_exact(4);
+    let tail = chunks.remainder().iter().fold(0.0f64, |m, x| m.max(*x));
+    for x in chunks {
+        for k in 0..4 {
+            acc[k] = acc[k].max(x[k]);
+        }
+    }
+    acc.iter().fold(tail, |m, x| m.max(*x))
+}
+
 /// Matérn-5/2 of the scaled distance r: (1 + √5 r + 5/3 r²) e^{−√5 r}.
 #[inline(always)]
 pub fn matern52(r: f64) -> f64 {
@@ -182,23 +210,26 @@ impl Posterior {
         self.alpha.is_empty()
     }
 
-    /// The kernel between one test point and every training point.
-    fn kernel_column(&self, test: &[f64], out: &mut [f64]) {
+    /// The kernel between one test point and every training point, and the
+    /// posterior mean there and the largest kernel value.
+    fn kernel_column(&self, test: &[f64], out: &mut [f64]) -> (f64, f64) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked on the line above.
             return unsafe { self.kernel_column_avx2(test, out) };
         }
-        self.kernel_column_portable(test, out)
+        self.kernel_column_portable(test, out);
+        (self.mean_from(out), max_of(out))
     }
 
-    /// The same loop compiled for AVX2: four lanes instead of SSE2's two, on
+    /// The same loops compiled for AVX2: four lanes instead of SSE2's two, on
     /// the machines that have it (detected at run time, so the binary still
     /// runs on any x86-64).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn kernel_column_avx2(&self, test: &[f64], out: &mut [f64]) {
-        self.kernel_column_portable(test, out)
+    fn kernel_column_avx2(&self, test: &[f64], out: &mut [f64]) -> (f64, f64) {
+        self.kernel_column_portable(test, out);
+        (self.mean_from(out), max_of(out))
     }
 
     #[inline(always)]
@@ -215,8 +246,9 @@ impl Posterior {
         }
     }
 
+    #[inline(always)]
     fn mean_from(&self, column: &[f64]) -> f64 {
-        self.y_mean + column.iter().zip(&self.alpha).map(|(k, a)| k * a).sum::<f64>()
+        self.y_mean + dot(column, &self.alpha)
     }
 
     /// Posterior mean and latent variance at row-major test points (m × d),
@@ -238,8 +270,7 @@ impl Posterior {
                     .try_as_col_major_mut()
                     .expect("a fresh matrix is column-major")
                     .as_slice_mut();
-                self.kernel_column(&z_test[(start + j) * d..(start + j + 1) * d], col);
-                mean[start + j] = self.mean_from(col);
+                mean[start + j] = self.kernel_column(&z_test[(start + j) * d..(start + j + 1) * d], col).0;
             }
             // V = L⁻¹ K_x; var = σ_f² − ‖V_j‖².
             faer::linalg::triangular_solve::solve_lower_triangular_in_place(
@@ -271,9 +302,8 @@ impl Posterior {
                 let mut mean = Vec::with_capacity(chunk.len() / d);
                 let mut bound = Vec::with_capacity(chunk.len() / d);
                 for t in chunk.chunks(d) {
-                    self.kernel_column(t, &mut col);
-                    mean.push(self.mean_from(&col));
-                    let best = col.iter().fold(0f64, |m, k| m.max(*k));
+                    let (mu, best) = self.kernel_column(t, &mut col);
+                    mean.push(mu);
                     bound.push((self.signal_var - best * best / prior).max(0.0));
                 }
                 (mean, bound)

@@ -6,8 +6,9 @@
 //! feature count at compile time or bring a whole ML framework, and this policy
 //! needs a run-time width and a stream seeded from the session's master seed.
 
-use rand::Rng;
 use rand::seq::index::sample;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 
 enum Node {
     Leaf {
@@ -102,14 +103,19 @@ impl IsolationForest {
         let n = data.len();
         let psi = n.clamp(1, Self::MAX_SAMPLES);
         let max_depth = (psi as f64).log2().ceil().max(1.0) as usize;
-        let trees = (0..Self::TREES)
-            .map(|_| {
+        // One stream per tree, drawn from the caller's: the trees grow on both
+        // cores and the forest is the same whatever the thread count.
+        let seeds: Vec<u64> = (0..Self::TREES).map(|_| rng.random()).collect();
+        let trees = seeds
+            .into_par_iter()
+            .map(|seed| {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
                 let mut rows: Vec<usize> = if n == 0 {
                     Vec::new()
                 } else {
-                    sample(rng, n, psi).into_vec()
+                    sample(&mut rng, n, psi).into_vec()
                 };
-                grow(data, &mut rows, 0, max_depth, rng)
+                grow(data, &mut rows, 0, max_depth, &mut rng)
             })
             .collect();
         Self { trees, psi }

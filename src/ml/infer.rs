@@ -65,36 +65,63 @@ fn bias_tanh(out: &mut [f32], bias: &[f32], activate: bool) {
     bias_tanh_portable(out, bias, activate)
 }
 
+/// Activation buffers kept between calls, so a decision does not page-fault
+/// fresh megabytes every time.
+#[derive(Debug, Clone, Default)]
+pub struct Workspace {
+    layers: Vec<Mat<f32>>,
+}
+
 /// Runs `rows` inputs (row-major, `layers[0].inputs` wide) through the layers,
 /// tanh between them, and returns the outputs as f64, row-major.
 pub fn forward(x: &[f32], layers: &[Dense]) -> Vec<f64> {
+    forward_with(x, layers, &mut Workspace::default())
+}
+
+/// [`forward`] reusing the buffers of `ws`.
+pub fn forward_with(x: &[f32], layers: &[Dense], ws: &mut Workspace) -> Vec<f64> {
     let Some(first) = layers.first() else { return Vec::new() };
     let rows = x.len() / first.inputs;
-    // The candidates' patches are read in place: copying 15 MB took longer
-    // than the product with the first layer.
-    let mut owned: Vec<f32> = Vec::new();
+    ws.layers.resize_with(layers.len(), || Mat::<f32>::zeros(0, 0));
     for (k, layer) in layers.iter().enumerate() {
-        let input: &[f32] = if k == 0 { x } else { &owned };
-        let lhs = MatRef::from_row_major_slice(input, rows, layer.inputs);
-        let rhs = MatRef::from_row_major_slice(&layer.weight, layer.inputs, layer.outputs);
-        // Row-major output: compute (xW)ᵀ = Wᵀxᵀ into a column-major buffer.
-        let mut out = Mat::<f32>::zeros(layer.outputs, rows);
-        faer::linalg::matmul::matmul(
-            out.as_mut(),
-            Accum::Replace,
-            rhs.transpose(),
-            lhs.transpose(),
-            1.0,
-            Par::rayon(0),
-        );
-        let mut flat: Vec<f32> = Vec::with_capacity(rows * layer.outputs);
-        for j in 0..rows {
-            flat.extend_from_slice(out.col(j).try_as_col_major().expect("column-major").as_slice());
+        // Activations live as (outputs × rows), one column per input: Wᵀ times
+        // the previous layer's columns, no transposed copies anywhere. The
+        // patches themselves are read in place as the columns of xᵀ.
+        let (done, rest) = ws.layers.split_at_mut(k);
+        let out = &mut rest[0];
+        if out.nrows() != layer.outputs || out.ncols() != rows {
+            *out = Mat::<f32>::zeros(layer.outputs, rows);
         }
-        bias_tanh(&mut flat, &layer.bias, k + 1 < layers.len());
-        owned = flat;
+        let weight_t = MatRef::from_row_major_slice(&layer.weight, layer.inputs, layer.outputs).transpose();
+        let input = if k == 0 {
+            MatRef::from_row_major_slice(x, rows, layer.inputs).transpose()
+        } else {
+            done[k - 1].as_ref()
+        };
+        faer::linalg::matmul::matmul(out.as_mut(), Accum::Replace, weight_t, input, 1.0, Par::rayon(0));
+        let activate = k + 1 < layers.len();
+        for j in 0..rows {
+            let col = out
+                .col_mut(j)
+                .try_as_col_major_mut()
+                .expect("column-major")
+                .as_slice_mut();
+            bias_tanh(col, &layer.bias, activate);
+        }
     }
-    owned.into_iter().map(|v| v as f64).collect()
+    let last = &ws.layers[layers.len() - 1];
+    let mut result = Vec::with_capacity(rows * last.nrows());
+    for j in 0..rows {
+        result.extend(
+            last.col(j)
+                .try_as_col_major()
+                .expect("column-major")
+                .as_slice()
+                .iter()
+                .map(|v| *v as f64),
+        );
+    }
+    result
 }
 
 #[cfg(test)]

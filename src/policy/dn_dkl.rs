@@ -290,6 +290,8 @@ pub struct DecisionCore {
     targets: Vec<f64>,
     /// Candidates already measured: never worth an exact variance.
     taken: Vec<bool>,
+    /// Buffers of the candidates' embedding, reused every decision.
+    workspace: crate::ml::infer::Workspace,
 }
 
 /// Curves below this count are too few for a kernel fit; structure alone ranks.
@@ -310,6 +312,7 @@ impl DecisionCore {
             curves: Vec::new(),
             targets: Vec::new(),
             taken,
+            workspace: Default::default(),
         }
     }
 
@@ -437,7 +440,7 @@ impl DecisionCore {
         let fit_ms = t_fit.elapsed().as_secs_f64() * 1e3;
 
         let t_score = Instant::now();
-        let z = model.embed_fast(&self.patches.data);
+        let z = crate::ml::infer::forward_with(&self.patches.data, &model.dense_layers(), &mut self.workspace);
         let embed_ms = t_score.elapsed().as_secs_f64() * 1e3;
         let sqrt_beta = self.settings.beta.sqrt();
         let weight = |k: usize| {

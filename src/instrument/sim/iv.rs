@@ -34,13 +34,17 @@ const TRAP_WIDTH_V: f64 = 0.3;
 
 impl Response {
     pub fn at(site: &Site, groove_width_nm: f64, pit_radius_nm: f64) -> Self {
-        let near_boundary = (-(site.boundary_nm / groove_width_nm).powi(2)).exp();
+        // Logistic edges a few nm wide: the trap chemistry of a boundary or a
+        // junction acts where the tip actually sits in it, so the response
+        // changes over the width of the groove or pit, not a grain away.
+        let edge = |d: f64, width: f64| 1.0 / (1.0 + ((d - width) / (0.2 * width)).exp());
+        let near_boundary = edge(site.boundary_nm, groove_width_nm);
         let (groove, asym) = if site.asymmetric {
             (0.0, near_boundary)
         } else {
             (near_boundary, 0.0)
         };
-        let junction = (-(site.junction_nm / pit_radius_nm).powi(2)).exp();
+        let junction = edge(site.junction_nm, 0.8 * pit_radius_nm);
         let scale_a = INTERIOR_SCALE_A
             * site.grain_conductance
             * (1.0 + 0.6 * groove)
