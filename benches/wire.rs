@@ -28,13 +28,7 @@ fn codec(c: &mut Criterion) {
     let s = plan.sweep;
     c.bench_function("wire_codec_per_iv_curve_251_points", |b| {
         b.iter(|| {
-            let request = Request::Iv {
-                v_start: s.v_start,
-                v_max: s.v_max,
-                v_end: s.v_end,
-                points: s.points,
-                dwell_ms: s.dwell_ms,
-            };
+            let request = Request::from(&s);
             let out = frame::encode(17, &request.body());
             let (seq, body) = frame::decode(out.as_bytes()).unwrap();
             let parsed = Request::parse(&body).unwrap();

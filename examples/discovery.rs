@@ -135,8 +135,16 @@ fn main() {
         "{:<10} {:>6} {:>22} {:>18} {:>9}",
         "policy", "film", "steps to 3× each motif", "coverage error", "seconds"
     );
+    // `--policies dn-dkl,random` runs only those.
+    let only: Option<Vec<PolicyKind>> = std::env::args()
+        .skip_while(|a| a != "--policies")
+        .nth(1)
+        .map(|v| v.split(',').filter_map(PolicyKind::parse).collect());
     let mut summary: Vec<(PolicyKind, Vec<Score>)> = Vec::new();
     for policy in PolicyKind::ALL {
+        if only.as_ref().is_some_and(|o| !o.contains(&policy)) {
+            continue;
+        }
         let mut scores = Vec::new();
         for seed in 1..=films as u64 {
             let s = run_one(seed, policy, budget, out.path());

@@ -10,7 +10,7 @@ use crate::ml::cluster::{self, Mixture};
 use crate::ml::patches;
 use crate::ml::vae::{self, Embedding, VaeSettings};
 use crate::plan::{AnalysisPlan, InstrumentSpec, SessionPlan};
-use crate::store::MeasurementRow;
+use crate::store::{EmbeddingRow, MeasurementRow};
 pub use summary::ClusterSummary;
 
 /// Below this current the asinh compression of curves is linear.
@@ -108,6 +108,32 @@ impl Analysis {
             .iter()
             .zip(&self.embedding.z_spectrum[k])
             .map(|(a, b)| 0.5 * (a + b))
+            .collect()
+    }
+
+    /// The `embeddings` rows of the samples of one session (`samples` are those
+    /// this analysis was trained on, in the same order).
+    pub fn embedding_rows(
+        &self,
+        samples: &[Sample],
+        session: usize,
+        model_step: u32,
+        model: &str,
+    ) -> Vec<EmbeddingRow> {
+        samples
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.session == session)
+            .map(|(i, s)| EmbeddingRow {
+                model_step,
+                row: s.row,
+                col: s.col,
+                z_image: self.embedding.z_image[i].clone(),
+                z_spectrum: self.embedding.z_spectrum[i].clone(),
+                cluster: self.mixture.labels[i] as u32,
+                step: s.step,
+                model: model.into(),
+            })
             .collect()
     }
 }

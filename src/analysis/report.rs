@@ -51,9 +51,40 @@ fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
+/// The legend's corner: the one whose quarter of the plot holds the fewest
+/// points, so the legend hides as little of the map as it can.
+fn quiet_corner(points: &[(f64, f64)], x: &std::ops::Range<f64>, y: &std::ops::Range<f64>) -> SeriesLabelPosition {
+    let count = |right: bool, upper: bool| {
+        points
+            .iter()
+            .filter(|(px, py)| {
+                let fx = (px - x.start) / (x.end - x.start);
+                let fy = (py - y.start) / (y.end - y.start);
+                (fx > 0.5) == right && (fy > 0.5) == upper
+            })
+            .count()
+    };
+    [
+        (SeriesLabelPosition::UpperRight, count(true, true)),
+        (SeriesLabelPosition::UpperLeft, count(false, true)),
+        (SeriesLabelPosition::LowerRight, count(true, false)),
+        (SeriesLabelPosition::LowerLeft, count(false, false)),
+    ]
+    .into_iter()
+    .min_by_key(|(_, n)| *n)
+    .map(|(corner, _)| corner)
+    .expect("four corners")
+}
+
 fn latent_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Analysis) -> Res {
     root.fill(&WHITE).map_err(e)?;
     let pts: Vec<Vec<f32>> = (0..a.mixture.labels.len()).map(|k| a.joint(k)).collect();
+    let xy: Vec<(f64, f64)> = pts
+        .iter()
+        .map(|p| (p[0] as f64, p.get(1).copied().unwrap_or(0.0) as f64))
+        .collect();
+    let (x_range, y_range) = (range(xy.iter().map(|p| p.0)), range(xy.iter().map(|p| p.1)));
+    let corner = quiet_corner(&xy, &x_range, &y_range);
     let mut chart = ChartBuilder::on(root)
         .caption(
             "Joint latent map of the dual VAE, coloured by cluster",
@@ -62,20 +93,17 @@ fn latent_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Analysis) -
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(55)
-        .build_cartesian_2d(
-            range(pts.iter().map(|p| p[0] as f64)),
-            range(pts.iter().map(|p| p.get(1).copied().unwrap_or(0.0) as f64)),
-        )
+        .build_cartesian_2d(x_range, y_range)
         .map_err(e)?;
     chart.configure_mesh().x_desc("z₁").y_desc("z₂").draw().map_err(e)?;
     for c in 0..a.summaries.len() {
         let col = colour(c);
         chart
             .draw_series(
-                pts.iter()
+                xy.iter()
                     .zip(&a.mixture.labels)
                     .filter(|(_, l)| **l == c)
-                    .map(|(p, _)| Circle::new((p[0] as f64, p.get(1).copied().unwrap_or(0.0) as f64), 4, col.filled())),
+                    .map(|(p, _)| Circle::new(*p, 4, col.filled())),
             )
             .map_err(e)?
             .label(format!("cluster {c}: {}", a.summaries[c].reading))
@@ -83,6 +111,7 @@ fn latent_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Analysis) -
     }
     chart
         .configure_series_labels()
+        .position(corner)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 13))
@@ -358,4 +387,24 @@ pub fn markdown(title: &str, a: &Analysis, samples: usize, stems: &[String]) -> 
         md.push_str(&format!("![{s}]({s}.png) ([svg]({s}.svg))\n\n"));
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_legend_goes_where_the_points_are_not() {
+        // A diagonal from lower left to upper right, plus a few in the upper left:
+        // the lower right is empty.
+        let mut points: Vec<(f64, f64)> = (0..20).map(|k| (k as f64, k as f64)).collect();
+        points.extend([(1.0, 18.0), (2.0, 17.0)]);
+        let (x, y) = (0.0..19.0, 0.0..19.0);
+        assert!(matches!(quiet_corner(&points, &x, &y), SeriesLabelPosition::LowerRight));
+        let flipped: Vec<(f64, f64)> = points.iter().map(|(a, b)| (*a, 19.0 - b)).collect();
+        assert!(matches!(
+            quiet_corner(&flipped, &x, &y),
+            SeriesLabelPosition::UpperRight
+        ));
+    }
 }

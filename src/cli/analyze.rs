@@ -4,7 +4,7 @@
 use crate::analysis::{self, Analysis, Sample, report};
 use crate::plan::AnalysisPlan;
 use crate::store::schema::{embeddings_frame, measurements_from};
-use crate::store::{EmbeddingRow, SessionLog, SessionWriter, StoreError};
+use crate::store::{SessionLog, SessionWriter, StoreError};
 use clap::Args;
 use color_eyre::eyre::{WrapErr, eyre};
 use std::path::{Path, PathBuf};
@@ -98,22 +98,8 @@ fn train(input: &Input) -> color_eyre::Result<Analysis> {
 /// Writes each session's rows of `embeddings`; skips sessions being written.
 fn save_embeddings(input: &Input, a: &Analysis) -> color_eyre::Result<()> {
     for (k, log) in input.logs.iter().enumerate() {
-        let rows: Vec<EmbeddingRow> = input
-            .samples
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.session == k)
-            .map(|(i, s)| EmbeddingRow {
-                model_step: input.samples.iter().filter(|t| t.session == k).count() as u32,
-                row: s.row,
-                col: s.col,
-                z_image: a.embedding.z_image[i].clone(),
-                z_spectrum: a.embedding.z_spectrum[i].clone(),
-                cluster: a.mixture.labels[i] as u32,
-                step: s.step,
-                model: "analyze".into(),
-            })
-            .collect();
+        let model_step = input.samples.iter().filter(|t| t.session == k).count() as u32;
+        let rows = a.embedding_rows(&input.samples, k, model_step, "analyze");
         match SessionWriter::reopen(&log.dir) {
             Ok((mut w, _)) => {
                 w.write_derived("embeddings", &mut embeddings_frame(&rows)?)?;

@@ -48,20 +48,7 @@ impl Retrainer {
             .name("dual-vae".into())
             .spawn(move || {
                 let result = analysis::analyze(&samples, &settings, seed).map(|a| {
-                    let rows = samples
-                        .iter()
-                        .enumerate()
-                        .map(|(i, s)| EmbeddingRow {
-                            model_step,
-                            row: s.row,
-                            col: s.col,
-                            z_image: a.embedding.z_image[i].clone(),
-                            z_spectrum: a.embedding.z_spectrum[i].clone(),
-                            cluster: a.mixture.labels[i] as u32,
-                            step: s.step,
-                            model: "live".into(),
-                        })
-                        .collect();
+                    let rows = a.embedding_rows(&samples, 0, model_step, "live");
                     Trained {
                         model_step,
                         analysis: a,

@@ -85,23 +85,31 @@ pub fn to_length(current_a: &[f64], len: usize) -> Vec<f64> {
 
 /// Reduces every curve and min–max scales the whole set to [0, 1] together.
 pub fn reduce_all(curves: &[&[f64]], points: usize) -> Vec<Vec<f64>> {
-    let mut out: Vec<Vec<f64>> = curves
-        .iter()
-        .map(|c| savitzky_golay(&mean_pool(&to_length(c, points), POOL), SG_WINDOW, SG_ORDER))
-        .collect();
-    let (lo, hi) = out
+    let mut out: Vec<Vec<f64>> = curves.iter().map(|c| reduce_one(c, points)).collect();
+    min_max_global(&mut out);
+    out
+}
+
+/// The per-curve half of [`reduce_all`] (resample, mean-pool, smooth): it does
+/// not depend on the other curves, so a caller may keep it per curve.
+pub fn reduce_one(curve: &[f64], points: usize) -> Vec<f64> {
+    savitzky_golay(&mean_pool(&to_length(curve, points), POOL), SG_WINDOW, SG_ORDER)
+}
+
+/// The global half of [`reduce_all`]: one min–max over every value of every row.
+pub fn min_max_global(rows: &mut [Vec<f64>]) {
+    let (lo, hi) = rows
         .iter()
         .flatten()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
             (lo.min(v), hi.max(v))
         });
     let span = if hi > lo { hi - lo } else { 1.0 };
-    for row in &mut out {
+    for row in rows {
         for v in row.iter_mut() {
             *v = (*v - lo) / span;
         }
     }
-    out
 }
 
 #[cfg(test)]

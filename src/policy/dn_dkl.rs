@@ -9,7 +9,8 @@
 //! so the next sweep starts without waiting for a fit.
 
 use super::{Candidates, DecideContext, Decision, Policy, Ranked};
-use crate::ml::dkl::{DklModel, FitSettings};
+use crate::ml::dkl::{DklModel, FitReport, FitSettings};
+use crate::ml::gp::Posterior;
 use crate::ml::patches::{self, PatchSet};
 use crate::ml::ssim::StructuralNovelty;
 use crate::ml::{iforest, spectra};
@@ -286,10 +287,15 @@ pub struct DecisionCore {
     structure: StructuralNovelty,
     model: Option<DklModel>,
     train_patches: Vec<f32>,
-    curves: Vec<Vec<f64>>,
+    /// Each curve resampled, pooled and smoothed (before the global min–max):
+    /// computed once when the curve comes in, not at every decision.
+    reduced: Vec<Vec<f64>>,
     targets: Vec<f64>,
     /// Candidates already measured: never worth an exact variance.
     taken: Vec<bool>,
+    /// Measured patches whose SSIM column is still to add: `rank` adds them on
+    /// the second core while the first one fits.
+    pending_structure: Vec<Vec<f32>>,
     /// Buffers of the candidates' embedding, reused every decision.
     workspace: crate::ml::infer::Workspace,
 }
@@ -309,9 +315,10 @@ impl DecisionCore {
             structure,
             model: None,
             train_patches: Vec::new(),
-            curves: Vec::new(),
+            reduced: Vec::new(),
             targets: Vec::new(),
             taken,
+            pending_structure: Vec::new(),
             workspace: Default::default(),
         }
     }
@@ -341,7 +348,7 @@ impl DecisionCore {
         }
     }
 
-    /// Takes a new curve in: one new SSIM column, one more training point.
+    /// Takes a new curve in: one more training point, and one SSIM column to add.
     pub fn absorb(&mut self, obs: Observation) {
         if let Some(k) = obs.candidate
             && k < self.taken.len()
@@ -349,30 +356,31 @@ impl DecisionCore {
             self.taken[k] = true;
         }
         if self.settings.kind != PolicyKind::DklUcb {
-            self.structure.add(&self.patches, &obs.patch);
+            self.pending_structure.push(obs.patch.clone());
         }
         self.train_patches.extend_from_slice(&obs.patch);
-        self.curves.push(obs.current_a);
+        self.reduced
+            .push(spectra::reduce_one(&obs.current_a, self.settings.sweep_points));
         self.targets.push(obs.target);
     }
 
     /// What the kernel learns: novelty of every curve among all of them,
     /// re-scored now, or a min–max scaled physics scalar.
-    fn learning_targets(&self) -> Vec<f64> {
-        let n = self.curves.len();
-        match self.settings.target {
+    fn learning_targets(settings: &DnDklSettings, reduced: &[Vec<f64>], targets: &[f64]) -> Vec<f64> {
+        let n = reduced.len();
+        match settings.target {
             DklTarget::Novelty => {
-                let refs: Vec<&[f64]> = self.curves.iter().map(|c| c.as_slice()).collect();
-                let features = spectra::reduce_all(&refs, self.settings.sweep_points);
-                let mut rng = seed::rng(self.settings.master_seed, "isolation-forest", &[n as u64]);
+                let mut features = reduced.to_vec();
+                spectra::min_max_global(&mut features);
+                let mut rng = seed::rng(settings.master_seed, "isolation-forest", &[n as u64]);
                 iforest::novelty(&features, &mut rng)
             }
             _ => {
-                let finite: Vec<f64> = self.targets.iter().copied().filter(|v| v.is_finite()).collect();
+                let finite: Vec<f64> = targets.iter().copied().filter(|v| v.is_finite()).collect();
                 let lo = finite.iter().copied().fold(f64::INFINITY, f64::min);
                 let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let span = if hi > lo { hi - lo } else { 1.0 };
-                self.targets
+                targets
                     .iter()
                     .map(|v| if v.is_finite() { (v - lo) / span } else { 1.0 })
                     .collect()
@@ -380,12 +388,70 @@ impl DecisionCore {
         }
     }
 
+    /// Re-scores the learning targets, refits the deep kernel warm (from its
+    /// seeded initialisation the first time) and conditions the GP on the
+    /// training set. Times in ms: targets, fit, conditioning.
+    fn fit(
+        settings: &DnDklSettings,
+        width: usize,
+        model: &mut Option<DklModel>,
+        train_patches: &[f32],
+        reduced: &[Vec<f64>],
+        targets: &[f64],
+    ) -> Result<(FitReport, Posterior, [f64; 3]), String> {
+        let t_stage = Instant::now();
+        let y = Self::learning_targets(settings, reduced, targets);
+        let targets_ms = t_stage.elapsed().as_secs_f64() * 1e3;
+        let first = model.is_none();
+        let model = model.get_or_insert_with(|| {
+            let dev = burn::prelude::Device::flex().autodiff();
+            DklModel::new_seeded(
+                width,
+                &settings.hidden,
+                settings.embedding,
+                dev,
+                seed::derive(settings.master_seed, "dkl-init", &[]),
+            )
+        });
+        let steps = if first {
+            settings.first_fit_steps
+        } else {
+            settings.refit_steps
+        };
+        let t_stage = Instant::now();
+        let report = model
+            .fit(
+                train_patches,
+                &y,
+                FitSettings {
+                    learning_rate: settings.learning_rate,
+                    max_steps: steps,
+                    tolerance: 1e-4,
+                    patience: 3,
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        let train_ms = t_stage.elapsed().as_secs_f64() * 1e3;
+        let t_stage = Instant::now();
+        let posterior = model.posterior(train_patches, &y).map_err(|e| e.to_string())?;
+        let posterior_ms = t_stage.elapsed().as_secs_f64() * 1e3;
+        Ok((report, posterior, [targets_ms, train_ms, posterior_ms]))
+    }
+
+    /// Adds the SSIM columns of the patches absorbed since the last ranking.
+    fn settle_structure(structure: &mut StructuralNovelty, patches: &PatchSet, pending: &mut Vec<Vec<f32>>) {
+        for patch in pending.drain(..) {
+            structure.add(patches, &patch);
+        }
+    }
+
     /// Re-scores novelty, refits warm, and scores every candidate.
     pub fn rank(&mut self) -> Result<Ranking, String> {
-        let n = self.curves.len();
+        let n = self.reduced.len();
         let m = self.patches.len();
-        let structure: Vec<f64> = (0..m).map(|k| self.structure.novelty(k)).collect();
         if self.settings.kind == PolicyKind::Structure || n < MIN_FIT_POINTS {
+            Self::settle_structure(&mut self.structure, &self.patches, &mut self.pending_structure);
+            let structure: Vec<f64> = (0..m).map(|k| self.structure.novelty(k)).collect();
             return Ok(Ranking {
                 version: n,
                 score: structure.clone(),
@@ -400,44 +466,39 @@ impl DecisionCore {
                 stages_ms: [0.0; 5],
             });
         }
+        // The SSIM columns and the fit need each other's results only when
+        // scoring: the fit (burn, one core) and the columns (the rest of the
+        // pool) run side by side.
+        let Self {
+            settings,
+            patches,
+            structure,
+            model,
+            train_patches,
+            reduced,
+            targets,
+            pending_structure,
+            ..
+        } = self;
+        let settings = &*settings;
+        let mut fitted = None;
         let t_fit = Instant::now();
-        let y = self.learning_targets();
-        let targets_ms = t_fit.elapsed().as_secs_f64() * 1e3;
-        let width = self.patches.width();
-        let first = self.model.is_none();
-        let model = self.model.get_or_insert_with(|| {
-            let dev = burn::prelude::Device::flex().autodiff();
-            DklModel::new_seeded(
-                width,
-                &self.settings.hidden,
-                self.settings.embedding,
-                dev,
-                seed::derive(self.settings.master_seed, "dkl-init", &[]),
-            )
+        rayon::scope(|scope| {
+            let patches = &*patches;
+            scope.spawn(move |_| Self::settle_structure(structure, patches, pending_structure));
+            fitted = Some(Self::fit(
+                settings,
+                patches.width(),
+                model,
+                train_patches,
+                reduced,
+                targets,
+            ));
         });
-        let steps = if first {
-            self.settings.first_fit_steps
-        } else {
-            self.settings.refit_steps
-        };
-        let t_stage = Instant::now();
-        let report = model
-            .fit(
-                &self.train_patches,
-                &y,
-                FitSettings {
-                    learning_rate: self.settings.learning_rate,
-                    max_steps: steps,
-                    tolerance: 1e-4,
-                    patience: 3,
-                },
-            )
-            .map_err(|e| e.to_string())?;
-        let train_ms = t_stage.elapsed().as_secs_f64() * 1e3;
-        let t_stage = Instant::now();
-        let posterior = model.posterior(&self.train_patches, &y).map_err(|e| e.to_string())?;
-        let posterior_ms = t_stage.elapsed().as_secs_f64() * 1e3;
+        let (report, posterior, [targets_ms, train_ms, posterior_ms]) = fitted.expect("the fit ran")?;
         let fit_ms = t_fit.elapsed().as_secs_f64() * 1e3;
+        let structure: Vec<f64> = (0..m).map(|k| self.structure.novelty(k)).collect();
+        let model = self.model.as_ref().expect("fitted above");
 
         let t_score = Instant::now();
         let z = crate::ml::infer::forward_with(&self.patches.data, &model.dense_layers(), &mut self.workspace);
@@ -469,7 +530,9 @@ impl DecisionCore {
         let need = self.settings.queue_len + 3;
         let mut best: Vec<f64> = Vec::with_capacity(need + PREDICT_BATCH);
         let d = model.embedding_dim();
-        for chunk in order.chunks(PREDICT_BATCH) {
+        // One batch per core each round; the stopping test runs between rounds.
+        let round = PREDICT_BATCH * rayon::current_num_threads().max(1);
+        for chunk in order.chunks(round) {
             if best.len() >= need && best[need - 1] >= score[chunk[0]] {
                 break;
             }
@@ -477,7 +540,7 @@ impl DecisionCore {
                 .iter()
                 .flat_map(|&k| z[k * d..(k + 1) * d].iter().copied())
                 .collect();
-            let (_, var) = posterior.predict(&zc, PREDICT_BATCH);
+            let (_, var) = posterior.predict_par(&zc, PREDICT_BATCH);
             for (&k, v) in chunk.iter().zip(var) {
                 std[k] = v.sqrt();
                 ucb[k] = mean[k] + sqrt_beta * std[k];

@@ -99,22 +99,24 @@ pub fn get_list_f64(df: &DataFrame, name: &str) -> Result<Vec<Vec<f64>>, StoreEr
     Ok(out)
 }
 
+/// A list column as f32; the round trip through f64 is exact for values stored
+/// as f32, so one reader serves both.
 pub fn get_list_f32(df: &DataFrame, name: &str) -> Result<Vec<Vec<f32>>, StoreError> {
-    let c = column(df, name)?
-        .cast(&DataType::List(Box::new(DataType::Float32)))
-        .map_err(|e| schema_err(name, e))?;
-    let ca = c.list().map_err(|e| schema_err(name, e))?;
-    let mut out = Vec::with_capacity(ca.len());
-    for item in ca.amortized_iter() {
-        match item {
-            Some(s) => {
-                let f = s.as_ref().f32().map_err(|e| schema_err(name, e))?;
-                out.push(f.iter().map(|v| v.unwrap_or(f32::NAN)).collect());
-            }
-            None => out.push(Vec::new()),
-        }
-    }
-    Ok(out)
+    Ok(get_list_f64(df, name)?
+        .into_iter()
+        .map(|v| v.into_iter().map(|x| x as f32).collect())
+        .collect())
+}
+
+/// Opens a file for reading and writing, creating it but keeping its contents.
+pub fn open_keep(path: &Path) -> Result<File, StoreError> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| StoreError::io(path, e))
 }
 
 /// Flushes a folder's entry table, so a rename inside it survives a power cut.

@@ -10,7 +10,7 @@
 use super::StoreError;
 use super::schema::{DecisionRow, EventRow, MeasurementRow};
 use serde::{Deserialize, Serialize};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -142,13 +142,7 @@ impl Journal {
     /// Returns the journal and every entry already in it.
     pub fn open(dir: &Path) -> Result<(Self, Vec<(u64, Entry)>), StoreError> {
         let path = dir.join(JOURNAL_FILE);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| StoreError::io(&path, e))?;
+        let mut file = super::frame::open_keep(&path)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(|e| StoreError::io(&path, e))?;
         let (entries, valid) = decode_all(&bytes);

@@ -390,13 +390,7 @@ impl Instrument for SerialInstrument {
     }
 
     fn sweep(&mut self, s: &SweepRequest) -> Result<Sweep, InstrumentError> {
-        let request = Request::Iv {
-            v_start: s.v_start,
-            v_max: s.v_max,
-            v_end: s.v_end,
-            points: s.points,
-            dwell_ms: s.dwell_ms,
-        };
+        let request = Request::from(s);
         let wait = Duration::from_secs_f64(s.duration_ms() / 1000.0) + self.settings.sweep_margin;
         let p = match self.request(&request, wait) {
             Err(InstrumentError::Refused { code, .. }) if code == "NOTENGAGED" && self.engaged => {

@@ -1,7 +1,7 @@
 //! The commands and replies of `dualscope-wire/1` (CONTRACTS §1), as types.
 
 use super::array;
-use crate::instrument::{Identity, Limits, SweepEnd};
+use crate::instrument::{Identity, Limits, SweepEnd, SweepRequest};
 
 /// A request from the host.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +29,18 @@ pub enum Request {
         dwell_ms: f64,
     },
     Abort,
+}
+
+impl From<&SweepRequest> for Request {
+    fn from(s: &SweepRequest) -> Self {
+        Self::Iv {
+            v_start: s.v_start,
+            v_max: s.v_max,
+            v_end: s.v_end,
+            points: s.points,
+            dwell_ms: s.dwell_ms,
+        }
+    }
 }
 
 /// The error codes of a reply.
