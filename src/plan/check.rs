@@ -150,6 +150,7 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     finite_within("policy.dkl_learning_rate", p.dkl_learning_rate, 1e-6..=1.0)?;
     within("policy.dkl_first_fit_steps", p.dkl_first_fit_steps, 1..=100_000)?;
     within("policy.dkl_refit_steps", p.dkl_refit_steps, 1..=100_000)?;
+    within("policy.dkl_restart_every", p.dkl_restart_every, 0..=100_000)?;
     within("policy.queue_len", p.queue_len, 1..=1_000)?;
     if p.patch_px < 7 && matches!(p.name, super::PolicyKind::DnDkl | super::PolicyKind::Structure) {
         return Err(PlanError::new(

@@ -294,6 +294,11 @@ pub struct PolicyPlan {
     /// (a fit stops earlier once the objective settles).
     pub dkl_first_fit_steps: u32,
     pub dkl_refit_steps: u32,
+    /// Every this many curves, also fit a fresh model from a seeded start (with
+    /// the first fit's steps) and keep whichever explains the data better: a warm
+    /// fit alone can settle in a flat kernel (every candidate the same mean and
+    /// variance) and never leave it. 0 turns this off.
+    pub dkl_restart_every: u32,
     /// How many top candidates the acquisition queue shows.
     pub queue_len: u32,
 }
@@ -314,6 +319,7 @@ impl Default for PolicyPlan {
             dkl_learning_rate: 0.01,
             dkl_first_fit_steps: 200,
             dkl_refit_steps: 6,
+            dkl_restart_every: 25,
             queue_len: 12,
         }
     }

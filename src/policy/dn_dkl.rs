@@ -56,6 +56,7 @@ pub struct DnDklSettings {
     pub learning_rate: f64,
     pub first_fit_steps: usize,
     pub refit_steps: usize,
+    pub restart_every: usize,
     pub sweep_points: usize,
     pub queue_len: usize,
 }
@@ -74,6 +75,7 @@ impl DnDklSettings {
             learning_rate: p.dkl_learning_rate,
             first_fit_steps: p.dkl_first_fit_steps as usize,
             refit_steps: p.dkl_refit_steps as usize,
+            restart_every: p.dkl_restart_every as usize,
             sweep_points: plan.sweep.points as usize,
             queue_len: p.queue_len as usize,
         }
@@ -402,39 +404,50 @@ impl DecisionCore {
         let t_stage = Instant::now();
         let y = Self::learning_targets(settings, reduced, targets);
         let targets_ms = t_stage.elapsed().as_secs_f64() * 1e3;
-        let first = model.is_none();
-        let model = model.get_or_insert_with(|| {
-            let dev = burn::prelude::Device::flex().autodiff();
+        let n = y.len();
+        let fresh = |salt: &[u64]| {
             DklModel::new_seeded(
                 width,
                 &settings.hidden,
                 settings.embedding,
-                dev,
-                seed::derive(settings.master_seed, "dkl-init", &[]),
+                burn::prelude::Device::flex().autodiff(),
+                seed::derive(settings.master_seed, "dkl-init", salt),
             )
-        });
-        let steps = if first {
-            settings.first_fit_steps
-        } else {
-            settings.refit_steps
+        };
+        let steps = |max_steps: usize| FitSettings {
+            learning_rate: settings.learning_rate,
+            max_steps,
+            tolerance: 1e-4,
+            patience: 3,
         };
         let t_stage = Instant::now();
-        let report = model
-            .fit(
-                train_patches,
-                &y,
-                FitSettings {
-                    learning_rate: settings.learning_rate,
-                    max_steps: steps,
-                    tolerance: 1e-4,
-                    patience: 3,
-                },
-            )
+        let (warm, max_steps, first) = match model.take() {
+            Some(m) => (m, settings.refit_steps, false),
+            None => (fresh(&[]), settings.first_fit_steps, true),
+        };
+        let model = model.insert(warm);
+        let mut report = model
+            .fit(train_patches, &y, steps(max_steps))
             .map_err(|e| e.to_string())?;
-        let train_ms = t_stage.elapsed().as_secs_f64() * 1e3;
+        let mut train_ms = t_stage.elapsed().as_secs_f64() * 1e3;
         let t_stage = Instant::now();
-        let posterior = model.posterior(train_patches, &y).map_err(|e| e.to_string())?;
+        let mut posterior = model.posterior(train_patches, &y).map_err(|e| e.to_string())?;
         let posterior_ms = t_stage.elapsed().as_secs_f64() * 1e3;
+        if settings.restart_every > 0 && n.is_multiple_of(settings.restart_every) && !first {
+            // A fresh start competes with the warm fit on the marginal
+            // likelihood; a failed fresh fit just loses.
+            let t_stage = Instant::now();
+            let mut challenger = fresh(&[n as u64]);
+            if let Ok(r) = challenger.fit(train_patches, &y, steps(settings.first_fit_steps))
+                && let Ok(p) = challenger.posterior(train_patches, &y)
+                && p.nll < posterior.nll
+            {
+                *model = challenger;
+                report = r;
+                posterior = p;
+            }
+            train_ms += t_stage.elapsed().as_secs_f64() * 1e3;
+        }
         Ok((report, posterior, [targets_ms, train_ms, posterior_ms]))
     }
 
