@@ -306,6 +306,16 @@ mod tests {
         Device::flex().autodiff()
     }
 
+    /// A seeded 4 → 8 → 2 kernel, `n` inputs and smooth targets.
+    fn small_problem(seed: u64, n: usize, freq: f64) -> (DeepKernel, Tensor<2>, Vec<f64>) {
+        let dev = device();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let model = DeepKernel::new(4, &[8], 2, &dev, &mut rng);
+        let x: Vec<f32> = (0..n * 4).map(|k| ((k * 7919 % 101) as f32 / 101.0) - 0.5).collect();
+        let y: Vec<f64> = (0..n).map(|k| (k as f64 * freq).sin()).collect();
+        (model, Tensor::<2>::from_data(TensorData::new(x, [n, 4]), &dev), y)
+    }
+
     /// Builds K in burn, and back-propagates Σ G⊙K with G from faer.
     fn grads_through_k(model: &DeepKernel, xt: Tensor<2>, y: &[f64]) -> burn::tensor::Gradients {
         let n = y.len();
@@ -324,13 +334,7 @@ mod tests {
     /// back-propagating Σ G⊙K.
     #[test]
     fn hand_kernel_gradient_matches_burn_through_k() {
-        let dev = device();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-        let model = DeepKernel::new(4, &[8], 2, &dev, &mut rng);
-        let n = 12;
-        let x: Vec<f32> = (0..n * 4).map(|k| ((k * 7919 % 103) as f32 / 103.0) - 0.5).collect();
-        let y: Vec<f64> = (0..n).map(|k| (k as f64 * 1.3).sin()).collect();
-        let xt = Tensor::<2>::from_data(TensorData::new(x, [n, 4]), &dev);
+        let (model, xt, y) = small_problem(11, 12, 1.3);
         let host = |t: Tensor<2>| -> Vec<f64> { t.into_data().convert::<f64>().try_to_vec().unwrap() };
 
         let through_k = grads_through_k(&model, xt.clone(), &y);
@@ -403,13 +407,7 @@ mod tests {
     /// Burn's back-propagation of Σ G⊙K equals the f64 chain rule through G.
     #[test]
     fn surrogate_gradient_matches_the_direct_gradient() {
-        let dev = device();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let model = DeepKernel::new(4, &[8], 2, &dev, &mut rng);
-        let n = 10;
-        let x: Vec<f32> = (0..n * 4).map(|k| ((k * 7919 % 101) as f32 / 101.0) - 0.5).collect();
-        let y: Vec<f64> = (0..n).map(|k| (k as f64 * 0.9).cos()).collect();
-        let xt = Tensor::<2>::from_data(TensorData::new(x.clone(), [n, 4]), &dev);
+        let (model, xt, y) = small_problem(3, 10, 0.9);
         let grads = grads_through_k(&model, xt.clone(), &y);
         let grad_l: Vec<f64> = model
             .log_lengthscale
