@@ -246,9 +246,9 @@ impl DklModel {
             let z_host: Vec<f64> = z.to_data().convert::<f64>().try_to_vec::<f64>().expect("f64 data");
             let hyper = self.model.hyper();
             let pieces = gp::covariance_and_slope(&z_host, d, &hyper);
-            let (g, value) = gp::nll_gradient_wrt_k(&pieces.0, y)?;
+            let (g, value) = gp::nll_gradient_wrt_k(&pieces.k, y)?;
             nll = value;
-            let gradient = gp::kernel_gradient(&z_host, d, &hyper, &g, &pieces, NOISE_FLOOR);
+            let gradient = gp::kernel_gradient(&pieces, &hyper, &g, NOISE_FLOOR);
             let loss = self.model.surrogate(z, &gradient) + self.model.neg_log_prior();
             let grads = GradientsParams::from_grads(loss.backward(), &self.model);
             self.model = self.optim.step(settings.learning_rate, self.model.clone(), grads);
@@ -316,6 +316,17 @@ mod tests {
         (model, Tensor::<2>::from_data(TensorData::new(x, [n, 4]), &dev), y)
     }
 
+    /// A parameter's gradient, as f64.
+    fn grad_of<const D: usize>(p: &Param<Tensor<D>>, grads: &burn::tensor::Gradients) -> Vec<f64> {
+        p.val()
+            .grad(grads)
+            .unwrap()
+            .into_data()
+            .convert::<f64>()
+            .try_to_vec()
+            .unwrap()
+    }
+
     /// Builds K in burn, and back-propagates Σ G⊙K with G from faer.
     fn grads_through_k(model: &DeepKernel, xt: Tensor<2>, y: &[f64]) -> burn::tensor::Gradients {
         let n = y.len();
@@ -343,54 +354,36 @@ mod tests {
         let zh = host(z.clone());
         let h = model.hyper();
         let pieces = gp::covariance_and_slope(&zh, 2, &h);
-        let (g, _) = gp::nll_gradient_wrt_k(&pieces.0, &y).unwrap();
+        let (g, _) = gp::nll_gradient_wrt_k(&pieces.k, &y).unwrap();
         let by_hand = model
-            .surrogate(z, &gp::kernel_gradient(&zh, 2, &h, &g, &pieces, NOISE_FLOOR))
+            .surrogate(z, &gp::kernel_gradient(&pieces, &h, &g, NOISE_FLOOR))
             .backward();
 
-        let grad1 = |p: &Param<Tensor<1>>, grads: &_| -> Vec<f64> {
-            p.val()
-                .grad(grads)
-                .unwrap()
-                .into_data()
-                .convert::<f64>()
-                .try_to_vec()
-                .unwrap()
-        };
-        let grad2 = |p: &Param<Tensor<2>>, grads: &_| -> Vec<f64> {
-            p.val()
-                .grad(grads)
-                .unwrap()
-                .into_data()
-                .convert::<f64>()
-                .try_to_vec()
-                .unwrap()
-        };
         let pairs = [
             (
                 "first weights",
-                grad2(&model.extractor.layers[0].weight, &through_k),
-                grad2(&model.extractor.layers[0].weight, &by_hand),
+                grad_of(&model.extractor.layers[0].weight, &through_k),
+                grad_of(&model.extractor.layers[0].weight, &by_hand),
             ),
             (
                 "last weights",
-                grad2(&model.extractor.layers[1].weight, &through_k),
-                grad2(&model.extractor.layers[1].weight, &by_hand),
+                grad_of(&model.extractor.layers[1].weight, &through_k),
+                grad_of(&model.extractor.layers[1].weight, &by_hand),
             ),
             (
                 "log lengthscale",
-                grad1(&model.log_lengthscale, &through_k),
-                grad1(&model.log_lengthscale, &by_hand),
+                grad_of(&model.log_lengthscale, &through_k),
+                grad_of(&model.log_lengthscale, &by_hand),
             ),
             (
                 "log signal variance",
-                grad1(&model.log_signal_var, &through_k),
-                grad1(&model.log_signal_var, &by_hand),
+                grad_of(&model.log_signal_var, &through_k),
+                grad_of(&model.log_signal_var, &by_hand),
             ),
             (
                 "log noise variance",
-                grad1(&model.log_noise_var, &through_k),
-                grad1(&model.log_noise_var, &by_hand),
+                grad_of(&model.log_noise_var, &through_k),
+                grad_of(&model.log_noise_var, &by_hand),
             ),
         ];
         for (what, a, b) in pairs {

@@ -19,15 +19,6 @@ pub struct Hyper {
 
 const SQRT5: f64 = 2.236_067_977_499_79;
 
-/// e^x for x ≤ 0, to within a few ulp of `f64::exp`, written without branches
-/// or calls so the compiler vectorises loops over it: scoring every candidate
-/// evaluates the kernel millions of times, and libm's scalar `exp` was most of
-/// that time. Below −708 it returns 0 (as e^x underflows there anyway).
-#[inline]
-pub fn exp_neg(x: f64) -> f64 {
-    exp_neg_with::<false>(x)
-}
-
 /// `a·b + c`, fused into one instruction where the caller is compiled with FMA
 /// (`FUSED`); Rust never fuses on its own, and `mul_add` without the hardware
 /// instruction is a slow library call, hence the switch.
@@ -36,6 +27,10 @@ fn mul_add<const FUSED: bool>(a: f64, b: f64, c: f64) -> f64 {
     if FUSED { a.mul_add(b, c) } else { a * b + c }
 }
 
+/// e^x for x ≤ 0, to within a few ulp of `f64::exp`, written without branches
+/// or calls so the compiler vectorises loops over it: scoring every candidate
+/// evaluates the kernel millions of times, and libm's scalar `exp` was most of
+/// that time. Below −708 it returns 0 (as e^x underflows there anyway).
 #[inline(always)]
 fn exp_neg_with<const FUSED: bool>(x: f64) -> f64 {
     const LOG2E: f64 = std::f64::consts::LOG2_E;
@@ -109,33 +104,48 @@ fn matern52_with<const FUSED: bool>(r: f64) -> f64 {
 
 /// The training covariance K = K_f + σ_n² I of row-major points (n × d).
 pub fn train_covariance(z: &[f64], d: usize, h: &Hyper) -> Mat<f64> {
-    covariance_and_slope(z, d, h).0
+    covariance_and_slope(z, d, h).k
 }
 
-/// K, and beside it the kernel's slope S = σ_f² φ′(r)/r for every pair, which
-/// the gradient needs ([`kernel_gradient`]): both from one pass of
-/// exponentials, a column at a time so the loops vectorise.
-pub fn covariance_and_slope(z: &[f64], d: usize, h: &Hyper) -> (Mat<f64>, Mat<f64>) {
+/// What one pass over the training pairs gives: K, the kernel's slope
+/// S = σ_f² φ′(r)/r for every pair, and the points scaled by 1/ℓ (one vector per
+/// dimension), all of which [`kernel_gradient`] needs.
+#[derive(Debug, Clone)]
+pub struct KernelPieces {
+    pub k: Mat<f64>,
+    pub slope: Mat<f64>,
+    pub scaled: Vec<Vec<f64>>,
+}
+
+/// [`KernelPieces`] from one pass of exponentials, a column at a time so the
+/// loops vectorise.
+pub fn covariance_and_slope(z: &[f64], d: usize, h: &Hyper) -> KernelPieces {
     let n = z.len() / d.max(1);
     let u = scaled_columns(z, d, h);
     let mut k = Mat::<f64>::zeros(n, n);
     let mut slope = Mat::<f64>::zeros(n, n);
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports AVX2 and FMA, checked on the line above.
-        unsafe { covariance_columns_avx2(&u, h, &mut k, &mut slope) };
-        return (k, slope);
-    }
-    covariance_columns::<false>(&u, h, &mut k, &mut slope);
-    (k, slope)
+    fill_covariance_columns(&u, h, &mut k, &mut slope);
+    KernelPieces { k, slope, scaled: u }
 }
 
 /// The points scaled by 1/ℓ, one contiguous vector per dimension.
 fn scaled_columns(z: &[f64], d: usize, h: &Hyper) -> Vec<Vec<f64>> {
     let n = z.len() / d.max(1);
     (0..d)
-        .map(|k| (0..n).map(|i| z[i * d + k] / h.lengthscale[k]).collect())
+        .map(|k| {
+            let inv_l = 1.0 / h.lengthscale[k];
+            (0..n).map(|i| z[i * d + k] * inv_l).collect()
+        })
         .collect()
+}
+
+fn fill_covariance_columns(u: &[Vec<f64>], h: &Hyper, k: &mut Mat<f64>, slope: &mut Mat<f64>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports AVX2 and FMA, checked on the line above.
+        return unsafe { covariance_columns_avx2(u, h, k, slope) };
+    }
+    covariance_columns::<false>(u, h, k, slope)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -226,9 +236,7 @@ pub fn condition_on(k: Mat<f64>, z: &[f64], d: usize, y: &[f64], h: &Hyper) -> R
     let fit: f64 = (0..n).map(|i| (y[i] - y_mean) * alpha[i]).sum();
     let nll = 0.5 * fit + 0.5 * log_det + 0.5 * n as f64 * (2.0 * std::f64::consts::PI).ln();
     let inv_l: Vec<f64> = h.lengthscale.iter().map(|l| 1.0 / l).collect();
-    let scaled = (0..d)
-        .map(|k| (0..n).map(|i| z[i * d + k] * inv_l[k]).collect())
-        .collect();
+    let scaled = scaled_columns(z, d, h);
     Ok(Posterior {
         d,
         scaled,
@@ -280,17 +288,9 @@ pub struct KernelGradient {
 /// ∂K_f/∂zᵢₖ = Sᵢⱼ (uᵢₖ − uⱼₖ)/ℓₖ and ∂K_f/∂log ℓₖ = −Sᵢⱼ (uᵢₖ − uⱼₖ)². With
 /// W = G⊙S every sum over pairs becomes a product of W with [1, uₖ, uₖ²]:
 /// one n×n×(2d+1) matrix product instead of n² scalar steps.
-pub fn kernel_gradient(
-    z: &[f64],
-    d: usize,
-    h: &Hyper,
-    g: &Mat<f64>,
-    pieces: &(Mat<f64>, Mat<f64>),
-    noise_floor: f64,
-) -> KernelGradient {
-    let n = z.len() / d.max(1);
-    let (k, slope) = pieces;
-    let u = scaled_columns(z, d, h);
+pub fn kernel_gradient(pieces: &KernelPieces, h: &Hyper, g: &Mat<f64>, noise_floor: f64) -> KernelGradient {
+    let KernelPieces { k, slope, scaled: u } = pieces;
+    let (n, d) = (k.nrows(), u.len());
     let w = Mat::from_fn(n, n, |i, j| g[(i, j)] * slope[(i, j)]);
     let basis = Mat::from_fn(n, 1 + 2 * d, |i, c| match c {
         0 => 1.0,
@@ -525,12 +525,16 @@ mod tests {
         let mut worst = 0f64;
         for k in 0..200_000 {
             let x = -(k as f64) * 0.0035;
-            let (a, b) = (exp_neg(x), x.exp());
-            worst = worst.max(((a - b) / b).abs());
+            let b = x.exp();
+            for a in [exp_neg_with::<false>(x), exp_neg_with::<true>(x)] {
+                worst = worst.max(((a - b) / b).abs());
+            }
         }
         assert!(worst < 1e-14, "worst relative error {worst:e}");
-        assert_eq!(exp_neg(0.0), 1.0);
-        assert_eq!(exp_neg(-800.0), 0.0);
+        for fused in [exp_neg_with::<false>, exp_neg_with::<true>] {
+            assert_eq!(fused(0.0), 1.0);
+            assert_eq!(fused(-800.0), 0.0);
+        }
     }
 
     #[test]
@@ -584,8 +588,8 @@ mod tests {
         let (z, y, h) = data();
         let floor = 1e-4;
         let pieces = covariance_and_slope(&z, 2, &h);
-        let (g, _) = nll_gradient_wrt_k(&pieces.0, &y).unwrap();
-        let grad = kernel_gradient(&z, 2, &h, &g, &pieces, floor);
+        let (g, _) = nll_gradient_wrt_k(&pieces.k, &y).unwrap();
+        let grad = kernel_gradient(&pieces, &h, &g, floor);
         let nll_at = |z: &[f64], h: &Hyper| condition(z, 2, &y, h).unwrap().nll;
         let eps = 1e-6;
         let fd = |f: &dyn Fn(f64) -> f64| (f(eps) - f(-eps)) / (2.0 * eps);
