@@ -176,6 +176,11 @@ impl StructuralNovelty {
         self.best.len()
     }
 
+    /// How many measured patches have been added.
+    pub fn measured(&self) -> usize {
+        self.measured
+    }
+
     pub fn is_empty(&self) -> bool {
         self.best.is_empty()
     }

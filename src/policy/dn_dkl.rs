@@ -295,9 +295,6 @@ pub struct DecisionCore {
     targets: Vec<f64>,
     /// Candidates already measured: never worth an exact variance.
     taken: Vec<bool>,
-    /// Measured patches whose SSIM column is still to add: `rank` adds them on
-    /// the second core while the first one fits.
-    pending_structure: Vec<Vec<f32>>,
     /// Buffers of the candidates' embedding, reused every decision.
     workspace: crate::ml::infer::Workspace,
 }
@@ -320,7 +317,6 @@ impl DecisionCore {
             reduced: Vec::new(),
             targets: Vec::new(),
             taken,
-            pending_structure: Vec::new(),
             workspace: Default::default(),
         }
     }
@@ -350,15 +346,13 @@ impl DecisionCore {
         }
     }
 
-    /// Takes a new curve in: one more training point, and one SSIM column to add.
+    /// Takes a new curve in: one more training point (its SSIM column is added
+    /// by `rank`, on the second core while the first one fits).
     pub fn absorb(&mut self, obs: Observation) {
         if let Some(k) = obs.candidate
             && k < self.taken.len()
         {
             self.taken[k] = true;
-        }
-        if self.settings.kind != PolicyKind::DklUcb {
-            self.pending_structure.push(obs.patch.clone());
         }
         self.train_patches.extend_from_slice(&obs.patch);
         self.reduced
@@ -451,10 +445,15 @@ impl DecisionCore {
         Ok((report, posterior, [targets_ms, train_ms, posterior_ms]))
     }
 
-    /// Adds the SSIM columns of the patches absorbed since the last ranking.
-    fn settle_structure(structure: &mut StructuralNovelty, patches: &PatchSet, pending: &mut Vec<Vec<f32>>) {
-        for patch in pending.drain(..) {
-            structure.add(patches, &patch);
+    /// Adds the SSIM columns of the training patches absorbed since the last
+    /// ranking (none for `dkl-ucb`, which has no structural half).
+    fn settle_structure(kind: PolicyKind, structure: &mut StructuralNovelty, patches: &PatchSet, train: &[f32]) {
+        if kind == PolicyKind::DklUcb {
+            return;
+        }
+        let done = structure.measured();
+        for patch in train.chunks(patches.width()).skip(done) {
+            structure.add(patches, patch);
         }
     }
 
@@ -463,7 +462,12 @@ impl DecisionCore {
         let n = self.reduced.len();
         let m = self.patches.len();
         if self.settings.kind == PolicyKind::Structure || n < MIN_FIT_POINTS {
-            Self::settle_structure(&mut self.structure, &self.patches, &mut self.pending_structure);
+            Self::settle_structure(
+                self.settings.kind,
+                &mut self.structure,
+                &self.patches,
+                &self.train_patches,
+            );
             let structure: Vec<f64> = (0..m).map(|k| self.structure.novelty(k)).collect();
             return Ok(Ranking {
                 version: n,
@@ -490,7 +494,6 @@ impl DecisionCore {
             train_patches,
             reduced,
             targets,
-            pending_structure,
             ..
         } = self;
         let settings = &*settings;
@@ -498,7 +501,8 @@ impl DecisionCore {
         let t_fit = Instant::now();
         rayon::scope(|scope| {
             let patches = &*patches;
-            scope.spawn(move |_| Self::settle_structure(structure, patches, pending_structure));
+            let train = &*train_patches;
+            scope.spawn(move |_| Self::settle_structure(settings.kind, structure, patches, train));
             fitted = Some(Self::fit(
                 settings,
                 patches.width(),
