@@ -21,7 +21,7 @@ pub struct Dense {
 /// tanh(x) = 1 − 2/(e^{2x} + 1), with e^y from a range reduction and a
 /// degree-7 polynomial: about 1e-7 relative error, no branches, no calls.
 #[inline(always)]
-fn tanh_f32(x: f32) -> f32 {
+pub(crate) fn tanh_f32(x: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0; // 1.5·2²³: round to integer in the mantissa
     let y = (2.0 * x).clamp(-40.0, 40.0) * std::f32::consts::LOG2_E;
     let t = y + MAGIC;
@@ -56,7 +56,7 @@ fn bias_tanh_avx2(out: &mut [f32], bias: &[f32], activate: bool) {
     bias_tanh_portable(out, bias, activate)
 }
 
-fn bias_tanh(out: &mut [f32], bias: &[f32], activate: bool) {
+pub(crate) fn bias_tanh(out: &mut [f32], bias: &[f32], activate: bool) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked on the line above.

@@ -84,12 +84,13 @@ impl Decoder {
         }
     }
 
+    /// The output logits: the sigmoid is folded into the BCE (see `bce_sum`).
     fn mlp(&self, z: Tensor<2>) -> Tensor<2> {
         let h = super::tanh(self.hidden2.forward(super::tanh(self.hidden1.forward(z))));
-        burn::tensor::activation::sigmoid(self.out.forward(h))
+        self.out.forward(h)
     }
 
-    /// `z`: batch × latent (plus θ, dx, dy in front when spatial).
+    /// `z`: batch × latent (plus θ, dx, dy in front when spatial); returns logits.
     fn forward(&self, z: Tensor<2>) -> Tensor<2> {
         if self.spatial_side == 0 {
             return self.mlp(z);
@@ -161,11 +162,12 @@ pub struct Embedding {
     pub alignment: f64,
 }
 
-fn bce_sum(pred: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
-    let eps = 1e-6;
-    let p = pred.clamp(eps, 1.0 - eps);
-    let l = target.clone() * p.clone().log() + (target.neg() + 1.0) * (p.neg() + 1.0).log();
-    l.sum().neg()
+/// Σ BCE(σ(l), x) from the logits l, as −Σ log σ(l) + Σ (1 − x)·l (using
+/// log σ(−l) = log σ(l) − l): one fused log-sigmoid instead of a sigmoid, a
+/// clamp and two logs, and no log(0) for a saturated pixel. `one_minus_x` is
+/// 1 − x, computed once.
+fn bce_sum(logits: Tensor<2>, one_minus_x: Tensor<2>) -> Tensor<1> {
+    (one_minus_x * logits.clone()).sum() - burn::tensor::activation::log_sigmoid(logits).sum()
 }
 
 fn kl_sum(mean: Tensor<2>, log_var: Tensor<2>) -> Tensor<1> {
@@ -221,10 +223,17 @@ impl HalfVae {
     }
 
     /// Reconstruction + β·KL (summed over the batch) and the alignment view.
-    fn forward(&self, x: Tensor<2>, eps: Tensor<2>, beta: f64) -> (Tensor<1>, Tensor<1>, Tensor<2>) {
-        let (mean, log_var) = self.encoder.forward(x.clone());
+    /// `one_minus_x` is 1 − x.
+    fn forward(
+        &self,
+        x: Tensor<2>,
+        one_minus_x: Tensor<2>,
+        eps: Tensor<2>,
+        beta: f64,
+    ) -> (Tensor<1>, Tensor<1>, Tensor<2>) {
+        let (mean, log_var) = self.encoder.forward(x);
         let z = mean.clone() + (log_var.clone() * 0.5).exp() * eps;
-        let recon = bce_sum(self.decoder.forward(z), x);
+        let recon = bce_sum(self.decoder.forward(z), one_minus_x);
         let kl = kl_sum(mean.clone(), log_var);
         (recon.clone() + kl * beta, recon, self.view(mean))
     }
@@ -243,13 +252,98 @@ struct Exchange {
     recon: f64,
 }
 
+/// One half as the training loop drives it: a forward pass with given noise,
+/// then one optimiser step with the alignment term's subgradient on its view.
+trait Half {
+    /// Σ (reconstruction + β·KL), Σ reconstruction (either may be NaN unless
+    /// `want_loss`), and the alignment view, n × latent row-major.
+    fn forward(&mut self, eps: Vec<f32>, beta: f64, want_loss: bool) -> (f64, f64, Vec<f32>);
+    /// Back-propagates (own loss + γ·Σ g ⊙ view)/n and steps the optimiser.
+    fn step(&mut self, g: Vec<f32>, s: &VaeSettings);
+    /// The noise-free alignment view of every sample.
+    fn view(self) -> Vec<Vec<f32>>;
+}
+
+/// The burn model with its optimiser and the graph of the last forward pass.
+struct BurnHalf {
+    /// Always present; an Option so that a step can move it into Adam.
+    model: Option<HalfVae>,
+    optim: ModuleOptimizer,
+    x: Tensor<2>,
+    one_minus_x: Tensor<2>,
+    graph: Option<(Tensor<1>, Tensor<2>)>,
+}
+
+impl BurnHalf {
+    fn new(model: HalfVae, data: Vec<f32>, width: usize) -> Self {
+        let device = super::device();
+        let n = data.len() / width;
+        let one_minus_x: Vec<f32> = data.iter().map(|v| 1.0 - v).collect();
+        Self {
+            model: Some(model),
+            optim: AdamConfig::new().init(),
+            x: Tensor::<2>::from_data(TensorData::new(data, [n, width]), &device),
+            one_minus_x: Tensor::<2>::from_data(TensorData::new(one_minus_x, [n, width]), &device),
+            graph: None,
+        }
+    }
+}
+
+fn scalar_of(t: Tensor<1>) -> f64 {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data")[0] as f64
+}
+
+impl Half for BurnHalf {
+    fn forward(&mut self, eps: Vec<f32>, beta: f64, _want_loss: bool) -> (f64, f64, Vec<f32>) {
+        let n = self.x.dims()[0];
+        let eps = Tensor::<2>::from_data(TensorData::new(eps.clone(), [n, eps.len() / n]), &self.x.device());
+        let model = self.model.as_ref().expect("model");
+        let (own, rec, view) = model.forward(self.x.clone(), self.one_minus_x.clone(), eps, beta);
+        let mine: Vec<f32> = view.to_data().convert::<f32>().try_to_vec().expect("f32 data");
+        let own_value = scalar_of(own.clone());
+        self.graph = Some((own, view));
+        (own_value, scalar_of(rec), mine)
+    }
+
+    fn step(&mut self, g: Vec<f32>, s: &VaeSettings) {
+        let Some((own, view)) = self.graph.take() else { return };
+        let n = self.x.dims()[0];
+        // The surrogate (constant ⊙ view) has exactly the alignment's subgradient.
+        let g = Tensor::<2>::from_data(TensorData::new(g, view.dims()), &self.x.device());
+        let total = (own + (view * g).sum() * s.gamma) / n as f64;
+        let model = self.model.take().expect("model");
+        let grads = GradientsParams::from_grads(total.backward(), &model);
+        self.model = Some(self.optim.step(s.learning_rate, model, grads));
+    }
+
+    fn view(self) -> Vec<Vec<f32>> {
+        let valid = self.model.expect("model").valid();
+        let (mean, _) = valid.encoder.forward(self.x.valid());
+        rows_of(valid.view(mean))
+    }
+}
+
+impl Half for super::vae_fused::FusedHalf {
+    fn forward(&mut self, eps: Vec<f32>, beta: f64, want_loss: bool) -> (f64, f64, Vec<f32>) {
+        let (own, rec, view) = super::vae_fused::FusedHalf::forward(self, &eps, beta, want_loss);
+        (own, rec, view.to_vec())
+    }
+
+    fn step(&mut self, g: Vec<f32>, s: &VaeSettings) {
+        super::vae_fused::FusedHalf::step(self, &g, s)
+    }
+
+    fn view(mut self) -> Vec<Vec<f32>> {
+        super::vae_fused::FusedHalf::view(&mut self)
+    }
+}
+
 /// Trains one half; `sign` is +1 for the image half and −1 for the spectrum
 /// half, the sign with which its view enters |z_img − z_spec·A|.
 #[allow(clippy::too_many_arguments)]
 fn train_half(
-    mut model: HalfVae,
-    data: Vec<f32>,
-    width: usize,
+    mut half: impl Half,
+    n: usize,
     noise_width: usize,
     sign: f32,
     s: VaeSettings,
@@ -257,19 +351,11 @@ fn train_half(
     to_other: std::sync::mpsc::Sender<Exchange>,
     from_other: std::sync::mpsc::Receiver<Exchange>,
 ) -> (Vec<Vec<f32>>, f64, f64, f64) {
-    let device = super::device();
-    let n = data.len() / width;
-    let x = Tensor::<2>::from_data(TensorData::new(data, [n, width]), &device);
-    let mut optim: ModuleOptimizer = AdamConfig::new().init();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(noise_seed);
     let (mut loss, mut recon, mut align) = (f64::NAN, f64::NAN, f64::NAN);
-    for _ in 0..s.epochs {
+    for epoch in 0..s.epochs {
         let eps: Vec<f32> = (0..n * noise_width).map(|_| StandardNormal.sample(&mut rng)).collect();
-        let eps = Tensor::<2>::from_data(TensorData::new(eps, [n, noise_width]), &device);
-        let (own, rec, view) = model.forward(x.clone(), eps, s.beta);
-        let mine: Vec<f32> = view.to_data().convert::<f32>().try_to_vec().expect("f32 data");
-        let own_value = own.to_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data")[0] as f64;
-        let rec_value = rec.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data")[0] as f64;
+        let (own_value, rec_value, mine) = half.forward(eps, s.beta, epoch + 1 == s.epochs);
         // Both halves see the same two views, so both compute the same signs.
         let _ = to_other.send(Exchange {
             view: mine.clone(),
@@ -290,16 +376,17 @@ fn train_half(
         align = img.iter().zip(spec).map(|(a, b)| (a - b).abs() as f64).sum::<f64>() / n as f64;
         loss = (own_value + theirs.own_loss) / n as f64 + s.gamma * align;
         recon = (rec_value + theirs.recon) / n as f64;
-        // γ/n·Σ|z_img − z_spec·A| has subgradient ±γ/n·sign(·) on this half's view;
-        // its surrogate (constant ⊙ view) gives exactly that gradient here.
-        let g = Tensor::<2>::from_data(TensorData::new(diff_sign, view.dims()), &device);
-        let total = (own + (view * g).sum() * s.gamma) / n as f64;
-        let grads = GradientsParams::from_grads(total.backward(), &model);
-        model = optim.step(s.learning_rate, model, grads);
+        half.step(diff_sign, &s);
     }
-    let valid = model.valid();
-    let (mean, _) = valid.encoder.forward(x.valid());
-    (rows_of(valid.view(mean)), loss, recon, align)
+    (half.view(), loss, recon, align)
+}
+
+/// Which implementation trains the model: the fused pass of `vae_fused`, or
+/// burn's autodiff (the reference, and the only one with the spatial decoder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Fused,
+    Burn,
 }
 
 /// Trains a dual VAE on `images` (n × image_width, in [0, 1]) and `spectra`
@@ -316,14 +403,26 @@ pub fn train(
     spectrum_width: usize,
     s: &VaeSettings,
 ) -> Embedding {
-    let device = super::device();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
-    let image = HalfVae::image(image_width, patch_side, s, &device, &mut rng);
-    let spectrum = HalfVae::spectrum(spectrum_width, s, &device, &mut rng);
+    let pass = if s.spatial_decoder { Pass::Burn } else { Pass::Fused };
+    train_with(pass, images, image_width, patch_side, spectra, spectrum_width, s)
+}
+
+fn train_with(
+    pass: Pass,
+    images: &[f32],
+    image_width: usize,
+    patch_side: usize,
+    spectra: &[f32],
+    spectrum_width: usize,
+    s: &VaeSettings,
+) -> Embedding {
+    let n = images.len() / image_width.max(1);
     let pose = if s.spatial_decoder { 3 } else { 0 };
     let (to_spec, from_img) = std::sync::mpsc::channel();
     let (to_img, from_spec) = std::sync::mpsc::channel();
-    let (img_data, spec_data, settings) = (images.to_vec(), spectra.to_vec(), *s);
+    let settings = *s;
+    let (img_seed, spec_seed) = (s.seed ^ 0x1111, s.seed ^ 0x2222);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
     // One single-threaded pool per half: burn's matrix products would otherwise
     // both ask the global pool for every core and trip over each other.
     let pool = || {
@@ -333,42 +432,45 @@ pub fn train(
             .expect("thread pool")
     };
     let (img_pool, spec_pool) = (pool(), pool());
-    let ((zi, loss, recon, align), (zs, ..)) = std::thread::scope(|scope| {
-        let a = scope.spawn(|| {
-            img_pool.install(|| {
-                train_half(
-                    image,
-                    img_data,
-                    image_width,
-                    s.latent + pose,
-                    1.0,
-                    settings,
-                    s.seed ^ 0x1111,
-                    to_spec,
-                    from_spec,
+    let ((zi, loss, recon, align), (zs, ..)) = match pass {
+        Pass::Fused => {
+            use super::vae_fused::FusedHalf;
+            let image = FusedHalf::new(images.to_vec(), image_width, false, s, &mut rng);
+            let spectrum = FusedHalf::new(spectra.to_vec(), spectrum_width, true, s, &mut rng);
+            std::thread::scope(|scope| {
+                let a = scope.spawn(|| train_half(image, n, s.latent, 1.0, settings, img_seed, to_spec, from_spec));
+                let b = scope.spawn(|| train_half(spectrum, n, s.latent, -1.0, settings, spec_seed, to_img, from_img));
+                (
+                    a.join().expect("image VAE thread"),
+                    b.join().expect("spectrum VAE thread"),
                 )
             })
-        });
-        let b = scope.spawn(|| {
-            spec_pool.install(|| {
-                train_half(
-                    spectrum,
-                    spec_data,
-                    spectrum_width,
-                    s.latent,
-                    -1.0,
-                    settings,
-                    s.seed ^ 0x2222,
-                    to_img,
-                    from_img,
+        }
+        Pass::Burn => {
+            let device = super::device();
+            let image = HalfVae::image(image_width, patch_side, s, &device, &mut rng);
+            let spectrum = HalfVae::spectrum(spectrum_width, s, &device, &mut rng);
+            let (img_data, spec_data) = (images.to_vec(), spectra.to_vec());
+            std::thread::scope(|scope| {
+                let a = scope.spawn(|| {
+                    img_pool.install(|| {
+                        let half = BurnHalf::new(image, img_data, image_width);
+                        train_half(half, n, s.latent + pose, 1.0, settings, img_seed, to_spec, from_spec)
+                    })
+                });
+                let b = scope.spawn(|| {
+                    spec_pool.install(|| {
+                        let half = BurnHalf::new(spectrum, spec_data, spectrum_width);
+                        train_half(half, n, s.latent, -1.0, settings, spec_seed, to_img, from_img)
+                    })
+                });
+                (
+                    a.join().expect("image VAE thread"),
+                    b.join().expect("spectrum VAE thread"),
                 )
             })
-        });
-        (
-            a.join().expect("image VAE thread"),
-            b.join().expect("spectrum VAE thread"),
-        )
-    });
+        }
+    };
     Embedding {
         z_image: zi,
         z_spectrum: zs,
@@ -446,6 +548,41 @@ mod tests {
             .sum::<f32>()
             / 20.0;
         assert!(mismatch < gap, "views disagree by {mismatch} (gap {gap})");
+    }
+
+    #[test]
+    fn the_fused_pass_trains_as_burn_does() {
+        // Same seed, same draws, same noise: after a few Adam steps the two
+        // implementations differ only by f32 rounding.
+        let (img, spec) = toy(12);
+        let s = settings(6, false);
+        let fused = train_with(Pass::Fused, &img, 16, 4, &spec, 10, &s);
+        let reference = train_with(Pass::Burn, &img, 16, 4, &spec, 10, &s);
+        for (a, b) in [
+            (&fused.z_image, &reference.z_image),
+            (&fused.z_spectrum, &reference.z_spectrum),
+        ] {
+            for (p, q) in a.iter().flatten().zip(b.iter().flatten()) {
+                assert!((p - q).abs() < 1e-4, "fused {p} vs burn {q}");
+            }
+        }
+        for (p, q) in [
+            (fused.loss, reference.loss),
+            (fused.reconstruction, reference.reconstruction),
+            (fused.alignment, reference.alignment),
+        ] {
+            assert!((p - q).abs() < 1e-4 * q.abs().max(1.0), "fused {p} vs burn {q}");
+        }
+        // And the embedding moved: the comparison is not of two starting points.
+        let start = train_with(Pass::Fused, &img, 16, 4, &spec, 10, &settings(1, false));
+        let moved = fused
+            .z_image
+            .iter()
+            .flatten()
+            .zip(start.z_image.iter().flatten())
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max);
+        assert!(moved > 1e-2, "training did not move the embedding ({moved})");
     }
 
     #[test]

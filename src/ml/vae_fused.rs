@@ -1,0 +1,384 @@
+//! One half of the dual VAE (MLP encoder, MLP decoder) trained by a fused
+//! forward and backward pass written out by hand.
+//!
+//! Why by hand: with 210 samples and 256 hidden units, burn's CPU backend
+//! spends two thirds of a training epoch outside the matrix products — one
+//! unfused op at a time (a tanh alone is six ops forward and more backward),
+//! scalar libm `expf`/`log1pf` per element, a fresh page-faulted buffer per op,
+//! and Adam's eight tensor ops per parameter. Here each layer is one faer
+//! matrix product plus one vectorised pass, the buffers live as long as the
+//! model, and Adam is one loop. The burn model in `vae.rs` stays the reference:
+//! a test trains both from the same seed and compares them, and burn trains
+//! the spatial decoder option, whose coordinate grid this pass does not do.
+
+use super::vae::VaeSettings;
+use faer::{Accum, MatMut, MatRef, Par};
+
+/// A parameter tensor with its gradient and Adam moments, row-major.
+#[derive(Debug, Clone)]
+struct Param {
+    value: Vec<f32>,
+    grad: Vec<f32>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+}
+
+impl Param {
+    fn new(value: Vec<f32>) -> Self {
+        let n = value.len();
+        Self {
+            value,
+            grad: vec![0.0; n],
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+        }
+    }
+}
+
+/// burn's Adam (`AdamConfig::new()`: β₁ 0.9, β₂ 0.999, ε 1e-5, bias-corrected
+/// the same way), so both paths take the same steps.
+#[derive(Debug, Clone, Copy)]
+struct Adam {
+    time: i32,
+}
+
+impl Adam {
+    const BETA_1: f32 = 0.9;
+    const BETA_2: f32 = 0.999;
+    const EPSILON: f32 = 1e-5;
+
+    fn step<'a>(&mut self, lr: f64, params: impl Iterator<Item = &'a mut Param>) {
+        self.time += 1;
+        let correction2 = (1.0 - Self::BETA_2.powi(self.time)).sqrt();
+        let factor = correction2 / (1.0 - Self::BETA_1.powi(self.time));
+        let eps = Self::EPSILON * correction2;
+        let lr = lr as f32;
+        for p in params {
+            for (((w, g), m), v) in p.value.iter_mut().zip(&p.grad).zip(&mut p.m).zip(&mut p.v) {
+                *m = *m * Self::BETA_1 + g * (1.0 - Self::BETA_1);
+                *v = *v * Self::BETA_2 + g * g * (1.0 - Self::BETA_2);
+                *w -= lr * (*m * factor) / (v.sqrt() + eps);
+            }
+        }
+    }
+}
+
+/// A dense layer, `weight` inputs × outputs row-major: burn's `Linear` layout.
+#[derive(Debug, Clone)]
+struct Layer {
+    inputs: usize,
+    outputs: usize,
+    weight: Param,
+    bias: Param,
+}
+
+fn rows(x: &[f32], cols: usize) -> MatRef<'_, f32> {
+    MatRef::from_row_major_slice(x, x.len() / cols, cols)
+}
+
+fn rows_mut(x: &mut [f32], cols: usize) -> MatMut<'_, f32> {
+    let r = x.len() / cols;
+    MatMut::from_row_major_slice_mut(x, r, cols)
+}
+
+impl Layer {
+    /// The same draws, in the same order, as `vae::linear` makes for burn.
+    fn init(inputs: usize, outputs: usize, rng: &mut impl rand::Rng) -> Self {
+        let bound = (1.0 / inputs as f64).sqrt() as f32;
+        let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
+        let weight = draw(inputs * outputs);
+        let bias = draw(outputs);
+        Self {
+            inputs,
+            outputs,
+            weight: Param::new(weight),
+            bias: Param::new(bias),
+        }
+    }
+
+    /// `out` = x·W + b, then tanh when `activate`.
+    fn forward(&self, x: &[f32], out: &mut Vec<f32>, activate: bool) {
+        let n = x.len() / self.inputs;
+        out.resize(n * self.outputs, 0.0);
+        faer::linalg::matmul::matmul(
+            rows_mut(out, self.outputs),
+            Accum::Replace,
+            rows(x, self.inputs),
+            rows(&self.weight.value, self.outputs),
+            1.0,
+            Par::Seq,
+        );
+        super::infer::bias_tanh(out, &self.bias.value, activate);
+    }
+
+    /// Gradients of W and b from `d` = ∂L/∂out; with `dx`, also ∂L/∂x
+    /// (written, or added when `accumulate`).
+    fn backward(&mut self, x: &[f32], d: &[f32], dx: Option<(&mut Vec<f32>, bool)>) {
+        faer::linalg::matmul::matmul(
+            rows_mut(&mut self.weight.grad, self.outputs),
+            Accum::Replace,
+            rows(x, self.inputs).transpose(),
+            rows(d, self.outputs),
+            1.0,
+            Par::Seq,
+        );
+        self.bias.grad.fill(0.0);
+        for row in d.chunks(self.outputs) {
+            for (g, v) in self.bias.grad.iter_mut().zip(row) {
+                *g += v;
+            }
+        }
+        if let Some((dx, accumulate)) = dx {
+            dx.resize(d.len() / self.outputs * self.inputs, 0.0);
+            faer::linalg::matmul::matmul(
+                rows_mut(dx, self.inputs),
+                if accumulate { Accum::Add } else { Accum::Replace },
+                rows(d, self.outputs),
+                rows(&self.weight.value, self.outputs).transpose(),
+                1.0,
+                Par::Seq,
+            );
+        }
+    }
+
+    fn params(&mut self) -> [&mut Param; 2] {
+        [&mut self.weight, &mut self.bias]
+    }
+}
+
+/// ∂/∂h of tanh(h), in place on `d`, from the activation a = tanh(h).
+fn through_tanh(d: &mut [f32], a: &[f32]) {
+    for (d, a) in d.iter_mut().zip(a) {
+        *d *= 1.0 - a * a;
+    }
+}
+
+#[inline(always)]
+fn logit_gradient_portable(d: &mut [f32], logits: &[f32], x: &[f32], scale: f32) {
+    for ((d, o), x) in d.iter_mut().zip(logits).zip(x) {
+        // σ(o) = ½ + ½·tanh(o/2), with the vectorised tanh.
+        *d = scale * (0.5 + 0.5 * super::infer::tanh_f32(0.5 * o) - x);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn logit_gradient_avx2(d: &mut [f32], logits: &[f32], x: &[f32], scale: f32) {
+    logit_gradient_portable(d, logits, x, scale)
+}
+
+/// `d` = scale·(σ(logits) − x): the gradient of Σ BCE(σ(logits), x).
+fn logit_gradient(d: &mut Vec<f32>, logits: &[f32], x: &[f32], scale: f32) {
+    d.resize(logits.len(), 0.0);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked on the line above.
+        return unsafe { logit_gradient_avx2(d, logits, x, scale) };
+    }
+    logit_gradient_portable(d, logits, x, scale)
+}
+
+/// Σ BCE(σ(o), x) = Σ (1 − x)·o − log σ(o), with log σ(o) = min(o, 0) − ln(1 + e^−|o|).
+fn bce_sum(logits: &[f32], x: &[f32]) -> f64 {
+    logits
+        .iter()
+        .zip(x)
+        .map(|(&o, &x)| {
+            let (o, x) = (o as f64, x as f64);
+            (1.0 - x) * o - (o.min(0.0) - (-o.abs()).exp().ln_1p())
+        })
+        .sum()
+}
+
+/// Activations of the last forward pass (row-major, one row per sample) and
+/// the gradient buffers of the backward pass, kept between epochs.
+#[derive(Debug, Clone, Default)]
+struct Buffers {
+    a1: Vec<f32>,
+    a2: Vec<f32>,
+    mean: Vec<f32>,
+    log_var: Vec<f32>,
+    std: Vec<f32>,
+    eps: Vec<f32>,
+    z: Vec<f32>,
+    b1: Vec<f32>,
+    b2: Vec<f32>,
+    logits: Vec<f32>,
+    view: Vec<f32>,
+    d_logits: Vec<f32>,
+    d_b2: Vec<f32>,
+    d_b1: Vec<f32>,
+    d_z: Vec<f32>,
+    d_mean: Vec<f32>,
+    d_log_var: Vec<f32>,
+    d_a2: Vec<f32>,
+    d_a1: Vec<f32>,
+}
+
+/// One half: the image VAE (no adapter) or the spectrum VAE (adapter A).
+#[derive(Debug, Clone)]
+pub struct FusedHalf {
+    hidden1: Layer,
+    hidden2: Layer,
+    mean: Layer,
+    log_var: Layer,
+    dec_hidden1: Layer,
+    dec_hidden2: Layer,
+    dec_out: Layer,
+    /// latent × latent, applied to the spectral mean: view = mean·A.
+    adapter: Option<Param>,
+    latent: usize,
+    x: Vec<f32>,
+    adam: Adam,
+    buf: Buffers,
+}
+
+impl FusedHalf {
+    /// Draws the weights as `HalfVae::image` / `HalfVae::spectrum` do (encoder
+    /// hidden1, hidden2, mean, log-var, then decoder hidden1, hidden2, out), so
+    /// one seed gives both paths the same start. `x` is n × width in [0, 1].
+    pub fn new(x: Vec<f32>, width: usize, adapter: bool, s: &VaeSettings, rng: &mut impl rand::Rng) -> Self {
+        let (h, l) = (s.hidden, s.latent);
+        let eye = (0..l * l).map(|k| if k / l == k % l { 1.0 } else { 0.0 }).collect();
+        Self {
+            hidden1: Layer::init(width, h, rng),
+            hidden2: Layer::init(h, h, rng),
+            mean: Layer::init(h, l, rng),
+            log_var: Layer::init(h, l, rng),
+            dec_hidden1: Layer::init(l, h, rng),
+            dec_hidden2: Layer::init(h, h, rng),
+            dec_out: Layer::init(h, width, rng),
+            adapter: adapter.then(|| Param::new(eye)),
+            latent: l,
+            x,
+            adam: Adam { time: 0 },
+            buf: Buffers::default(),
+        }
+    }
+
+    /// The latent means as they enter the alignment term (mean·A for the
+    /// spectrum), row-major, from the encoder's current weights.
+    fn encode(&mut self) {
+        let b = &mut self.buf;
+        self.hidden1.forward(&self.x, &mut b.a1, true);
+        self.hidden2.forward(&b.a1, &mut b.a2, true);
+        self.mean.forward(&b.a2, &mut b.mean, false);
+        self.log_var.forward(&b.a2, &mut b.log_var, false);
+        let l = self.latent;
+        b.view.clear();
+        match &self.adapter {
+            Some(a) => b.view.extend(
+                b.mean
+                    .chunks(l)
+                    .flat_map(|m| (0..l).map(move |j| (0..l).map(|k| m[k] * a.value[k * l + j]).sum::<f32>())),
+            ),
+            None => b.view.extend_from_slice(&b.mean),
+        }
+    }
+
+    /// The forward pass with noise `eps` (n × latent): returns this half's
+    /// Σ reconstruction + β·KL and Σ reconstruction (NaN unless `want_loss`:
+    /// only the last epoch's are reported), and the alignment view.
+    pub fn forward(&mut self, eps: &[f32], beta: f64, want_loss: bool) -> (f64, f64, &[f32]) {
+        self.encode();
+        let b = &mut self.buf;
+        b.eps.clear();
+        b.eps.extend_from_slice(eps);
+        b.std.clear();
+        b.std.extend(b.log_var.iter().map(|v| (0.5 * v).exp()));
+        b.z.clear();
+        b.z.extend(b.mean.iter().zip(&b.std).zip(eps).map(|((m, s), e)| m + s * e));
+        self.dec_hidden1.forward(&b.z, &mut b.b1, true);
+        self.dec_hidden2.forward(&b.b1, &mut b.b2, true);
+        self.dec_out.forward(&b.b2, &mut b.logits, false);
+        if !want_loss {
+            return (f64::NAN, f64::NAN, &b.view);
+        }
+        let recon = bce_sum(&b.logits, &self.x);
+        let kl = -0.5
+            * b.mean
+                .iter()
+                .zip(&b.log_var)
+                .map(|(&m, &v)| (1.0 + v - m * m - v.exp()) as f64)
+                .sum::<f64>();
+        (recon + beta * kl, recon, &b.view)
+    }
+
+    /// Back-propagates (own loss + γ·Σ g ⊙ view)/n from the last forward pass,
+    /// where `g` (n × latent) is the alignment term's subgradient on this
+    /// half's view, and takes one Adam step.
+    pub fn step(&mut self, g: &[f32], s: &VaeSettings) {
+        let l = self.latent;
+        let n = self.x.len() / self.hidden1.inputs;
+        let scale = 1.0 / n as f32;
+        let (beta, gamma) = (s.beta as f32, s.gamma as f32);
+        let b = &mut self.buf;
+        logit_gradient(&mut b.d_logits, &b.logits, &self.x, scale);
+        self.dec_out.backward(&b.b2, &b.d_logits, Some((&mut b.d_b2, false)));
+        through_tanh(&mut b.d_b2, &b.b2);
+        self.dec_hidden2.backward(&b.b1, &b.d_b2, Some((&mut b.d_b1, false)));
+        through_tanh(&mut b.d_b1, &b.b1);
+        self.dec_hidden1.backward(&b.z, &b.d_b1, Some((&mut b.d_z, false)));
+        // ∂/∂mean: through z, the KL's β·mean, and the alignment's γ·g (·Aᵀ).
+        b.d_mean.clear();
+        b.d_mean
+            .extend(b.d_z.iter().zip(&b.mean).map(|(dz, m)| dz + scale * beta * m));
+        match &mut self.adapter {
+            Some(a) => {
+                for (dm, gr) in b.d_mean.chunks_mut(l).zip(g.chunks(l)) {
+                    for (k, dm) in dm.iter_mut().enumerate() {
+                        *dm += scale * gamma * (0..l).map(|j| gr[j] * a.value[k * l + j]).sum::<f32>();
+                    }
+                }
+                a.grad.fill(0.0);
+                for (m, gr) in b.mean.chunks(l).zip(g.chunks(l)) {
+                    for (row, mk) in a.grad.chunks_mut(l).zip(m) {
+                        for (cell, gj) in row.iter_mut().zip(gr) {
+                            *cell += scale * gamma * mk * gj;
+                        }
+                    }
+                }
+            }
+            None => {
+                for (dm, gv) in b.d_mean.iter_mut().zip(g) {
+                    *dm += scale * gamma * gv;
+                }
+            }
+        }
+        // ∂/∂log-var: z = mean + e^{v/2}·ε, and KL's β·½(e^v − 1).
+        b.d_log_var.clear();
+        b.d_log_var.extend(
+            b.d_z
+                .iter()
+                .zip(&b.std)
+                .zip(&b.eps)
+                .map(|((dz, sd), e)| dz * e * 0.5 * sd + scale * beta * 0.5 * (sd * sd - 1.0)),
+        );
+        self.mean.backward(&b.a2, &b.d_mean, Some((&mut b.d_a2, false)));
+        self.log_var.backward(&b.a2, &b.d_log_var, Some((&mut b.d_a2, true)));
+        through_tanh(&mut b.d_a2, &b.a2);
+        self.hidden2.backward(&b.a1, &b.d_a2, Some((&mut b.d_a1, false)));
+        through_tanh(&mut b.d_a1, &b.a1);
+        self.hidden1.backward(&self.x, &b.d_a1, None);
+        let adapter = self.adapter.iter_mut();
+        let params = [
+            &mut self.hidden1,
+            &mut self.hidden2,
+            &mut self.mean,
+            &mut self.log_var,
+            &mut self.dec_hidden1,
+            &mut self.dec_hidden2,
+            &mut self.dec_out,
+        ]
+        .into_iter()
+        .flat_map(|layer| layer.params())
+        .chain(adapter);
+        self.adam.step(s.learning_rate, params);
+    }
+
+    /// The alignment view of every sample from the current weights, noise-free.
+    pub fn view(&mut self) -> Vec<Vec<f32>> {
+        self.encode();
+        self.buf.view.chunks(self.latent).map(<[f32]>::to_vec).collect()
+    }
+}
