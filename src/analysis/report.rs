@@ -206,7 +206,7 @@ fn topography<DB: DrawingBackend>(
 ) -> Res {
     root.fill(&WHITE).map_err(e)?;
     let title = if path {
-        "Acquisition path over the survey topography"
+        "Acquisition path over the survey topography (points: blue first, red last)"
     } else {
         "Survey topography with measured points coloured by cluster"
     };
