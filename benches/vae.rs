@@ -5,7 +5,7 @@
 //! depend on what the numbers are.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dualscope::ml::vae::{VaeSettings, train};
+use dualscope::ml::vae::{VaeSettings, Views, train};
 use rand::{Rng, SeedableRng};
 use std::hint::black_box;
 use std::time::Duration;
@@ -28,7 +28,13 @@ fn dual_vae(c: &mut Criterion) {
     let mut group = c.benchmark_group("dual_vae");
     group.sample_size(10).measurement_time(Duration::from_secs(70));
     group.bench_function("train_210x1000_epochs", |b| {
-        b.iter(|| black_box(train(&images, side * side, side, &spectra, points, &settings)))
+        let views = Views {
+            images: &images,
+            patch_side: side,
+            spectra: &spectra,
+            spectrum_width: points,
+        };
+        b.iter(|| black_box(train(views, &settings)))
     });
     group.finish();
 }

@@ -181,7 +181,13 @@ pub fn analyze(samples: &[Sample], a: &AnalysisPlan, seed: u64) -> Option<Analys
     let span = if hi > lo { hi - lo } else { 1.0 };
     let spectra: Vec<f32> = curves.iter().flatten().map(|v| ((v - lo) / span) as f32).collect();
     let images: Vec<f32> = samples.iter().flat_map(|s| s.patch01.iter().copied()).collect();
-    let embedding = vae::train(&images, side * side, side, &spectra, points, &vae_settings(a, seed));
+    let views = vae::Views {
+        images: &images,
+        patch_side: side,
+        spectra: &spectra,
+        spectrum_width: points,
+    };
+    let embedding = vae::train(views, &vae_settings(a, seed));
     let train_s = t0.elapsed().as_secs_f64();
 
     // Both aligned views side by side: structure and response each keep a say.
