@@ -153,6 +153,16 @@ pub fn vae_settings(a: &AnalysisPlan, seed: u64) -> VaeSettings {
 
 /// Trains the dual VAE on the samples and clusters its joint latent map.
 pub fn analyze(samples: &[Sample], a: &AnalysisPlan, seed: u64) -> Option<Analysis> {
+    analyze_watched(samples, a, seed, &std::sync::atomic::AtomicUsize::new(0))
+}
+
+/// [`analyze`], counting the dual VAE's finished epochs in `epochs_done`.
+pub fn analyze_watched(
+    samples: &[Sample],
+    a: &AnalysisPlan,
+    seed: u64,
+    epochs_done: &std::sync::atomic::AtomicUsize,
+) -> Option<Analysis> {
     if samples.len() < 4 {
         return None;
     }
@@ -187,7 +197,7 @@ pub fn analyze(samples: &[Sample], a: &AnalysisPlan, seed: u64) -> Option<Analys
         spectra: &spectra,
         spectrum_width: points,
     };
-    let embedding = vae::train(views, &vae_settings(a, seed));
+    let embedding = vae::train_watched(views, &vae_settings(a, seed), epochs_done);
     let train_s = t0.elapsed().as_secs_f64();
 
     // Both aligned views side by side: structure and response each keep a say.

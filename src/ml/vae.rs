@@ -16,6 +16,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn linear(i: usize, o: usize, device: &Device, rng: &mut impl rand::Rng) -> Linear {
     let bound = (1.0 / i as f64).sqrt() as f32;
@@ -353,6 +354,7 @@ fn train_half(
     noise_seed: u64,
     to_other: std::sync::mpsc::Sender<Exchange>,
     from_other: std::sync::mpsc::Receiver<Exchange>,
+    epochs_done: &AtomicUsize,
 ) -> (Vec<Vec<f32>>, f64, f64, f64) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(noise_seed);
     let (mut loss, mut recon, mut align) = (f64::NAN, f64::NAN, f64::NAN);
@@ -380,6 +382,9 @@ fn train_half(
         loss = (own_value + theirs.own_loss) / n as f64 + s.gamma * align;
         recon = (rec_value + theirs.recon) / n as f64;
         half.step(diff_sign, &s);
+        if sign > 0.0 {
+            epochs_done.fetch_add(1, Ordering::Relaxed);
+        }
     }
     (half.view(), loss, recon, align)
 }
@@ -409,11 +414,18 @@ pub struct Views<'a> {
 /// epoch to trade their latent means for the alignment term, whose gradient
 /// each half then adds to its own (the same gradients as one joint graph).
 pub fn train(views: Views, s: &VaeSettings) -> Embedding {
-    let pass = if s.spatial_decoder { Pass::Burn } else { Pass::Fused };
-    train_with(pass, views, s)
+    train_watched(views, s, &AtomicUsize::new(0))
 }
 
-fn train_with(pass: Pass, views: Views, s: &VaeSettings) -> Embedding {
+/// [`train`], counting finished epochs in `epochs_done` for whoever shows
+/// progress: a long training (the spatial decoder, many sessions) should not
+/// look like a hang.
+pub fn train_watched(views: Views, s: &VaeSettings, epochs_done: &AtomicUsize) -> Embedding {
+    let pass = if s.spatial_decoder { Pass::Burn } else { Pass::Fused };
+    train_with(pass, views, s, epochs_done)
+}
+
+fn train_with(pass: Pass, views: Views, s: &VaeSettings, epochs_done: &AtomicUsize) -> Embedding {
     let Views {
         images,
         patch_side,
@@ -443,8 +455,32 @@ fn train_with(pass: Pass, views: Views, s: &VaeSettings) -> Embedding {
             let image = FusedHalf::new(images.to_vec(), image_width, false, s, &mut rng);
             let spectrum = FusedHalf::new(spectra.to_vec(), spectrum_width, true, s, &mut rng);
             std::thread::scope(|scope| {
-                let a = scope.spawn(|| train_half(image, n, s.latent, 1.0, settings, img_seed, to_spec, from_spec));
-                let b = scope.spawn(|| train_half(spectrum, n, s.latent, -1.0, settings, spec_seed, to_img, from_img));
+                let a = scope.spawn(|| {
+                    train_half(
+                        image,
+                        n,
+                        s.latent,
+                        1.0,
+                        settings,
+                        img_seed,
+                        to_spec,
+                        from_spec,
+                        epochs_done,
+                    )
+                });
+                let b = scope.spawn(|| {
+                    train_half(
+                        spectrum,
+                        n,
+                        s.latent,
+                        -1.0,
+                        settings,
+                        spec_seed,
+                        to_img,
+                        from_img,
+                        epochs_done,
+                    )
+                });
                 (
                     a.join().expect("image VAE thread"),
                     b.join().expect("spectrum VAE thread"),
@@ -460,13 +496,33 @@ fn train_with(pass: Pass, views: Views, s: &VaeSettings) -> Embedding {
                 let a = scope.spawn(|| {
                     img_pool.install(|| {
                         let half = BurnHalf::new(image, img_data, image_width);
-                        train_half(half, n, s.latent + pose, 1.0, settings, img_seed, to_spec, from_spec)
+                        train_half(
+                            half,
+                            n,
+                            s.latent + pose,
+                            1.0,
+                            settings,
+                            img_seed,
+                            to_spec,
+                            from_spec,
+                            epochs_done,
+                        )
                     })
                 });
                 let b = scope.spawn(|| {
                     spec_pool.install(|| {
                         let half = BurnHalf::new(spectrum, spec_data, spectrum_width);
-                        train_half(half, n, s.latent, -1.0, settings, spec_seed, to_img, from_img)
+                        train_half(
+                            half,
+                            n,
+                            s.latent,
+                            -1.0,
+                            settings,
+                            spec_seed,
+                            to_img,
+                            from_img,
+                            epochs_done,
+                        )
                     })
                 });
                 (
@@ -570,8 +626,8 @@ mod tests {
         // implementations differ only by f32 rounding.
         let (img, spec) = toy(12);
         let s = settings(6, false);
-        let fused = train_with(Pass::Fused, toy_views(&img, &spec), &s);
-        let reference = train_with(Pass::Burn, toy_views(&img, &spec), &s);
+        let fused = train_with(Pass::Fused, toy_views(&img, &spec), &s, &AtomicUsize::new(0));
+        let reference = train_with(Pass::Burn, toy_views(&img, &spec), &s, &AtomicUsize::new(0));
         for (a, b) in [
             (&fused.z_image, &reference.z_image),
             (&fused.z_spectrum, &reference.z_spectrum),
@@ -588,7 +644,12 @@ mod tests {
             assert!((p - q).abs() < 1e-4 * q.abs().max(1.0), "fused {p} vs burn {q}");
         }
         // And the embedding moved: the comparison is not of two starting points.
-        let start = train_with(Pass::Fused, toy_views(&img, &spec), &settings(1, false));
+        let start = train_with(
+            Pass::Fused,
+            toy_views(&img, &spec),
+            &settings(1, false),
+            &AtomicUsize::new(0),
+        );
         let moved = fused
             .z_image
             .iter()
@@ -602,7 +663,9 @@ mod tests {
     #[test]
     fn same_seed_same_embedding_and_the_spatial_decoder_trains() {
         let (img, spec) = toy(8);
-        let a = train(toy_views(&img, &spec), &settings(5, false));
+        let done = AtomicUsize::new(0);
+        let a = train_watched(toy_views(&img, &spec), &settings(5, false), &done);
+        assert_eq!(done.load(Ordering::Relaxed), 5, "every epoch counted once");
         let b = train(toy_views(&img, &spec), &settings(5, false));
         assert_eq!(a, b);
         let s = train(toy_views(&img, &spec), &settings(20, true));

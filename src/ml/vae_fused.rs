@@ -256,8 +256,8 @@ impl FusedHalf {
         }
     }
 
-    /// The latent means as they enter the alignment term (mean·A for the
-    /// spectrum), row-major, from the encoder's current weights.
+    /// Runs the encoder into the buffers: latent means, log-variances, and the
+    /// means as they enter the alignment term (mean·A for the spectrum).
     fn encode(&mut self) {
         let b = &mut self.buf;
         self.hidden1.forward(&self.x, &mut b.a1, true);

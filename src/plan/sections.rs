@@ -344,7 +344,8 @@ pub struct AnalysisPlan {
     pub vae_beta: f64,
     /// Weight of the L1 alignment of the two latent means.
     pub vae_gamma: f64,
-    /// Use the rotation/translation-aware ("spatial") decoder for patches.
+    /// Use the rotation/translation-aware ("spatial") decoder for patches; slow:
+    /// ~1.4 s an epoch at 210 locations on 2 cores, against ~6 ms for the MLP.
     pub vae_spatial_decoder: bool,
     /// Number of clusters; 0 chooses it by BIC.
     pub clusters: u32,
