@@ -89,6 +89,9 @@ fn gather(dirs: &[PathBuf], train: &TrainArgs) -> color_eyre::Result<Input> {
 }
 
 fn train(input: &Input) -> color_eyre::Result<Analysis> {
+    if input.samples.len() < 4 {
+        return Err(eyre!("too few measurements to analyse (need at least 4)"));
+    }
     eprintln!(
         "training the dual VAE on {} locations from {} session(s), {} epochs …",
         input.samples.len(),
@@ -99,6 +102,13 @@ fn train(input: &Input) -> color_eyre::Result<Analysis> {
     let done = AtomicUsize::new(0);
     let finished = AtomicBool::new(false);
     let started = Instant::now();
+    /// Stops the progress lines however training ends, a panic included.
+    struct Finish<'a>(&'a AtomicBool);
+    impl Drop for Finish<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
     let result = std::thread::scope(|scope| {
         // A line every 10 s once training has run that long: the spatial
         // decoder or several sessions together take minutes, not seconds.
@@ -114,15 +124,16 @@ fn train(input: &Input) -> color_eyre::Result<Analysis> {
                         "  epoch {k}/{epochs}, {:.0} s so far, about {left:.0} s to go",
                         elapsed.as_secs_f64()
                     );
-                    next += Duration::from_secs(10);
+                    next = elapsed + Duration::from_secs(10);
                 }
             }
         });
-        let result = analysis::analyze_watched(&input.samples, &input.settings, input.seed, &done);
-        finished.store(true, Ordering::Relaxed);
-        result
+        let _finish = Finish(&finished);
+        analysis::analyze_watched(&input.samples, &input.settings, input.seed, &done)
     });
-    result.ok_or_else(|| eyre!("too few measurements to analyse (need at least 4)"))
+    result.ok_or_else(|| {
+        eyre!("the dual VAE gave non-finite latent means (diverged); try a lower vae_learning_rate or fewer epochs")
+    })
 }
 
 /// Writes each session's rows of `embeddings`; skips sessions being written.

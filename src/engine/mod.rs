@@ -327,8 +327,19 @@ impl Engine {
 
     /// Saves a finished background training (embeddings, event, console map).
     fn collect_training(&mut self, wait: bool) -> Result<(), Stop> {
-        let Some(trained) = self.retrainer.collect(wait) else {
-            return Ok(());
+        let trained = match self.retrainer.collect(wait) {
+            None => return Ok(()),
+            Some(Ok(trained)) => trained,
+            Some(Err(curves)) => {
+                self.log(
+                    "retrain_failed",
+                    format!(
+                        "dual VAE on {curves} curves gave non-finite latent means; \
+                         the last map stays (a lower vae_learning_rate may help)"
+                    ),
+                )?;
+                return Ok(());
+            }
         };
         let mut df = crate::store::schema::embeddings_frame(&trained.rows)?;
         self.writer.write_derived("embeddings", &mut df)?;

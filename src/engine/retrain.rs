@@ -16,9 +16,12 @@ pub struct Trained {
     pub rows: Vec<EmbeddingRow>,
 }
 
+/// A training's result, or the curve count of one that gave no map.
+type Outcome = Result<Trained, u32>;
+
 #[derive(Default)]
 pub struct Retrainer {
-    running: Option<(Receiver<Option<Trained>>, JoinHandle<()>)>,
+    running: Option<(Receiver<Outcome>, JoinHandle<()>)>,
     /// Measurements the last started training used.
     pub last_started: usize,
 }
@@ -47,22 +50,27 @@ impl Retrainer {
         let handle = std::thread::Builder::new()
             .name("dual-vae".into())
             .spawn(move || {
-                let result = analysis::analyze(&samples, &settings, seed).map(|a| {
-                    let rows = a.embedding_rows(&samples, 0, model_step, "live");
-                    Trained {
-                        model_step,
-                        analysis: a,
-                        rows,
-                    }
-                });
+                // Four or more curves are checked before a start, so no
+                // analysis means a training that did not give finite means.
+                let result = analysis::analyze(&samples, &settings, seed)
+                    .map(|a| {
+                        let rows = a.embedding_rows(&samples, 0, model_step, "live");
+                        Trained {
+                            model_step,
+                            analysis: a,
+                            rows,
+                        }
+                    })
+                    .ok_or(model_step);
                 let _ = tx.send(result);
             })
             .expect("spawn the dual-VAE thread");
         self.running = Some((rx, handle));
     }
 
-    /// A finished training, if one is ready (`wait`: block until it is).
-    pub fn collect(&mut self, wait: bool) -> Option<Trained> {
+    /// A finished training, if one is ready (`wait`: block until it is); an
+    /// `Err` carries the curve count of a training that gave no map.
+    pub fn collect(&mut self, wait: bool) -> Option<Outcome> {
         let (rx, _) = self.running.as_ref()?;
         let got = if wait {
             rx.recv().ok()
@@ -76,6 +84,6 @@ impl Retrainer {
         if let Some((_, h)) = self.running.take() {
             let _ = h.join();
         }
-        got.flatten()
+        got
     }
 }

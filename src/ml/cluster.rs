@@ -199,14 +199,21 @@ pub fn fit(data: &[Vec<f64>], k: usize, rng: &mut impl Rng) -> Option<Mixture> {
 /// (A is learned, and KL and alignment shrink the views to spreads of
 /// ~1e-3), so without this the floor rivals the clusters' own spread, merges
 /// them, and on some trainings leaves a single cluster.
+///
+/// `None` for no points, or for a point that is not finite (a diverged
+/// training): EM would turn it into clusters of NaN without a word.
 pub fn choose(data: &[Vec<f64>], k_range: std::ops::RangeInclusive<usize>, rng: &mut impl Rng) -> Option<Mixture> {
+    if data.iter().flatten().any(|v| !v.is_finite()) {
+        return None;
+    }
     let n = data.len() as f64;
     let d = data.first()?.len();
     let centre: Vec<f64> = (0..d).map(|j| data.iter().map(|x| x[j]).sum::<f64>() / n).collect();
     let scale: Vec<f64> = (0..d)
         .map(|j| {
-            let var = data.iter().map(|x| (x[j] - centre[j]).powi(2)).sum::<f64>() / n;
-            if var > 0.0 { var.sqrt() } else { 1.0 }
+            let sd = (data.iter().map(|x| (x[j] - centre[j]).powi(2)).sum::<f64>() / n).sqrt();
+            // A constant column (up to rounding) stays as it is, not blown up.
+            if sd > 1e-12 * (1.0 + centre[j].abs()) { sd } else { 1.0 }
         })
         .collect();
     let scaled: Vec<Vec<f64>> = data
@@ -302,6 +309,10 @@ mod tests {
         let m = choose(&tiny, 1..=6, &mut rand_chacha::ChaCha8Rng::seed_from_u64(2)).unwrap();
         assert_eq!(m.means.len(), 3);
         assert!((adjusted_rand_index(&m.labels, &truth) - 1.0).abs() < 1e-9);
+        // A diverged training's NaN is refused, not clustered.
+        let mut broken = tiny.clone();
+        broken[5][1] = f64::NAN;
+        assert!(choose(&broken, 1..=3, &mut rand_chacha::ChaCha8Rng::seed_from_u64(2)).is_none());
         // The mixture is reported in the map's own units.
         for mean in &m.means {
             assert!(mean[0].abs() < 1e-3 && (mean[1] - 2.0).abs() < 1e-3, "{mean:?}");

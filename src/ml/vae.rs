@@ -440,15 +440,6 @@ fn train_with(pass: Pass, views: Views, s: &VaeSettings, epochs_done: &AtomicUsi
     let settings = *s;
     let (img_seed, spec_seed) = (s.seed ^ 0x1111, s.seed ^ 0x2222);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
-    // One single-threaded pool per half: burn's matrix products would otherwise
-    // both ask the global pool for every core and trip over each other.
-    let pool = || {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .expect("thread pool")
-    };
-    let (img_pool, spec_pool) = (pool(), pool());
     let ((zi, loss, recon, align), (zs, ..)) = match pass {
         Pass::Fused => {
             use super::vae_fused::FusedHalf;
@@ -488,6 +479,16 @@ fn train_with(pass: Pass, views: Views, s: &VaeSettings, epochs_done: &AtomicUsi
             })
         }
         Pass::Burn => {
+            // One single-threaded pool per half: burn's matrix products would
+            // otherwise both ask the global pool for every core and trip over
+            // each other.
+            let pool = || {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .build()
+                    .expect("thread pool")
+            };
+            let (img_pool, spec_pool) = (pool(), pool());
             let device = super::device();
             let image = HalfVae::image(image_width, patch_side, s, &device, &mut rng);
             let spectrum = HalfVae::spectrum(spectrum_width, s, &device, &mut rng);
