@@ -355,7 +355,7 @@ fn train_half(
     to_other: std::sync::mpsc::Sender<Exchange>,
     from_other: std::sync::mpsc::Receiver<Exchange>,
     epochs_done: &AtomicUsize,
-) -> (Vec<Vec<f32>>, f64, f64, f64) {
+) -> HalfResult {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(noise_seed);
     let (mut loss, mut recon, mut align) = (f64::NAN, f64::NAN, f64::NAN);
     for epoch in 0..s.epochs {
@@ -387,6 +387,73 @@ fn train_half(
         }
     }
     (half.view(), loss, recon, align)
+}
+
+/// What one half's training returns: its views, and the last epoch's loss,
+/// reconstruction and alignment.
+type HalfResult = (Vec<Vec<f32>>, f64, f64, f64);
+
+/// Trains the image half (made by `image`, noise `image_noise` wide) and the
+/// spectrum half on two threads that meet once an epoch.
+fn train_pair<I: Half, S: Half>(
+    image: impl FnOnce() -> I + Send,
+    spectrum: impl FnOnce() -> S + Send,
+    n: usize,
+    image_noise: usize,
+    s: &VaeSettings,
+    epochs_done: &AtomicUsize,
+) -> (HalfResult, HalfResult) {
+    let (to_spec, from_img) = std::sync::mpsc::channel();
+    let (to_img, from_spec) = std::sync::mpsc::channel();
+    let settings = *s;
+    // One single-threaded pool per half: burn's matrix products would
+    // otherwise both ask the global pool for every core and trip over each
+    // other (the fused pass runs its products on the calling thread).
+    let pool = || {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("thread pool")
+    };
+    let (img_pool, spec_pool) = (pool(), pool());
+    std::thread::scope(|scope| {
+        let a = scope.spawn(|| {
+            img_pool.install(|| {
+                let half = image();
+                train_half(
+                    half,
+                    n,
+                    image_noise,
+                    1.0,
+                    settings,
+                    s.seed ^ 0x1111,
+                    to_spec,
+                    from_spec,
+                    epochs_done,
+                )
+            })
+        });
+        let b = scope.spawn(|| {
+            spec_pool.install(|| {
+                let half = spectrum();
+                train_half(
+                    half,
+                    n,
+                    s.latent,
+                    -1.0,
+                    settings,
+                    s.seed ^ 0x2222,
+                    to_img,
+                    from_img,
+                    epochs_done,
+                )
+            })
+        });
+        (
+            a.join().expect("image VAE thread"),
+            b.join().expect("spectrum VAE thread"),
+        )
+    })
 }
 
 /// Which implementation trains the model: the fused pass of `vae_fused`, or
@@ -434,103 +501,28 @@ fn train_with(pass: Pass, views: Views, s: &VaeSettings, epochs_done: &AtomicUsi
     } = views;
     let image_width = patch_side * patch_side;
     let n = images.len() / image_width.max(1);
-    let pose = if s.spatial_decoder { 3 } else { 0 };
-    let (to_spec, from_img) = std::sync::mpsc::channel();
-    let (to_img, from_spec) = std::sync::mpsc::channel();
-    let settings = *s;
-    let (img_seed, spec_seed) = (s.seed ^ 0x1111, s.seed ^ 0x2222);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
     let ((zi, loss, recon, align), (zs, ..)) = match pass {
         Pass::Fused => {
             use super::vae_fused::FusedHalf;
             let image = FusedHalf::new(images.to_vec(), image_width, false, s, &mut rng);
             let spectrum = FusedHalf::new(spectra.to_vec(), spectrum_width, true, s, &mut rng);
-            std::thread::scope(|scope| {
-                let a = scope.spawn(|| {
-                    train_half(
-                        image,
-                        n,
-                        s.latent,
-                        1.0,
-                        settings,
-                        img_seed,
-                        to_spec,
-                        from_spec,
-                        epochs_done,
-                    )
-                });
-                let b = scope.spawn(|| {
-                    train_half(
-                        spectrum,
-                        n,
-                        s.latent,
-                        -1.0,
-                        settings,
-                        spec_seed,
-                        to_img,
-                        from_img,
-                        epochs_done,
-                    )
-                });
-                (
-                    a.join().expect("image VAE thread"),
-                    b.join().expect("spectrum VAE thread"),
-                )
-            })
+            train_pair(move || image, move || spectrum, n, s.latent, s, epochs_done)
         }
         Pass::Burn => {
-            // One single-threaded pool per half: burn's matrix products would
-            // otherwise both ask the global pool for every core and trip over
-            // each other.
-            let pool = || {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(1)
-                    .build()
-                    .expect("thread pool")
-            };
-            let (img_pool, spec_pool) = (pool(), pool());
             let device = super::device();
             let image = HalfVae::image(image_width, patch_side, s, &device, &mut rng);
             let spectrum = HalfVae::spectrum(spectrum_width, s, &device, &mut rng);
             let (img_data, spec_data) = (images.to_vec(), spectra.to_vec());
-            std::thread::scope(|scope| {
-                let a = scope.spawn(|| {
-                    img_pool.install(|| {
-                        let half = BurnHalf::new(image, img_data, image_width);
-                        train_half(
-                            half,
-                            n,
-                            s.latent + pose,
-                            1.0,
-                            settings,
-                            img_seed,
-                            to_spec,
-                            from_spec,
-                            epochs_done,
-                        )
-                    })
-                });
-                let b = scope.spawn(|| {
-                    spec_pool.install(|| {
-                        let half = BurnHalf::new(spectrum, spec_data, spectrum_width);
-                        train_half(
-                            half,
-                            n,
-                            s.latent,
-                            -1.0,
-                            settings,
-                            spec_seed,
-                            to_img,
-                            from_img,
-                            epochs_done,
-                        )
-                    })
-                });
-                (
-                    a.join().expect("image VAE thread"),
-                    b.join().expect("spectrum VAE thread"),
-                )
-            })
+            let pose = if s.spatial_decoder { 3 } else { 0 };
+            train_pair(
+                move || BurnHalf::new(image, img_data, image_width),
+                move || BurnHalf::new(spectrum, spec_data, spectrum_width),
+                n,
+                s.latent + pose,
+                s,
+                epochs_done,
+            )
         }
     };
     Embedding {
