@@ -79,47 +79,27 @@ fn main() {
             a.train_s
         );
         print!("{}", analysis::summary::table(&a.summaries));
-        let dominated = |m: Motif| {
-            a.summaries
-                .iter()
-                .filter(|s| s.dominant.is_some_and(|(d, _)| d == m))
-                .collect::<Vec<_>>()
-        };
-        let tj = dominated(Motif::TripleJunction);
-        if let Some(best) = tj
-            .iter()
-            .max_by(|x, y| x.hysteresis_area.mean.total_cmp(&y.hysteresis_area.mean))
-        {
-            judged_tj += 1;
-            let top = a
-                .summaries
-                .iter()
-                .all(|s| s.hysteresis_area.mean <= best.hysteresis_area.mean);
-            tj_ok += top as u32;
-            println!(
-                "  triple-junction cluster {} has the largest mean hysteresis area: {top}",
-                best.cluster
-            );
-        } else {
-            println!("  no cluster is dominated by triple junctions");
+        match analysis::findings::junctions_loop_most(&a.summaries) {
+            Some(f) => {
+                judged_tj += 1;
+                tj_ok += f.holds as u32;
+                println!(
+                    "  triple-junction cluster {} has the largest mean hysteresis area: {}",
+                    f.cluster, f.holds
+                );
+            }
+            None => println!("  no cluster is dominated by triple junctions"),
         }
-        let asym = dominated(Motif::GbAsymmetric);
-        if let Some(low) = asym
-            .iter()
-            .min_by(|x, y| x.max_current_a.mean.total_cmp(&y.max_current_a.mean))
-        {
-            judged_asym += 1;
-            let bottom = a
-                .summaries
-                .iter()
-                .all(|s| s.max_current_a.mean >= low.max_current_a.mean);
-            asym_ok += bottom as u32;
-            println!(
-                "  asymmetric-boundary cluster {} has the lowest mean max current: {bottom}",
-                low.cluster
-            );
-        } else {
-            println!("  no cluster is dominated by asymmetric boundaries");
+        match analysis::findings::asymmetric_conducts_least(&a.summaries) {
+            Some(f) => {
+                judged_asym += 1;
+                asym_ok += f.holds as u32;
+                println!(
+                    "  asymmetric-boundary cluster {} has the lowest mean max current: {}",
+                    f.cluster, f.holds
+                );
+            }
+            None => println!("  no cluster is dominated by asymmetric boundaries"),
         }
         println!();
     }

@@ -81,28 +81,17 @@ fn the_clusters_show_the_papers_two_findings() {
     let samples = analysis::samples(0, &plan, &survey, &rows);
     let a = analysis::analyze(&samples, &plan.analysis, plan.seed).expect("analysis");
     let table = analysis::summary::table(&a.summaries);
-    let dominated_by = |m: Motif| {
-        a.summaries
-            .iter()
-            .filter(move |s| s.dominant.is_some_and(|(d, _)| d == m))
-    };
-    let junction = dominated_by(Motif::TripleJunction)
-        .max_by(|x, y| x.hysteresis_area.mean.total_cmp(&y.hysteresis_area.mean))
+    let junction = analysis::findings::junctions_loop_most(&a.summaries)
         .unwrap_or_else(|| panic!("no cluster is led by triple junctions:\n{table}"));
     assert!(
-        a.summaries
-            .iter()
-            .all(|s| s.hysteresis_area.mean <= junction.hysteresis_area.mean),
+        junction.holds,
         "the junction cluster {} does not loop most:\n{table}",
         junction.cluster
     );
-    let asymmetric = dominated_by(Motif::GbAsymmetric)
-        .min_by(|x, y| x.max_current_a.mean.total_cmp(&y.max_current_a.mean))
+    let asymmetric = analysis::findings::asymmetric_conducts_least(&a.summaries)
         .unwrap_or_else(|| panic!("no cluster is led by asymmetric boundaries:\n{table}"));
     assert!(
-        a.summaries
-            .iter()
-            .all(|s| s.max_current_a.mean >= asymmetric.max_current_a.mean),
+        asymmetric.holds,
         "the asymmetric cluster {} does not conduct least:\n{table}",
         asymmetric.cluster
     );

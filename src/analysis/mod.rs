@@ -1,6 +1,7 @@
 //! After (and during) a session: the dual VAE's joint latent map of every
 //! measured location, its clusters, and what each cluster means physically.
 
+pub mod findings;
 pub mod report;
 pub mod summary;
 
