@@ -152,8 +152,20 @@ pub fn vae_settings(a: &AnalysisPlan, seed: u64) -> VaeSettings {
     }
 }
 
+/// Why the samples gave no analysis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AnalysisError {
+    #[error("too few measurements to analyse ({0}; need at least 4)")]
+    TooFew(usize),
+    #[error(
+        "no mixture fits the latent map: its means are not finite, the dual VAE diverged \
+         (a lower vae_learning_rate or fewer epochs may help)"
+    )]
+    NoClusters,
+}
+
 /// Trains the dual VAE on the samples and clusters its joint latent map.
-pub fn analyze(samples: &[Sample], a: &AnalysisPlan, seed: u64) -> Option<Analysis> {
+pub fn analyze(samples: &[Sample], a: &AnalysisPlan, seed: u64) -> Result<Analysis, AnalysisError> {
     analyze_watched(samples, a, seed, &std::sync::atomic::AtomicUsize::new(0))
 }
 
@@ -163,9 +175,9 @@ pub fn analyze_watched(
     a: &AnalysisPlan,
     seed: u64,
     epochs_done: &std::sync::atomic::AtomicUsize,
-) -> Option<Analysis> {
+) -> Result<Analysis, AnalysisError> {
     if samples.len() < 4 {
-        return None;
+        return Err(AnalysisError::TooFew(samples.len()));
     }
     let t0 = std::time::Instant::now();
     let side = (samples[0].patch01.len() as f64).sqrt() as usize;
@@ -215,14 +227,14 @@ pub fn analyze_watched(
         2..=(a.clusters_max as usize).max(2)
     };
     let k_range = *k_range.start().min(&samples.len())..=*k_range.end().min(&samples.len());
-    let mixture = cluster::choose(&joint, k_range, &mut rng)?;
+    let mixture = cluster::choose(&joint, k_range, &mut rng).ok_or(AnalysisError::NoClusters)?;
     let ari = samples
         .iter()
         .map(|s| s.truth.map(|m| Motif::ALL.iter().position(|x| *x == m).unwrap_or(0)))
         .collect::<Option<Vec<usize>>>()
         .map(|truth| cluster::adjusted_rand_index(&mixture.labels, &truth));
     let summaries = summary::summarise(samples, &mixture.labels);
-    Some(Analysis {
+    Ok(Analysis {
         embedding,
         mixture,
         summaries,

@@ -89,9 +89,6 @@ fn gather(dirs: &[PathBuf], train: &TrainArgs) -> color_eyre::Result<Input> {
 }
 
 fn train(input: &Input) -> color_eyre::Result<Analysis> {
-    if input.samples.len() < 4 {
-        return Err(eyre!("too few measurements to analyse (need at least 4)"));
-    }
     eprintln!(
         "training the dual VAE on {} locations from {} session(s), {} epochs …",
         input.samples.len(),
@@ -131,9 +128,7 @@ fn train(input: &Input) -> color_eyre::Result<Analysis> {
         let _finish = Finish(&finished);
         analysis::analyze_watched(&input.samples, &input.settings, input.seed, &done)
     });
-    result.ok_or_else(|| {
-        eyre!("the dual VAE gave non-finite latent means (diverged); try a lower vae_learning_rate or fewer epochs")
-    })
+    Ok(result?)
 }
 
 /// Writes each session's rows of `embeddings`; skips sessions being written.

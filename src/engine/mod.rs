@@ -330,13 +330,10 @@ impl Engine {
         let trained = match self.retrainer.collect(wait) {
             None => return Ok(()),
             Some(Ok(trained)) => trained,
-            Some(Err(curves)) => {
+            Some(Err((curves, why))) => {
                 self.log(
                     "retrain_failed",
-                    format!(
-                        "dual VAE on {curves} curves gave non-finite latent means; \
-                         the last map stays (a lower vae_learning_rate may help)"
-                    ),
+                    format!("dual VAE on {curves} curves: {why}; the last map stays"),
                 )?;
                 return Ok(());
             }

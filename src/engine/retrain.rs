@@ -2,7 +2,7 @@
 //! a training starts on its own thread; the engine picks the result up at a
 //! checkpoint, so acquisition never waits for it.
 
-use crate::analysis::{self, Analysis};
+use crate::analysis::{self, Analysis, AnalysisError};
 use crate::instrument::Survey;
 use crate::plan::SessionPlan;
 use crate::store::{EmbeddingRow, MeasurementRow};
@@ -16,8 +16,8 @@ pub struct Trained {
     pub rows: Vec<EmbeddingRow>,
 }
 
-/// A training's result, or the curve count of one that gave no map.
-type Outcome = Result<Trained, u32>;
+/// A training's result, or the curve count of one that gave no map and why.
+type Outcome = Result<Trained, (u32, AnalysisError)>;
 
 #[derive(Default)]
 pub struct Retrainer {
@@ -50,8 +50,6 @@ impl Retrainer {
         let handle = std::thread::Builder::new()
             .name("dual-vae".into())
             .spawn(move || {
-                // Four or more curves are checked before a start, so no
-                // analysis means a training that did not give finite means.
                 let result = analysis::analyze(&samples, &settings, seed)
                     .map(|a| {
                         let rows = a.embedding_rows(&samples, 0, model_step, "live");
@@ -61,15 +59,14 @@ impl Retrainer {
                             rows,
                         }
                     })
-                    .ok_or(model_step);
+                    .map_err(|e| (model_step, e));
                 let _ = tx.send(result);
             })
             .expect("spawn the dual-VAE thread");
         self.running = Some((rx, handle));
     }
 
-    /// A finished training, if one is ready (`wait`: block until it is); an
-    /// `Err` carries the curve count of a training that gave no map.
+    /// A finished training, if one is ready (`wait`: block until it is).
     pub fn collect(&mut self, wait: bool) -> Option<Outcome> {
         let (rx, _) = self.running.as_ref()?;
         let got = if wait {
