@@ -19,7 +19,6 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-
 use rand::{Rng, SeedableRng};
 
 /// The feature extractor: Linear layers with tanh between them.

@@ -19,12 +19,11 @@ use rand_distr::{Distribution, StandardNormal};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn linear(i: usize, o: usize, device: &Device, rng: &mut impl rand::Rng) -> Linear {
-    let bound = (1.0 / i as f64).sqrt() as f32;
-    let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
+    let (weight, bias) = super::vae_fused::layer_draws(i, o, rng);
     let mut layer: Linear = LinearConfig::new(i, o).init(device);
-    layer.weight = Param::from_tensor(Tensor::<2>::from_data(TensorData::new(draw(i * o), [i, o]), device));
+    layer.weight = Param::from_tensor(Tensor::<2>::from_data(TensorData::new(weight, [i, o]), device));
     layer.bias = Some(Param::from_tensor(Tensor::<1>::from_data(
-        TensorData::new(draw(o), [o]),
+        TensorData::new(bias, [o]),
         device,
     )));
     layer
@@ -197,14 +196,11 @@ impl HalfVae {
     }
 
     fn spectrum(width: usize, s: &VaeSettings, device: &Device, rng: &mut impl rand::Rng) -> Self {
-        let eye: Vec<f32> = (0..s.latent * s.latent)
-            .map(|k| if k / s.latent == k % s.latent { 1.0 } else { 0.0 })
-            .collect();
         Self {
             encoder: Encoder::new(width, s.hidden, s.latent, device, rng),
             decoder: Decoder::new(s.latent, s.hidden, width, 0, device, rng),
             adapter: Some(Param::from_tensor(Tensor::<2>::from_data(
-                TensorData::new(eye, [s.latent, s.latent]),
+                TensorData::new(super::vae_fused::identity(s.latent), [s.latent, s.latent]),
                 device,
             ))),
             pose_dims: 0,
@@ -300,7 +296,8 @@ fn scalar_of(t: Tensor<1>) -> f64 {
 impl Half for BurnHalf {
     fn forward(&mut self, eps: Vec<f32>, beta: f64, _want_loss: bool) -> (f64, f64, Vec<f32>) {
         let n = self.x.dims()[0];
-        let eps = Tensor::<2>::from_data(TensorData::new(eps.clone(), [n, eps.len() / n]), &self.x.device());
+        let width = eps.len() / n;
+        let eps = Tensor::<2>::from_data(TensorData::new(eps, [n, width]), &self.x.device());
         let model = self.model.as_ref().expect("model");
         let (own, rec, view) = model.forward(self.x.clone(), self.one_minus_x.clone(), eps, beta);
         let mine: Vec<f32> = view.to_data().convert::<f32>().try_to_vec().expect("f32 data");

@@ -81,13 +81,24 @@ fn rows_mut(x: &mut [f32], cols: usize) -> MatMut<'_, f32> {
     MatMut::from_row_major_slice_mut(x, r, cols)
 }
 
+/// A dense layer's starting weights (inputs × outputs, row-major) and bias,
+/// uniform in ±1/√inputs: burn's `Linear` (in `vae.rs`) and [`Layer`] both
+/// start from these, so one seed gives both passes the same model.
+pub(super) fn layer_draws(inputs: usize, outputs: usize, rng: &mut impl rand::Rng) -> (Vec<f32>, Vec<f32>) {
+    let bound = (1.0 / inputs as f64).sqrt() as f32;
+    let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
+    let weight = draw(inputs * outputs);
+    (weight, draw(outputs))
+}
+
+/// The l × l identity, row-major: the adapter A's start.
+pub(super) fn identity(l: usize) -> Vec<f32> {
+    (0..l * l).map(|k| if k / l == k % l { 1.0 } else { 0.0 }).collect()
+}
+
 impl Layer {
-    /// The same draws, in the same order, as `vae::linear` makes for burn.
     fn init(inputs: usize, outputs: usize, rng: &mut impl rand::Rng) -> Self {
-        let bound = (1.0 / inputs as f64).sqrt() as f32;
-        let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
-        let weight = draw(inputs * outputs);
-        let bias = draw(outputs);
+        let (weight, bias) = layer_draws(inputs, outputs, rng);
         Self {
             inputs,
             outputs,
@@ -239,7 +250,6 @@ impl FusedHalf {
     /// one seed gives both paths the same start. `x` is n × width in [0, 1].
     pub fn new(x: Vec<f32>, width: usize, adapter: bool, s: &VaeSettings, rng: &mut impl rand::Rng) -> Self {
         let (h, l) = (s.hidden, s.latent);
-        let eye = (0..l * l).map(|k| if k / l == k % l { 1.0 } else { 0.0 }).collect();
         Self {
             hidden1: Layer::init(width, h, rng),
             hidden2: Layer::init(h, h, rng),
@@ -248,7 +258,7 @@ impl FusedHalf {
             dec_hidden1: Layer::init(l, h, rng),
             dec_hidden2: Layer::init(h, h, rng),
             dec_out: Layer::init(h, width, rng),
-            adapter: adapter.then(|| Param::new(eye)),
+            adapter: adapter.then(|| Param::new(identity(l))),
             latent: l,
             x,
             adam: Adam { time: 0 },
