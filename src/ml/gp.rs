@@ -158,16 +158,8 @@ fn covariance_columns_avx2(u: &[Vec<f64>], h: &Hyper, k: &mut Mat<f64>, slope: &
 fn covariance_columns<const FUSED: bool>(u: &[Vec<f64>], h: &Hyper, k: &mut Mat<f64>, slope: &mut Mat<f64>) {
     let n = k.nrows();
     for j in 0..n {
-        let kc = k
-            .col_mut(j)
-            .try_as_col_major_mut()
-            .expect("column-major")
-            .as_slice_mut();
-        let sc = slope
-            .col_mut(j)
-            .try_as_col_major_mut()
-            .expect("column-major")
-            .as_slice_mut();
+        let kc = super::column_mut(k, j);
+        let sc = super::column_mut(slope, j);
         for coords in u {
             let t = coords[j];
             for (o, c) in kc.iter_mut().zip(coords) {
@@ -318,14 +310,7 @@ pub fn kernel_gradient(pieces: &KernelPieces, h: &Hyper, g: &Mat<f64>, noise_flo
         }
     }
     let trace: f64 = (0..n).map(|i| g[(i, i)]).sum();
-    let g_dot_k: f64 = (0..n)
-        .map(|j| {
-            dot(
-                g.col(j).try_as_col_major().expect("column-major").as_slice(),
-                k.col(j).try_as_col_major().expect("column-major").as_slice(),
-            )
-        })
-        .sum();
+    let g_dot_k: f64 = (0..n).map(|j| dot(super::column(g, j), super::column(k, j))).sum();
     KernelGradient {
         z: gz,
         log_lengthscale: g_log_l,
@@ -399,11 +384,7 @@ impl Posterior {
             let b = batch.min(m - start);
             let mut kx = Mat::<f64>::zeros(n, b);
             for j in 0..b {
-                let col = kx
-                    .col_mut(j)
-                    .try_as_col_major_mut()
-                    .expect("a fresh matrix is column-major")
-                    .as_slice_mut();
+                let col = super::column_mut(&mut kx, j);
                 mean[start + j] = self.kernel_column(&z_test[(start + j) * d..(start + j + 1) * d], col).0;
             }
             // V = L⁻¹ K_x; var = σ_f² − ‖V_j‖².
@@ -413,7 +394,7 @@ impl Posterior {
                 faer::Par::Seq,
             );
             for j in 0..b {
-                let col = kx.col(j).try_as_col_major().expect("column-major").as_slice();
+                let col = super::column(&kx, j);
                 var[start + j] = (self.signal_var - col.iter().map(|v| v * v).sum::<f64>()).max(0.0);
             }
             start += b;

@@ -102,25 +102,13 @@ pub fn forward_with(x: &[f32], layers: &[Dense], ws: &mut Workspace) -> Vec<f64>
         faer::linalg::matmul::matmul(out.as_mut(), Accum::Replace, weight_t, input, 1.0, Par::rayon(0));
         let activate = k + 1 < layers.len();
         for j in 0..rows {
-            let col = out
-                .col_mut(j)
-                .try_as_col_major_mut()
-                .expect("column-major")
-                .as_slice_mut();
-            bias_tanh(col, &layer.bias, activate);
+            bias_tanh(super::column_mut(out, j), &layer.bias, activate);
         }
     }
     let last = &ws.layers[layers.len() - 1];
     let mut result = Vec::with_capacity(rows * last.nrows());
     for j in 0..rows {
-        result.extend(
-            last.col(j)
-                .try_as_col_major()
-                .expect("column-major")
-                .as_slice()
-                .iter()
-                .map(|v| *v as f64),
-        );
+        result.extend(super::column(last, j).iter().map(|v| *v as f64));
     }
     result
 }

@@ -21,6 +21,19 @@ pub fn tanh(x: Tensor<2>) -> Tensor<2> {
     (e.clone() - 1.0) / (e + 1.0)
 }
 
+/// Column `j` of a matrix as a slice (an owned `Mat` is column-major).
+pub(crate) fn column<T>(m: &faer::Mat<T>, j: usize) -> &[T] {
+    m.col(j).try_as_col_major().expect("column-major").as_slice()
+}
+
+/// Column `j` of a matrix as a mutable slice.
+pub(crate) fn column_mut<T>(m: &mut faer::Mat<T>, j: usize) -> &mut [T] {
+    m.col_mut(j)
+        .try_as_col_major_mut()
+        .expect("column-major")
+        .as_slice_mut()
+}
+
 /// The CPU device every model trains on.
 pub fn device() -> Device {
     Device::flex().autodiff()
