@@ -30,7 +30,8 @@ fn main() {
     let out = tempfile::tempdir().expect("temp dir");
     let mut aris = Vec::new();
     let mut times = Vec::new();
-    let (mut tj_ok, mut asym_ok, mut judged_tj, mut judged_asym) = (0, 0, 0, 0);
+    // Per finding: films where it held, films with a cluster to judge it on.
+    let (mut held, mut judged) = ([0u32; 2], [0u32; 2]);
     for seed in 1..=films {
         let mut plan = SessionPlan {
             seed,
@@ -79,27 +80,29 @@ fn main() {
             a.train_s
         );
         print!("{}", analysis::summary::table(&a.summaries));
-        match analysis::findings::junctions_loop_most(&a.summaries) {
-            Some(f) => {
-                judged_tj += 1;
-                tj_ok += f.holds as u32;
-                println!(
-                    "  triple-junction cluster {} has the largest mean hysteresis area: {}",
-                    f.cluster, f.holds
-                );
+        let checks = [
+            (
+                analysis::findings::junctions_loop_most(&a.summaries),
+                "triple-junction cluster",
+                "has the largest mean hysteresis area",
+                "triple junctions",
+            ),
+            (
+                analysis::findings::asymmetric_conducts_least(&a.summaries),
+                "asymmetric-boundary cluster",
+                "has the lowest mean max current",
+                "asymmetric boundaries",
+            ),
+        ];
+        for (k, (finding, who, claim, motif)) in checks.into_iter().enumerate() {
+            match finding {
+                Some(f) => {
+                    judged[k] += 1;
+                    held[k] += f.holds as u32;
+                    println!("  {who} {} {claim}: {}", f.cluster, f.holds);
+                }
+                None => println!("  no cluster is dominated by {motif}"),
             }
-            None => println!("  no cluster is dominated by triple junctions"),
-        }
-        match analysis::findings::asymmetric_conducts_least(&a.summaries) {
-            Some(f) => {
-                judged_asym += 1;
-                asym_ok += f.holds as u32;
-                println!(
-                    "  asymmetric-boundary cluster {} has the lowest mean max current: {}",
-                    f.cluster, f.holds
-                );
-            }
-            None => println!("  no cluster is dominated by asymmetric boundaries"),
         }
         println!();
     }
@@ -110,8 +113,12 @@ fn main() {
         times.iter().copied().fold(f64::INFINITY, f64::min),
         times.iter().copied().fold(0.0, f64::max)
     );
-    println!("finding 1 (junctions loop most) held in {tj_ok}/{judged_tj} films with a junction cluster");
     println!(
-        "finding 2 (asymmetric boundaries conduct least) held in {asym_ok}/{judged_asym} films with an asymmetric cluster"
+        "finding 1 (junctions loop most) held in {}/{} films with a junction cluster",
+        held[0], judged[0]
+    );
+    println!(
+        "finding 2 (asymmetric boundaries conduct least) held in {}/{} films with an asymmetric cluster",
+        held[1], judged[1]
     );
 }
