@@ -2,6 +2,7 @@
 //! measured location, its clusters, and what each cluster means physically.
 
 pub mod findings;
+pub mod relief;
 pub mod report;
 pub mod summary;
 
@@ -29,7 +30,7 @@ pub struct Sample {
     pub y_nm: f64,
     /// The patch around it in nm (for the topography descriptors).
     pub patch_nm: Vec<f64>,
-    /// The same patch as the image VAE sees it (see [`local_relief`]).
+    /// The same patch as the image VAE sees it (see [`relief::tip_relief`]).
     pub patch01: Vec<f32>,
     pub bias_v: Vec<f64>,
     pub current_a: Vec<f64>,
@@ -38,20 +39,6 @@ pub struct Sample {
     pub max_current_a: f64,
     /// Ground truth, for sessions on the built-in simulator only.
     pub truth: Option<Motif>,
-}
-
-/// A patch as relief around its own mean height, scaled by the survey's height
-/// range and centred on 0.5 (then clipped to [0, 1] for the sigmoid/BCE
-/// decoder). The dual VAE should see grooves, pits and steps, not which grain
-/// happens to stand tall: with patches scaled by the survey's range alone,
-/// grain-to-grain height differences dominated the image latent and the
-/// clusters followed grains, not motifs.
-pub fn local_relief(patch_nm: &[f32], span_nm: f32) -> Vec<f32> {
-    let mean = patch_nm.iter().sum::<f32>() / patch_nm.len().max(1) as f32;
-    patch_nm
-        .iter()
-        .map(|v| (0.5 + (v - mean) / span_nm).clamp(0.0, 1.0))
-        .collect()
 }
 
 /// Builds samples from one session's survey and measurements.
@@ -64,6 +51,8 @@ pub fn samples(session: usize, plan: &SessionPlan, survey: &Survey, measurements
             .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
         (hi - lo).max(1e-6)
     };
+    let nm_per_px = survey.width_nm / survey.cols().max(1) as f64;
+    let window_px = (plan.analysis.patch_window_nm / nm_per_px) as f32;
     // The simulator knows the truth; a real film does not.
     let film = matches!(plan.instrument_spec(), Ok(InstrumentSpec::Sim))
         .then(|| Film::new(&plan.film, plan.seed, survey.width_nm, survey.height_nm));
@@ -80,7 +69,7 @@ pub fn samples(session: usize, plan: &SessionPlan, survey: &Survey, measurements
                 .iter()
                 .map(|v| *v as f64)
                 .collect(),
-            patch01: local_relief(&patches::patch_at(&image_nm, m.row, m.col, side), span),
+            patch01: relief::tip_relief(&patches::patch_at(&image_nm, m.row, m.col, side), side, span, window_px),
             bias_v: m.bias_v.clone(),
             current_a: m.current_a.clone(),
             hysteresis_area: m.hysteresis_area,

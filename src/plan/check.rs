@@ -160,7 +160,17 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
         ));
     }
 
-    finite_within("analysis.onset_current_a", plan.analysis.onset_current_a, 1e-15..=1e-3)?;
+    let a = &plan.analysis;
+    finite_within("analysis.onset_current_a", a.onset_current_a, 1e-15..=1e-3)?;
+    within("analysis.vae_epochs", a.vae_epochs, 1..=1_000_000)?;
+    within("analysis.vae_hidden", a.vae_hidden, 1..=4_096)?;
+    within("analysis.vae_latent", a.vae_latent, 1..=16)?;
+    finite_within("analysis.vae_learning_rate", a.vae_learning_rate, 1e-9..=1.0)?;
+    finite_within("analysis.vae_beta", a.vae_beta, 0.0..=1e3)?;
+    finite_within("analysis.vae_gamma", a.vae_gamma, 0.0..=1e4)?;
+    finite_within("analysis.patch_window_nm", a.patch_window_nm, 0.0..=1e5)?;
+    within("analysis.clusters", a.clusters, 0..=64)?;
+    within("analysis.clusters_max", a.clusters_max, 2..=64)?;
 
     let o = &plan.output;
     if o.dir.trim().is_empty() {

@@ -159,6 +159,22 @@ mod tests {
     }
 
     #[test]
+    fn analysis_settings_out_of_range_are_named() {
+        for (toml, key) in [
+            ("vae_learning_rate = -1e-3", "analysis.vae_learning_rate"),
+            ("vae_learning_rate = nan", "analysis.vae_learning_rate"),
+            ("vae_epochs = 0", "analysis.vae_epochs"),
+            ("patch_window_nm = -5.0", "analysis.patch_window_nm"),
+            ("clusters_max = 1", "analysis.clusters_max"),
+        ] {
+            let err = SessionPlan::from_toml(&format!("[analysis]\n{toml}\n")).unwrap_err();
+            assert!(err.to_string().contains(key), "{toml}: {err}");
+        }
+        let ok = SessionPlan::from_toml("[analysis]\npatch_window_nm = 0.0\nvae_gamma = 0.0\n").unwrap();
+        assert_eq!(ok.analysis.patch_window_nm, 0.0);
+    }
+
+    #[test]
     fn sweep_beyond_safety_limit_is_refused() {
         let err = SessionPlan::from_toml("[sweep]\nv_max = 3.0\n[safety]\nbias_max_v = 2.0\n").unwrap_err();
         assert!(err.to_string().contains("sweep.v_max"), "{err}");

@@ -347,6 +347,11 @@ pub struct AnalysisPlan {
     /// Use the rotation/translation-aware ("spatial") decoder for patches; slow:
     /// ~1.4 s an epoch at 210 locations on 2 cores, against ~6 ms for the MLP.
     pub vae_spatial_decoder: bool,
+    /// The image VAE sees each patch's relief faded with the distance from the
+    /// tip, as a Gaussian of this standard deviation: the structure under the
+    /// tip, not a boundary at the patch's edge, goes with the I–V curve. 0 sees
+    /// the whole patch evenly.
+    pub patch_window_nm: f64,
     /// Number of clusters; 0 chooses it by BIC.
     pub clusters: u32,
     /// Largest number of clusters BIC may choose.
@@ -365,6 +370,7 @@ impl Default for AnalysisPlan {
             vae_beta: 1.0,
             vae_gamma: 10.0,
             vae_spatial_decoder: false,
+            patch_window_nm: 16.0,
             clusters: 0,
             clusters_max: 8,
         }

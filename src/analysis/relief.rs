@@ -1,0 +1,101 @@
+//! A topography patch as the image VAE sees it: the relief around the tip.
+//!
+//! Two choices, each found on simulated films where the true motif of every
+//! location is known (docs/RESULTS.md):
+//!
+//! - Relief, not height: the patch minus its own mean height, scaled by the
+//!   survey's height range. With patches min–max scaled over the survey alone,
+//!   grain-to-grain height differences dominated the image latent and the
+//!   clusters followed grains, not motifs.
+//! - Around the tip: the relief is weighted by a Gaussian centred on the tip
+//!   position. Current flows within a few tens of nm of the contact, so what
+//!   goes with an I–V curve is the structure under the tip; a 16 px patch
+//!   (125 nm on the demo survey) almost always holds some boundary, and an
+//!   evenly weighted patch of a grain interior 3 px from a groove looks like
+//!   that groove's patch moved by 3 px. The 2-D latent of an MLP spent itself
+//!   on where in the patch the boundary ran: clustered alone, the image latent
+//!   matched the motifs at ARI 0.03 on films 1–5 and 6–10; weighted with
+//!   σ = 2 px, at 0.10 and 0.13. The joint map's clusters, which the spectral
+//!   view leads, moved within their run-to-run spread.
+
+/// The patch (row-major, `side × side`, in nm) as relief in [0, 1]: 0.5 is
+/// the weighted mean height, ±0.5 the survey's whole height range, and the
+/// relief fades with the distance from the centre as a Gaussian of standard
+/// deviation `window_px` (0 or less: no fading).
+pub fn tip_relief(patch_nm: &[f32], side: usize, span_nm: f32, window_px: f32) -> Vec<f32> {
+    let weights = window(side, window_px);
+    let total: f32 = weights.iter().sum();
+    let mean = patch_nm.iter().zip(&weights).map(|(h, w)| h * w).sum::<f32>() / total.max(f32::MIN_POSITIVE);
+    let span = span_nm.max(1e-6);
+    patch_nm
+        .iter()
+        .zip(&weights)
+        .map(|(h, w)| (0.5 + w * (h - mean) / span).clamp(0.0, 1.0))
+        .collect()
+}
+
+/// Gaussian weights around the patch centre, 1 at the centre; all 1 for a
+/// window of 0.
+fn window(side: usize, window_px: f32) -> Vec<f32> {
+    let centre = (side as f32 - 1.0) / 2.0;
+    (0..side * side)
+        .map(|k| {
+            if window_px <= 0.0 {
+                return 1.0;
+            }
+            let dr = (k / side) as f32 - centre;
+            let dc = (k % side) as f32 - centre;
+            (-(dr * dr + dc * dc) / (2.0 * window_px * window_px)).exp()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 16 px patch with a 10 nm deep, 2 px wide groove along column `col`.
+    fn groove_at(col: usize) -> Vec<f32> {
+        (0..256usize)
+            .map(|k| if (k % 16).abs_diff(col) <= 1 { 90.0 } else { 100.0 })
+            .collect()
+    }
+
+    #[test]
+    fn without_a_window_the_patch_is_its_relief_about_its_mean() {
+        let p = groove_at(7);
+        let r = tip_relief(&p, 16, 50.0, 0.0);
+        let mean = p.iter().sum::<f32>() / 256.0;
+        for (h, v) in p.iter().zip(&r) {
+            assert!((v - (0.5 + (h - mean) / 50.0)).abs() < 1e-6);
+        }
+        // Height offsets do not matter, only relief.
+        let raised: Vec<f32> = p.iter().map(|h| h + 40.0).collect();
+        assert_eq!(tip_relief(&raised, 16, 50.0, 0.0), r);
+    }
+
+    #[test]
+    fn a_groove_under_the_tip_shows_and_one_at_the_edge_fades() {
+        let centre = tip_relief(&groove_at(7), 16, 50.0, 2.0);
+        let edge = tip_relief(&groove_at(1), 16, 50.0, 2.0);
+        let depth = |r: &[f32]| {
+            let (lo, hi) = r.iter().fold((1.0f32, 0.0f32), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+            hi - lo
+        };
+        // Centred, the groove keeps most of its 0.2 of the range...
+        assert!(depth(&centre) > 0.15, "{}", depth(&centre));
+        // ...at the patch's edge, 6 px from the tip, it all but vanishes.
+        assert!(depth(&edge) < 0.02, "{}", depth(&edge));
+        // Unweighted, both grooves are equally deep.
+        let plain = |c| depth(&tip_relief(&groove_at(c), 16, 50.0, 0.0));
+        assert!((plain(7) - plain(1)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn relief_stays_in_the_unit_interval() {
+        let cliff: Vec<f32> = (0..64).map(|k| if k < 32 { 0.0 } else { 500.0 }).collect();
+        for w in [0.0, 1.0, 3.0] {
+            assert!(tip_relief(&cliff, 8, 100.0, w).iter().all(|v| (0.0..=1.0).contains(v)));
+        }
+    }
+}
