@@ -4,11 +4,11 @@
 //! the cluster summary — the triple-junction cluster has the largest mean
 //! hysteresis, the asymmetric-boundary cluster the lowest mean current.
 //!
-//! Film 4. With 40 locations of each motif the second finding held on films
-//! 1–5 and the first on films 2, 4 and 5: on films 1 and 3 the 40 junctions
-//! share a cluster with the grooves (both loop), which then leads by grooves.
-//! DN-DKL measures 75–89 junctions of 210 and gives them their own cluster on
-//! all five films (examples/clusters.rs, docs/RESULTS.md).
+//! Film 4 (ARI 0.57). With 40 locations of each motif both findings held on
+//! films 1, 3, 4, 5, 7 and 8: on films 2, 6, 9 and 10 the 40 junctions share a
+//! cluster with the grooves (both loop), which then leads by grooves. DN-DKL
+//! measures 75–105 junctions of 210 and gives them their own cluster on all
+//! ten films (examples/clusters.rs, docs/RESULTS.md).
 
 use dualscope::analysis;
 use dualscope::instrument::Instrument;
