@@ -58,24 +58,24 @@ pub fn samples(session: usize, plan: &SessionPlan, survey: &Survey, measurements
         .then(|| Film::new(&plan.film, plan.seed, survey.width_nm, survey.height_nm));
     measurements
         .iter()
-        .map(|m| Sample {
-            session,
-            step: m.step,
-            row: m.row,
-            col: m.col,
-            x_nm: m.x_nm,
-            y_nm: m.y_nm,
-            patch_nm: patches::patch_at(&image_nm, m.row, m.col, side)
-                .iter()
-                .map(|v| *v as f64)
-                .collect(),
-            patch01: relief::tip_relief(&patches::patch_at(&image_nm, m.row, m.col, side), side, span, window_px),
-            bias_v: m.bias_v.clone(),
-            current_a: m.current_a.clone(),
-            hysteresis_area: m.hysteresis_area,
-            onset_v: m.onset_v,
-            max_current_a: m.max_current_a,
-            truth: film.as_ref().map(|f| f.site(m.x_nm, m.y_nm).motif),
+        .map(|m| {
+            let patch = patches::patch_at(&image_nm, m.row, m.col, side);
+            Sample {
+                session,
+                step: m.step,
+                row: m.row,
+                col: m.col,
+                x_nm: m.x_nm,
+                y_nm: m.y_nm,
+                patch_nm: patch.iter().map(|v| *v as f64).collect(),
+                patch01: relief::tip_relief(&patch, side, span, window_px),
+                bias_v: m.bias_v.clone(),
+                current_a: m.current_a.clone(),
+                hysteresis_area: m.hysteresis_area,
+                onset_v: m.onset_v,
+                max_current_a: m.max_current_a,
+                truth: film.as_ref().map(|f| f.site(m.x_nm, m.y_nm).motif),
+            }
         })
         .collect()
 }
