@@ -137,3 +137,51 @@ fn resuming_a_finished_session_says_so() {
     let out = run_ok(bin().args(["resume", session.to_str().unwrap(), "--headless"]));
     assert!(String::from_utf8_lossy(&out.stdout).contains("already finished"));
 }
+
+#[test]
+fn out_of_range_training_options_are_named_before_the_session_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "8"]));
+    let session = only_session(&dir.path().join("runs"));
+    let listing = || {
+        let mut files: Vec<_> = walk(&session)
+            .into_iter()
+            .map(|p| {
+                let meta = std::fs::metadata(&p).unwrap();
+                (p, meta.len(), meta.modified().unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let before = listing();
+    for (option, value, named) in [
+        ("--clusters", "65", "analysis.clusters = 65"),
+        ("--epochs", "0", "analysis.vae_epochs = 0"),
+    ] {
+        let figures = dir.path().join("figures");
+        for extra in [vec![], vec!["report", "--out", figures.to_str().unwrap()]] {
+            let command = extra.first().copied().unwrap_or("analyze");
+            let mut cmd = bin();
+            cmd.args([command, session.to_str().unwrap(), option, value])
+                .args(extra.iter().skip(1));
+            let (code, err) = stderr_of(&mut cmd);
+            assert_ne!(code, 0, "{command} {option} {value}");
+            assert!(err.contains(named), "{command} {option} {value}: {err}");
+        }
+    }
+    assert_eq!(listing(), before, "a refused option must not touch the session");
+    assert!(!dir.path().join("figures").exists(), "nor write figures");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .flat_map(|e| {
+            let p = e.path();
+            if p.is_dir() { walk(&p) } else { vec![p] }
+        })
+        .collect()
+}

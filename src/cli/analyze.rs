@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Args, Clone)]
 pub struct TrainArgs {
-    /// Training epochs (default: the first session's plan, 1000).
+    /// Training epochs (default: the first session's plan, 1000; 1 ..= 1000000).
     #[arg(long)]
     pub epochs: Option<u32>,
-    /// Fix the number of clusters instead of choosing it by BIC.
+    /// Fix the number of clusters instead of choosing it by BIC (1 ..= 64;
+    /// 0 chooses by BIC as the plan's default does).
     #[arg(long)]
     pub clusters: Option<u32>,
     /// Use the rotation/translation-aware decoder for the image VAE. Slow: it
@@ -27,9 +28,17 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
+    /// Checks the overrides against the plan's ranges before any session is
+    /// opened (opening one compacts its journal).
+    fn check(&self) -> color_eyre::Result<()> {
+        let mut probe = AnalysisPlan::default();
+        self.apply(&mut probe);
+        probe.validate().map_err(|e| eyre!("bad training option: {e}"))
+    }
+
     fn apply(&self, a: &mut AnalysisPlan) {
         if let Some(e) = self.epochs {
-            a.vae_epochs = e.max(1);
+            a.vae_epochs = e;
         }
         if let Some(c) = self.clusters {
             a.clusters = c;
@@ -52,6 +61,7 @@ struct Input {
 /// plans from each session. A session nobody is writing is first compacted
 /// (journal rows into part files), so the scan sees every measurement.
 fn gather(dirs: &[PathBuf], train: &TrainArgs) -> color_eyre::Result<Input> {
+    train.check()?;
     let mut logs = Vec::new();
     for dir in dirs {
         match SessionWriter::reopen(dir) {

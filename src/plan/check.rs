@@ -1,6 +1,6 @@
 //! Range checks of a plan: each error names the key, the value and what is allowed.
 
-use super::SessionPlan;
+use super::{AnalysisPlan, SessionPlan};
 use std::fmt::Display;
 use std::ops::RangeInclusive;
 use std::path::Path;
@@ -160,7 +160,21 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
         ));
     }
 
-    let a = &plan.analysis;
+    validate_analysis(&plan.analysis)?;
+
+    let o = &plan.output;
+    if o.dir.trim().is_empty() {
+        return Err(PlanError::new("output.dir", "\"\"", "a folder path"));
+    }
+    within("output.flush_rows", o.flush_rows, 1..=100_000)?;
+    within("output.flush_ms", o.flush_ms, 10..=3_600_000)?;
+    within("console.tick_ms", plan.console.tick_ms, 50..=60_000)?;
+    Ok(())
+}
+
+/// The `[analysis]` section alone: `analyze` and `report` check it again after
+/// their command-line overrides.
+pub(super) fn validate_analysis(a: &AnalysisPlan) -> Result<(), PlanError> {
     finite_within("analysis.onset_current_a", a.onset_current_a, 1e-15..=1e-3)?;
     within("analysis.vae_epochs", a.vae_epochs, 1..=1_000_000)?;
     within("analysis.vae_hidden", a.vae_hidden, 1..=4_096)?;
@@ -171,13 +185,5 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     finite_within("analysis.patch_window_nm", a.patch_window_nm, 0.0..=1e5)?;
     within("analysis.clusters", a.clusters, 0..=64)?;
     within("analysis.clusters_max", a.clusters_max, 2..=64)?;
-
-    let o = &plan.output;
-    if o.dir.trim().is_empty() {
-        return Err(PlanError::new("output.dir", "\"\"", "a folder path"));
-    }
-    within("output.flush_rows", o.flush_rows, 1..=100_000)?;
-    within("output.flush_ms", o.flush_ms, 10..=3_600_000)?;
-    within("console.tick_ms", plan.console.tick_ms, 50..=60_000)?;
     Ok(())
 }

@@ -130,6 +130,13 @@ impl SessionPlan {
     }
 }
 
+impl AnalysisPlan {
+    /// [`SessionPlan::validate`] for the `[analysis]` section alone.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        check::validate_analysis(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
