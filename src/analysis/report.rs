@@ -262,15 +262,37 @@ fn topography<DB: DrawingBackend>(
             }))
             .map_err(e)?;
     } else {
-        for (k, s) in samples {
-            let col = colour(labels[*k]);
+        // One series per cluster, so the legend can say which colour is which.
+        let clusters = labels.iter().copied().max().map_or(0, |m| m + 1);
+        for c in 0..clusters {
+            let mine: Vec<(f64, f64)> = samples
+                .iter()
+                .filter(|(k, _)| labels[*k] == c)
+                .map(|(_, s)| (s.x_nm, s.y_nm))
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let col = colour(c);
+            let n = mine.len();
             chart
-                .draw_series(std::iter::once(Circle::new((s.x_nm, s.y_nm), 4, col.filled())))
-                .map_err(e)?;
+                .draw_series(mine.iter().map(|p| Circle::new(*p, 4, col.filled())))
+                .map_err(e)?
+                .label(format!("cluster {c} (n = {n})"))
+                .legend(move |(x, y)| Circle::new((x, y), 4, col.filled()));
             chart
-                .draw_series(std::iter::once(Circle::new((s.x_nm, s.y_nm), 4, BLACK.stroke_width(1))))
+                .draw_series(mine.iter().map(|p| Circle::new(*p, 4, BLACK.stroke_width(1))))
                 .map_err(e)?;
         }
+        let points: Vec<(f64, f64)> = samples.iter().map(|(_, s)| (s.x_nm, s.y_nm)).collect();
+        chart
+            .configure_series_labels()
+            .position(quiet_corner(&points, &(0.0..w), &(h..0.0)))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .draw()
+            .map_err(e)?;
     }
     root.present().map_err(e)
 }
