@@ -128,12 +128,17 @@ fn a_full_disk_stops_the_run_with_a_clear_error_and_loses_nothing() {
     assert_eq!(log.next_step(), 40);
 }
 
+/// An 8-curve session run to its end under `dir`; returns its folder.
+fn finished_session(dir: &std::path::Path) -> std::path::PathBuf {
+    let plan = fast_plan(dir, "");
+    run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "8"]));
+    only_session(&dir.join("runs"))
+}
+
 #[test]
 fn resuming_a_finished_session_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = fast_plan(dir.path(), "");
-    run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "8"]));
-    let session = only_session(&dir.path().join("runs"));
+    let session = finished_session(dir.path());
     let out = run_ok(bin().args(["resume", session.to_str().unwrap(), "--headless"]));
     assert!(String::from_utf8_lossy(&out.stdout).contains("already finished"));
 }
@@ -141,9 +146,7 @@ fn resuming_a_finished_session_says_so() {
 #[test]
 fn out_of_range_training_options_are_named_before_the_session_is_opened() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = fast_plan(dir.path(), "");
-    run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "8"]));
-    let session = only_session(&dir.path().join("runs"));
+    let session = finished_session(dir.path());
     let listing = || {
         let mut files: Vec<_> = walk(&session)
             .into_iter()
