@@ -4,6 +4,7 @@
 use super::{Analysis, Sample};
 use crate::instrument::Survey;
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -76,6 +77,21 @@ fn quiet_corner(points: &[(f64, f64)], x: &std::ops::Range<f64>, y: &std::ops::R
     .expect("four corners")
 }
 
+/// The boxed legend of a map's series, in `corner`.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    corner: SeriesLabelPosition,
+) -> Res {
+    chart
+        .configure_series_labels()
+        .position(corner)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(e)
+}
+
 fn latent_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Analysis) -> Res {
     root.fill(&WHITE).map_err(e)?;
     let pts: Vec<Vec<f32>> = (0..a.mixture.labels.len()).map(|k| a.joint(k)).collect();
@@ -109,14 +125,7 @@ fn latent_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Analysis) -
             .label(format!("cluster {c}: {}", a.summaries[c].reading))
             .legend(move |(x, y)| Circle::new((x, y), 4, col.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(corner)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 13))
-        .draw()
-        .map_err(e)?;
+    legend(&mut chart, corner)?;
     root.present().map_err(e)
 }
 
@@ -285,14 +294,7 @@ fn topography<DB: DrawingBackend>(
                 .map_err(e)?;
         }
         let points: Vec<(f64, f64)> = samples.iter().map(|(_, s)| (s.x_nm, s.y_nm)).collect();
-        chart
-            .configure_series_labels()
-            .position(quiet_corner(&points, &(0.0..w), &(h..0.0)))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart, quiet_corner(&points, &(0.0..w), &(h..0.0)))?;
     }
     root.present().map_err(e)
 }
