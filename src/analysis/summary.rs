@@ -98,11 +98,9 @@ pub fn bend(patch: &[f64]) -> (f64, f64) {
             if dx * dx + dy * dy > RADIUS * RADIUS {
                 continue;
             }
-            let (r, c) = (centre + dy, centre + dx);
-            if r < 0 || c < 0 || r >= side as i64 || c >= side as i64 {
-                return (f64::NAN, f64::NAN);
-            }
-            let z = patch[r as usize * side + c as usize];
+            // In bounds: side ≥ 2·RADIUS + 1 and the centre is side / 2.
+            let (r, c) = ((centre + dy) as usize, (centre + dx) as usize);
+            let z = patch[r * side + c];
             let (x, y) = (dx as f64, dy as f64);
             n += 1.0;
             s2 += x * x;
