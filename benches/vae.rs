@@ -1,11 +1,13 @@
 //! What training the dual VAE costs: 210 samples (16×16 patches, 251-point
 //! curves) × 1000 full-batch epochs with the published layer sizes, the same
-//! call `dualscope analyze` and the live retraining make. The inputs are
+//! call `dualscope analyze` and the live retraining make; and, per few
+//! epochs, the spatial-decoder option through the fused pass and through
+//! burn's autodiff (the reference it is checked against). The inputs are
 //! uniform noise in [0, 1]: every operation is dense, so the time does not
 //! depend on what the numbers are.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dualscope::ml::vae::{VaeSettings, Views, train};
+use dualscope::ml::vae::{VaeSettings, Views, train, train_reference};
 use rand::{Rng, SeedableRng};
 use std::hint::black_box;
 use std::time::Duration;
@@ -35,6 +37,27 @@ fn dual_vae(c: &mut Criterion) {
             spectrum_width: points,
         };
         b.iter(|| black_box(train(views, &settings)))
+    });
+    group.finish();
+
+    // The spatial decoder decodes each of the 256 pixels from its coordinates:
+    // 256× the rows of the MLP decoder, so a few epochs tell the rate.
+    let spatial = VaeSettings {
+        epochs: 5,
+        spatial_decoder: true,
+        ..settings
+    };
+    let mut group = c.benchmark_group("spatial_decoder");
+    group.sample_size(10).measurement_time(Duration::from_secs(30));
+    let views = Views {
+        images: &images,
+        patch_side: side,
+        spectra: &spectra,
+        spectrum_width: points,
+    };
+    group.bench_function("fused_210x5_epochs", |b| b.iter(|| black_box(train(views, &spatial))));
+    group.bench_function("burn_210x5_epochs", |b| {
+        b.iter(|| black_box(train_reference(views, &spatial)))
     });
     group.finish();
 }

@@ -8,8 +8,8 @@
 //! and Adam's eight tensor ops per parameter. Here each layer is one faer
 //! matrix product plus one vectorised pass, the buffers live as long as the
 //! model, and Adam is one loop. The burn model in `vae.rs` stays the reference:
-//! a test trains both from the same seed and compares them, and burn trains
-//! the spatial decoder option, whose coordinate grid this pass does not do.
+//! a test trains both from the same seed and compares them, with either
+//! decoder.
 
 use super::vae::VaeSettings;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -70,6 +70,9 @@ struct Layer {
     outputs: usize,
     weight: Param,
     bias: Param,
+    /// How its matrix products run: on the calling thread, or across the
+    /// current rayon pool (the spatial decoder's one row per pixel).
+    par: Par,
 }
 
 fn rows(x: &[f32], cols: usize) -> MatRef<'_, f32> {
@@ -104,7 +107,13 @@ impl Layer {
             outputs,
             weight: Param::new(weight),
             bias: Param::new(bias),
+            par: Par::Seq,
         }
+    }
+
+    fn across_pool(mut self) -> Self {
+        self.par = Par::rayon(0);
+        self
     }
 
     /// `out` = x·W + b, then tanh when `activate`.
@@ -117,7 +126,7 @@ impl Layer {
             rows(x, self.inputs),
             rows(&self.weight.value, self.outputs),
             1.0,
-            Par::Seq,
+            self.par,
         );
         super::infer::bias_tanh(out, &self.bias.value, activate);
     }
@@ -131,7 +140,7 @@ impl Layer {
             rows(x, self.inputs).transpose(),
             rows(d, self.outputs),
             1.0,
-            Par::Seq,
+            self.par,
         );
         self.bias.grad.fill(0.0);
         for row in d.chunks(self.outputs) {
@@ -147,7 +156,7 @@ impl Layer {
                 rows(d, self.outputs),
                 rows(&self.weight.value, self.outputs).transpose(),
                 1.0,
-                Par::Seq,
+                self.par,
             );
         }
     }
@@ -224,6 +233,22 @@ struct Buffers {
     d_log_var: Vec<f32>,
     d_a2: Vec<f32>,
     d_a1: Vec<f32>,
+    /// The spatial decoder's input, one row per (sample, pixel): the pixel's
+    /// rotated and shifted coordinates, then the content latent.
+    u: Vec<f32>,
+    d_u: Vec<f32>,
+}
+
+/// The spatial decoder's pixel coordinates, (column, row) scaled to [-1, 1],
+/// row-major: both passes decode the same grid.
+pub(super) fn pixel_grid(side: usize) -> Vec<(f32, f32)> {
+    let s = (side - 1).max(1) as f32;
+    (0..side * side)
+        .map(|k| {
+            let (r, c) = ((k / side) as f32, (k % side) as f32);
+            (2.0 * c / s - 1.0, 2.0 * r / s - 1.0)
+        })
+        .collect()
 }
 
 /// One half: the image VAE (no adapter) or the spectrum VAE (adapter A).
@@ -238,7 +263,12 @@ pub struct FusedHalf {
     dec_out: Layer,
     /// latent × latent, applied to the spectral mean: view = mean·A.
     adapter: Option<Param>,
+    /// The rotation/translation ("spatial") decoder's pixel grid, if it has one.
+    spatial: Option<Vec<(f32, f32)>>,
+    /// Content latent dimensions (the view's width).
     latent: usize,
+    /// Leading latent dimensions that are the spatial decoder's θ, dx, dy.
+    pose: usize,
     x: Vec<f32>,
     adam: Adam,
     buf: Buffers,
@@ -248,18 +278,39 @@ impl FusedHalf {
     /// Draws the weights as `HalfVae::image` / `HalfVae::spectrum` do (encoder
     /// hidden1, hidden2, mean, log-var, then decoder hidden1, hidden2, out), so
     /// one seed gives both paths the same start. `x` is n × width in [0, 1].
-    pub fn new(x: Vec<f32>, width: usize, adapter: bool, s: &VaeSettings, rng: &mut impl rand::Rng) -> Self {
+    /// `patch_side` > 0 gives the image half the spatial decoder: three more
+    /// latent dimensions (θ, dx, dy) and a decoder that maps one pixel's
+    /// coordinates and the content latent to that pixel.
+    pub fn new(
+        x: Vec<f32>,
+        width: usize,
+        adapter: bool,
+        patch_side: usize,
+        s: &VaeSettings,
+        rng: &mut impl rand::Rng,
+    ) -> Self {
         let (h, l) = (s.hidden, s.latent);
+        let pose = if patch_side > 0 { 3 } else { 0 };
+        let (dec_in, dec_out) = if patch_side > 0 { (l + 2, 1) } else { (l, width) };
+        let hidden1 = Layer::init(width, h, rng);
+        let hidden2 = Layer::init(h, h, rng);
+        let mean = Layer::init(h, l + pose, rng);
+        let log_var = Layer::init(h, l + pose, rng);
+        // The spatial decoder's products have one row per pixel (256× the
+        // MLP's): worth sharing across the pool the caller runs it in.
+        let decoder = |layer: Layer| if patch_side > 0 { layer.across_pool() } else { layer };
         Self {
-            hidden1: Layer::init(width, h, rng),
-            hidden2: Layer::init(h, h, rng),
-            mean: Layer::init(h, l, rng),
-            log_var: Layer::init(h, l, rng),
-            dec_hidden1: Layer::init(l, h, rng),
-            dec_hidden2: Layer::init(h, h, rng),
-            dec_out: Layer::init(h, width, rng),
+            hidden1,
+            hidden2,
+            mean,
+            log_var,
+            dec_hidden1: decoder(Layer::init(dec_in, h, rng)),
+            dec_hidden2: decoder(Layer::init(h, h, rng)),
+            dec_out: decoder(Layer::init(h, dec_out, rng)),
             adapter: adapter.then(|| Param::new(identity(l))),
+            spatial: (patch_side > 0).then(|| pixel_grid(patch_side)),
             latent: l,
+            pose,
             x,
             adam: Adam { time: 0 },
             buf: Buffers::default(),
@@ -274,15 +325,48 @@ impl FusedHalf {
         self.hidden2.forward(&b.a1, &mut b.a2, true);
         self.mean.forward(&b.a2, &mut b.mean, false);
         self.log_var.forward(&b.a2, &mut b.log_var, false);
-        let l = self.latent;
+        let (l, pose) = (self.latent, self.pose);
+        let content = b.mean.chunks(l + pose).map(|m| &m[pose..]);
         b.view.clear();
         match &self.adapter {
             Some(a) => b.view.extend(
-                b.mean
-                    .chunks(l)
-                    .flat_map(|m| (0..l).map(move |j| (0..l).map(|k| m[k] * a.value[k * l + j]).sum::<f32>())),
+                content.flat_map(|m| (0..l).map(move |j| (0..l).map(|k| m[k] * a.value[k * l + j]).sum::<f32>())),
             ),
-            None => b.view.extend_from_slice(&b.mean),
+            None => b.view.extend(content.flatten()),
+        }
+    }
+
+    /// The spatial decoder's input rows from the latent samples `z`.
+    fn pixel_inputs(grid: &[(f32, f32)], z: &[f32], width: usize, u: &mut Vec<f32>) {
+        u.clear();
+        for zi in z.chunks(width) {
+            let (sin, cos) = zi[0].sin_cos();
+            for &(gx, gy) in grid {
+                u.push(cos * gx - sin * gy + zi[1]);
+                u.push(sin * gx + cos * gy + zi[2]);
+                u.extend_from_slice(&zi[3..]);
+            }
+        }
+    }
+
+    /// ∂L/∂z from ∂L/∂u: the content gradients summed over a sample's pixels,
+    /// and the shift's and angle's through the coordinate transform.
+    fn pose_gradient(grid: &[(f32, f32)], z: &[f32], width: usize, d_u: &[f32], d_z: &mut Vec<f32>) {
+        let row = width - 1;
+        d_z.clear();
+        for (zi, du) in z.chunks(width).zip(d_u.chunks(grid.len() * row)) {
+            let (sin, cos) = zi[0].sin_cos();
+            let mut dz = vec![0.0f32; width];
+            for (&(gx, gy), dp) in grid.iter().zip(du.chunks(row)) {
+                let (dx, dy) = (dp[0], dp[1]);
+                dz[0] += dx * (-sin * gx - cos * gy) + dy * (cos * gx - sin * gy);
+                dz[1] += dx;
+                dz[2] += dy;
+                for (d, v) in dz[3..].iter_mut().zip(&dp[2..]) {
+                    *d += v;
+                }
+            }
+            d_z.extend_from_slice(&dz);
         }
     }
 
@@ -298,7 +382,13 @@ impl FusedHalf {
         b.std.extend(b.log_var.iter().map(|v| (0.5 * v).exp()));
         b.z.clear();
         b.z.extend(b.mean.iter().zip(&b.std).zip(eps).map(|((m, s), e)| m + s * e));
-        self.dec_hidden1.forward(&b.z, &mut b.b1, true);
+        match &self.spatial {
+            Some(grid) => {
+                Self::pixel_inputs(grid, &b.z, self.latent + self.pose, &mut b.u);
+                self.dec_hidden1.forward(&b.u, &mut b.b1, true);
+            }
+            None => self.dec_hidden1.forward(&b.z, &mut b.b1, true),
+        }
         self.dec_hidden2.forward(&b.b1, &mut b.b2, true);
         self.dec_out.forward(&b.b2, &mut b.logits, false);
         if !want_loss {
@@ -328,14 +418,24 @@ impl FusedHalf {
         through_tanh(&mut b.d_b2, &b.b2);
         self.dec_hidden2.backward(&b.b1, &b.d_b2, Some((&mut b.d_b1, false)));
         through_tanh(&mut b.d_b1, &b.b1);
-        self.dec_hidden1.backward(&b.z, &b.d_b1, Some((&mut b.d_z, false)));
-        // ∂/∂mean: through z, the KL's β·mean, and the alignment's γ·g (·Aᵀ).
+        let width = l + self.pose;
+        match &self.spatial {
+            Some(grid) => {
+                self.dec_hidden1.backward(&b.u, &b.d_b1, Some((&mut b.d_u, false)));
+                Self::pose_gradient(grid, &b.z, width, &b.d_u, &mut b.d_z);
+            }
+            None => self.dec_hidden1.backward(&b.z, &b.d_b1, Some((&mut b.d_z, false))),
+        }
+        // ∂/∂mean: through z, the KL's β·mean, and the alignment's γ·g (·Aᵀ)
+        // on the content dimensions.
         b.d_mean.clear();
         b.d_mean
             .extend(b.d_z.iter().zip(&b.mean).map(|(dz, m)| dz + scale * beta * m));
+        let pose = self.pose;
+        let content = b.d_mean.chunks_mut(width).map(|row| &mut row[pose..]);
         match &mut self.adapter {
             Some(a) => {
-                for (dm, gr) in b.d_mean.chunks_mut(l).zip(g.chunks(l)) {
+                for (dm, gr) in content.zip(g.chunks(l)) {
                     for (k, dm) in dm.iter_mut().enumerate() {
                         *dm += scale * gamma * (0..l).map(|j| gr[j] * a.value[k * l + j]).sum::<f32>();
                     }
@@ -350,7 +450,7 @@ impl FusedHalf {
                 }
             }
             None => {
-                for (dm, gv) in b.d_mean.iter_mut().zip(g) {
+                for (dm, gv) in content.flatten().zip(g) {
                     *dm += scale * gamma * gv;
                 }
             }
