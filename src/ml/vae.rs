@@ -399,9 +399,9 @@ fn train_pair<I: Half, S: Half>(
     let (to_spec, from_img) = std::sync::mpsc::channel();
     let (to_img, from_spec) = std::sync::mpsc::channel();
     let settings = *s;
-    // One single-threaded pool per half: burn's matrix products would
-    // otherwise both ask the global pool for every core and trip over each
-    // other (the fused pass runs its products on the calling thread).
+    // One pool per half, a core each: burn's matrix products would otherwise
+    // both ask the global pool for every core and trip over each other (the
+    // fused MLP pass runs its products on the calling thread).
     let pool = |threads| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
