@@ -27,15 +27,15 @@ fn dual_vae(c: &mut Criterion) {
         spatial_decoder: false,
         seed: 1,
     };
+    let views = Views {
+        images: &images,
+        patch_side: side,
+        spectra: &spectra,
+        spectrum_width: points,
+    };
     let mut group = c.benchmark_group("dual_vae");
     group.sample_size(10).measurement_time(Duration::from_secs(70));
     group.bench_function("train_210x1000_epochs", |b| {
-        let views = Views {
-            images: &images,
-            patch_side: side,
-            spectra: &spectra,
-            spectrum_width: points,
-        };
         b.iter(|| black_box(train(views, &settings)))
     });
     group.finish();
@@ -49,12 +49,6 @@ fn dual_vae(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("spatial_decoder");
     group.sample_size(10).measurement_time(Duration::from_secs(30));
-    let views = Views {
-        images: &images,
-        patch_side: side,
-        spectra: &spectra,
-        spectrum_width: points,
-    };
     group.bench_function("fused_210x5_epochs", |b| b.iter(|| black_box(train(views, &spatial))));
     group.bench_function("burn_210x5_epochs", |b| {
         b.iter(|| black_box(train_reference(views, &spatial)))

@@ -354,9 +354,13 @@ impl FusedHalf {
     fn pose_gradient(grid: &[(f32, f32)], z: &[f32], width: usize, d_u: &[f32], d_z: &mut Vec<f32>) {
         let row = width - 1;
         d_z.clear();
-        for (zi, du) in z.chunks(width).zip(d_u.chunks(grid.len() * row)) {
+        d_z.resize(z.len(), 0.0);
+        for ((zi, dz), du) in z
+            .chunks(width)
+            .zip(d_z.chunks_mut(width))
+            .zip(d_u.chunks(grid.len() * row))
+        {
             let (sin, cos) = zi[0].sin_cos();
-            let mut dz = vec![0.0f32; width];
             for (&(gx, gy), dp) in grid.iter().zip(du.chunks(row)) {
                 let (dx, dy) = (dp[0], dp[1]);
                 dz[0] += dx * (-sin * gx - cos * gy) + dy * (cos * gx - sin * gy);
@@ -366,7 +370,6 @@ impl FusedHalf {
                     *d += v;
                 }
             }
-            d_z.extend_from_slice(&dz);
         }
     }
 
