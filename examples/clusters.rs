@@ -14,7 +14,7 @@
 //! clustering of the electrical response can be expected to beat it by much:
 //! it tells how far the motifs, as this policy samples them, separate at all.
 //!
-//! `cargo run --release --example clusters [-- --films 5 --policy dn-dkl --epochs 1000]`
+//! `cargo run --release --example clusters [-- --films 5 --first 1 --policy dn-dkl --epochs 1000 --lr 3e-3 --ensemble 8]`
 
 use dualscope::analysis;
 use dualscope::analysis::Sample;
@@ -85,6 +85,8 @@ fn list(v: &[f64]) -> String {
 
 fn main() {
     let films: u64 = arg("--films").and_then(|v| v.parse().ok()).unwrap_or(5);
+    // Films are numbered by their seed: `--first 11 --films 10` is films 11–20.
+    let first: u64 = arg("--first").and_then(|v| v.parse().ok()).unwrap_or(1);
     let policy = arg("--policy")
         .and_then(|p| PolicyKind::parse(&p))
         .unwrap_or(PolicyKind::DnDkl);
@@ -94,7 +96,7 @@ fn main() {
     let mut times = Vec::new();
     // Per finding: films where it held, films with a cluster to judge it on.
     let (mut held, mut judged) = ([0u32; 2], [0u32; 2]);
-    for seed in 1..=films {
+    for seed in first..first + films {
         let mut plan = SessionPlan {
             seed,
             ..SessionPlan::default()
@@ -110,6 +112,9 @@ fn main() {
         }
         if let Some(k) = arg("--clusters").and_then(|v| v.parse().ok()) {
             plan.analysis.clusters = k;
+        }
+        if let Some(n) = arg("--ensemble").and_then(|v| v.parse().ok()) {
+            plan.analysis.vae_ensemble = n;
         }
         plan.output.dir = out.path().to_string_lossy().to_string();
         let (eng, controls) = engine::prepare_new(plan.clone()).expect("start session");

@@ -113,3 +113,47 @@ fn analyze_and_report_on_a_session() {
         assert!(svg.contains("<svg"), "{stem}.svg");
     }
 }
+
+/// A quit while the session waits for its last dual VAE ends the run at once:
+/// every curve is already saved, only the map is given up (and the ensemble
+/// stops training). 64 small trainings would otherwise take many seconds.
+#[test]
+fn a_quit_while_the_last_model_trains_ends_the_session_at_once() {
+    use dualscope::engine::{self, Command, EngineEvent};
+    let dir = tempfile::tempdir().unwrap();
+    let plan_path = fast_plan(dir.path(), "");
+    let mut plan = dualscope::plan::SessionPlan::from_toml(&std::fs::read_to_string(plan_path).unwrap()).unwrap();
+    plan.policy.budget = 8;
+    plan.analysis.retrain_every = 4;
+    plan.analysis.vae_epochs = 2000;
+    plan.analysis.vae_hidden = 8;
+    plan.analysis.vae_ensemble = 64;
+    let (eng, mut controls) = engine::prepare_new(plan).unwrap();
+    let session = eng.session_dir().to_path_buf();
+    let run = std::thread::spawn(move || eng.run());
+    let quit_at = loop {
+        match controls.events.blocking_recv() {
+            Some(EngineEvent::Logged(row))
+                if row.kind == "retrain" && row.detail.contains("before the session closes") =>
+            {
+                controls.commands.send(Command::Quit).unwrap();
+                break std::time::Instant::now();
+            }
+            Some(_) => {}
+            None => panic!("the run ended without waiting for a model"),
+        }
+    };
+    run.join().unwrap();
+    let waited = quit_at.elapsed().as_secs_f64();
+    assert!(waited < 10.0, "the run went on {waited:.1} s after the quit");
+    let log = SessionLog::load(&session).unwrap();
+    assert_eq!(log.measurements.len(), 8);
+    let events: Vec<String> = log.events.iter().map(|e| format!("{} {}", e.kind, e.detail)).collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("retrain stopped waiting for the dual VAE ×64")),
+        "{events:#?}"
+    );
+    assert!(events.last().unwrap().starts_with("finish budget spent"), "{events:#?}");
+}

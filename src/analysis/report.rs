@@ -94,7 +94,7 @@ fn legend<'a, DB: DrawingBackend + 'a>(
 
 fn latent_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Analysis) -> Res {
     root.fill(&WHITE).map_err(e)?;
-    let pts: Vec<Vec<f32>> = (0..a.mixture.labels.len()).map(|k| a.joint(k)).collect();
+    let pts: Vec<Vec<f32>> = (0..a.labels.len()).map(|k| a.joint(k)).collect();
     let xy: Vec<(f64, f64)> = pts
         .iter()
         .map(|p| (p[0] as f64, p.get(1).copied().unwrap_or(0.0) as f64))
@@ -117,7 +117,7 @@ fn latent_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Analysis) -
         chart
             .draw_series(
                 xy.iter()
-                    .zip(&a.mixture.labels)
+                    .zip(&a.labels)
                     .filter(|(_, l)| **l == c)
                     .map(|(p, _)| Circle::new(*p, 4, col.filled())),
             )
@@ -322,7 +322,7 @@ fn hysteresis<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, samples: &[Samp
         .y_desc("hysteresis area (V·pA)")
         .draw()
         .map_err(e)?;
-    for (i, (s, l)) in samples.iter().zip(&a.mixture.labels).enumerate() {
+    for (i, (s, l)) in samples.iter().zip(&a.labels).enumerate() {
         // A deterministic jitter so points of one cluster do not hide each other.
         let jitter = ((i * 7919) % 101) as f64 / 101.0 * 0.5 - 0.25;
         chart
@@ -372,18 +372,14 @@ pub fn figures(out: &Path, survey: &Survey, samples: &[Sample], a: &Analysis) ->
     both!("latent_map", |root| latent_map(&root, a));
     both!("cluster_iv", |root| cluster_curves(&root, a));
     both!("topography_clusters", |root| topography(
-        &root,
-        survey,
-        &first,
-        &a.mixture.labels,
-        false
+        &root, survey, &first, &a.labels, false
     ));
     both!("hysteresis_by_cluster", |root| hysteresis(&root, samples, a));
     both!("acquisition_path", |root| topography(
         &root,
         survey,
         &first_sorted,
-        &a.mixture.labels,
+        &a.labels,
         true
     ));
     Ok(stems)
@@ -393,11 +389,10 @@ pub fn figures(out: &Path, survey: &Survey, samples: &[Sample], a: &Analysis) ->
 pub fn markdown(title: &str, a: &Analysis, samples: usize, stems: &[String]) -> String {
     let mut md = format!("# {title}\n\n");
     md.push_str(&format!(
-        "{samples} measured locations; dual VAE trained in {:.1} s; {} clusters chosen by BIC (log-likelihood {:.1}, BIC {:.1}).\n\n",
+        "{samples} measured locations; training took {:.1} s; {} clusters {}.\n\n",
         a.train_s,
         a.summaries.len(),
-        a.mixture.log_likelihood,
-        a.mixture.bic
+        a.how
     ));
     if let Some(ari) = a.ari {
         md.push_str(&format!(

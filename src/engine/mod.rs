@@ -18,7 +18,7 @@ use crate::policy::{self, Candidates, Policy};
 use crate::store::{DecisionRow, Entry, EventRow, MeasurementRow, SessionStatus, SessionWriter, StoreError, now_ms};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -342,7 +342,8 @@ impl Engine {
         self.writer.write_derived("embeddings", &mut df)?;
         let a = &trained.analysis;
         let mut detail = format!(
-            "dual VAE on {} curves: {} clusters in {:.1} s",
+            "{} on {} curves: {} clusters in {:.1} s",
+            self.vae_label(),
             trained.model_step,
             a.summaries.len(),
             a.train_s
@@ -351,10 +352,10 @@ impl Engine {
             detail.push_str(&format!(", ARI vs. truth {ari:.2}"));
         }
         self.log("retrain", detail)?;
-        let points = (0..a.mixture.labels.len())
+        let points = (0..a.labels.len())
             .map(|k| {
                 let z = a.joint(k);
-                (z[0], z.get(1).copied().unwrap_or(0.0), a.mixture.labels[k] as u32)
+                (z[0], z.get(1).copied().unwrap_or(0.0), a.labels[k] as u32)
             })
             .collect();
         self.emit(EngineEvent::Clusters(Arc::new(ClusterView {
@@ -366,20 +367,72 @@ impl Engine {
         Ok(())
     }
 
+    /// "dual VAE", or "dual VAE ×8" for an ensemble of eight.
+    fn vae_label(&self) -> String {
+        match self.plan.analysis.vae_ensemble {
+            0 | 1 => "dual VAE".to_string(),
+            n => format!("dual VAE ×{n}"),
+        }
+    }
+
     fn finish(&mut self, why: &str) -> Result<(), Stop> {
         self.park()?;
         // The last model covers every curve: start it if the live models were on,
-        // and let it land before the session closes.
+        // and let it land before the session closes. With an ensemble that is a
+        // minute or more: say so, or the console looks stuck at its last curve.
         if self.plan.analysis.retrain_every > 0 {
-            self.collect_training(true)?;
-            if self.retrainer.last_started < self.history.len() {
+            if self.retrainer.busy() {
+                let detail = format!(
+                    "the {} on {} curves finishes before the session closes",
+                    self.vae_label(),
+                    self.retrainer.last_started
+                );
+                self.log("retrain", detail)?;
+            }
+            let mut waited = self.await_training()?;
+            if waited && self.retrainer.last_started < self.history.len() {
+                let detail = format!(
+                    "a last {} on all {} curves trains before the session closes",
+                    self.vae_label(),
+                    self.history.len()
+                );
+                self.log("retrain", detail)?;
                 let survey = self.survey.clone().expect("survey taken");
                 self.retrainer.start(&self.plan, &survey, &self.history);
-                self.collect_training(true)?;
+                waited = self.await_training()?;
+            }
+            if !waited {
+                let detail = format!(
+                    "stopped waiting for the {} on {} curves: its map is not saved \
+                     (`dualscope analyze` trains one on the session)",
+                    self.vae_label(),
+                    self.retrainer.last_started
+                );
+                self.log("retrain", detail)?;
             }
         }
         self.log("finish", format!("{why}: {} measurements", self.next_step()))?;
         Ok(())
+    }
+
+    /// Waits for the background training to land, unless the console asks
+    /// to quit or abort meanwhile (every curve is saved and the tip parked, so
+    /// nothing but the map is lost): false if it stopped waiting.
+    fn await_training(&mut self) -> Result<bool, Stop> {
+        loop {
+            self.collect_training(false)?;
+            if !self.retrainer.busy() {
+                return Ok(true);
+            }
+            match self.commands.recv_timeout(Duration::from_millis(100)) {
+                Ok(Command::Quit | Command::Abort) | Err(RecvTimeoutError::Disconnected) => {
+                    self.retrainer.abandon();
+                    return Ok(false);
+                }
+                // The budget is spent: nothing else is left to steer.
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
     }
 
     /// Lifts the tip off the surface if it is on it.

@@ -6,6 +6,8 @@ use crate::analysis::{self, Analysis, AnalysisError};
 use crate::instrument::Survey;
 use crate::plan::SessionPlan;
 use crate::store::{EmbeddingRow, MeasurementRow};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
 use std::thread::JoinHandle;
 
@@ -21,7 +23,7 @@ type Outcome = Result<Trained, (u32, AnalysisError)>;
 
 #[derive(Default)]
 pub struct Retrainer {
-    running: Option<(Receiver<Outcome>, JoinHandle<()>)>,
+    running: Option<(Receiver<Outcome>, JoinHandle<()>, Arc<AtomicBool>)>,
     /// Measurements the last started training used.
     pub last_started: usize,
 }
@@ -47,10 +49,13 @@ impl Retrainer {
         let model_step = history.len() as u32;
         self.last_started = history.len();
         let (tx, rx) = channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_here = stop.clone();
         let handle = std::thread::Builder::new()
             .name("dual-vae".into())
             .spawn(move || {
-                let result = analysis::analyze(&samples, &settings, seed)
+                let epochs = AtomicUsize::new(0);
+                let result = analysis::analyze_watched(&samples, &settings, seed, &epochs, &stop_here)
                     .map(|a| {
                         let rows = a.embedding_rows(&samples, 0, model_step, "live");
                         Trained {
@@ -63,12 +68,20 @@ impl Retrainer {
                 let _ = tx.send(result);
             })
             .expect("spawn the dual-VAE thread");
-        self.running = Some((rx, handle));
+        self.running = Some((rx, handle, stop));
+    }
+
+    /// Lets the running training go: it stops at its next chance (between
+    /// two trainings of an ensemble) and its result is dropped.
+    pub fn abandon(&mut self) {
+        if let Some((_, _, stop)) = self.running.take() {
+            stop.store(true, Ordering::Relaxed);
+        }
     }
 
     /// A finished training, if one is ready (`wait`: block until it is).
     pub fn collect(&mut self, wait: bool) -> Option<Outcome> {
-        let (rx, _) = self.running.as_ref()?;
+        let (rx, _, _) = self.running.as_ref()?;
         let got = if wait {
             rx.recv().ok()
         } else {
@@ -78,7 +91,7 @@ impl Retrainer {
                 Err(TryRecvError::Disconnected) => None,
             }
         };
-        if let Some((_, h)) = self.running.take() {
+        if let Some((_, h, _)) = self.running.take() {
             let _ = h.join();
         }
         got

@@ -1,6 +1,7 @@
 //! The machine learning: pure functions and small structs, no I/O, no async.
 
 pub mod cluster;
+pub mod consensus;
 pub mod dkl;
 pub mod gp;
 pub mod iforest;

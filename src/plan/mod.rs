@@ -166,6 +166,16 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_plans_parse() {
+        let demo = SessionPlan::from_toml(include_str!("../../sessions/demo.toml")).unwrap();
+        assert_eq!(demo.policy.budget, 210);
+        assert_eq!(demo.analysis.vae_ensemble, 8);
+        assert_eq!(demo.analysis.vae_learning_rate, 3e-3);
+        let fast = SessionPlan::from_toml(include_str!("../../sessions/fast.toml")).unwrap();
+        assert_eq!(fast.analysis.vae_ensemble, 1);
+    }
+
+    #[test]
     fn analysis_settings_out_of_range_are_named() {
         for (toml, key) in [
             ("vae_learning_rate = -1e-3", "analysis.vae_learning_rate"),
@@ -173,6 +183,7 @@ mod tests {
             ("vae_epochs = 0", "analysis.vae_epochs"),
             ("patch_window_nm = -5.0", "analysis.patch_window_nm"),
             ("clusters_max = 1", "analysis.clusters_max"),
+            ("vae_ensemble = 0", "analysis.vae_ensemble"),
         ] {
             let err = SessionPlan::from_toml(&format!("[analysis]\n{toml}\n")).unwrap_err();
             assert!(err.to_string().contains(key), "{toml}: {err}");
