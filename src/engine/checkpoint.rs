@@ -8,7 +8,7 @@ use std::sync::mpsc::TryRecvError;
 impl Engine {
     /// Handles commands; returns a final status when the run should end here.
     pub(super) fn checkpoint(&mut self, single_step: &mut bool) -> Result<Option<SessionStatus>, Stop> {
-        self.collect_training(false)?;
+        self.collect_training()?;
         if self.retrainer.due(&self.plan, self.history.len()) {
             let survey = self.survey.clone().expect("survey taken");
             self.retrainer.start(&self.plan, &survey, &self.history);
@@ -54,7 +54,7 @@ impl Engine {
                         return Ok(Some(status));
                     }
                     // A background model may have landed while we waited.
-                    self.collect_training(false)?;
+                    self.collect_training()?;
                 }
             }
             if !still_paused {

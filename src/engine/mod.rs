@@ -326,8 +326,8 @@ impl Engine {
     }
 
     /// Saves a finished background training (embeddings, event, console map).
-    fn collect_training(&mut self, wait: bool) -> Result<(), Stop> {
-        let trained = match self.retrainer.collect(wait) {
+    fn collect_training(&mut self) -> Result<(), Stop> {
+        let trained = match self.retrainer.collect() {
             None => return Ok(()),
             Some(Ok(trained)) => trained,
             Some(Err((curves, why))) => {
@@ -420,7 +420,7 @@ impl Engine {
     /// nothing but the map is lost): false if it stopped waiting.
     fn await_training(&mut self) -> Result<bool, Stop> {
         loop {
-            self.collect_training(false)?;
+            self.collect_training()?;
             if !self.retrainer.busy() {
                 return Ok(true);
             }

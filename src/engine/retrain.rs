@@ -79,17 +79,13 @@ impl Retrainer {
         }
     }
 
-    /// A finished training, if one is ready (`wait`: block until it is).
-    pub fn collect(&mut self, wait: bool) -> Option<Outcome> {
+    /// A finished training, if one is ready.
+    pub fn collect(&mut self) -> Option<Outcome> {
         let (rx, _, _) = self.running.as_ref()?;
-        let got = if wait {
-            rx.recv().ok()
-        } else {
-            match rx.try_recv() {
-                Ok(r) => Some(r),
-                Err(TryRecvError::Empty) => return None,
-                Err(TryRecvError::Disconnected) => None,
-            }
+        let got = match rx.try_recv() {
+            Ok(r) => Some(r),
+            Err(TryRecvError::Empty) => return None,
+            Err(TryRecvError::Disconnected) => None,
         };
         if let Some((_, h, _)) = self.running.take() {
             let _ = h.join();
