@@ -5,7 +5,6 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use dualscope::instrument::sim::{SimConfig, SimInstrument};
 use dualscope::instrument::{Identity, Instrument, Limits};
 use dualscope::plan::SessionPlan;
-use dualscope::scalar::CurveSummary;
 use dualscope::store::{Entry, MeasurementRow, SessionWriter, Source};
 use std::hint::black_box;
 
@@ -50,27 +49,20 @@ fn store_write(c: &mut Criterion) {
     let mut writer = SessionWriter::create(dir.path(), &plan, &idn, limits).unwrap();
     let sim = SimInstrument::new(SimConfig::from_plan(&plan)).unwrap();
     let sweep = sim.sweep_at(500.0, 500.0, &plan.sweep, 0);
-    let summary = CurveSummary::of(&sweep.bias_v, &sweep.current_a, 2e-11);
     let mut step = 0u32;
     c.bench_function("store_measurement_journal_and_parts", |b| {
         b.iter(|| {
             step += 1;
             writer
-                .append(Entry::Measurement(MeasurementRow {
+                .append(Entry::Measurement(MeasurementRow::of_sweep(
                     step,
-                    t_ms: 0,
-                    row: 1,
-                    col: 2,
-                    x_nm: 500.0,
-                    y_nm: 500.0,
-                    source: Source::Random,
-                    bias_v: sweep.bias_v.clone(),
-                    current_a: sweep.current_a.clone(),
-                    sweep_end: sweep.end,
-                    hysteresis_area: summary.hysteresis_area,
-                    onset_v: Some(summary.onset_v),
-                    max_current_a: summary.max_current_a,
-                }))
+                    0,
+                    (1, 2),
+                    (500.0, 500.0),
+                    Source::Random,
+                    sweep.clone(),
+                    2e-11,
+                )))
                 .unwrap();
         })
     });

@@ -66,7 +66,7 @@ fn decision(c: &mut Criterion) {
                 r.stages_ms[3],
                 r.stages_ms[4],
                 r.exact.iter().filter(|e| **e).count(),
-                r.fit_ms + r.score_ms
+                r.fit_ms.unwrap_or(0.0) + r.score_ms.unwrap_or(0.0)
             );
         }
         group.sample_size(if n > 500 { 10 } else { 20 });

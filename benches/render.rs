@@ -7,7 +7,6 @@ use dualscope::engine::{EngineEvent, RunState, StepReport};
 use dualscope::instrument::sim::{SimConfig, SimInstrument};
 use dualscope::instrument::{Instrument, SweepEnd};
 use dualscope::plan::SessionPlan;
-use dualscope::scalar::CurveSummary;
 use dualscope::store::{MeasurementRow, Source};
 use dualscope::tui::CountingWriter;
 use dualscope::tui::app::App;
@@ -49,22 +48,7 @@ impl Session {
         let (row, col) = (8 + (step * 37) % 240, 8 + (step * 91) % 240);
         let (x, y) = self.survey.pixel_to_nm(row, col);
         let s = self.sim.sweep_at(x, y, &self.plan.sweep, 0);
-        let c = CurveSummary::of(&s.bias_v, &s.current_a, 2e-11);
-        let m = MeasurementRow {
-            step,
-            t_ms: step as i64 * 700,
-            row,
-            col,
-            x_nm: x,
-            y_nm: y,
-            source: Source::Policy,
-            bias_v: s.bias_v,
-            current_a: s.current_a,
-            sweep_end: SweepEnd::Complete,
-            hysteresis_area: c.hysteresis_area,
-            onset_v: Some(c.onset_v),
-            max_current_a: c.max_current_a,
-        };
+        let m = MeasurementRow::of_sweep(step, step as i64 * 700, (row, col), (x, y), Source::Policy, s, 2e-11);
         vec![
             EngineEvent::Decided {
                 step,

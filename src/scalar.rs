@@ -16,25 +16,31 @@ pub fn hysteresis_area(bias_v: &[f64], current_a: &[f64]) -> f64 {
 }
 
 /// First bias on the up branch where |I| exceeds `threshold_a`, interpolated
-/// between the two samples around the crossing; NaN when it never does.
-pub fn onset_v(bias_v: &[f64], current_a: &[f64], threshold_a: f64) -> f64 {
+/// between the two samples around the crossing; `None` when it never does.
+pub fn onset_v(bias_v: &[f64], current_a: &[f64], threshold_a: f64) -> Option<f64> {
     let turn = bias_v
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
         .map(|(k, _)| k)
         .unwrap_or(0);
-    for k in 0..=turn.min(current_a.len().saturating_sub(1)) {
+    let last = turn
+        .min(current_a.len().min(bias_v.len()))
+        .min(current_a.len().saturating_sub(1));
+    if current_a.is_empty() || bias_v.is_empty() {
+        return None;
+    }
+    for k in 0..=last {
         if current_a[k].abs() > threshold_a {
             if k == 0 {
-                return bias_v[0];
+                return bias_v.first().copied();
             }
             let (i0, i1) = (current_a[k - 1].abs(), current_a[k].abs());
             let t = ((threshold_a - i0) / (i1 - i0)).clamp(0.0, 1.0);
-            return bias_v[k - 1] + t * (bias_v[k] - bias_v[k - 1]);
+            return Some(bias_v[k - 1] + t * (bias_v[k] - bias_v[k - 1]));
         }
     }
-    f64::NAN
+    None
 }
 
 /// Largest |I| of the curve (A); 0 for an empty curve.
@@ -46,7 +52,8 @@ pub fn max_current_a(current_a: &[f64]) -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CurveSummary {
     pub hysteresis_area: f64,
-    pub onset_v: f64,
+    /// `None` when the current never crosses the onset threshold.
+    pub onset_v: Option<f64>,
     pub max_current_a: f64,
 }
 
@@ -88,8 +95,15 @@ mod tests {
     fn onset_interpolates_and_is_nan_when_never_reached() {
         let v = [0.0, 0.5, 1.0, 0.5, 0.0];
         let i = [0.0, 1.0, 3.0, 1.0, 0.0];
-        assert!((onset_v(&v, &i, 2.0) - 0.75).abs() < 1e-12);
-        assert!(onset_v(&v, &i, 5.0).is_nan());
+        assert!((onset_v(&v, &i, 2.0).unwrap() - 0.75).abs() < 1e-12);
+        assert_eq!(onset_v(&v, &i, 5.0), None);
         assert_eq!(max_current_a(&[-4.0, 2.0]), 4.0);
+        // An empty curve is no onset, not a panic.
+        assert_eq!(onset_v(&[], &[], 1.0), None);
+        let empty = CurveSummary::of(&[], &[], 1.0);
+        assert_eq!(
+            (empty.hysteresis_area, empty.onset_v, empty.max_current_a),
+            (0.0, None, 0.0)
+        );
     }
 }

@@ -6,7 +6,6 @@ use dualscope::engine::{ClusterView, Command, EngineEvent, QueueEntry, QueueKind
 use dualscope::instrument::sim::{SimConfig, SimInstrument};
 use dualscope::instrument::{Instrument, SweepEnd};
 use dualscope::plan::SessionPlan;
-use dualscope::scalar::CurveSummary;
 use dualscope::store::{EventRow, MeasurementRow, Source};
 use dualscope::tui::app::{App, Pane, Popup};
 use dualscope::tui::keymap::{Action, Keymap};
@@ -35,22 +34,16 @@ fn scripted() -> App {
         let (row, col) = (8 + (step * 7) % 48, 8 + (step * 13) % 48);
         let (x, y) = survey.pixel_to_nm(row, col);
         let s = sim.sweep_at(x, y, &plan.sweep, 0);
-        let c = CurveSummary::of(&s.bias_v, &s.current_a, 2e-11);
-        history.push(MeasurementRow {
+        let source = if step < 10 { Source::Seed } else { Source::Policy };
+        history.push(MeasurementRow::of_sweep(
             step,
-            t_ms: 1_000 * step as i64,
-            row,
-            col,
-            x_nm: x,
-            y_nm: y,
-            source: if step < 10 { Source::Seed } else { Source::Policy },
-            bias_v: s.bias_v,
-            current_a: s.current_a,
-            sweep_end: s.end,
-            hysteresis_area: c.hysteresis_area,
-            onset_v: Some(c.onset_v).filter(|v| v.is_finite()),
-            max_current_a: c.max_current_a,
-        });
+            1_000 * step as i64,
+            (row, col),
+            (x, y),
+            source,
+            s,
+            2e-11,
+        ));
     }
     let samples = dualscope::analysis::samples(0, &plan, &survey, &history);
     let labels: Vec<usize> = history

@@ -15,7 +15,6 @@ use dualscope::instrument::Instrument;
 use dualscope::instrument::sim::film::{Film, Motif};
 use dualscope::instrument::sim::{SimConfig, SimInstrument};
 use dualscope::plan::SessionPlan;
-use dualscope::scalar::CurveSummary;
 use dualscope::store::{MeasurementRow, Source};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -56,22 +55,15 @@ fn the_clusters_show_the_papers_two_findings() {
         taken[motif] += 1;
         sim.move_to(x_nm, y_nm).unwrap();
         let sweep = sim.sweep(&plan.sweep).unwrap();
-        let summary = CurveSummary::of(&sweep.bias_v, &sweep.current_a, plan.analysis.onset_current_a);
-        rows.push(MeasurementRow {
-            step: rows.len() as u32,
-            t_ms: 0,
-            row,
-            col,
-            x_nm,
-            y_nm,
-            source: Source::Manual,
-            bias_v: sweep.bias_v,
-            current_a: sweep.current_a,
-            sweep_end: sweep.end,
-            hysteresis_area: summary.hysteresis_area,
-            onset_v: (!summary.onset_v.is_nan()).then_some(summary.onset_v),
-            max_current_a: summary.max_current_a,
-        });
+        rows.push(MeasurementRow::of_sweep(
+            rows.len() as u32,
+            0,
+            (row, col),
+            (x_nm, y_nm),
+            Source::Manual,
+            sweep,
+            plan.analysis.onset_current_a,
+        ));
         if taken.iter().all(|t| *t == PER_MOTIF) {
             break;
         }

@@ -158,7 +158,7 @@ fn member_settings(a: &AnalysisPlan, seed: u64, member: u64) -> VaeSettings {
 }
 
 /// Why the samples gave no analysis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AnalysisError {
     #[error("too few measurements to analyse ({0}; need at least 4)")]
     TooFew(usize),
@@ -169,6 +169,8 @@ pub enum AnalysisError {
     NoClusters,
     #[error("the training was stopped before it finished")]
     Stopped,
+    #[error("the training stopped without a result: {0}")]
+    Crashed(String),
 }
 
 /// Trains the dual VAE on the samples and clusters its joint latent map

@@ -3,8 +3,8 @@
 
 use crate::analysis::{self, Analysis, Sample, report};
 use crate::plan::AnalysisPlan;
-use crate::store::schema::{embeddings_frame, measurements_from};
-use crate::store::{SessionLog, SessionWriter, StoreError};
+use crate::store::SessionLog;
+use crate::store::schema::embeddings_frame;
 use clap::Args;
 use color_eyre::eyre::{WrapErr, eyre};
 use std::path::{Path, PathBuf};
@@ -65,35 +65,23 @@ struct Input {
     seed: u64,
 }
 
-/// Reads the sessions: part files through one polars lazy scan, surveys and
-/// plans from each session. A session nobody is writing is first compacted
-/// (journal rows into part files), so the scan sees every measurement.
+/// Reads the sessions, read-only: no lock is taken and nothing under a
+/// session changes, so a running session can be analysed as it goes, and a
+/// session someone else owns can be read.
 fn gather(dirs: &[PathBuf], train: &TrainArgs) -> color_eyre::Result<Input> {
     train.check()?;
     let mut logs = Vec::new();
     for dir in dirs {
-        match SessionWriter::reopen(dir) {
-            Ok((_, log)) => logs.push(log),
-            Err(StoreError::Locked { .. }) => logs.push(SessionLog::load(dir)?),
-            Err(e) => return Err(e).wrap_err_with(|| format!("cannot read {}", dir.display())),
+        let log = SessionLog::load(dir).wrap_err_with(|| format!("cannot read {}", dir.display()))?;
+        for d in &log.damage {
+            eprintln!("{}: {d}", dir.display());
         }
+        logs.push(log);
     }
-    let df = crate::store::reader::scan_measurements(dirs)?
-        .collect()
-        .map_err(|e| eyre!("{e}"))?;
-    let session: Vec<u32> = crate::store::frame::get_u32(&df, "session")?;
-    let rows = measurements_from(&df)?;
     let mut samples = Vec::new();
     for (k, log) in logs.iter().enumerate() {
         let Some(survey) = &log.survey else { continue };
-        let mut mine: Vec<_> = rows
-            .iter()
-            .zip(&session)
-            .filter(|(_, s)| **s as usize == k)
-            .map(|(m, _)| m.clone())
-            .collect();
-        mine.sort_by_key(|m| m.step);
-        samples.extend(analysis::samples(k, &log.plan, survey, &mine));
+        samples.extend(analysis::samples(k, &log.plan, survey, &log.measurements));
     }
     let mut settings = logs.first().map(|l| l.plan.analysis.clone()).unwrap_or_default();
     train.apply(&mut settings);
@@ -164,27 +152,19 @@ fn train(input: &Input) -> color_eyre::Result<Analysis> {
     Ok(result?)
 }
 
-/// Writes each session's rows of `embeddings`; skips sessions being written.
+/// Writes each session's rows of `embeddings` as `analyze`'s own part,
+/// replacing the one an earlier `analyze` wrote. A session this user cannot
+/// write to keeps its files; the summary above is all there is then.
 fn save_embeddings(input: &Input, a: &Analysis) -> color_eyre::Result<()> {
     for (k, log) in input.logs.iter().enumerate() {
         let model_step = input.samples.iter().filter(|t| t.session == k).count() as u32;
         let rows = a.embedding_rows(&input.samples, k, model_step, "analyze");
-        match SessionWriter::reopen(&log.dir) {
-            Ok((mut w, _)) => {
-                w.write_derived("embeddings", &mut embeddings_frame(&rows)?)?;
-                eprintln!(
-                    "wrote {} embeddings to {}",
-                    rows.len(),
-                    log.dir.join("embeddings").display()
-                );
-            }
-            Err(StoreError::Locked { .. }) => {
-                eprintln!(
-                    "{} is being written by a run; its embeddings were not saved",
-                    log.dir.display()
-                );
-            }
-            Err(e) => return Err(e.into()),
+        match crate::store::derived::save_analyze_part(&log.dir, "embeddings", &mut embeddings_frame(&rows)?) {
+            Ok(path) => eprintln!("wrote {} embeddings to {}", rows.len(), path.display()),
+            Err(e) => eprintln!(
+                "{}: the embeddings were not saved ({e}); the summary above stands",
+                log.dir.display()
+            ),
         }
     }
     Ok(())
@@ -233,6 +213,5 @@ pub fn report(dir: &Path, out: &Path, args: &TrainArgs) -> color_eyre::Result<i3
         stems.len(),
         out.display()
     );
-    save_embeddings(&input, &a)?;
     Ok(0)
 }

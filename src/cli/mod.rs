@@ -90,11 +90,7 @@ pub(crate) fn init_logging(dir: &std::path::Path) {
     if std::fs::create_dir_all(dir).is_err() {
         return;
     }
-    let Ok(file) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("dualscope.log"))
-    else {
+    let Ok(file) = crate::store::frame::open_append_nofollow(&dir.join("dualscope.log")) else {
         return;
     };
     let filter = EnvFilter::try_from_env("DUALSCOPE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));

@@ -80,20 +80,43 @@ pub fn plan_with_overrides(args: &RunArgs) -> color_eyre::Result<SessionPlan> {
     Ok(plan)
 }
 
+/// The console's settings, checked (terminal, theme, keymap) before any
+/// session folder exists.
+fn prepare_console(plan: &SessionPlan, theme: Option<String>) -> color_eyre::Result<crate::tui::Console> {
+    let c = &plan.console;
+    crate::tui::Console::prepare(&crate::tui::ConsoleOptions {
+        theme: theme.unwrap_or_else(|| c.theme.clone()),
+        keymap: c.keymap.as_ref().map(PathBuf::from),
+        tick: std::time::Duration::from_millis(c.tick_ms),
+    })
+}
+
 pub fn run(args: RunArgs) -> color_eyre::Result<i32> {
     let plan = plan_with_overrides(&args)?;
+    let console_ready = if args.headless {
+        None
+    } else {
+        Some(prepare_console(&plan, None)?)
+    };
     super::init_logging(std::path::Path::new(&plan.output.dir));
     let (engine, controls) = engine::prepare_new(plan)
         .map_err(|e| eyre!("{e}"))
         .wrap_err("cannot start the session")?;
-    if args.headless {
-        headless::drive(engine, controls)
-    } else {
-        console(engine, controls, None)
+    match console_ready {
+        None => headless::drive(engine, controls),
+        Some(c) => console(engine, controls, c),
     }
 }
 
 pub fn resume(args: ResumeArgs) -> color_eyre::Result<i32> {
+    let console_ready = if args.headless {
+        None
+    } else {
+        let (_, plan) = crate::store::meta::read(&args.session)
+            .map_err(|e| eyre!("{e}"))
+            .wrap_err("cannot resume the session")?;
+        Some(prepare_console(&plan, args.theme.clone())?)
+    };
     if let Some(parent) = args.session.parent() {
         super::init_logging(parent);
     }
@@ -108,31 +131,17 @@ pub fn resume(args: ResumeArgs) -> color_eyre::Result<i32> {
             );
             Ok(0)
         }
-        Resume::Ready(engine, controls) => {
-            if args.headless {
-                headless::drive(*engine, controls)
-            } else {
-                console(*engine, controls, args.theme.clone())
-            }
-        }
+        Resume::Ready(engine, controls) => match console_ready {
+            None => headless::drive(*engine, controls),
+            Some(c) => console(*engine, controls, c),
+        },
     }
 }
 
 /// The console on a terminal; the same summary as headless afterwards.
-fn console(engine: engine::Engine, controls: engine::Controls, theme: Option<String>) -> color_eyre::Result<i32> {
-    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        return Err(eyre!(
-            "the console needs a terminal; use --headless for scripts and pipes"
-        ));
-    }
+fn console(engine: engine::Engine, controls: engine::Controls, ready: crate::tui::Console) -> color_eyre::Result<i32> {
     let dir = engine.session_dir().to_path_buf();
-    let c = &engine.plan().console;
-    let options = crate::tui::ConsoleOptions {
-        theme: theme.unwrap_or_else(|| c.theme.clone()),
-        keymap: c.keymap.as_ref().map(PathBuf::from),
-        tick: std::time::Duration::from_millis(c.tick_ms),
-    };
-    let outcome = crate::tui::run(engine, controls, options)?;
+    let outcome = crate::tui::run(engine, controls, ready)?;
     println!("{}", headless::summary(&outcome, &dir));
     Ok(headless::exit_code(&outcome))
 }

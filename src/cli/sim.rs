@@ -90,6 +90,10 @@ pub struct ServeArgs {
     /// Seed of the fault pattern.
     #[arg(long, default_value_t = 7)]
     pub fault_seed: u64,
+    /// Append every request the instrument acts on (not the repeats it answers
+    /// from its cache) to this file, one `seq body` line each.
+    #[arg(long)]
+    pub log_requests: Option<PathBuf>,
 }
 
 pub fn main(command: SimCommand) -> color_eyre::Result<i32> {
@@ -248,6 +252,11 @@ fn serve(args: ServeArgs) -> color_eyre::Result<i32> {
         None => Box::new(SimInstrument::new(SimConfig::from_plan(&plan))?),
     };
     let mut server = WireServer::new(instrument);
+    if let Some(path) = &args.log_requests {
+        let file = crate::store::frame::open_append_nofollow(path)
+            .wrap_err_with(|| format!("cannot open {}", path.display()))?;
+        server.log_requests(file);
+    }
     let idn = {
         let line = server.handle_line(crate::instrument::wire::frame::encode(0, "*IDN?").as_bytes());
         crate::instrument::wire::frame::decode(line.trim_end().as_bytes())

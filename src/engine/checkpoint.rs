@@ -160,7 +160,7 @@ impl Engine {
 
     /// Rebuilds the policy from the plan and every curve so far, and records
     /// the new plan so a resumed session goes on with it.
-    fn replace_policy(&mut self, why: String) -> Result<(), Stop> {
+    pub(super) fn replace_policy(&mut self, why: String) -> Result<(), Stop> {
         let survey = self.survey.clone().expect("survey taken");
         if let Some(field) = self.field.take() {
             let policy = self.fresh_policy(&survey, &field.candidates);
@@ -176,14 +176,23 @@ impl Engine {
         Ok(())
     }
 
+    /// Ends the run between two curves, resumable: bias to 0 V, tip off the
+    /// surface (a quit from the console, Ctrl-C, SIGHUP or SIGTERM).
     pub(super) fn quit(&mut self) -> Result<SessionStatus, Stop> {
         self.set_state(RunState::Paused);
-        self.log("pause", format!("run ended at step {}; resumable", self.next_step()))?;
+        self.instrument.abort()?;
         self.park()?;
+        self.log(
+            "pause",
+            format!(
+                "run ended at step {}: bias at 0 V, tip withdrawn; resumable",
+                self.next_step()
+            ),
+        )?;
         Ok(SessionStatus::Paused)
     }
 
-    fn abort(&mut self) -> Result<SessionStatus, Stop> {
+    pub(super) fn abort(&mut self) -> Result<SessionStatus, Stop> {
         self.set_state(RunState::Aborting);
         self.instrument.abort()?;
         self.park()?;

@@ -15,6 +15,8 @@ pub enum RunState {
     Pausing,
     Paused,
     Aborting,
+    /// Stopped by the user: bias at 0 V, tip withdrawn, session resumable.
+    Aborted,
     Finished,
     Failed,
 }
@@ -27,6 +29,7 @@ impl RunState {
             Self::Pausing => "pausing",
             Self::Paused => "paused",
             Self::Aborting => "aborting",
+            Self::Aborted => "aborted",
             Self::Finished => "finished",
             Self::Failed => "failed",
         }

@@ -12,10 +12,11 @@ mod step;
 pub use messages::*;
 pub use setup::{Controls, Resume, SetupError, prepare_new, prepare_resume};
 
-use crate::instrument::{Instrument, InstrumentError, Survey};
+use crate::instrument::{Instrument, InstrumentError, Limits, Survey};
 use crate::plan::SessionPlan;
 use crate::policy::{self, Candidates, Policy};
-use crate::store::{DecisionRow, Entry, EventRow, MeasurementRow, SessionStatus, SessionWriter, StoreError, now_ms};
+use crate::store::reader::Dangling;
+use crate::store::{Entry, EventRow, MeasurementRow, SessionStatus, SessionWriter, StoreError, now_ms};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -29,6 +30,13 @@ enum Stop {
     Instrument(#[from] InstrumentError),
     #[error("session log: {0}")]
     Store(#[from] StoreError),
+    #[error("policy: {0}")]
+    Policy(String),
+    #[error("no location could be measured: {0}")]
+    NothingMeasured(String),
+    /// A bug: the run loop panicked. The instrument is made safe all the same.
+    #[error("internal error (the run loop panicked: {0}); the session is resumable")]
+    Panic(String),
 }
 
 /// The engine of one session.
@@ -39,7 +47,11 @@ pub struct Engine {
     survey: Option<Arc<Survey>>,
     history: Vec<MeasurementRow>,
     /// A decision journaled before a crash whose curve was never taken.
-    dangling: Option<DecisionRow>,
+    dangling: Option<Dangling>,
+    /// The dangling decision being measured has its `decisions` row already.
+    dangling_was_row: bool,
+    /// The instrument's limits (`LIM?`), checked at setup.
+    limits: Limits,
     commands: Receiver<Command>,
     events: UnboundedSender<EngineEvent>,
     state: RunState,
@@ -74,7 +86,8 @@ impl Engine {
         writer: SessionWriter,
         survey: Option<Survey>,
         history: Vec<MeasurementRow>,
-        dangling: Option<DecisionRow>,
+        dangling: Option<Dangling>,
+        limits: Limits,
         commands: Receiver<Command>,
         events: UnboundedSender<EngineEvent>,
     ) -> Self {
@@ -85,6 +98,8 @@ impl Engine {
             survey: survey.map(Arc::new),
             history,
             dangling,
+            dangling_was_row: false,
+            limits,
             commands,
             events,
             state: RunState::Idle,
@@ -144,18 +159,26 @@ impl Engine {
     }
 
     /// Runs until the budget is spent, or a pause-and-quit, abort or failure.
+    /// However the loop ends — an error, a bug that panics — the instrument
+    /// gets `ABORT` and `WITHDRAW` and the session is left resumable.
     pub fn run(mut self) -> RunOutcome {
         self.set_state(RunState::Running);
-        let result = self.run_inner();
+        let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_inner())) {
+            Ok(result) => result,
+            Err(panic) => Err(Stop::Panic(panic_message(&panic))),
+        };
         let budget = self.plan.policy.budget;
         let (status, detail) = match result {
             Ok(status) => (status, None),
             Err(stop) => {
                 let detail = stop.to_string();
                 tracing::error!(%detail, "run stopped");
-                let _ = self.log("error", detail.clone());
+                // The tip first, the log second: a full disk must not keep
+                // the bias on the surface.
                 let _ = self.instrument.abort();
                 let _ = self.instrument.withdraw();
+                self.engaged = false;
+                let _ = self.log("error", detail.clone());
                 (SessionStatus::Failed, Some(detail))
             }
         };
@@ -163,7 +186,8 @@ impl Engine {
             SessionStatus::Finished => RunState::Finished,
             SessionStatus::Failed => RunState::Failed,
             SessionStatus::Paused => RunState::Paused,
-            _ => RunState::Idle,
+            SessionStatus::Aborted => RunState::Aborted,
+            SessionStatus::Running => RunState::Idle,
         };
         // A failed status write (disk full) must not hide the first error.
         let mut detail = detail;
@@ -202,6 +226,10 @@ impl Engine {
         } else {
             self.log("start", format!("new session on {}", idn.idn()))?;
         }
+        for repair in self.writer.take_repairs() {
+            self.log("log_repaired", repair)?;
+        }
+        self.drain_link_events()?;
         let survey = match self.survey.clone() {
             Some(s) => {
                 self.emit(EngineEvent::Survey {
@@ -232,6 +260,14 @@ impl Engine {
                 return Ok(status);
             }
             if !self.step()? {
+                if self.next_step() == 0 {
+                    self.park()?;
+                    let field = self.field.as_ref().expect("field built");
+                    return Err(Stop::NothingMeasured(format!(
+                        "{} candidate locations, none of them measurable",
+                        field.candidates.len()
+                    )));
+                }
                 self.finish("every candidate has been measured")?;
                 return Ok(SessionStatus::Finished);
             }
@@ -246,6 +282,7 @@ impl Engine {
         self.log("survey", format!("taking a {rows}×{cols} px survey"))?;
         let survey = self.instrument.survey(rows, cols)?;
         self.drain_link_events()?;
+        crate::instrument::check::survey(&survey, crate::plan::memory::max_survey_pixels(&self.plan))?;
         self.writer.write_survey(0, &survey)?;
         self.emit(EngineEvent::Survey {
             rows: survey.rows(),
@@ -443,4 +480,13 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The text of a caught panic.
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
 }

@@ -55,7 +55,20 @@ impl Retrainer {
             .name("dual-vae".into())
             .spawn(move || {
                 let epochs = AtomicUsize::new(0);
-                let result = analysis::analyze_watched(&samples, &settings, seed, &epochs, &stop_here)
+                let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    analysis::analyze_watched(&samples, &settings, seed, &epochs, &stop_here)
+                }));
+                let result = match trained {
+                    Ok(r) => r,
+                    Err(p) => Err(AnalysisError::Crashed(format!(
+                        "it panicked: {}",
+                        p.downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| p.downcast_ref::<String>().cloned())
+                            .unwrap_or_default()
+                    ))),
+                };
+                let result = result
                     .map(|a| {
                         let rows = a.embedding_rows(&samples, 0, model_step, "live");
                         Trained {
@@ -85,7 +98,11 @@ impl Retrainer {
         let got = match rx.try_recv() {
             Ok(r) => Some(r),
             Err(TryRecvError::Empty) => return None,
-            Err(TryRecvError::Disconnected) => None,
+            // The thread ended without sending: nothing is dropped silently.
+            Err(TryRecvError::Disconnected) => Some(Err((
+                self.last_started as u32,
+                AnalysisError::Crashed("the training thread ended without a result".into()),
+            ))),
         };
         if let Some((_, h, _)) = self.running.take() {
             let _ = h.join();

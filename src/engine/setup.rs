@@ -31,8 +31,10 @@ pub struct Controls {
     pub events: UnboundedReceiver<EngineEvent>,
 }
 
-/// Refuses a plan that asks the instrument for more than it allows.
+/// Refuses a plan that asks the instrument for more than it allows, and
+/// limits that cannot be right (NaN passes every comparison).
 fn check_limits(plan: &SessionPlan, limits: &Limits) -> Result<(), SetupError> {
+    instrument::check::limits(limits)?;
     for (key, v) in [
         ("sweep.v_start", plan.sweep.v_start),
         ("sweep.v_max", plan.sweep.v_max),
@@ -58,19 +60,18 @@ fn wire(
     plan: SessionPlan,
     instrument: Box<dyn Instrument>,
     writer: SessionWriter,
+    limits: Limits,
     log: Option<SessionLog>,
 ) -> (Engine, Controls) {
     let (cmd_tx, cmd_rx) = mpsc::channel();
     let (ev_tx, ev_rx) = unbounded_channel();
     let (survey, history, dangling) = match log {
-        Some(log) => {
-            let next = log.next_step();
-            let dangling = log.decisions.iter().find(|d| d.step == next).cloned();
-            (log.survey, log.measurements, dangling)
-        }
+        Some(log) => (log.survey, log.measurements, log.dangling),
         None => (None, Vec::new(), None),
     };
-    let engine = Engine::new(plan, instrument, writer, survey, history, dangling, cmd_rx, ev_tx);
+    let engine = Engine::new(
+        plan, instrument, writer, survey, history, dangling, limits, cmd_rx, ev_tx,
+    );
     (
         engine,
         Controls {
@@ -85,10 +86,19 @@ pub fn prepare_new(plan: SessionPlan) -> Result<(Engine, Controls), SetupError> 
     plan.validate()?;
     let mut instrument = instrument::open(&plan)?;
     let idn = instrument.identity()?;
+    instrument::check::identity(&idn)?;
     let limits = instrument.limits()?;
     check_limits(&plan, &limits)?;
     let writer = SessionWriter::create(Path::new(&plan.output.dir), &plan, &idn, limits)?;
-    Ok(wire(plan, instrument, writer, None))
+    Ok(wire(plan, instrument, writer, limits, None))
+}
+
+/// The plan in `session.toml`, validated like a plan file: a tampered
+/// session (a sweep past its safety limit) is refused before anything starts.
+fn meta_plan_check(dir: &Path) -> Result<(), SetupError> {
+    let (_, plan) = meta::read(dir)?;
+    plan.validate().map_err(|e| e.in_file(&dir.join(meta::SESSION_FILE)))?;
+    Ok(())
 }
 
 /// What resuming a session found.
@@ -107,6 +117,9 @@ pub fn prepare_resume(dir: &Path) -> Result<Resume, SetupError> {
         let log = SessionLog::load(dir)?;
         return Ok(Resume::Finished { steps: log.next_step() });
     }
+    // A session.toml edited by hand (or by anything else) is checked as a new
+    // plan is, before the instrument is touched.
+    meta_plan_check(dir)?;
     let (mut writer, log) = SessionWriter::reopen(dir)?;
     let plan = log.plan.clone();
     let mut instrument = instrument::open(&plan)?;
@@ -125,6 +138,6 @@ pub fn prepare_resume(dir: &Path) -> Result<Resume, SetupError> {
     check_limits(&plan, &limits)?;
     writer.set_instrument(&idn, limits)?;
     writer.set_status(SessionStatus::Running, None)?;
-    let (engine, controls) = wire(plan, instrument, writer, Some(log));
+    let (engine, controls) = wire(plan, instrument, writer, limits, Some(log));
     Ok(Resume::Ready(Box::new(engine), controls))
 }

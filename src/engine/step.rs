@@ -1,11 +1,16 @@
-//! One step: choose where, journal the decision, move, sweep (retrying a
-//! failed sweep), journal the curve, and let the policy learn from it.
+//! One step: choose where, journal the intent, move, sweep (retrying a failed
+//! sweep), check what came back, journal the decision with its curve, and let
+//! the policy learn from it.
+//!
+//! The position recorded is where the instrument says the tip settled, not
+//! where it was sent (CONTRACTS §3): `x_nm`, `y_nm` from the `MOVE` reply and
+//! `row`, `col` the survey pixel holding them. The requested pixel stays in
+//! `decisions`.
 
 use super::{Command, EngineEvent, RunState, StepReport, Stop};
 use crate::engine::Engine;
-use crate::instrument::{InstrumentError, SweepRequest};
+use crate::instrument::{InstrumentError, Sweep, SweepRequest, check};
 use crate::policy::{DecideContext, Decision};
-use crate::scalar::CurveSummary;
 use crate::store::{DecisionRow, Entry, MeasurementRow, Source, now_ms};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,20 +18,34 @@ use std::time::{Duration, Instant};
 /// Attempts at one point before it is given up.
 const SWEEP_ATTEMPTS: u32 = 3;
 
+/// A curve taken, and where the tip really was.
+struct Taken {
+    sweep: Sweep,
+    x_nm: f64,
+    y_nm: f64,
+}
+
 impl Engine {
     /// Decides, moves, sweeps and records one step. `false` when nothing is left.
     pub(super) fn step(&mut self) -> Result<bool, Stop> {
         let t0 = Instant::now();
         let step = self.next_step();
-        let Some((row, col, decision, policy_label)) = self.choose(step) else {
+        let Some(chosen) = self.choose(step)? else {
             return Ok(false);
         };
+        let Chosen {
+            row,
+            col,
+            decision,
+            label: policy_label,
+            journaled,
+        } = chosen;
         let field = self.field.as_ref().expect("field built before steps");
         let candidate = field.candidates.find(row, col);
         let n_candidates = field.candidates.len() as u32;
         let survey = self.survey.clone().expect("survey taken");
-        let (x_nm, y_nm) = survey.pixel_to_nm(row, col);
-        self.writer.append(Entry::Decision(DecisionRow {
+        let (x_asked, y_asked) = survey.pixel_to_nm(row, col);
+        let decided = DecisionRow {
             step,
             t_ms: now_ms(),
             row,
@@ -40,7 +59,15 @@ impl Engine {
             n_candidates,
             fit_ms: decision.fit_ms,
             score_ms: decision.score_ms,
-        }))?;
+        };
+        // Journaled before the tip moves, so a crash resumes at this point;
+        // the `decisions` row goes with the curve, one per step.
+        if !journaled {
+            self.writer.append(Entry::Intent {
+                decision: decided.clone(),
+                source: decision.source,
+            })?;
+        }
         self.emit(EngineEvent::Decided {
             step,
             row,
@@ -49,35 +76,44 @@ impl Engine {
         });
         self.publish_queue();
 
-        let Some(sweep) = self.measure_at(x_nm, y_nm, row, col)? else {
+        let Some(taken) = self.measure_at(x_asked, y_asked, row, col)? else {
             if let (Some(k), Some(field)) = (candidate, self.field.as_mut()) {
                 field.taken[k] = true;
             }
             return Ok(true);
         };
-        let summary = CurveSummary::of(&sweep.bias_v, &sweep.current_a, self.plan.analysis.onset_current_a);
-        let measured = MeasurementRow {
+        let Taken { sweep, x_nm, y_nm } = taken;
+        let (m_row, m_col) = survey.nm_to_pixel(x_nm, y_nm);
+        let off_nm = (x_nm - x_asked).hypot(y_nm - y_asked);
+        let pixel_nm = survey.width_nm / survey.cols().max(1) as f64;
+        if off_nm > 2.0 * pixel_nm {
+            self.log(
+                "settled_off_target",
+                format!(
+                    "step {step}: sent to ({x_asked:.1}, {y_asked:.1}) nm, settled at ({x_nm:.1}, {y_nm:.1}) nm, \
+                     {off_nm:.1} nm away; recorded where it settled, pixel ({m_row}, {m_col})"
+                ),
+            )?;
+        }
+        let measured = MeasurementRow::of_sweep(
             step,
-            t_ms: now_ms(),
-            row,
-            col,
-            x_nm,
-            y_nm,
-            source: decision.source,
-            bias_v: sweep.bias_v,
-            current_a: sweep.current_a,
-            sweep_end: sweep.end,
-            hysteresis_area: summary.hysteresis_area,
-            onset_v: if summary.onset_v.is_nan() {
-                None
-            } else {
-                Some(summary.onset_v)
-            },
-            max_current_a: summary.max_current_a,
-        };
-        self.writer.append(Entry::Measurement(measured.clone()))?;
+            now_ms(),
+            (m_row, m_col),
+            (x_nm, y_nm),
+            decision.source,
+            sweep,
+            self.plan.analysis.onset_current_a,
+        );
+        let mut entries = Vec::with_capacity(2);
+        // A session from before intents were journaled has the decision's row already.
+        if !(journaled && self.dangling_was_row) {
+            entries.push(Entry::Decision(decided));
+        }
+        entries.push(Entry::Measurement(measured.clone()));
+        self.writer.append_all(entries)?;
+        self.dangling_was_row = false;
         let field = self.field.as_mut().expect("field built before steps");
-        if let Some(k) = candidate {
+        for k in [candidate, field.candidates.find(m_row, m_col)].into_iter().flatten() {
             field.taken[k] = true;
         }
         field.policy.observe(candidate, &measured);
@@ -94,8 +130,8 @@ impl Engine {
         let report = StepReport {
             step,
             budget: self.plan.policy.budget,
-            row,
-            col,
+            row: measured.row,
+            col: measured.col,
             x_nm,
             y_nm,
             source: measured.source,
@@ -118,22 +154,17 @@ impl Engine {
 
     /// Picks the next location: a dangling decision from before a crash, then
     /// manual points, then pinned candidates, then seeds, then the policy.
-    fn choose(&mut self, step: u32) -> Option<(u32, u32, Decision, String)> {
-        let field = self.field.as_mut().expect("field built before steps");
-        if let Some(d) = self.dangling.take()
-            && d.step == step
+    fn choose(&mut self, step: u32) -> Result<Option<Chosen>, Stop> {
+        if let Some(dangling) = self.dangling.take()
+            && dangling.decision.step == step
         {
-            let source = match d.policy.as_str() {
-                "manual" => Source::Manual,
-                "lhs-seed" => Source::Seed,
-                "random" => Source::Random,
-                "grid" => Source::Grid,
-                _ => Source::Policy,
-            };
-            let k = field.candidates.find(d.row, d.col).unwrap_or(0);
+            self.dangling_was_row = dangling.in_table;
+            let d = dangling.decision;
+            let field = self.field.as_ref().expect("field built before steps");
+            let k = field.candidates.find(d.row, d.col).unwrap_or(usize::MAX);
             let decision = Decision {
                 candidate: k,
-                source,
+                source: dangling.source,
                 score: d.score,
                 mean: d.mean,
                 std: d.std,
@@ -142,11 +173,23 @@ impl Engine {
                 fit_ms: d.fit_ms,
                 score_ms: d.score_ms,
             };
-            return Some((d.row, d.col, decision, d.policy));
+            return Ok(Some(Chosen {
+                row: d.row,
+                col: d.col,
+                decision,
+                label: d.policy,
+                journaled: true,
+            }));
         }
+        let field = self.field.as_mut().expect("field built before steps");
         if let Some((row, col)) = self.manual.pop_front() {
             let k = field.candidates.find(row, col).unwrap_or(usize::MAX);
-            return Some((row, col, Decision::unscored(k, Source::Manual), "manual".into()));
+            return Ok(Some(Chosen::fresh(
+                row,
+                col,
+                Decision::unscored(k, Source::Manual),
+                "manual",
+            )));
         }
         while let Some((row, col)) = self.pinned.pop_front() {
             let Some(k) = field.candidates.find(row, col) else {
@@ -154,7 +197,12 @@ impl Engine {
             };
             if !field.taken[k] {
                 let label = format!("{} (moved up)", field.policy.kind().label());
-                return Some((row, col, Decision::unscored(k, Source::Policy), label));
+                return Ok(Some(Chosen::fresh(
+                    row,
+                    col,
+                    Decision::unscored(k, Source::Policy),
+                    &label,
+                )));
             }
         }
         let seeds_done = self.history.iter().filter(|m| m.source == Source::Seed).count();
@@ -162,46 +210,88 @@ impl Engine {
             && let Some(&k) = field.seeds.iter().find(|&&k| !field.taken[k])
         {
             let (row, col) = field.candidates.site(k);
-            return Some((row, col, Decision::unscored(k, Source::Seed), "lhs-seed".into()));
+            return Ok(Some(Chosen::fresh(
+                row,
+                col,
+                Decision::unscored(k, Source::Seed),
+                "lhs-seed",
+            )));
         }
-        let ctx = DecideContext {
-            step,
-            candidates: &field.candidates,
-            taken: &field.taken,
-        };
-        field.policy.decide(&ctx).map(|d| {
-            let (row, col) = field.candidates.site(d.candidate);
-            (row, col, d, field.policy.kind().label().to_string())
-        })
+        loop {
+            let field = self.field.as_mut().expect("field built before steps");
+            let ctx = DecideContext {
+                step,
+                candidates: &field.candidates,
+                taken: &field.taken,
+            };
+            let decided = field.policy.decide(&ctx);
+            if let Some(why) = field.policy.failure() {
+                // The policy's worker died: say so, and go on with a simpler one
+                // that learns from every curve so far.
+                let from = field.policy.kind();
+                let to = crate::policy::fallback(from);
+                self.log(
+                    "policy_failed",
+                    format!(
+                        "{from} failed ({why}); continuing with {}",
+                        to.map(|k| k.label()).unwrap_or("nothing")
+                    ),
+                )?;
+                let Some(to) = to else {
+                    return Err(Stop::Policy(format!("{from} failed: {why}")));
+                };
+                self.plan.policy.name = to;
+                self.replace_policy(format!("policy is now {} after {from} failed", to.label()))?;
+                continue;
+            }
+            let field = self.field.as_ref().expect("field built before steps");
+            return Ok(decided.map(|d| {
+                let (row, col) = field.candidates.site(d.candidate);
+                let label = field.policy.kind().label().to_string();
+                Chosen::fresh(row, col, d, &label)
+            }));
+        }
     }
 
     /// Moves and sweeps, retrying a failed sweep; `None` if the point is given up.
-    fn measure_at(
-        &mut self,
-        x_nm: f64,
-        y_nm: f64,
-        row: u32,
-        col: u32,
-    ) -> Result<Option<crate::instrument::Sweep>, Stop> {
+    /// Whatever the instrument returns is checked before it is believed.
+    fn measure_at(&mut self, x_nm: f64, y_nm: f64, row: u32, col: u32) -> Result<Option<Taken>, Stop> {
         let request: SweepRequest = self.plan.sweep;
+        let served = self.instrument.sweep_served(&request);
+        let limits = self.limits;
+        let compliance = check::compliance_a(self.plan.safety.current_max_a, &limits);
         for attempt in 1..=SWEEP_ATTEMPTS {
             let result = (|| {
                 if !self.engaged {
                     self.instrument.engage()?;
                     self.engaged = true;
                 }
-                self.instrument.move_to(x_nm, y_nm)?;
+                let settled = self.instrument.move_to(x_nm, y_nm)?;
+                check::settled((x_nm, y_nm), settled, &limits)?;
                 self.take_commands_mid_step();
-                self.instrument.sweep(&request)
+                let sweep = self.instrument.sweep(&request)?;
+                if let Err(e) = check::sweep(&served, &sweep, &limits, compliance) {
+                    // A curve that broke its limits may have left the bias
+                    // up: bring it to 0 V before anything else.
+                    let _ = self.instrument.abort();
+                    return Err(e);
+                }
+                Ok(Taken {
+                    sweep,
+                    x_nm: settled.0,
+                    y_nm: settled.1,
+                })
             })();
             match result {
-                Ok(sweep) => return Ok(Some(sweep)),
+                Ok(taken) => return Ok(Some(taken)),
                 Err(e) if e.is_transient() || matches!(e, InstrumentError::BadArgument(_)) => {
                     self.drain_link_events()?;
-                    self.log(
-                        "sweep_failed",
-                        format!("({row}, {col}) attempt {attempt}/{SWEEP_ATTEMPTS}: {e}"),
-                    )?;
+                    let kind = if matches!(e, InstrumentError::BadReply(_)) {
+                        "bad_reply"
+                    } else {
+                        "sweep_failed"
+                    };
+                    self.log(kind, format!("({row}, {col}) attempt {attempt}/{SWEEP_ATTEMPTS}: {e}"))?;
                     if matches!(e, InstrumentError::BadArgument(_)) {
                         break;
                     }
@@ -223,6 +313,28 @@ impl Engine {
                 self.set_state(RunState::Pausing);
             }
             self.requeue.push_back(cmd);
+        }
+    }
+}
+
+/// Where the next curve goes, and why.
+struct Chosen {
+    row: u32,
+    col: u32,
+    decision: Decision,
+    label: String,
+    /// Its intent is in the journal already (a step resumed after a crash).
+    journaled: bool,
+}
+
+impl Chosen {
+    fn fresh(row: u32, col: u32, decision: Decision, label: &str) -> Self {
+        Self {
+            row,
+            col,
+            decision,
+            label: label.to_string(),
+            journaled: false,
         }
     }
 }

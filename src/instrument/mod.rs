@@ -4,6 +4,7 @@
 //! The trait is blocking on purpose: a real microscope answers one request at a
 //! time, and the engine drives it from its own thread, never from the async runtime.
 
+pub mod check;
 pub mod replay;
 pub mod serial;
 pub mod sim;
@@ -26,6 +27,10 @@ pub enum InstrumentError {
     Refused { code: String, message: String },
     #[error("the sweep failed: {0}")]
     SweepFailed(String),
+    /// The reply does not fit the request or breaks a limit: nothing in it is
+    /// believed, and the request may be tried again.
+    #[error("the instrument's reply cannot be right: {0}")]
+    BadReply(String),
     #[error("no reply within {0:?}")]
     Timeout(Duration),
     #[error("the link to the instrument is lost: {0}")]
@@ -39,7 +44,10 @@ pub enum InstrumentError {
 impl InstrumentError {
     /// A failure worth trying again at the same point (as opposed to a refusal).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::SweepFailed(_) | Self::Timeout(_) | Self::Refused { .. })
+        matches!(
+            self,
+            Self::SweepFailed(_) | Self::Timeout(_) | Self::Refused { .. } | Self::BadReply(_)
+        )
     }
 }
 
@@ -58,7 +66,7 @@ pub fn open(plan: &crate::plan::SessionPlan) -> Result<Box<dyn Instrument>, Inst
         crate::plan::InstrumentSpec::Serial(port) => Ok(Box::new(serial::SerialInstrument::open(
             &port,
             plan.serial.baud,
-            serial::SerialSettings::from_plan(&plan.serial),
+            serial::SerialSettings::from_plan(plan),
         )?)),
     }
 }
@@ -81,6 +89,11 @@ pub trait Instrument: Send {
     fn sweep(&mut self, sweep: &SweepRequest) -> Result<Sweep, InstrumentError>;
     /// Stops any motion or sweep and ramps the bias to 0 V.
     fn abort(&mut self) -> Result<(), InstrumentError>;
+    /// The sweep the instrument will really run when `asked` is asked for: the
+    /// same, except for a replayed dataset, which returns its stored curves.
+    fn sweep_served(&self, asked: &SweepRequest) -> SweepRequest {
+        *asked
+    }
     /// Locations that can be measured, where the instrument can only measure
     /// some (a replayed sub-grid); `None` means any pixel of the frame.
     fn measurable_sites(&self) -> Option<Vec<(u32, u32)>> {
@@ -119,6 +132,9 @@ impl Instrument for Box<dyn Instrument> {
     }
     fn abort(&mut self) -> Result<(), InstrumentError> {
         (**self).abort()
+    }
+    fn sweep_served(&self, asked: &SweepRequest) -> SweepRequest {
+        (**self).sweep_served(asked)
     }
     fn measurable_sites(&self) -> Option<Vec<(u32, u32)>> {
         (**self).measurable_sites()

@@ -86,6 +86,10 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     finite_within("sim.settle_ms", s.settle_ms, 0.0..=60_000.0)?;
     finite_within("sim.move_speed_nm_per_s", s.move_speed_nm_per_s, 1.0..=1e9)?;
     within("sim.slow_reply_ms", s.slow_reply_ms, 0..=600_000)?;
+    finite_within("sim.settle_grid_nm", s.settle_grid_nm, 0.0..=1e5)?;
+    for v in s.settle_offset_nm {
+        finite_within("sim.settle_offset_nm[]", v, -1e5..=1e5)?;
+    }
 
     let l = &plan.serial;
     within("serial.baud", l.baud, 50..=4_000_000)?;
@@ -169,7 +173,42 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     within("output.flush_rows", o.flush_rows, 1..=100_000)?;
     within("output.flush_ms", o.flush_ms, 10..=3_600_000)?;
     within("console.tick_ms", plan.console.tick_ms, 50..=60_000)?;
-    Ok(())
+    within("host.memory_budget_mb", plan.host.memory_budget_mb, 0..=1 << 30)?;
+    check_memory(plan)
+}
+
+/// Refuses a plan whose survey and candidates would not fit the memory budget.
+fn check_memory(plan: &SessionPlan) -> Result<(), PlanError> {
+    use super::memory;
+    let need = memory::need(plan);
+    let budget = memory::budget_bytes(plan);
+    if need.total() <= budget {
+        return Ok(());
+    }
+    let (v, p) = (&plan.survey, &plan.policy);
+    let budget_words = match plan.host.memory_budget_mb {
+        0 => format!(
+            "{} (half of this machine's memory; host.memory_budget_mb sets it)",
+            memory::mib(budget)
+        ),
+        _ => format!("{} (host.memory_budget_mb)", memory::mib(budget)),
+    };
+    let why = format!(
+        "a {}×{} px survey with {} px patches every {} px gives {} candidates, which need about {}          ({} for the survey); the memory budget is {budget_words}: raise policy.stride_px,          lower policy.patch_px or the survey size",
+        v.rows,
+        v.cols,
+        p.patch_px,
+        p.stride_px,
+        need.candidates,
+        memory::mib(need.total()),
+        memory::mib(need.survey_bytes),
+    );
+    let (key, value) = if need.candidate_bytes >= need.survey_bytes {
+        ("policy.stride_px", p.stride_px.to_string())
+    } else {
+        ("survey.rows", v.rows.to_string())
+    };
+    Err(PlanError::new(key, value, why))
 }
 
 /// The `[analysis]` section alone: `analyze` and `report` check it again after

@@ -5,6 +5,7 @@
 //! checked against a range by [`SessionPlan::validate`].
 
 mod check;
+pub mod memory;
 mod sections;
 
 pub use check::PlanError;
@@ -79,6 +80,7 @@ pub struct SessionPlan {
     pub analysis: AnalysisPlan,
     pub output: OutputPlan,
     pub console: ConsolePlan,
+    pub host: HostPlan,
 }
 
 impl Default for SessionPlan {
@@ -97,6 +99,7 @@ impl Default for SessionPlan {
             analysis: AnalysisPlan::default(),
             output: OutputPlan::default(),
             console: ConsolePlan::default(),
+            host: HostPlan::default(),
         }
     }
 }

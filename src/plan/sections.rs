@@ -73,6 +73,13 @@ pub struct SimPlan {
     /// For tests: append one line per sweep returned to this file, so a test can
     /// check the session log holds every curve the instrument gave.
     pub audit_log: Option<String>,
+    /// The tip settles on a grid of this pitch instead of at the point asked
+    /// for, as a coarse piezo stage or a controller with its own raster does
+    /// (0: exactly where asked).
+    pub settle_grid_nm: f64,
+    /// The tip settles this far from where it was sent (x, y), as a stage with
+    /// an uncorrected offset does.
+    pub settle_offset_nm: [f64; 2],
 }
 
 impl Default for SimPlan {
@@ -85,6 +92,8 @@ impl Default for SimPlan {
             slow_reply_every: 0,
             slow_reply_ms: 0,
             audit_log: None,
+            settle_grid_nm: 0.0,
+            settle_offset_nm: [0.0, 0.0],
         }
     }
 }
@@ -403,6 +412,16 @@ impl Default for OutputPlan {
             flush_ms: 3_000,
         }
     }
+}
+
+/// The computer the console runs on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostPlan {
+    /// Most memory a session's survey, candidates and models may take, in MiB;
+    /// a plan that needs more is refused before anything starts. 0: half of
+    /// this machine's memory.
+    pub memory_budget_mb: u64,
 }
 
 /// The console (TUI).

@@ -35,8 +35,10 @@ pub struct Ranking {
     /// Whether `score`, `std` and `ucb` of a candidate are exact; the others
     /// hold upper bounds that no exact score can beat (see `rank`).
     pub exact: Vec<bool>,
-    pub fit_ms: f64,
-    pub score_ms: f64,
+    /// Time of the fit and of scoring every candidate; `None` when the
+    /// ranking fitted nothing (structure alone, or too few curves).
+    pub fit_ms: Option<f64>,
+    pub score_ms: Option<f64>,
     pub fit_steps: usize,
     /// Where the time went (ms): novelty targets, fit, conditioning, embedding
     /// the candidates, predicting them.
@@ -114,6 +116,8 @@ pub struct DnDkl {
     observed: usize,
     catching_up: bool,
     last: Option<Arc<Ranking>>,
+    /// Why the worker stopped, once it has.
+    failed: Option<String>,
 }
 
 impl DnDkl {
@@ -140,6 +144,7 @@ impl DnDkl {
             observed: 0,
             catching_up: false,
             last: None,
+            failed: None,
         }
     }
 
@@ -158,7 +163,17 @@ impl DnDkl {
             if let Some(e) = self.shelf.failed.lock().expect("failure slot").clone() {
                 return Err(e);
             }
-            shelf = self.shelf.ready.wait(shelf).expect("ranking shelf");
+            if self.worker.as_ref().is_none_or(|w| w.is_finished()) {
+                return Err("the worker thread has stopped".into());
+            }
+            // Woken by every new ranking; the timeout only notices a worker
+            // that ended without saying why.
+            shelf = self
+                .shelf
+                .ready
+                .wait_timeout(shelf, std::time::Duration::from_millis(500))
+                .expect("ranking shelf")
+                .0;
         }
     }
 
@@ -220,8 +235,11 @@ impl Policy for DnDkl {
         let ranking = match self.ranking(version) {
             Ok(r) => r,
             Err(e) => {
-                tracing::error!(error = %e, "DN-DKL worker failed; falling back to structural novelty order");
-                return ctx.open().next().map(|k| Decision::unscored(k, Source::Policy));
+                // The engine reads `failure()`, says so in the events and
+                // continues with a simpler policy.
+                tracing::error!(error = %e, "DN-DKL worker failed");
+                self.failed = Some(e);
+                return None;
             }
         };
         let by_score = |&a: &usize, &b: &usize| ranking.score[a].total_cmp(&ranking.score[b]).then(b.cmp(&a));
@@ -253,6 +271,10 @@ impl Policy for DnDkl {
         };
         self.last = Some(ranking);
         Some(decision)
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failed.clone()
     }
 
     fn queue(&self, taken: &[bool]) -> Vec<Ranked> {
@@ -328,7 +350,18 @@ impl DecisionCore {
             if catching_up {
                 continue;
             }
-            match self.rank() {
+            // A panic in the fit must not leave `decide` waiting for a
+            // ranking that never comes: it is a failure like any other.
+            let ranked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.rank())).unwrap_or_else(|p| {
+                Err(format!(
+                    "the worker panicked: {}",
+                    p.downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_default()
+                ))
+            });
+            match ranked {
                 Ok(r) => {
                     let mut s = shelf.rankings.lock().expect("ranking shelf");
                     s.push_back(Arc::new(r));
@@ -477,8 +510,8 @@ impl DecisionCore {
                 structure,
                 ucb: None,
                 exact: vec![true; m],
-                fit_ms: 0.0,
-                score_ms: 0.0,
+                fit_ms: None,
+                score_ms: None,
                 fit_steps: 0,
                 stages_ms: [0.0; 5],
             });
@@ -578,8 +611,8 @@ impl DecisionCore {
             structure,
             ucb: Some(ucb),
             exact,
-            fit_ms,
-            score_ms,
+            fit_ms: Some(fit_ms),
+            score_ms: Some(score_ms),
             fit_steps: report.steps,
             stages_ms: [targets_ms, train_ms, posterior_ms, embed_ms, predict_ms],
         })

@@ -25,10 +25,10 @@ pub struct Decision {
     pub std: Option<f64>,
     pub structure_novelty: Option<f64>,
     pub spectral_novelty: Option<f64>,
-    /// Time spent fitting the model for this decision.
-    pub fit_ms: f64,
+    /// Time spent fitting the model for this decision (`None`: nothing fitted).
+    pub fit_ms: Option<f64>,
     /// Time spent scoring every candidate.
-    pub score_ms: f64,
+    pub score_ms: Option<f64>,
 }
 
 impl Decision {
@@ -42,8 +42,8 @@ impl Decision {
             std: None,
             structure_novelty: None,
             spectral_novelty: None,
-            fit_ms: 0.0,
-            score_ms: 0.0,
+            fit_ms: None,
+            score_ms: None,
         }
     }
 }
@@ -88,6 +88,20 @@ pub trait Policy: Send {
     /// The best-ranked open candidates after the last decision.
     fn queue(&self, _taken: &[bool]) -> Vec<Ranked> {
         Vec::new()
+    }
+    /// Why the policy can no longer decide (its worker died), once it cannot.
+    fn failure(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The policy to continue with when `kind` fails: the structural half of
+/// DN-DKL needs no fit; random needs nothing at all.
+pub fn fallback(kind: PolicyKind) -> Option<PolicyKind> {
+    match kind {
+        PolicyKind::DnDkl | PolicyKind::DklUcb => Some(PolicyKind::Structure),
+        PolicyKind::Structure | PolicyKind::Grid => Some(PolicyKind::Random),
+        PolicyKind::Random => None,
     }
 }
 

@@ -1,5 +1,9 @@
 //! A simulated full disk, for tests of what happens when a write fails.
 //!
+//! Compiled only with the `test-hooks` feature, which `cargo test` turns on
+//! (the package is its own dev-dependency with that feature) and a release
+//! build never has.
+//!
 //! `DUALSCOPE_FAULT_DISK_BYTES=N` lets the store write about N bytes in this
 //! process and then fails every write with "No space left on device", exactly as
 //! a full file system would. A real full disk takes the same code path, so a test

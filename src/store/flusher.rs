@@ -2,7 +2,7 @@
 //! the engine never waits on compression or fsync of a part.
 
 use super::StoreError;
-use super::frame::{part_name, sync_dir, tmp_path, write_parquet_unrenamed};
+use super::frame::{parquet_bytes, part_name, stage};
 use super::journal::{Entry, Journal, JournalTable};
 use super::schema::{decisions_frame, events_frame, measurements_frame};
 use std::path::PathBuf;
@@ -96,9 +96,11 @@ fn run(dir: PathBuf, journal: Arc<Mutex<Journal>>, jobs: Receiver<Job>, error: A
     }
 }
 
-/// Writes one part: fsynced under a temporary name, then the journal notes it,
-/// then the rename makes it visible. A crash at any point leaves either no part
-/// (rows still in the journal) or a whole part the journal accounts for.
+/// Writes one part: fsynced under a temporary name, then the journal notes it
+/// (rows and checksum), then the rename makes it visible. A crash at any point
+/// leaves either no part (rows still in the journal) or a whole part the
+/// journal accounts for. `rows` may be empty: the part every table starts
+/// with, so readers find its schema from the first second.
 pub(super) fn write_part(
     dir: &std::path::Path,
     journal: &Mutex<Journal>,
@@ -106,16 +108,36 @@ pub(super) fn write_part(
     part: u32,
     rows: &[(u64, Entry)],
 ) -> Result<(), StoreError> {
-    let Some(last_seq) = rows.iter().map(|(s, _)| *s).max() else {
-        return Ok(());
-    };
     let folder = dir.join(table.folder());
-    std::fs::create_dir_all(&folder).map_err(|e| StoreError::io(&folder, e))?;
-    let mut df = match table {
+    super::frame::create_dir_synced(&folder)?;
+    let mut df = frame_of(table, rows)?;
+    let path = folder.join(part_name(part));
+    let staged = stage(&path, &parquet_bytes(&mut df)?)?;
+    let mut journal = journal.lock().expect("journal lock");
+    let (first_seq, last_seq) = match (rows.iter().map(|(s, _)| *s).min(), rows.iter().map(|(s, _)| *s).max()) {
+        (Some(a), Some(b)) => (a, b),
+        // An empty part covers nothing: an empty range just below the next seq.
+        _ => (journal.next_seq() + 1, journal.next_seq()),
+    };
+    journal.append(&Entry::Part {
+        table,
+        part,
+        last_seq,
+        first_seq: Some(first_seq),
+        rows: Some(rows.len() as u32),
+        crc32: Some(staged.crc32),
+    })?;
+    drop(journal);
+    staged.commit()
+}
+
+/// The Parquet frame of one table's journaled rows.
+pub(super) fn frame_of(table: JournalTable, rows: &[(u64, Entry)]) -> Result<polars::prelude::DataFrame, StoreError> {
+    let entries = rows.iter().map(|(_, e)| e);
+    match table {
         JournalTable::Measurements => {
-            let v: Vec<_> = rows
-                .iter()
-                .filter_map(|(_, e)| {
+            let v: Vec<_> = entries
+                .filter_map(|e| {
                     if let Entry::Measurement(m) = e {
                         Some(m.clone())
                     } else {
@@ -123,12 +145,11 @@ pub(super) fn write_part(
                     }
                 })
                 .collect();
-            measurements_frame(&v)?
+            measurements_frame(&v)
         }
         JournalTable::Decisions => {
-            let v: Vec<_> = rows
-                .iter()
-                .filter_map(|(_, e)| {
+            let v: Vec<_> = entries
+                .filter_map(|e| {
                     if let Entry::Decision(d) = e {
                         Some(d.clone())
                     } else {
@@ -136,23 +157,13 @@ pub(super) fn write_part(
                     }
                 })
                 .collect();
-            decisions_frame(&v)?
+            decisions_frame(&v)
         }
         JournalTable::Events => {
-            let v: Vec<_> = rows
-                .iter()
-                .filter_map(|(_, e)| if let Entry::Event(d) = e { Some(d.clone()) } else { None })
+            let v: Vec<_> = entries
+                .filter_map(|e| if let Entry::Event(d) = e { Some(d.clone()) } else { None })
                 .collect();
-            events_frame(&v)?
+            events_frame(&v)
         }
-    };
-    let path = folder.join(part_name(part));
-    let tmp = tmp_path(&path);
-    write_parquet_unrenamed(&mut df, &tmp)?;
-    journal
-        .lock()
-        .expect("journal lock")
-        .append(&Entry::Part { table, part, last_seq })?;
-    std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
-    sync_dir(&folder)
+    }
 }

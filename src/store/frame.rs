@@ -108,15 +108,34 @@ pub fn get_list_f32(df: &DataFrame, name: &str) -> Result<Vec<Vec<f32>>, StoreEr
         .collect())
 }
 
+/// `O_NOFOLLOW`: a path in a session folder that is a symbolic link is
+/// refused, so a planted link can never make this program write elsewhere.
+fn nofollow(options: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    options.custom_flags(libc::O_NOFOLLOW)
+}
+
 /// Opens a file for reading and writing, creating it but keeping its contents.
 pub fn open_keep(path: &Path) -> Result<File, StoreError> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| StoreError::io(path, e))
+    nofollow(
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+    )
+    .open(path)
+    .map_err(|e| StoreError::io(path, e))
+}
+
+/// Opens a file to read, refusing a symbolic link.
+pub fn open_read_nofollow(path: &Path) -> std::io::Result<File> {
+    nofollow(std::fs::OpenOptions::new().read(true)).open(path)
+}
+
+/// Opens (or creates) a file to append to, refusing a symbolic link: log files.
+pub fn open_append_nofollow(path: &Path) -> std::io::Result<File> {
+    nofollow(std::fs::OpenOptions::new().create(true).append(true)).open(path)
 }
 
 /// Flushes a folder's entry table, so a rename inside it survives a power cut.
@@ -126,45 +145,113 @@ pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io(dir, e))
 }
 
-/// Writes `df` to `path` atomically: `path.tmp`, fsync, rename, fsync folder.
-pub fn write_parquet_atomic(df: &mut DataFrame, path: &Path) -> Result<(), StoreError> {
-    let tmp = tmp_path(path);
-    write_parquet_unrenamed(df, &tmp)?;
-    std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
+/// Creates a folder (and its parents) and makes its entry durable.
+pub fn create_dir_synced(dir: &Path) -> Result<(), StoreError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent)?;
     }
     Ok(())
 }
 
-/// Writes and fsyncs `df` to a temporary file; the caller renames it.
-pub fn write_parquet_unrenamed(df: &mut DataFrame, tmp: &Path) -> Result<(), StoreError> {
-    super::fault::charge(df.estimated_size() as u64 / 4, tmp)?;
-    let file = File::create(tmp).map_err(|e| StoreError::io(tmp, e))?;
-    let result = ParquetWriter::new(&file)
+/// A frame as the bytes of a Parquet file (zstd), made in memory so that
+/// writing them is one plain write whose error is the file system's own
+/// ("No space left on device"), not the Parquet writer's retelling of it.
+pub fn parquet_bytes(df: &mut DataFrame) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes)
         .with_compression(ParquetCompression::Zstd(None))
         .finish(df)
-        .map_err(|e| match e {
-            PolarsError::IO { error, .. } => StoreError::io(tmp, std::io::Error::new(error.kind(), error.to_string())),
-            other => StoreError::Polars(other.to_string()),
-        })
-        .and_then(|_| file.sync_all().map_err(|e| StoreError::io(tmp, e)));
-    if result.is_err() {
-        // Leave nothing half-written behind; the caller's data is still in memory.
-        let _ = std::fs::remove_file(tmp);
-    }
-    result
+        .map_err(|e| StoreError::Polars(e.to_string()))?;
+    Ok(bytes)
 }
 
+/// A file written and fsynced under its temporary name, not yet in place.
+#[must_use = "a staged file is visible only once committed"]
+pub struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    /// CRC-32 of the file's bytes.
+    pub crc32: u32,
+}
+
+impl Staged {
+    /// Renames it into place and makes the rename durable.
+    pub fn commit(self) -> Result<(), StoreError> {
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| StoreError::io(&self.path, e))?;
+        if let Some(dir) = self.path.parent() {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to the hidden temporary name of `path` (created new, never
+/// through a link) and fsyncs it; [`Staged::commit`] puts it in place.
+pub fn stage(path: &Path, bytes: &[u8]) -> Result<Staged, StoreError> {
+    use std::io::Write;
+    let tmp = tmp_path(path);
+    // A temporary left by a crash holds nothing anyone needs (its rows are in
+    // the journal); removing a link removes the link, not what it points at.
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::io(&tmp, e)),
+    }
+    #[cfg(feature = "test-hooks")]
+    super::fault::charge(bytes.len() as u64, &tmp)?;
+    let result = nofollow(std::fs::OpenOptions::new().write(true).create_new(true))
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        });
+    if let Err(e) = result {
+        // Leave nothing half-written behind; the caller's data is still in memory.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(StoreError::io(&tmp, e));
+    }
+    Ok(Staged {
+        tmp,
+        path: path.to_path_buf(),
+        crc32: crc32fast::hash(bytes),
+    })
+}
+
+/// Writes `bytes` to `path` atomically: hidden temporary, fsync, rename, fsync
+/// of the folder. Returns the CRC-32 of the bytes.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<u32, StoreError> {
+    let staged = stage(path, bytes)?;
+    let crc = staged.crc32;
+    staged.commit()?;
+    Ok(crc)
+}
+
+/// Writes `df` to `path` atomically as Parquet; returns the file's CRC-32.
+pub fn write_parquet_atomic(df: &mut DataFrame, path: &Path) -> Result<u32, StoreError> {
+    write_file_atomic(path, &parquet_bytes(df)?)
+}
+
+/// The temporary name of `path`: `.NAME.tmp` beside it, hidden from dataset
+/// readers (pyarrow, DuckDB and Spark skip names that start with a dot).
 pub fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
     name.push(".tmp");
     path.with_file_name(name)
 }
 
 pub fn read_parquet(path: &Path) -> Result<DataFrame, StoreError> {
-    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
-    ParquetReader::new(file)
+    let bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
+    parquet_from_bytes(&bytes, path)
+}
+
+/// A Parquet file already read into memory (`path` only names it in errors).
+pub fn parquet_from_bytes(bytes: &[u8], path: &Path) -> Result<DataFrame, StoreError> {
+    ParquetReader::new(std::io::Cursor::new(bytes))
         .finish()
         .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))
 }
@@ -191,10 +278,32 @@ pub fn part_files(dir: &Path) -> Result<Vec<(u32, PathBuf)>, StoreError> {
     Ok(parts)
 }
 
-/// All part files of a table folder as one frame (`None` when there are none).
+/// Every Parquet file of a table folder that a dataset reader would take
+/// (not the hidden ones), in name order.
+pub fn table_files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io(dir, e)),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            !name.starts_with('.') && !name.starts_with('_') && name.ends_with(".parquet")
+        })
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Every visible Parquet file of a table folder as one frame, as an outside
+/// reader sees it (`None` when there are none).
 pub fn read_table(dir: &Path) -> Result<Option<DataFrame>, StoreError> {
     let mut out: Option<DataFrame> = None;
-    for (_, path) in part_files(dir)? {
+    for path in table_files(dir)? {
         let df = read_parquet(&path)?;
         out = Some(match out {
             None => df,

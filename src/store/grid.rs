@@ -191,13 +191,7 @@ impl GridDataset {
             sweep: self.sweep,
         };
         let text = toml::to_string_pretty(&head).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let path = dir.join("dataset.toml");
-        let tmp = tmp_path(&path);
-        std::fs::write(&tmp, text)
-            .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
-            .and_then(|_| std::fs::rename(&tmp, &path))
-            .map_err(|e| StoreError::io(&path, e))?;
-        sync_dir(dir)
+        write_file_atomic(&dir.join("dataset.toml"), text.as_bytes()).map(|_| ())
     }
 }
 

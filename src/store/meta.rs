@@ -3,7 +3,6 @@
 //! file is itself a valid plan for a new run once those keys are dropped.
 
 use super::StoreError;
-use super::frame::sync_dir;
 use crate::instrument::Limits;
 use crate::plan::SessionPlan;
 use serde::{Deserialize, Serialize};
@@ -51,9 +50,28 @@ pub struct SessionMeta {
     /// `LIM?` of the instrument at connect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instrument_limits: Option<Limits>,
+    /// Every survey image whose part is written: kept here as well as in the
+    /// journal, so a damaged journal cannot lose the frame the session used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub surveys: Vec<SurveyExtent>,
 }
 
-const META_KEYS: [&str; 10] = [
+/// Where one survey image lies on disk and what frame it covers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SurveyExtent {
+    pub scan: u32,
+    pub rows: u32,
+    pub cols: u32,
+    pub width_nm: f64,
+    pub height_nm: f64,
+    /// Its part number in `topography/`.
+    pub part: u32,
+    /// CRC-32 of that part file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<u32>,
+}
+
+const META_KEYS: [&str; 11] = [
     "format",
     "session_id",
     "started_ms",
@@ -64,6 +82,7 @@ const META_KEYS: [&str; 10] = [
     "status",
     "status_detail",
     "instrument_limits",
+    "surveys",
 ];
 
 /// Writes `session.toml` atomically (temporary name, fsync, rename).
@@ -77,26 +96,24 @@ pub fn write(dir: &Path, meta: &SessionMeta, plan: &SessionPlan) -> Result<(), S
         "# dualscope session log ({FORMAT}); the plan this run used follows the session keys.\n{}",
         toml::to_string_pretty(&table).map_err(|e| StoreError::Corrupt(e.to_string()))?
     );
-    let path = dir.join(SESSION_FILE);
-    let tmp = dir.join(format!("{SESSION_FILE}.tmp"));
-    super::fault::charge(text.len() as u64, &tmp)?;
-    std::fs::write(&tmp, text.as_bytes())
-        .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
-        .map_err(|e| StoreError::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
-    sync_dir(dir)
+    super::frame::write_file_atomic(&dir.join(SESSION_FILE), text.as_bytes()).map(|_| ())
 }
 
 /// Reads `session.toml` back into the session's keys and its plan.
 pub fn read(dir: &Path) -> Result<(SessionMeta, SessionPlan), StoreError> {
     let path = dir.join(SESSION_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            StoreError::NotASession(dir.to_path_buf())
-        } else {
-            StoreError::io(&path, e)
-        }
-    })?;
+    let text = super::frame::open_read_nofollow(&path)
+        .and_then(|mut f| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut f, &mut text).map(|_| text)
+        })
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                StoreError::NotASession(dir.to_path_buf())
+            } else {
+                StoreError::io(&path, e)
+            }
+        })?;
     let mut table: toml::Table =
         toml::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
     let mut meta_table = toml::Table::new();
@@ -151,6 +168,15 @@ mod tests {
                 x_max_nm: 1.0,
                 y_max_nm: 1.0,
             }),
+            surveys: vec![SurveyExtent {
+                scan: 0,
+                rows: 4,
+                cols: 5,
+                width_nm: 10.0,
+                height_nm: 12.5,
+                part: 0,
+                crc32: Some(7),
+            }],
         };
         write(dir.path(), &meta, &plan).unwrap();
         let (m, p) = read(dir.path()).unwrap();

@@ -5,7 +5,9 @@
 //! files with the journal rows no part holds yet, so a session reads whole while
 //! it runs and after a crash.
 
+pub mod derived;
 pub mod export;
+#[cfg(feature = "test-hooks")]
 mod fault;
 mod flusher;
 pub mod frame;

@@ -1,64 +1,174 @@
 //! Reading a session back: part files plus the journal rows no part holds yet.
-//! Safe beside a running writer, and after a crash.
+//! Safe beside a running writer, and after a crash; it never writes a byte.
+//!
+//! Every part file is checked against the checksum its journal note recorded.
+//! A part that is damaged or missing is reported and its rows are read from
+//! the journal instead (which keeps every row), so a flipped byte in a part
+//! changes nothing a reader sees, and a deleted part costs nothing.
 
 use super::StoreError;
-use super::frame::{part_files, read_parquet, read_table};
+use super::frame::{parquet_from_bytes, part_files, read_table};
 use super::journal::{self, Entry, JournalTable};
-use super::meta::{self, SessionMeta};
+use super::meta::{self, SessionMeta, SurveyExtent};
 use super::schema::*;
 use crate::instrument::Survey;
 use crate::plan::SessionPlan;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-/// Which journal rows the part files on disk already hold.
+/// What the journal says of one part file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Note {
+    first_seq: u64,
+    last_seq: u64,
+    rows: Option<u32>,
+    crc32: Option<u32>,
+}
+
+/// One table's part files, checked against the journal.
 #[derive(Debug, Default)]
-pub struct Coverage {
-    upto: HashMap<JournalTable, u64>,
-    max_part: HashMap<JournalTable, u32>,
+pub struct TableState {
+    /// Parts whose bytes match their note (or that have none to check), with
+    /// their rows.
+    pub good: Vec<(u32, Vec<Entry>)>,
+    /// Journal seq ranges `(first, last)` the good parts hold.
+    covered: Vec<(u64, u64)>,
+    /// Parts on disk whose bytes do not match their note, and why.
+    pub damaged: Vec<(u32, PathBuf, String)>,
+    /// Parts the journal notes that are not on disk (and hold rows).
+    pub missing: Vec<u32>,
+    /// A part number no file and no note has used.
+    pub next_part: u32,
 }
 
-impl Coverage {
-    /// Whether the row of `table` journaled as `seq` is in a part file.
-    pub fn covers(&self, table: JournalTable, seq: u64) -> bool {
-        self.upto.get(&table).is_some_and(|&u| seq <= u)
+impl TableState {
+    /// Whether the row of this table journaled as `seq` is in a good part.
+    pub fn covers(&self, seq: u64) -> bool {
+        self.covered.iter().any(|&(a, b)| (a..=b).contains(&seq))
     }
 
-    /// A part number no file and no journal note has used.
-    pub fn next_part(&self, table: JournalTable) -> u32 {
-        self.max_part.get(&table).map(|p| p + 1).unwrap_or(0)
+    /// The damage in words, one line a part.
+    pub fn describe(&self, table: JournalTable) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .damaged
+            .iter()
+            .map(|(n, _, why)| {
+                format!(
+                    "{}/{} is damaged ({why}); its rows are read from the journal",
+                    table.folder(),
+                    super::frame::part_name(*n)
+                )
+            })
+            .collect();
+        out.extend(self.missing.iter().map(|n| {
+            format!(
+                "{}/{} is missing; its rows are read from the journal",
+                table.folder(),
+                super::frame::part_name(*n)
+            )
+        }));
+        out
     }
 }
 
-/// Coverage given the part files that exist now. `entries` must have been read
-/// after the parts were listed, so every listed part has its note in them.
-pub fn coverage(dir: &Path, entries: &[(u64, Entry)]) -> Result<Coverage, StoreError> {
-    let mut present: HashMap<JournalTable, HashSet<u32>> = HashMap::new();
-    for table in JournalTable::ALL {
-        let parts = part_files(&dir.join(table.folder()))?;
-        present.insert(table, parts.into_iter().map(|(n, _)| n).collect());
-    }
-    Ok(coverage_of(&present, entries))
+fn rows_of(table: JournalTable, df: &polars::prelude::DataFrame) -> Result<Vec<Entry>, StoreError> {
+    Ok(match table {
+        JournalTable::Measurements => measurements_from(df)?.into_iter().map(Entry::Measurement).collect(),
+        JournalTable::Decisions => decisions_from(df)?.into_iter().map(Entry::Decision).collect(),
+        JournalTable::Events => events_from(df)?.into_iter().map(Entry::Event).collect(),
+    })
 }
 
-fn coverage_of(present: &HashMap<JournalTable, HashSet<u32>>, entries: &[(u64, Entry)]) -> Coverage {
-    let mut c = Coverage::default();
-    for (table, parts) in present {
-        if let Some(&m) = parts.iter().max() {
-            c.max_part.insert(*table, m);
-        }
-    }
+/// The notes of one table's parts, in part order, each with the seq range it
+/// covers (notes written before ranges were kept cover everything after the
+/// previous part).
+fn notes_of(table: JournalTable, entries: &[(u64, Entry)]) -> BTreeMap<u32, Note> {
+    let mut notes = BTreeMap::new();
+    let mut previous_last: Option<u64> = None;
     for (_, e) in entries {
-        if let Entry::Part { table, part, last_seq } = e {
-            let m = c.max_part.entry(*table).or_insert(*part);
-            *m = (*m).max(*part);
-            if present.get(table).is_some_and(|p| p.contains(part)) {
-                let u = c.upto.entry(*table).or_insert(*last_seq);
-                *u = (*u).max(*last_seq);
+        if let Entry::Part {
+            table: t,
+            part,
+            last_seq,
+            first_seq,
+            rows,
+            crc32,
+        } = e
+            && *t == table
+        {
+            let first = first_seq.unwrap_or_else(|| previous_last.map(|l| l + 1).unwrap_or(0));
+            notes.insert(
+                *part,
+                Note {
+                    first_seq: first,
+                    last_seq: *last_seq,
+                    rows: *rows,
+                    crc32: *crc32,
+                },
+            );
+            if rows.is_none_or(|r| r > 0) {
+                previous_last = Some(previous_last.map_or(*last_seq, |p| p.max(*last_seq)));
             }
         }
     }
-    c
+    notes
+}
+
+/// Checks one table's part files against the journal. `entries` must have
+/// been read after the parts were listed, so that every listed part has its
+/// note in them (a part is noted before it is renamed into place).
+pub fn inspect(
+    table: JournalTable,
+    parts: &[(u32, PathBuf)],
+    entries: &[(u64, Entry)],
+) -> Result<TableState, StoreError> {
+    let notes = notes_of(table, entries);
+    let mut state = TableState {
+        next_part: parts
+            .iter()
+            .map(|(n, _)| n + 1)
+            .chain(notes.keys().map(|n| n + 1))
+            .max()
+            .unwrap_or(0),
+        ..TableState::default()
+    };
+    for (n, path) in parts {
+        let bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
+        let note = notes.get(n);
+        if let Some(Note { crc32: Some(want), .. }) = note {
+            let got = crc32fast::hash(&bytes);
+            if got != *want {
+                state
+                    .damaged
+                    .push((*n, path.clone(), format!("checksum {got:08x}, recorded {want:08x}")));
+                continue;
+            }
+        }
+        match parquet_from_bytes(&bytes, path).and_then(|df| rows_of(table, &df)) {
+            Ok(rows) => {
+                if let Some(note) = note {
+                    state.covered.push((note.first_seq, note.last_seq));
+                }
+                state.good.push((*n, rows));
+            }
+            Err(e) => state.damaged.push((*n, path.clone(), e.to_string())),
+        }
+    }
+    for (n, note) in &notes {
+        if note.rows != Some(0) && !parts.iter().any(|(p, _)| p == n) {
+            state.missing.push(*n);
+        }
+    }
+    Ok(state)
+}
+
+/// A step that was decided but whose curve is not in the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dangling {
+    pub decision: DecisionRow,
+    pub source: Source,
+    /// Its row is in `decisions` already (sessions from before intents).
+    pub in_table: bool,
 }
 
 /// Everything a session holds, read whole.
@@ -73,82 +183,76 @@ pub struct SessionLog {
     pub measurements: Vec<MeasurementRow>,
     pub decisions: Vec<DecisionRow>,
     pub events: Vec<EventRow>,
+    /// Where the curve of the next step was going when the writer stopped,
+    /// if it stopped between the decision and the curve.
+    pub dangling: Option<Dangling>,
+    /// What was found damaged or missing, in words (empty when all is well).
+    pub damage: Vec<String>,
 }
 
 impl SessionLog {
     pub fn load(dir: &Path) -> Result<Self, StoreError> {
         let (meta, plan) = meta::read(dir)?;
-        // Parts first, journal second: see `coverage`.
-        let mut present: HashMap<JournalTable, HashSet<u32>> = HashMap::new();
-        let mut frames = HashMap::new();
-        for table in JournalTable::ALL {
-            let folder = dir.join(table.folder());
-            let parts = part_files(&folder)?;
-            present.insert(table, parts.iter().map(|(n, _)| *n).collect());
-            let mut rows = Vec::new();
-            for (_, path) in &parts {
-                let df = read_parquet(path)?;
-                match table {
-                    JournalTable::Measurements => {
-                        rows.extend(measurements_from(&df)?.into_iter().map(Entry::Measurement))
-                    }
-                    JournalTable::Decisions => rows.extend(decisions_from(&df)?.into_iter().map(Entry::Decision)),
-                    JournalTable::Events => rows.extend(events_from(&df)?.into_iter().map(Entry::Event)),
-                }
-            }
-            frames.insert(table, rows);
-        }
-        let topo_parts: HashSet<u32> = part_files(&dir.join("topography"))?
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect();
-        let entries = journal::read(dir)?;
-        let cover = coverage_of(&present, &entries);
+        // Parts first, journal second: see `inspect`.
+        let listed: Vec<(JournalTable, Vec<(u32, PathBuf)>)> = JournalTable::ALL
+            .iter()
+            .map(|&t| Ok((t, part_files(&dir.join(t.folder()))?)))
+            .collect::<Result<_, StoreError>>()?;
+        let topo_parts: HashMap<u32, PathBuf> = part_files(&dir.join("topography"))?.into_iter().collect();
+        let (entries, journal_damage) = journal::read_checked(dir)?;
+        let mut damage: Vec<String> = journal_damage.describe().into_iter().collect();
 
         let mut measurements: BTreeMap<u32, MeasurementRow> = BTreeMap::new();
         let mut decisions: BTreeMap<u32, DecisionRow> = BTreeMap::new();
         let mut events = Vec::new();
-        let all = frames.into_values().flatten().chain(
-            entries
-                .iter()
-                .filter(|(seq, e)| e.table().is_some_and(|t| !cover.covers(t, *seq)))
-                .map(|(_, e)| e.clone()),
-        );
-        for e in all {
-            match e {
-                // Keyed by step: a row can never appear twice, whatever a crash did.
-                Entry::Measurement(m) => {
-                    measurements.insert(m.step, m);
-                }
-                Entry::Decision(d) => {
-                    decisions.insert(d.step, d);
-                }
-                Entry::Event(ev) => events.push(ev),
-                _ => {}
+        let mut take = |e: Entry| match e {
+            // Keyed by step: a row can never appear twice, whatever a crash did.
+            Entry::Measurement(m) => {
+                measurements.insert(m.step, m);
             }
+            Entry::Decision(d) => {
+                decisions.insert(d.step, d);
+            }
+            Entry::Event(ev) => events.push(ev),
+            _ => {}
+        };
+        for (table, parts) in &listed {
+            let state = inspect(*table, parts, &entries)?;
+            damage.extend(state.describe(*table));
+            let uncovered: Vec<Entry> = entries
+                .iter()
+                .filter(|(seq, e)| e.table() == Some(*table) && !state.covers(*seq))
+                .map(|(_, e)| e.clone())
+                .collect();
+            for (_, rows) in state.good {
+                rows.into_iter().for_each(&mut take);
+            }
+            uncovered.into_iter().for_each(&mut take);
         }
         events.sort_by_key(|e| e.t_ms);
 
-        let mut survey = None;
-        for (_, e) in &entries {
-            if let Entry::Survey {
-                scan,
-                width_nm,
-                height_nm,
-                part,
-                ..
-            } = e
-                && topo_parts.contains(part)
-            {
-                let path = dir.join("topography").join(super::frame::part_name(*part));
-                let df = read_parquet(&path)?;
-                survey = Some(Survey {
-                    width_nm: *width_nm,
-                    height_nm: *height_nm,
-                    heights_nm: topography_from(&df, *scan)?,
-                });
-            }
-        }
+        let next = measurements.keys().next_back().map(|s| s + 1).unwrap_or(0);
+        let dangling = entries
+            .iter()
+            .rev()
+            .find_map(|(_, e)| match e {
+                Entry::Intent { decision, source } if decision.step == next => Some(Dangling {
+                    decision: decision.clone(),
+                    source: *source,
+                    in_table: false,
+                }),
+                _ => None,
+            })
+            .or_else(|| {
+                // Sessions from before intents: the decision row itself.
+                decisions.get(&next).map(|d| Dangling {
+                    decision: d.clone(),
+                    source: Source::of_policy_label(&d.policy),
+                    in_table: true,
+                })
+            });
+
+        let survey = load_survey(&meta, &entries, &topo_parts, &mut damage)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             meta,
@@ -157,6 +261,8 @@ impl SessionLog {
             measurements: measurements.into_values().collect(),
             decisions: decisions.into_values().collect(),
             events,
+            dangling,
+            damage,
         })
     }
 
@@ -164,6 +270,71 @@ impl SessionLog {
     pub fn next_step(&self) -> u32 {
         self.measurements.last().map(|m| m.step + 1).unwrap_or(0)
     }
+}
+
+/// The newest survey whose part is on disk and whole. Its extent is in the
+/// journal and in `session.toml`, so either one alone is enough.
+fn load_survey(
+    meta: &SessionMeta,
+    entries: &[(u64, Entry)],
+    parts: &HashMap<u32, PathBuf>,
+    damage: &mut Vec<String>,
+) -> Result<Option<Survey>, StoreError> {
+    let mut extents: Vec<SurveyExtent> = meta.surveys.clone();
+    for (_, e) in entries {
+        if let Entry::Survey {
+            scan,
+            rows,
+            cols,
+            width_nm,
+            height_nm,
+            part,
+            crc32,
+        } = e
+            && !extents.iter().any(|x| x.part == *part)
+        {
+            extents.push(SurveyExtent {
+                scan: *scan,
+                rows: *rows,
+                cols: *cols,
+                width_nm: *width_nm,
+                height_nm: *height_nm,
+                part: *part,
+                crc32: *crc32,
+            });
+        }
+    }
+    extents.sort_by_key(|x| x.part);
+    for x in extents.iter().rev() {
+        let Some(path) = parts.get(&x.part) else { continue };
+        let bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
+        if let Some(want) = x.crc32
+            && crc32fast::hash(&bytes) != want
+        {
+            damage.push(format!(
+                "topography/{} is damaged (checksum); the survey must be taken again",
+                super::frame::part_name(x.part)
+            ));
+            continue;
+        }
+        let heights_nm = topography_from(&parquet_from_bytes(&bytes, path)?, x.scan)?;
+        if heights_nm.dim() != (x.rows as usize, x.cols as usize) {
+            damage.push(format!(
+                "topography/{} holds {:?} px, the log says {}×{}",
+                super::frame::part_name(x.part),
+                heights_nm.dim(),
+                x.rows,
+                x.cols
+            ));
+            continue;
+        }
+        return Ok(Some(Survey {
+            width_nm: x.width_nm,
+            height_nm: x.height_nm,
+            heights_nm,
+        }));
+    }
+    Ok(None)
 }
 
 /// Reads a whole table folder of any session as one frame, for tools that want
@@ -186,25 +357,4 @@ pub fn find_sessions(root: &Path) -> Result<Vec<PathBuf>, StoreError> {
     }
     out.sort();
     Ok(out)
-}
-
-/// The `measurements` part files of several sessions as one lazy polars scan,
-/// with a `session` column (the index in `dirs`) added.
-pub fn scan_measurements(dirs: &[PathBuf]) -> Result<polars::prelude::LazyFrame, StoreError> {
-    use polars::prelude::*;
-    let mut frames = Vec::new();
-    for (k, dir) in dirs.iter().enumerate() {
-        if part_files(&dir.join("measurements"))?.is_empty() {
-            continue;
-        }
-        let glob = format!("{}/measurements/*.parquet", dir.display());
-        let lf = LazyFrame::scan_parquet(PlRefPath::new(glob), ScanArgsParquet::default())
-            .map_err(|e| StoreError::Polars(e.to_string()))?
-            .with_column(lit(k as u32).alias("session"));
-        frames.push(lf);
-    }
-    if frames.is_empty() {
-        return Err(StoreError::Schema("no measurements in any of the sessions".into()));
-    }
-    concat(frames, UnionArgs::default()).map_err(|e| StoreError::Polars(e.to_string()))
 }

@@ -38,6 +38,18 @@ impl Source {
             .into_iter()
             .find(|s| s.label() == text)
     }
+
+    /// The source of a decision row journaled before the source itself was
+    /// (the policy label stood for it: `lhs-seed`, `manual`, a policy name).
+    pub fn of_policy_label(label: &str) -> Self {
+        match label {
+            "manual" => Self::Manual,
+            "lhs-seed" | "seed" => Self::Seed,
+            "random" => Self::Random,
+            "grid" => Self::Grid,
+            _ => Self::Policy,
+        }
+    }
 }
 
 /// One row of `measurements`: a curve and where and why it was taken.
@@ -59,6 +71,37 @@ pub struct MeasurementRow {
     pub max_current_a: f64,
 }
 
+impl MeasurementRow {
+    /// The one way a curve becomes a row: the sweep as the instrument returned
+    /// it (checked), where the tip was, and its scalars.
+    pub fn of_sweep(
+        step: u32,
+        t_ms: i64,
+        (row, col): (u32, u32),
+        (x_nm, y_nm): (f64, f64),
+        source: Source,
+        sweep: crate::instrument::Sweep,
+        onset_threshold_a: f64,
+    ) -> Self {
+        let summary = crate::scalar::CurveSummary::of(&sweep.bias_v, &sweep.current_a, onset_threshold_a);
+        Self {
+            step,
+            t_ms,
+            row,
+            col,
+            x_nm,
+            y_nm,
+            source,
+            bias_v: sweep.bias_v,
+            current_a: sweep.current_a,
+            sweep_end: sweep.end,
+            hysteresis_area: summary.hysteresis_area,
+            onset_v: summary.onset_v,
+            max_current_a: summary.max_current_a,
+        }
+    }
+}
+
 /// One row of `decisions`: what the policy chose for a step, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionRow {
@@ -74,8 +117,9 @@ pub struct DecisionRow {
     pub structure_novelty: Option<f64>,
     pub spectral_novelty: Option<f64>,
     pub n_candidates: u32,
-    pub fit_ms: f64,
-    pub score_ms: f64,
+    /// Time the model's fit took; `None` for choices that fit nothing.
+    pub fit_ms: Option<f64>,
+    pub score_ms: Option<f64>,
 }
 
 /// One row of `events`.
@@ -169,8 +213,8 @@ pub fn decisions_frame(rows: &[DecisionRow]) -> Result<DataFrame, StoreError> {
         col_opt_f64("structure_novelty", rows.iter().map(|r| r.structure_novelty).collect()),
         col_opt_f64("spectral_novelty", rows.iter().map(|r| r.spectral_novelty).collect()),
         col_u32("n_candidates", rows.iter().map(|r| r.n_candidates).collect()),
-        col_f64("fit_ms", rows.iter().map(|r| r.fit_ms).collect()),
-        col_f64("score_ms", rows.iter().map(|r| r.score_ms).collect()),
+        col_opt_f64("fit_ms", rows.iter().map(|r| r.fit_ms).collect()),
+        col_opt_f64("score_ms", rows.iter().map(|r| r.score_ms).collect()),
     ])
     .map_err(|e| StoreError::Polars(e.to_string()))
 }
@@ -202,8 +246,8 @@ pub fn decisions_from(df: &DataFrame) -> Result<Vec<DecisionRow>, StoreError> {
             structure_novelty: none_if_nan(sn[k]),
             spectral_novelty: none_if_nan(pn[k]),
             n_candidates: n[k],
-            fit_ms: fit[k],
-            score_ms: sc[k],
+            fit_ms: none_if_nan(fit[k]),
+            score_ms: none_if_nan(sc[k]),
         })
         .collect())
 }

@@ -2,12 +2,12 @@
 //! files in the background, keep `session.toml` up to date.
 
 use super::flusher::{Flusher, Job, write_part};
-use super::frame::{part_name, write_parquet_atomic};
+use super::frame::{create_dir_synced, parquet_bytes, part_files, part_name, sync_dir, write_file_atomic};
 use super::journal::{Entry, Journal, JournalTable};
 use super::lock::SessionLock;
-use super::meta::{self, FORMAT, SessionMeta, SessionStatus};
-use super::reader::{SessionLog, coverage};
-use super::schema::topography_frame;
+use super::meta::{self, FORMAT, SessionMeta, SessionStatus, SurveyExtent};
+use super::reader::{SessionLog, inspect};
+use super::schema::{embeddings_frame, topography_frame};
 use super::{StoreError, now_ms};
 use crate::instrument::{Identity, Limits, Survey};
 use crate::plan::SessionPlan;
@@ -26,13 +26,18 @@ pub struct SessionWriter {
     pending: HashMap<JournalTable, Vec<(u64, Entry)>>,
     next_part: HashMap<JournalTable, u32>,
     last_flush: Instant,
+    /// What reopening found damaged and mended, for the session's events.
+    repairs: Vec<String>,
     // Dropped last: the lock outlives every write.
     _lock: SessionLock,
 }
 
+/// The tables every session has a folder for from its first second.
+pub const TABLES: [&str; 5] = ["topography", "measurements", "decisions", "events", "embeddings"];
+
 /// A folder name for a new session: start time and seed, unique in `out_dir`.
 fn new_session_dir(out_dir: &Path, seed: u64) -> Result<(String, PathBuf), StoreError> {
-    std::fs::create_dir_all(out_dir).map_err(|e| StoreError::io(out_dir, e))?;
+    create_dir_synced(out_dir)?;
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
     for n in 0..1000 {
         let id = if n == 0 {
@@ -42,7 +47,10 @@ fn new_session_dir(out_dir: &Path, seed: u64) -> Result<(String, PathBuf), Store
         };
         let dir = out_dir.join(&id);
         match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok((id, dir)),
+            Ok(()) => {
+                sync_dir(out_dir)?;
+                return Ok((id, dir));
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(StoreError::io(&dir, e)),
         }
@@ -70,40 +78,81 @@ impl SessionWriter {
             status: SessionStatus::Running,
             status_detail: None,
             instrument_limits: Some(limits),
+            surveys: Vec::new(),
         };
         meta::write(&dir, &meta, plan)?;
-        let (journal, _) = Journal::open(&dir)?;
-        Ok(Self::assemble(dir, meta, plan.clone(), journal, HashMap::new(), lock))
+        for table in TABLES {
+            std::fs::create_dir(dir.join(table)).map_err(|e| StoreError::io(&dir.join(table), e))?;
+        }
+        let (journal, _, _) = Journal::open(&dir)?;
+        sync_dir(&dir)?;
+        // Every table has a part with its schema from the start, so a reader
+        // (pyarrow, DuckDB, `pl.scan_parquet`) finds it empty, not missing.
+        let journal = Mutex::new(journal);
+        let mut next_part = HashMap::new();
+        for table in JournalTable::ALL {
+            write_part(&dir, &journal, table, 0, &[])?;
+            next_part.insert(table, 1);
+        }
+        write_file_atomic(
+            &dir.join("embeddings").join(part_name(0)),
+            &parquet_bytes(&mut embeddings_frame(&[])?)?,
+        )?;
+        let journal = journal.into_inner().expect("journal lock");
+        Ok(Self::assemble(
+            dir,
+            meta,
+            plan.clone(),
+            journal,
+            next_part,
+            lock,
+            Vec::new(),
+        ))
     }
 
     /// Reopens a session to continue it: takes the lock, cuts a torn journal
-    /// tail, writes the journal rows no part file holds yet, and returns what the
-    /// session holds so far.
+    /// tail, sets damaged part files aside and writes their rows again from
+    /// the journal, writes the journal rows no part file holds yet, and returns
+    /// what the session holds so far.
     pub fn reopen(dir: &Path) -> Result<(Self, SessionLog), StoreError> {
         if !dir.join(meta::SESSION_FILE).exists() {
             return Err(StoreError::NotASession(dir.to_path_buf()));
         }
         let lock = SessionLock::acquire(dir)?;
         let (meta, plan) = meta::read(dir)?;
-        let (journal, entries) = Journal::open(dir)?;
         remove_temporaries(dir)?;
-        let cover = coverage(dir, &entries)?;
+        for table in TABLES {
+            create_dir_synced(&dir.join(table))?;
+        }
+        let listed: Vec<(JournalTable, Vec<(u32, PathBuf)>)> = JournalTable::ALL
+            .iter()
+            .map(|&t| Ok((t, part_files(&dir.join(t.folder()))?)))
+            .collect::<Result<_, StoreError>>()?;
+        let (journal, entries, damage) = Journal::open(dir)?;
+        let mut repairs: Vec<String> = damage.describe().into_iter().collect();
         let journal = Arc::new(Mutex::new(journal));
-        // Rows the crash left only in the journal become a part now, so the
-        // folder alone is a complete table again.
+        // Rows the crash left only in the journal, and the rows of any part
+        // that is damaged or missing, become a new part now, so the folder
+        // alone is a complete table again.
         let mut next_part = HashMap::new();
-        for table in JournalTable::ALL {
-            let mut part = cover.next_part(table);
+        for (table, parts) in &listed {
+            let state = inspect(*table, parts, &entries)?;
+            repairs.extend(state.describe(*table));
+            for (n, path, _) in &state.damaged {
+                set_aside(path)?;
+                tracing::warn!(table = table.folder(), part = n, "damaged part set aside");
+            }
+            let mut part = state.next_part;
             let rows: Vec<(u64, Entry)> = entries
                 .iter()
-                .filter(|(seq, e)| e.table() == Some(table) && !cover.covers(table, *seq))
+                .filter(|(seq, e)| e.table() == Some(*table) && !state.covers(*seq))
                 .cloned()
                 .collect();
             if !rows.is_empty() {
-                write_part(dir, &journal, table, part, &rows)?;
+                write_part(dir, &journal, *table, part, &rows)?;
                 part += 1;
             }
-            next_part.insert(table, part);
+            next_part.insert(*table, part);
         }
         let log = SessionLog::load(dir)?;
         let journal = Arc::try_unwrap(journal)
@@ -111,7 +160,7 @@ impl SessionWriter {
             .into_inner()
             .expect("journal lock");
         Ok((
-            Self::assemble(dir.to_path_buf(), meta, plan, journal, next_part, lock),
+            Self::assemble(dir.to_path_buf(), meta, plan, journal, next_part, lock, repairs),
             log,
         ))
     }
@@ -123,6 +172,7 @@ impl SessionWriter {
         journal: Journal,
         next_part: HashMap<JournalTable, u32>,
         lock: SessionLock,
+        repairs: Vec<String>,
     ) -> Self {
         let journal = Arc::new(Mutex::new(journal));
         let flusher = Flusher::start(dir.clone(), journal.clone());
@@ -135,6 +185,7 @@ impl SessionWriter {
             pending: HashMap::new(),
             next_part,
             last_flush: Instant::now(),
+            repairs,
             _lock: lock,
         }
     }
@@ -151,18 +202,30 @@ impl SessionWriter {
         &self.plan
     }
 
+    /// What reopening found damaged and mended (once; for the events table).
+    pub fn take_repairs(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.repairs)
+    }
+
     /// Journals a record (on disk when this returns) and schedules its part file.
     pub fn append(&mut self, entry: Entry) -> Result<u64, StoreError> {
-        let seq = self.journal.lock().expect("journal lock").append(&entry)?;
-        if let Some(table) = entry.table() {
-            self.pending.entry(table).or_default().push((seq, entry));
+        Ok(self.append_all(vec![entry])?[0])
+    }
+
+    /// Journals records with one wait for the disk, in order.
+    pub fn append_all(&mut self, entries: Vec<Entry>) -> Result<Vec<u64>, StoreError> {
+        let seqs = self.journal.lock().expect("journal lock").append_all(&entries)?;
+        for (seq, entry) in seqs.iter().zip(entries) {
+            if let Some(table) = entry.table() {
+                self.pending.entry(table).or_default().push((*seq, entry));
+            }
         }
         let rows: usize = self.pending.values().map(|v| v.len()).sum();
         let due = self.last_flush.elapsed().as_millis() as u64 >= self.plan.output.flush_ms;
         if rows >= self.plan.output.flush_rows as usize || (due && rows > 0) {
             self.flush()?;
         }
-        Ok(seq)
+        Ok(seqs)
     }
 
     /// Hands every pending row to the part writer (does not wait for it).
@@ -190,16 +253,14 @@ impl SessionWriter {
         self.flusher.wait()
     }
 
-    /// Journals a survey image, then writes its pixels as a part of `topography`.
-    /// The journal entry comes first: a survey counts only once its part exists,
-    /// so a crash in between makes the resumed run take the survey again.
+    /// Journals a survey image, then writes its pixels as a part of `topography`
+    /// and records its extent in `session.toml` too. The journal entry comes
+    /// first: a survey counts only once its part exists, so a crash in between
+    /// makes the resumed run take the survey again.
     pub fn write_survey(&mut self, scan: u32, survey: &Survey) -> Result<(), StoreError> {
         let folder = self.dir.join("topography");
-        std::fs::create_dir_all(&folder).map_err(|e| StoreError::io(&folder, e))?;
-        let on_disk = super::frame::part_files(&folder)?
-            .last()
-            .map(|(n, _)| n + 1)
-            .unwrap_or(0);
+        create_dir_synced(&folder)?;
+        let on_disk = part_files(&folder)?.last().map(|(n, _)| n + 1).unwrap_or(0);
         let journaled = super::journal::read(&self.dir)?
             .iter()
             .filter_map(|(_, e)| {
@@ -209,19 +270,33 @@ impl SessionWriter {
                     None
                 }
             })
+            .chain(self.meta.surveys.iter().map(|x| x.part + 1))
             .max()
             .unwrap_or(0);
         let part = on_disk.max(journaled);
-        let mut df = topography_frame(scan, &survey.heights_nm)?;
-        self.append(Entry::Survey {
+        let bytes = parquet_bytes(&mut topography_frame(scan, &survey.heights_nm)?)?;
+        let extent = SurveyExtent {
             scan,
             rows: survey.rows(),
             cols: survey.cols(),
             width_nm: survey.width_nm,
             height_nm: survey.height_nm,
             part,
+            crc32: Some(crc32fast::hash(&bytes)),
+        };
+        self.append(Entry::Survey {
+            scan,
+            rows: extent.rows,
+            cols: extent.cols,
+            width_nm: extent.width_nm,
+            height_nm: extent.height_nm,
+            part,
+            crc32: extent.crc32,
         })?;
-        write_parquet_atomic(&mut df, &folder.join(part_name(part)))
+        write_file_atomic(&folder.join(part_name(part)), &bytes)?;
+        self.meta.surveys.push(extent);
+        self.meta.updated_ms = now_ms();
+        meta::write(&self.dir, &self.meta, &self.plan)
     }
 
     /// Writes every pending part, then records the status in `session.toml`.
@@ -252,20 +327,33 @@ impl SessionWriter {
     /// such tables can be recomputed, so they skip the journal.
     pub fn write_derived(&mut self, table: &str, df: &mut polars::prelude::DataFrame) -> Result<(), StoreError> {
         let folder = self.dir.join(table);
-        std::fs::create_dir_all(&folder).map_err(|e| StoreError::io(&folder, e))?;
-        let part = super::frame::part_files(&folder)?
-            .last()
-            .map(|(n, _)| n + 1)
-            .unwrap_or(0);
-        write_parquet_atomic(df, &folder.join(part_name(part)))
+        create_dir_synced(&folder)?;
+        let part = part_files(&folder)?.last().map(|(n, _)| n + 1).unwrap_or(0);
+        write_file_atomic(&folder.join(part_name(part)), &parquet_bytes(df)?).map(|_| ())
     }
 }
 
-/// Removes `*.tmp` files a crash left behind; their rows are still in the journal.
+/// Moves a damaged part out of its table (to a hidden name beside it, so no
+/// reader takes it for data) and keeps it for whoever wants to look.
+fn set_aside(path: &Path) -> Result<(), StoreError> {
+    let mut name = std::ffi::OsString::from(".damaged-");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(format!(".{}", now_ms()));
+    let to = path.with_file_name(name);
+    std::fs::rename(path, &to).map_err(|e| StoreError::io(path, e))?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Removes the temporary files a crash left behind (`.NAME.tmp`, and the
+/// `NAME.tmp` of older versions); their rows are still in the journal. Never
+/// follows a link into another folder.
 fn remove_temporaries(dir: &Path) -> Result<(), StoreError> {
     let mut folders = vec![dir.to_path_buf()];
     for entry in std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?.flatten() {
-        if entry.path().is_dir() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
             folders.push(entry.path());
         }
     }
@@ -274,7 +362,8 @@ fn remove_temporaries(dir: &Path) -> Result<(), StoreError> {
             .map_err(|e| StoreError::io(&folder, e))?
             .flatten()
         {
-            if entry.file_name().to_string_lossy().ends_with(".tmp") {
+            let is_file = entry.file_type().is_ok_and(|t| t.is_file() || t.is_symlink());
+            if is_file && entry.file_name().to_string_lossy().ends_with(".tmp") {
                 std::fs::remove_file(entry.path()).map_err(|e| StoreError::io(&entry.path(), e))?;
             }
         }

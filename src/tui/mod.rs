@@ -75,10 +75,16 @@ fn leave() {
 }
 
 /// Restores the terminal before the previous panic hook (color-eyre's) prints
-/// its report, so a panic never leaves a scrambled screen.
+/// its report, so a panic never leaves a scrambled screen. A panic on another
+/// thread (the engine, a worker) is caught there and becomes an event; it goes
+/// to the log file, not over the console.
 fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() != Some("main") {
+            tracing::error!(thread = ?std::thread::current().name(), %info, "panic");
+            return;
+        }
         leave();
         previous(info);
     }));
@@ -102,14 +108,40 @@ pub struct ConsoleOptions {
     pub tick: Duration,
 }
 
+/// Everything the console needs that can be wrong before a session starts:
+/// a terminal, the theme, the keymap. Checked first, so a typo in a theme
+/// never leaves a session folder behind.
+pub struct Console {
+    theme: Theme,
+    keymap: Keymap,
+    tick: Duration,
+}
+
+impl Console {
+    pub fn prepare(options: &ConsoleOptions) -> color_eyre::Result<Self> {
+        use std::io::IsTerminal;
+        if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+            return Err(color_eyre::eyre::eyre!(
+                "the console needs a terminal; use --headless for scripts and pipes"
+            ));
+        }
+        let theme = Theme::load(&options.theme).map_err(|e| color_eyre::eyre::eyre!(e))?;
+        let keymap = match &options.keymap {
+            Some(p) => Keymap::load(p).map_err(|e| color_eyre::eyre::eyre!(e))?,
+            None => Keymap::default(),
+        };
+        Ok(Self {
+            theme,
+            keymap,
+            tick: options.tick,
+        })
+    }
+}
+
 /// Runs the console until the user quits (or the terminal goes away); returns
 /// how the run ended.
-pub fn run(engine: Engine, controls: Controls, options: ConsoleOptions) -> color_eyre::Result<RunOutcome> {
-    let theme = Theme::load(&options.theme).map_err(|e| color_eyre::eyre::eyre!(e))?;
-    let keymap = match &options.keymap {
-        Some(p) => Keymap::load(p).map_err(|e| color_eyre::eyre::eyre!(e))?,
-        None => Keymap::default(),
-    };
+pub fn run(engine: Engine, controls: Controls, console: Console) -> color_eyre::Result<RunOutcome> {
+    let Console { theme, keymap, tick } = console;
     let session = engine
         .session_dir()
         .file_name()
@@ -135,7 +167,7 @@ pub fn run(engine: Engine, controls: Controls, options: ConsoleOptions) -> color
 
     let result: color_eyre::Result<()> = runtime.block_on(async {
         let mut keys = EventStream::new();
-        let mut tick = tokio::time::interval(options.tick);
+        let mut tick = tokio::time::interval(tick);
         let mut hangup = signal(SignalKind::hangup())?;
         let mut terminate = signal(SignalKind::terminate())?;
         let mut gone = false;
@@ -172,7 +204,9 @@ pub fn run(engine: Engine, controls: Controls, options: ConsoleOptions) -> color
                     Some(Ok(_)) => {}
                     Some(Err(_)) | None => gone = true,
                 },
-                event = events.recv() => match event {
+                // Once the engine is gone its channel answers `None` at once,
+                // forever: stop asking, or the loop spins a core.
+                event = events.recv(), if !app.engine_done => match event {
                     Some(e) => app.on_engine(e),
                     None => {
                         // The run is over; after a quit or a hang-up we leave with it.

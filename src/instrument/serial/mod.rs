@@ -3,9 +3,13 @@
 //!
 //! Every request gets a fresh `seq`; a timeout or a garbled line sends the very
 //! same line again (the instrument answers a repeated `seq` from its cache and
-//! does not act twice). A port that disappears is reopened with backoff and the
-//! instrument must answer `*IDN?` as before. No request outside the limits read
-//! with `LIM?` is ever written.
+//! does not act twice). A connection starts its numbering at a random `seq`, so
+//! it never repeats one that an instrument still holds in its cache from an
+//! earlier host process (docs/PROTOCOL.md, "Sequence numbers"). Every reply is
+//! checked against its request: a reply that does not fit is not believed and
+//! the request goes again under a new `seq`. A port that disappears is reopened
+//! with backoff and the instrument must answer `*IDN?` as before. No request
+//! outside the limits read with `LIM?` is ever written.
 
 pub mod link;
 
@@ -26,18 +30,33 @@ pub struct SerialSettings {
     pub reconnect_for: Duration,
     /// Rows per `TOPO?` band.
     pub band_rows: u32,
+    /// Largest survey image (pixels) a `TOPO?` reply may describe.
+    pub max_survey_pixels: u64,
+    /// The first `seq` of the connection; `None` draws one at random (tests
+    /// fix it to read transcripts).
+    pub first_seq: Option<u32>,
 }
 
 impl SerialSettings {
-    pub fn from_plan(plan: &crate::plan::SerialPlan) -> Self {
+    pub fn from_plan(plan: &crate::plan::SessionPlan) -> Self {
+        let serial = &plan.serial;
         Self {
-            timeout: Duration::from_millis(plan.timeout_ms),
-            sweep_margin: Duration::from_millis(plan.sweep_margin_ms),
-            retries: plan.retries,
-            reconnect_for: Duration::from_secs(plan.reconnect_s),
-            band_rows: plan.band_rows,
+            timeout: Duration::from_millis(serial.timeout_ms),
+            sweep_margin: Duration::from_millis(serial.sweep_margin_ms),
+            retries: serial.retries,
+            reconnect_for: Duration::from_secs(serial.reconnect_s),
+            band_rows: serial.band_rows,
+            max_survey_pixels: crate::plan::memory::max_survey_pixels(plan),
+            first_seq: None,
         }
     }
+}
+
+/// A `seq` no earlier conversation is likely to have used: random in the
+/// lower half of the range, so a long session never wraps into 0.
+fn random_first_seq() -> u32 {
+    use rand::Rng;
+    rand::rng().random_range(1..=0x7fff_ffff)
 }
 
 pub struct SerialInstrument {
@@ -78,8 +97,8 @@ impl SerialInstrument {
     pub fn over(link: Box<dyn Link>, settings: SerialSettings) -> Result<Self, InstrumentError> {
         let mut s = Self {
             link,
+            seq: settings.first_seq.unwrap_or_else(random_first_seq).wrapping_sub(1),
             settings,
-            seq: 0,
             identity: None,
             limits: None,
             events: Vec::new(),
@@ -89,6 +108,7 @@ impl SerialInstrument {
         let idn = s.identity()?;
         s.identity = Some(idn);
         let lim = s.limits()?;
+        super::check::limits(&lim)?;
         s.limits = Some(lim);
         Ok(s)
     }
@@ -289,6 +309,59 @@ impl SerialInstrument {
         }
     }
 
+    /// Sends a request and takes its reply only if `accept` finds it fits the
+    /// request; a reply that does not (a cached reply of another conversation,
+    /// a payload of the wrong shape) is an event, and the request goes again
+    /// under a new `seq`.
+    fn ask<T>(
+        &mut self,
+        request: &Request,
+        wait: Duration,
+        accept: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, InstrumentError> {
+        let attempts = self.settings.retries + 1;
+        let mut why = String::new();
+        for attempt in 1..=attempts {
+            let payload = self.request(request, wait)?;
+            match accept(&payload) {
+                Ok(v) => return Ok(v),
+                Err(e) => why = e,
+            }
+            let next = if attempt < attempts {
+                format!("asking again under a new seq ({attempt}/{})", attempts - 1)
+            } else {
+                "giving up".to_string()
+            };
+            self.event(
+                "bad_reply",
+                format!("seq {} {}: {why}; {next}", self.seq, request.name()),
+            );
+        }
+        Err(InstrumentError::BadReply(format!(
+            "{}: {why} (after {attempts} tries)",
+            request.name()
+        )))
+    }
+
+    /// A request whose reply carries nothing (`ENGAGE`, `WITHDRAW`, `ABORT`).
+    fn command(&mut self, request: &Request) -> Result<(), InstrumentError> {
+        self.ask(request, self.settings.timeout, |p| {
+            if p.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("`{}` answered `{}`", request.name(), short(p)))
+            }
+        })
+    }
+
+    fn moved(&mut self, x_nm: f64, y_nm: f64) -> Result<(f64, f64), InstrumentError> {
+        self.ask(&Request::Move { x_nm, y_nm }, self.settings.timeout * 5, |p| {
+            payload::moved(p)
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .ok_or_else(|| format!("`{}` is not a settled position", short(p)))
+        })
+    }
+
     /// The instrument forgot it was engaged (it was reset): engage again and put
     /// the tip back where the host had sent it.
     fn recover_engagement(&mut self) -> Result<(), InstrumentError> {
@@ -296,11 +369,21 @@ impl SerialInstrument {
             "instrument_reset",
             "the instrument reports the tip is not engaged; engaging again".into(),
         );
-        self.request(&Request::Engage, self.settings.timeout)?;
+        self.command(&Request::Engage)?;
         if let Some((x, y)) = self.target {
-            self.request(&Request::Move { x_nm: x, y_nm: y }, self.settings.timeout)?;
+            self.moved(x, y)?;
         }
         Ok(())
+    }
+}
+
+/// A payload cut to a length an event can show.
+fn short(p: &str) -> String {
+    if p.len() <= 60 {
+        p.to_string()
+    } else {
+        let cut = (0..=60).rev().find(|&k| p.is_char_boundary(k)).unwrap_or(0);
+        format!("{}… ({} bytes)", &p[..cut], p.len())
     }
 }
 
@@ -309,16 +392,22 @@ impl Instrument for SerialInstrument {
         if let Some(i) = &self.identity {
             return Ok(i.clone());
         }
-        let p = self.request(&Request::Idn, self.settings.timeout)?;
-        payload::identity(&p).ok_or_else(|| lost(format!("bad *IDN? reply `{p}`")))
+        self.ask(&Request::Idn, self.settings.timeout, |p| {
+            payload::identity(p)
+                .filter(|i| !i.vendor.is_empty() && !i.model.is_empty())
+                .ok_or_else(|| format!("`{}` is not vendor,model,serial,firmware", short(p)))
+        })
     }
 
     fn limits(&mut self) -> Result<Limits, InstrumentError> {
         if let Some(l) = self.limits {
             return Ok(l);
         }
-        let p = self.request(&Request::Lim, self.settings.timeout)?;
-        payload::limits(&p).ok_or_else(|| lost(format!("bad LIM? reply `{p}`")))
+        self.ask(&Request::Lim, self.settings.timeout, |p| {
+            let l = payload::limits(p).ok_or_else(|| format!("`{}` is not a LIM? payload", short(p)))?;
+            super::check::limits(&l).map_err(|e| e.to_string())?;
+            Ok(l)
+        })
     }
 
     fn survey(&mut self, rows: u32, cols: u32) -> Result<Survey, InstrumentError> {
@@ -326,9 +415,20 @@ impl Instrument for SerialInstrument {
         let mut heights: Option<Array2<f64>> = None;
         let (mut frame_w, mut frame_h, mut total_rows) = (0.0, 0.0, rows);
         let mut row0 = 0;
+        let max_pixels = self.settings.max_survey_pixels;
         // Generous: an instrument may image the band while we wait.
         let wait = self.settings.timeout * 10;
+        // Every reply moves `row0` on by at least one row or halves the band:
+        // an image of R rows takes at most 2R + 32 requests, never more.
+        let mut requests_left = 2 * rows.max(1) as u64 + 32;
         while row0 < total_rows {
+            if requests_left == 0 {
+                return Err(InstrumentError::BadReply(format!(
+                    "TOPO?: the image is not complete after {} requests (at row {row0} of {total_rows})",
+                    2 * rows.max(1) as u64 + 32
+                )));
+            }
+            requests_left -= 1;
             let nrows = band.min(total_rows - row0);
             let request = Request::Topo {
                 rows,
@@ -336,8 +436,31 @@ impl Instrument for SerialInstrument {
                 row0,
                 nrows,
             };
-            let p = match self.request(&request, wait) {
-                Ok(p) => p,
+            let size_known = heights.as_ref().map(|h| (h.nrows() as u32, h.ncols() as u32));
+            let accept = |p: &str| -> Result<payload::TopoBand, String> {
+                let b = payload::topo(p).ok_or_else(|| format!("`{}` is not a TOPO? band", short(p)))?;
+                if b.row0 != row0 || b.nrows == 0 || b.nrows > nrows {
+                    return Err(format!("band {}+{} for the band {row0}+{nrows} asked", b.row0, b.nrows));
+                }
+                if b.rows == 0 || b.cols == 0 || b.row0.saturating_add(b.nrows) > b.rows {
+                    return Err(format!("band {}+{} of a {}×{} image", b.row0, b.nrows, b.rows, b.cols));
+                }
+                if (b.rows as u64) * (b.cols as u64) > max_pixels {
+                    return Err(format!(
+                        "an image of {}×{} px; at most {max_pixels} pixels fit the memory allowed",
+                        b.rows, b.cols
+                    ));
+                }
+                if size_known.is_some_and(|k| k != (b.rows, b.cols)) {
+                    return Err("bands of one survey disagree on its size".into());
+                }
+                if !(b.width_nm.is_finite() && b.width_nm > 0.0 && b.height_nm.is_finite() && b.height_nm > 0.0) {
+                    return Err(format!("a frame of {}×{} nm", b.width_nm, b.height_nm));
+                }
+                Ok(b)
+            };
+            let b = match self.ask(&request, wait, accept) {
+                Ok(b) => b,
                 // Too big for one line on this instrument: smaller bands.
                 Err(InstrumentError::BadArgument(_)) if band > 1 => {
                     band /= 2;
@@ -345,19 +468,12 @@ impl Instrument for SerialInstrument {
                 }
                 Err(e) => return Err(e),
             };
-            let b = payload::topo(&p).ok_or_else(|| lost("bad TOPO? reply"))?;
-            if b.row0 != row0 {
-                return Err(lost(format!("TOPO? band starts at row {} instead of {row0}", b.row0)));
-            }
             let img = heights.get_or_insert_with(|| {
                 total_rows = b.rows;
                 frame_w = b.width_nm;
                 frame_h = b.height_nm;
                 Array2::zeros((b.rows as usize, b.cols as usize))
             });
-            if img.dim() != (b.rows as usize, b.cols as usize) {
-                return Err(lost("TOPO? bands of one survey disagree on its size"));
-            }
             for (k, v) in b.heights_nm.iter().enumerate() {
                 img[[(row0 as usize) + k / b.cols as usize, k % b.cols as usize]] = *v as f64;
             }
@@ -372,34 +488,41 @@ impl Instrument for SerialInstrument {
     }
 
     fn engage(&mut self) -> Result<(), InstrumentError> {
-        self.request(&Request::Engage, self.settings.timeout)?;
+        self.command(&Request::Engage)?;
         self.engaged = true;
         Ok(())
     }
 
     fn withdraw(&mut self) -> Result<(), InstrumentError> {
-        self.request(&Request::Withdraw, self.settings.timeout)?;
+        self.command(&Request::Withdraw)?;
         self.engaged = false;
         Ok(())
     }
 
     fn move_to(&mut self, x_nm: f64, y_nm: f64) -> Result<(f64, f64), InstrumentError> {
-        let p = self.request(&Request::Move { x_nm, y_nm }, self.settings.timeout * 5)?;
+        let settled = self.moved(x_nm, y_nm)?;
         self.target = Some((x_nm, y_nm));
-        payload::moved(&p).ok_or_else(|| lost(format!("bad MOVE reply `{p}`")))
+        Ok(settled)
     }
 
     fn sweep(&mut self, s: &SweepRequest) -> Result<Sweep, InstrumentError> {
         let request = Request::from(s);
         let wait = Duration::from_secs_f64(s.duration_ms() / 1000.0) + self.settings.sweep_margin;
-        let p = match self.request(&request, wait) {
+        let points = s.points as usize;
+        let accept = |p: &str| {
+            let (end, bias, current) = payload::iv(p).ok_or_else(|| format!("`{}` is not an IV payload", short(p)))?;
+            if bias.is_empty() || bias.len() > points {
+                return Err(format!("a curve of {} points for the {points} asked", bias.len()));
+            }
+            Ok((end, bias, current))
+        };
+        let (end, bias, current) = match self.ask(&request, wait, &accept) {
             Err(InstrumentError::Refused { code, .. }) if code == "NOTENGAGED" && self.engaged => {
                 self.recover_engagement()?;
-                self.request(&request, wait)?
+                self.ask(&request, wait, &accept)?
             }
             other => other?,
         };
-        let (end, bias, current) = payload::iv(&p).ok_or_else(|| lost("bad IV reply"))?;
         Ok(Sweep {
             bias_v: bias.iter().map(|v| decimal(*v)).collect(),
             current_a: current.iter().map(|v| decimal(*v)).collect(),
@@ -408,7 +531,7 @@ impl Instrument for SerialInstrument {
     }
 
     fn abort(&mut self) -> Result<(), InstrumentError> {
-        self.request(&Request::Abort, self.settings.timeout).map(|_| ())
+        self.command(&Request::Abort)
     }
 
     fn drain_link_events(&mut self) -> Vec<LinkEvent> {

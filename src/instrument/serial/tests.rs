@@ -16,6 +16,8 @@ fn settings() -> SerialSettings {
         retries: 3,
         reconnect_for: Duration::from_millis(300),
         band_rows: 8,
+        max_survey_pixels: 1 << 24,
+        first_seq: Some(1),
     }
 }
 

@@ -102,6 +102,17 @@ impl SimInstrument {
         }
     }
 
+    /// Where the tip comes to rest when sent to (x, y): on the stage's grid,
+    /// shifted by its offset, inside the frame.
+    fn settle_point(&self, x_nm: f64, y_nm: f64) -> (f64, f64) {
+        let (grid, [dx, dy]) = (self.config.sim.settle_grid_nm, self.config.sim.settle_offset_nm);
+        let snap = |v: f64| if grid > 0.0 { (v / grid).round() * grid } else { v };
+        (
+            (snap(x_nm) + dx).clamp(0.0, self.config.width_nm),
+            (snap(y_nm) + dy).clamp(0.0, self.config.height_nm),
+        )
+    }
+
     /// The curve the film gives at a point, without noise or time (for tests and
     /// for scoring discovery against the truth).
     pub fn response_at(&self, x_nm: f64, y_nm: f64) -> Response {
@@ -184,6 +195,7 @@ impl Instrument for SimInstrument {
             )));
         }
         self.reply();
+        let (x_nm, y_nm) = self.settle_point(x_nm, y_nm);
         let distance = (x_nm - self.x_nm).hypot(y_nm - self.y_nm);
         self.wait(distance / self.config.sim.move_speed_nm_per_s * 1000.0 + self.config.sim.settle_ms);
         self.x_nm = x_nm;

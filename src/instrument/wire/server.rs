@@ -1,6 +1,10 @@
 //! The instrument side of `dualscope-wire/1`: any [`Instrument`] answering
-//! framed requests, with cached replies so a repeated `seq` is answered again
-//! without acting twice.
+//! framed requests, with cached replies so a repeated request is answered
+//! again without acting twice.
+//!
+//! A repeat is the same `seq` with the same body: a host that numbers from
+//! the same start as an earlier one (CONTRACTS §1 lets it) sends the same
+//! `seq` with a different request, and that is a new request, acted on.
 
 use super::frame::{self, FrameError, MAX_LINE};
 use super::message::{ErrCode, Reply, Request, payload};
@@ -12,7 +16,7 @@ const CACHE: usize = 32;
 
 pub struct WireServer<I: Instrument> {
     instrument: I,
-    cache: VecDeque<(u32, String)>,
+    cache: VecDeque<(u32, String, String)>,
     survey: Option<Survey>,
     survey_asked: (u32, u32),
     engaged: bool,
@@ -20,6 +24,8 @@ pub struct WireServer<I: Instrument> {
     y_nm: f64,
     /// Requests acted on (repeats and refused lines not counted).
     pub handled: u64,
+    /// Where every request acted on is written, one `seq body` line each.
+    request_log: Option<std::fs::File>,
 }
 
 fn error_reply(e: &InstrumentError) -> Reply {
@@ -42,7 +48,14 @@ impl<I: Instrument> WireServer<I> {
             x_nm: 0.0,
             y_nm: 0.0,
             handled: 0,
+            request_log: None,
         }
+    }
+
+    /// Writes every request acted on (not the repeats answered from the cache)
+    /// to `file`, one `seq body` line each: what the instrument really did.
+    pub fn log_requests(&mut self, file: std::fs::File) {
+        self.request_log = Some(file);
     }
 
     /// Forgets everything, as a power-cycled controller would: tip withdrawn,
@@ -69,12 +82,16 @@ impl<I: Instrument> WireServer<I> {
             }
             Err(e) => return frame::encode(0, &Reply::err(ErrCode::BadCrc, e.to_string()).body()),
         };
-        if let Some((_, cached)) = self.cache.iter().find(|(s, _)| *s == seq) {
+        if let Some((_, _, cached)) = self.cache.iter().find(|(s, b, _)| *s == seq && *b == body) {
             return cached.clone();
         }
         let reply = match Request::parse(&body) {
             Ok(request) => {
                 self.handled += 1;
+                if let Some(log) = &mut self.request_log {
+                    use std::io::Write;
+                    let _ = log.write_all(format!("{seq} {body}\n").as_bytes());
+                }
                 self.act(request)
             }
             Err(refusal) => Reply::Err {
@@ -86,7 +103,7 @@ impl<I: Instrument> WireServer<I> {
         if line.len() > MAX_LINE {
             line = frame::encode(seq, &Reply::err(ErrCode::BadArg, "reply would exceed 64 KiB").body());
         }
-        self.cache.push_back((seq, line.clone()));
+        self.cache.push_back((seq, body, line.clone()));
         while self.cache.len() > CACHE {
             self.cache.pop_front();
         }

@@ -15,7 +15,7 @@ pub fn state_style(app: &App) -> Style {
     let c = match app.snap.state {
         RunState::Running => t.ok,
         RunState::Pausing | RunState::Paused => t.warning,
-        RunState::Aborting | RunState::Failed => t.error,
+        RunState::Aborting | RunState::Aborted | RunState::Failed => t.error,
         RunState::Finished => t.accent,
         RunState::Idle => t.muted,
     };
