@@ -9,6 +9,8 @@ pub mod analysis;
 pub mod cli;
 pub mod engine;
 pub mod fmt;
+#[cfg(feature = "test-hooks")]
+pub mod hooks;
 pub mod instrument;
 pub mod ml;
 pub mod plan;

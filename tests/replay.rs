@@ -22,7 +22,7 @@ fn replay_of_an_export_measures_the_stored_curves() {
         "--seed",
         "4",
     ]));
-    let dataset = GridDataset::read(&data).unwrap();
+    let dataset = GridDataset::read(&data, 1 << 24).unwrap();
     assert_eq!((dataset.rows(), dataset.cols()), (64, 64));
     assert_eq!(dataset.spectra.len(), 32 * 32);
     assert_eq!(dataset.labels.as_ref().unwrap().len(), 64 * 64);

@@ -179,6 +179,7 @@ pub fn export(plan: &SessionPlan, stride: u32, out: &std::path::Path) -> color_e
         topography_nm: image.heights_nm,
         spectra,
         labels: Some(labels),
+        unusable: Vec::new(),
     };
     data.write(out)?;
     Ok(n)
@@ -248,6 +249,7 @@ fn serve(args: ServeArgs) -> color_eyre::Result<i32> {
             dir,
             plan.safety.bias_max_v,
             plan.safety.current_max_a,
+            crate::plan::memory::max_survey_pixels(&plan),
         )?),
         None => Box::new(SimInstrument::new(SimConfig::from_plan(&plan))?),
     };

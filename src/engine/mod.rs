@@ -34,6 +34,8 @@ enum Stop {
     Policy(String),
     #[error("no location could be measured: {0}")]
     NothingMeasured(String),
+    #[error("{0} locations in a row gave no usable curve; the instrument needs a look (the session is resumable)")]
+    NoUsableCurves(u32),
     /// A bug: the run loop panicked. The instrument is made safe all the same.
     #[error("internal error (the run loop panicked: {0}); the session is resumable")]
     Panic(String),
@@ -50,6 +52,8 @@ pub struct Engine {
     dangling: Option<Dangling>,
     /// The dangling decision being measured has its `decisions` row already.
     dangling_was_row: bool,
+    /// Locations given up on since the last good curve.
+    skipped_in_a_row: u32,
     /// The instrument's limits (`LIM?`), checked at setup.
     limits: Limits,
     commands: Receiver<Command>,
@@ -99,6 +103,7 @@ impl Engine {
             history,
             dangling,
             dangling_was_row: false,
+            skipped_in_a_row: 0,
             limits,
             commands,
             events,
@@ -178,6 +183,7 @@ impl Engine {
                 let _ = self.instrument.abort();
                 let _ = self.instrument.withdraw();
                 self.engaged = false;
+                let _ = self.drain_link_events();
                 let _ = self.log("error", detail.clone());
                 (SessionStatus::Failed, Some(detail))
             }
@@ -478,6 +484,7 @@ impl Engine {
             self.instrument.withdraw()?;
             self.engaged = false;
         }
+        self.drain_link_events()?;
         Ok(())
     }
 }

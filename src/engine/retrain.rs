@@ -56,6 +56,8 @@ impl Retrainer {
             .spawn(move || {
                 let epochs = AtomicUsize::new(0);
                 let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    #[cfg(feature = "test-hooks")]
+                    crate::hooks::panic_at("RETRAIN_PANIC_AT_CURVES", model_step as u64);
                     analysis::analyze_watched(&samples, &settings, seed, &epochs, &stop_here)
                 }));
                 let result = match trained {

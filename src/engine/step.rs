@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 /// Attempts at one point before it is given up.
 const SWEEP_ATTEMPTS: u32 = 3;
+/// Locations given up on in a row before the run stops: an instrument that
+/// returns nothing usable would otherwise walk through every candidate.
+const SKIPS_IN_A_ROW: u32 = 5;
 
 /// A curve taken, and where the tip really was.
 struct Taken {
@@ -80,9 +83,16 @@ impl Engine {
             if let (Some(k), Some(field)) = (candidate, self.field.as_mut()) {
                 field.taken[k] = true;
             }
+            self.skipped_in_a_row += 1;
+            if self.skipped_in_a_row >= SKIPS_IN_A_ROW {
+                return Err(Stop::NoUsableCurves(self.skipped_in_a_row));
+            }
             return Ok(true);
         };
+        self.skipped_in_a_row = 0;
         let Taken { sweep, x_nm, y_nm } = taken;
+        #[cfg(feature = "test-hooks")]
+        crate::hooks::panic_at("ENGINE_PANIC_AT_STEP", step as u64);
         let (m_row, m_col) = survey.nm_to_pixel(x_nm, y_nm);
         let off_nm = (x_nm - x_asked).hypot(y_nm - y_asked);
         let pixel_nm = survey.width_nm / survey.cols().max(1) as f64;

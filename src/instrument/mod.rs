@@ -62,6 +62,7 @@ pub fn open(plan: &crate::plan::SessionPlan) -> Result<Box<dyn Instrument>, Inst
             &dir,
             plan.safety.bias_max_v,
             plan.safety.current_max_a,
+            crate::plan::memory::max_survey_pixels(plan),
         )?)),
         crate::plan::InstrumentSpec::Serial(port) => Ok(Box::new(serial::SerialInstrument::open(
             &port,

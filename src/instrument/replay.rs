@@ -18,9 +18,10 @@ pub struct ReplayInstrument {
 }
 
 impl ReplayInstrument {
-    /// Opens a dataset; `bias_max_v` and `current_max_a` are the limits it reports.
-    pub fn open(dir: &Path, bias_max_v: f64, current_max_a: f64) -> Result<Self, InstrumentError> {
-        let data = GridDataset::read(dir).map_err(|e| {
+    /// Opens a dataset; `bias_max_v` and `current_max_a` are the limits it
+    /// reports; an image of more than `max_pixels` is refused unread.
+    pub fn open(dir: &Path, bias_max_v: f64, current_max_a: f64, max_pixels: u64) -> Result<Self, InstrumentError> {
+        let data = GridDataset::read(dir, max_pixels).map_err(|e| {
             InstrumentError::Io(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 format!("replay dataset {}: {e}", dir.display()),
@@ -36,6 +37,16 @@ impl ReplayInstrument {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_else(|| "dataset".into());
+        let mut events = Vec::new();
+        if let Some(((r, c), why)) = data.unusable.first() {
+            events.push(LinkEvent {
+                kind: "replay".into(),
+                detail: format!(
+                    "{} stored curve(s) cannot be served and are left out (the first, at ({r}, {c}): {why})",
+                    data.unusable.len()
+                ),
+            });
+        }
         Ok(Self {
             name,
             data,
@@ -44,7 +55,7 @@ impl ReplayInstrument {
             at: None,
             engaged: false,
             warned_sweep: false,
-            events: Vec::new(),
+            events,
         })
     }
 
@@ -140,11 +151,12 @@ impl Instrument for ReplayInstrument {
                 ),
             });
         }
+        let served = self.sweep_served(request);
         let curve = &self.data.spectra[&at];
         Ok(Sweep {
             bias_v: curve.bias_v.clone(),
             current_a: curve.current_a.clone(),
-            end: stored_end(curve.current_a.len(), self.data.sweep),
+            end: stored_end(curve.current_a.len(), served.points),
         })
     }
 
@@ -154,6 +166,34 @@ impl Instrument for ReplayInstrument {
 
     fn measurable_sites(&self) -> Option<Vec<(u32, u32)>> {
         Some(self.data.spectra.keys().copied().collect())
+    }
+
+    /// The dataset's own sweep: its curves are replayed as stored, whatever
+    /// was asked; without a `[sweep]` table, the widest of its curves.
+    fn sweep_served(&self, asked: &SweepRequest) -> SweepRequest {
+        match self.data.sweep {
+            Some(s) => SweepRequest {
+                v_start: s.v_start,
+                v_max: s.v_max,
+                v_end: s.v_end,
+                points: s.points,
+                dwell_ms: asked.dwell_ms,
+            },
+            None => {
+                let all = self.data.spectra.values();
+                let points = all.clone().map(|c| c.bias_v.len()).max().unwrap_or(0) as u32;
+                let (lo, hi) = all
+                    .flat_map(|c| c.bias_v.iter().copied())
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+                SweepRequest {
+                    v_start: lo.min(0.0),
+                    v_max: hi,
+                    v_end: lo.min(0.0),
+                    points,
+                    dwell_ms: asked.dwell_ms,
+                }
+            }
+        }
     }
 
     fn drain_link_events(&mut self) -> Vec<LinkEvent> {
@@ -166,9 +206,10 @@ impl Instrument for ReplayInstrument {
 }
 
 /// A stored curve shorter than the dataset's sweep was cut by compliance.
-fn stored_end(len: usize, sweep: Option<crate::store::grid::GridSweep>) -> SweepEnd {
-    match sweep {
-        Some(s) if len < s.points as usize => SweepEnd::Compliance,
-        _ => SweepEnd::Complete,
+fn stored_end(len: usize, points: u32) -> SweepEnd {
+    if len < points as usize {
+        SweepEnd::Compliance
+    } else {
+        SweepEnd::Complete
     }
 }

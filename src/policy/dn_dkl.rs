@@ -493,6 +493,8 @@ impl DecisionCore {
     /// Re-scores novelty, refits warm, and scores every candidate.
     pub fn rank(&mut self) -> Result<Ranking, String> {
         let n = self.reduced.len();
+        #[cfg(feature = "test-hooks")]
+        crate::hooks::panic_at("DKL_PANIC_AT_CURVES", n as u64);
         let m = self.patches.len();
         if self.settings.kind == PolicyKind::Structure || n < MIN_FIT_POINTS {
             Self::settle_structure(

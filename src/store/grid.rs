@@ -52,6 +52,9 @@ pub struct GridDataset {
     pub spectra: BTreeMap<(u32, u32), GridCurve>,
     /// Ground-truth motif by (row, col), when known.
     pub labels: Option<BTreeMap<(u32, u32), String>>,
+    /// Stored curves that cannot be served (empty, not finite, off the
+    /// image), with why: left out of `spectra`, so never measured.
+    pub unusable: Vec<((u32, u32), String)>,
 }
 
 impl GridDataset {
@@ -63,8 +66,10 @@ impl GridDataset {
         self.topography_nm.ncols() as u32
     }
 
-    /// Reads a dataset folder, with a clear error for what is missing.
-    pub fn read(dir: &Path) -> Result<Self, StoreError> {
+    /// Reads a dataset folder, with a clear error for what is missing or
+    /// wrong; an image of more than `max_pixels` pixels is refused before
+    /// anything is allocated for it.
+    pub fn read(dir: &Path, max_pixels: u64) -> Result<Self, StoreError> {
         if !dir.is_dir() {
             return Err(StoreError::Io {
                 path: dir.to_path_buf(),
@@ -82,12 +87,37 @@ impl GridDataset {
                 head.format
             )));
         }
+        let pixels = head.rows as u64 * head.cols as u64;
+        if pixels == 0 || pixels > max_pixels {
+            return Err(StoreError::Corrupt(format!(
+                "{}: an image of {}×{} px; 1 ..= {max_pixels} pixels fit the memory budget (host.memory_budget_mb)",
+                toml_path.display(),
+                head.rows,
+                head.cols
+            )));
+        }
+        for (key, v) in [("width_nm", head.width_nm), ("height_nm", head.height_nm)] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(StoreError::Corrupt(format!(
+                    "{}: {key} = {v}, must be a positive number",
+                    toml_path.display()
+                )));
+            }
+        }
         let topo = read_parquet(&dir.join("topography.parquet"))?;
         let (r, c, h) = (
             get_u32(&topo, "row")?,
             get_u32(&topo, "col")?,
             get_f64(&topo, "height_nm")?,
         );
+        if r.len() as u64 != pixels {
+            return Err(StoreError::Corrupt(format!(
+                "topography.parquet has {} rows for a {}×{} image",
+                r.len(),
+                head.rows,
+                head.cols
+            )));
+        }
         let mut topography_nm = Array2::from_elem((head.rows as usize, head.cols as usize), f64::NAN);
         for k in 0..r.len() {
             if r[k] >= head.rows || c[k] >= head.cols {
@@ -98,24 +128,31 @@ impl GridDataset {
             }
             topography_nm[[r[k] as usize, c[k] as usize]] = h[k];
         }
-        if topography_nm.iter().any(|v| v.is_nan()) {
+        if topography_nm.iter().any(|v| !v.is_finite()) {
             return Err(StoreError::Corrupt(
-                "topography.parquet does not cover every pixel".into(),
+                "topography.parquet does not give a finite height for every pixel".into(),
             ));
         }
         let sp = read_parquet(&dir.join("spectra.parquet"))?;
         let (r, c) = (get_u32(&sp, "row")?, get_u32(&sp, "col")?);
         let (bias, current) = (get_list_f64(&sp, "bias_v")?, get_list_f64(&sp, "current_a")?);
         let mut spectra = BTreeMap::new();
+        let mut unusable = Vec::new();
         for (k, (b, i)) in bias.into_iter().zip(current).enumerate() {
-            if b.len() != i.len() {
-                return Err(StoreError::Corrupt(format!(
-                    "spectrum at ({}, {}): {} biases but {} currents",
-                    r[k],
-                    c[k],
-                    b.len(),
-                    i.len()
-                )));
+            let why = if r[k] >= head.rows || c[k] >= head.cols {
+                Some(format!("outside the {}×{} image", head.rows, head.cols))
+            } else if b.len() != i.len() {
+                Some(format!("{} biases but {} currents", b.len(), i.len()))
+            } else if b.is_empty() {
+                Some("an empty curve".to_string())
+            } else if !b.iter().chain(&i).all(|v| v.is_finite()) {
+                Some("values that are not numbers".to_string())
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                unusable.push(((r[k], c[k]), why));
+                continue;
             }
             spectra.insert(
                 (r[k], c[k]),
@@ -141,6 +178,7 @@ impl GridDataset {
             topography_nm,
             spectra,
             labels,
+            unusable,
         })
     }
 
@@ -232,14 +270,61 @@ mod tests {
             topography_nm: Array2::from_shape_fn((4, 3), |(r, c)| (r * 3 + c) as f64),
             spectra,
             labels: Some(labels),
+            unusable: Vec::new(),
         };
         ds.write(dir.path()).unwrap();
-        assert_eq!(GridDataset::read(dir.path()).unwrap(), ds);
+        assert_eq!(GridDataset::read(dir.path(), 1 << 20).unwrap(), ds);
+    }
+
+    #[test]
+    fn a_huge_claimed_image_is_refused_before_allocating_and_bad_curves_are_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spectra = BTreeMap::new();
+        for (k, (b, i)) in [
+            (vec![0.0, 1.0], vec![0.0, 1e-9]),
+            (vec![], vec![]),
+            (vec![0.0, 1.0], vec![f64::NAN, 1e-9]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            spectra.insert(
+                (k as u32, 0),
+                GridCurve {
+                    bias_v: b,
+                    current_a: i,
+                },
+            );
+        }
+        let ds = GridDataset {
+            width_nm: 10.0,
+            height_nm: 10.0,
+            description: None,
+            sweep: None,
+            topography_nm: Array2::zeros((4, 4)),
+            spectra,
+            labels: None,
+            unusable: Vec::new(),
+        };
+        ds.write(dir.path()).unwrap();
+        let read = GridDataset::read(dir.path(), 16).unwrap();
+        assert_eq!(read.spectra.len(), 1);
+        assert_eq!(read.unusable.len(), 2, "{:?}", read.unusable);
+        assert!(read.unusable.iter().any(|(_, why)| why.contains("empty")));
+        // dataset.toml claiming 200 000² px: refused by its header alone.
+        let toml = dir.path().join("dataset.toml");
+        let text = std::fs::read_to_string(&toml)
+            .unwrap()
+            .replace("rows = 4", "rows = 200000")
+            .replace("cols = 4", "cols = 200000");
+        std::fs::write(&toml, text).unwrap();
+        let err = GridDataset::read(dir.path(), 1 << 30).unwrap_err().to_string();
+        assert!(err.contains("200000×200000") && err.contains("memory"), "{err}");
     }
 
     #[test]
     fn missing_folder_is_a_clear_error() {
-        let err = GridDataset::read(Path::new("/nonexistent/dataset")).unwrap_err();
+        let err = GridDataset::read(Path::new("/nonexistent/dataset"), 1 << 20).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/dataset"), "{err}");
     }
 }

@@ -439,17 +439,18 @@ impl Instrument for SerialInstrument {
             let size_known = heights.as_ref().map(|h| (h.nrows() as u32, h.ncols() as u32));
             let accept = |p: &str| -> Result<payload::TopoBand, String> {
                 let b = payload::topo(p).ok_or_else(|| format!("`{}` is not a TOPO? band", short(p)))?;
-                if b.row0 != row0 || b.nrows == 0 || b.nrows > nrows {
-                    return Err(format!("band {}+{} for the band {row0}+{nrows} asked", b.row0, b.nrows));
-                }
-                if b.rows == 0 || b.cols == 0 || b.row0.saturating_add(b.nrows) > b.rows {
-                    return Err(format!("band {}+{} of a {}×{} image", b.row0, b.nrows, b.rows, b.cols));
-                }
+                // The size first: nothing is allocated for an image that cannot fit.
                 if (b.rows as u64) * (b.cols as u64) > max_pixels {
                     return Err(format!(
                         "an image of {}×{} px; at most {max_pixels} pixels fit the memory allowed",
                         b.rows, b.cols
                     ));
+                }
+                if b.row0 != row0 || b.nrows == 0 || b.nrows > nrows {
+                    return Err(format!("band {}+{} for the band {row0}+{nrows} asked", b.row0, b.nrows));
+                }
+                if b.rows == 0 || b.cols == 0 || b.row0.saturating_add(b.nrows) > b.rows {
+                    return Err(format!("band {}+{} of a {}×{} image", b.row0, b.nrows, b.rows, b.cols));
                 }
                 if size_known.is_some_and(|k| k != (b.rows, b.cols)) {
                     return Err("bands of one survey disagree on its size".into());
