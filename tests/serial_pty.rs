@@ -232,3 +232,186 @@ fn a_second_console_on_the_same_port_is_refused() {
     assert!(status.success());
     assert_eq!(measurements(&runs).len(), 40);
 }
+
+/// One audit line per curve the served simulator took: `x y n sum`.
+fn audit_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether a logged curve is the one an audit line says the instrument took:
+/// the same place and length, and the same current sum to the float32
+/// precision of the wire.
+fn same_curve(m: &dualscope::store::MeasurementRow, line: &str) -> bool {
+    let w: Vec<f64> = line.split(' ').map(|v| v.parse().unwrap()).collect();
+    let sum: f64 = m.current_a.iter().sum();
+    (m.x_nm - w[0]).abs() < 1e-6
+        && (m.y_nm - w[1]).abs() < 1e-6
+        && m.current_a.len() == w[2] as usize
+        && (sum - w[3]).abs() <= 1e-6 * w[3].abs().max(1e-15)
+}
+
+/// A served plan whose simulator writes an audit line per curve it takes.
+fn served_plan(dir: &Path, sim_extra: &str) -> (PathBuf, PathBuf) {
+    let plan = fast_plan(dir, "");
+    let audit = dir.join("audit.txt");
+    let served = dir.join("served.toml");
+    std::fs::write(
+        &served,
+        std::fs::read_to_string(&plan).unwrap().replace(
+            "[sim]\ntime_scale = 0.0",
+            &format!(
+                "[sim]\ntime_scale = 0.0\naudit_log = \"{}\"\n{sim_extra}",
+                audit.display()
+            ),
+        ),
+    )
+    .unwrap();
+    (served, audit)
+}
+
+#[test]
+fn positions_are_where_the_tip_settled_not_where_it_was_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    // A stage that settles on its own 36 nm grid, 5 nm off in x and −3 nm in y.
+    let (served, audit) = served_plan(dir.path(), "settle_grid_nm = 36.0\nsettle_offset_nm = [5.0, -3.0]");
+    let server = serve(dir.path(), &served, &[]);
+    let runs = dir.path().join("serial");
+    run_ok(bin().args([
+        "run",
+        plan.to_str().unwrap(),
+        "--headless",
+        "--budget",
+        "30",
+        "--instrument",
+        &format!("serial:{}", server.link.display()),
+        "--out",
+        runs.to_str().unwrap(),
+    ]));
+    let log = SessionLog::load(&only_session(&runs)).unwrap();
+    assert_eq!(log.measurements.len(), 30);
+    let taken = audit_lines(&audit);
+    let mut moved = 0;
+    for (m, line) in log.measurements.iter().zip(&taken) {
+        // The curve was taken where the log says; the wire carries the
+        // position exactly (it is printed as the decimal the stage holds).
+        assert!(
+            same_curve(m, line),
+            "step {}: {line} vs ({}, {})",
+            m.step,
+            m.x_nm,
+            m.y_nm
+        );
+        let x_grid = ((m.x_nm - 5.0) / 36.0).round() * 36.0 + 5.0;
+        assert!((m.x_nm - x_grid).abs() < 1e-9, "step {}: x {}", m.step, m.x_nm);
+        let (row, col) = (
+            (m.y_nm / 500.0 * 64.0).floor() as u32,
+            (m.x_nm / 500.0 * 64.0).floor() as u32,
+        );
+        assert_eq!(
+            (m.row, m.col),
+            (row, col),
+            "step {}: the pixel holding the settled point",
+            m.step
+        );
+        let d = &log.decisions[m.step as usize];
+        if (d.row, d.col) != (m.row, m.col) {
+            moved += 1;
+        }
+    }
+    assert!(moved >= 20, "only {moved} of 30 settled off the requested pixel");
+}
+
+#[test]
+fn two_sessions_in_a_row_on_one_served_instrument_each_get_their_own_curves() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    let (served, audit) = served_plan(dir.path(), "");
+    let server = serve(dir.path(), &served, &[]);
+    let port = format!("serial:{}", server.link.display());
+    for (k, seed) in ["1", "2"].iter().enumerate() {
+        let runs = dir.path().join(format!("host{k}"));
+        run_ok(bin().args([
+            "run",
+            plan.to_str().unwrap(),
+            "--headless",
+            "--budget",
+            "10",
+            "--seed",
+            seed,
+            "--instrument",
+            &port,
+            "--out",
+            runs.to_str().unwrap(),
+        ]));
+    }
+    let taken = audit_lines(&audit);
+    assert_eq!(taken.len(), 20, "the instrument took every curve of both sessions");
+    for (k, curves) in [&taken[..10], &taken[10..]].iter().enumerate() {
+        let log = SessionLog::load(&only_session(&dir.path().join(format!("host{k}")))).unwrap();
+        assert_eq!(log.measurements.len(), curves.len());
+        for (m, line) in log.measurements.iter().zip(curves.iter()) {
+            assert!(same_curve(m, line), "session {k} step {}: {line}", m.step);
+        }
+    }
+}
+
+#[test]
+fn resuming_against_a_live_bridge_withdraws_the_tip() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    let requests = dir.path().join("requests.txt");
+    let server = serve(dir.path(), &plan, &["--log-requests", requests.to_str().unwrap()]);
+    let runs = dir.path().join("serial");
+    let port = format!("serial:{}", server.link.display());
+    run_ok(bin().args([
+        "run",
+        plan.to_str().unwrap(),
+        "--headless",
+        "--budget",
+        "6",
+        "--instrument",
+        &port,
+        "--out",
+        runs.to_str().unwrap(),
+    ]));
+    let session = only_session(&runs);
+    // Give the session more to do, as a user resuming with a larger budget would.
+    let meta = session.join("session.toml");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    std::fs::write(
+        &meta,
+        text.replace("budget = 6", "budget = 9")
+            .replace("status = \"finished\"", "status = \"paused\""),
+    )
+    .unwrap();
+    let seqs = |lines: &[&str]| -> std::collections::BTreeSet<u32> {
+        lines
+            .iter()
+            .map(|l| l.split_once(' ').unwrap().0.parse().unwrap())
+            .collect()
+    };
+    let first = std::fs::read_to_string(&requests).unwrap();
+    let first: Vec<&str> = first.lines().collect();
+    run_ok(bin().args(["resume", session.to_str().unwrap(), "--headless"]));
+    let all = std::fs::read_to_string(&requests).unwrap();
+    let second: Vec<&str> = all.lines().skip(first.len()).collect();
+    // The second host numbers its requests where the first never did: an
+    // instrument that answers a repeated seq from its cache (as §1 says)
+    // would otherwise answer the new requests with the old replies.
+    assert!(seqs(&first).is_disjoint(&seqs(&second)), "{first:?}\n{second:?}");
+    let acted: Vec<String> = second
+        .iter()
+        .map(|l| l.split_once(' ').unwrap().1.to_string())
+        .collect();
+    // Every request of the resumed host was acted on (none answered from the
+    // first host's cache), down to the final withdrawal.
+    assert_eq!(acted.first().map(String::as_str), Some("*IDN?"), "{acted:?}");
+    assert_eq!(acted.iter().filter(|r| r.starts_with("IV ")).count(), 3, "{acted:?}");
+    assert_eq!(acted.last().map(String::as_str), Some("WITHDRAW"), "{acted:?}");
+    assert_eq!(SessionLog::load(&session).unwrap().next_step(), 9);
+}

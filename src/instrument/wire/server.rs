@@ -218,3 +218,29 @@ impl<I: Instrument> WireServer<I> {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instrument::sim::{SimConfig, SimInstrument};
+
+    fn server() -> WireServer<SimInstrument> {
+        let mut plan = crate::plan::SessionPlan::default();
+        plan.sim.time_scale = 0.0;
+        WireServer::new(SimInstrument::new(SimConfig::from_plan(&plan)).unwrap())
+    }
+
+    #[test]
+    fn a_repeat_is_answered_from_the_cache_and_a_new_request_under_an_old_seq_is_acted_on() {
+        let mut s = server();
+        let first = s.handle_line(frame::encode(7, "MOVE 100 200").as_bytes());
+        assert_eq!(s.handled, 1);
+        // The same line again (its reply was lost): the cached reply, not a second move.
+        assert_eq!(s.handle_line(frame::encode(7, "MOVE 100 200").as_bytes()), first);
+        assert_eq!(s.handled, 1);
+        // Another host numbering from the same start: a different request.
+        let other = s.handle_line(frame::encode(7, "MOVE 300 400").as_bytes());
+        assert_eq!(s.handled, 2);
+        assert!(other.contains("OK 300 400"), "{other}");
+    }
+}
