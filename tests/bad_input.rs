@@ -188,3 +188,134 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         })
         .collect()
 }
+
+#[test]
+fn a_plan_that_cannot_fit_in_memory_is_refused_with_the_key_and_the_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    let text = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace("rows = 64\ncols = 64", "rows = 4096\ncols = 4096")
+        .replace("[policy]\n", "[policy]\npatch_px = 64\nstride_px = 1\n");
+    std::fs::write(&plan, text).unwrap();
+    let (code, err) = stderr_of(bin().args(["run", plan.to_str().unwrap(), "--headless"]));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("policy.stride_px = 1") && err.contains("16265089 candidates") && err.contains("GiB"),
+        "{err}"
+    );
+    assert!(no_session_in(&dir.path().join("runs")));
+    // The budget is a setting.
+    let plan = fast_plan(dir.path(), "[host]\nmemory_budget_mb = 1\n");
+    let (code, err) = stderr_of(bin().args(["run", plan.to_str().unwrap(), "--headless"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("1 MiB (host.memory_budget_mb)"), "{err}");
+}
+
+#[test]
+fn a_session_that_measures_nothing_fails_instead_of_finishing() {
+    use dualscope::store::grid::{GridCurve, GridDataset};
+    let dir = tempfile::tempdir().unwrap();
+    // Curves only in the corner, where no 16-px patch fits: no candidate at all.
+    let mut spectra = std::collections::BTreeMap::new();
+    for k in 0..3u32 {
+        spectra.insert(
+            (k, k),
+            GridCurve {
+                bias_v: vec![0.0, 1.0, 0.0],
+                current_a: vec![0.0, 1e-10, 0.0],
+            },
+        );
+    }
+    let data = dir.path().join("corner");
+    GridDataset {
+        width_nm: 500.0,
+        height_nm: 500.0,
+        description: None,
+        sweep: None,
+        topography_nm: ndarray::Array2::zeros((64, 64)),
+        spectra,
+        labels: None,
+        unusable: Vec::new(),
+    }
+    .write(&data)
+    .unwrap();
+    let plan = fast_plan(dir.path(), "");
+    let out = bin()
+        .args([
+            "run",
+            plan.to_str().unwrap(),
+            "--headless",
+            "--instrument",
+            &format!("replay:{}", data.display()),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("no location could be measured"), "{stdout}");
+    let log = SessionLog::load(&only_session(&dir.path().join("runs"))).unwrap();
+    assert_eq!(log.meta.status, dualscope::store::SessionStatus::Failed);
+}
+
+#[test]
+fn a_failing_policy_worker_is_an_event_and_the_run_goes_on_with_structure() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    let out = bin()
+        .args([
+            "run",
+            plan.to_str().unwrap(),
+            "--headless",
+            "--policy",
+            "dn-dkl",
+            "--budget",
+            "16",
+        ])
+        .env("DUALSCOPE_FAULT_DKL_PANIC_AT_CURVES", "12")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let log = SessionLog::load(&only_session(&dir.path().join("runs"))).unwrap();
+    assert_eq!(log.next_step(), 16);
+    let failed = log.events.iter().find(|e| e.kind == "policy_failed").expect("an event");
+    assert!(
+        failed.detail.contains("panicked") && failed.detail.contains("structure"),
+        "{failed:?}"
+    );
+    // Before: DN-DKL's scored decisions; after: structural novelty's.
+    let labels: Vec<&str> = log.decisions.iter().map(|d| d.policy.as_str()).collect();
+    assert_eq!(labels[11], "dn-dkl", "{labels:?}");
+    assert!(labels[12..].iter().all(|l| *l == "structure"), "{labels:?}");
+    assert!(log.decisions[12..].iter().all(|d| d.structure_novelty.is_some()));
+}
+
+#[test]
+fn a_panicking_retraining_is_an_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    let text = std::fs::read_to_string(&plan).unwrap().replace(
+        "retrain_every = 0",
+        "retrain_every = 8\nvae_epochs = 5\nvae_hidden = 16",
+    );
+    std::fs::write(&plan, text).unwrap();
+    let out = bin()
+        .args(["run", plan.to_str().unwrap(), "--headless", "--budget", "20"])
+        .env("DUALSCOPE_FAULT_RETRAIN_PANIC_AT_CURVES", "8")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let log = SessionLog::load(&only_session(&dir.path().join("runs"))).unwrap();
+    let failed: Vec<_> = log.events.iter().filter(|e| e.kind == "retrain_failed").collect();
+    assert_eq!(failed.len(), 1, "{:?}", log.events);
+    assert!(
+        failed[0].detail.contains("8 curves") && failed[0].detail.contains("panicked"),
+        "{failed:?}"
+    );
+    // The next trainings still land.
+    assert!(
+        log.events
+            .iter()
+            .any(|e| e.kind == "retrain" && e.detail.contains("clusters"))
+    );
+}

@@ -201,3 +201,85 @@ fn a_hang_up_leaves_a_resumable_session_with_nothing_lost() {
     .unwrap();
     assert_eq!(raw.len(), 150, "a step was written twice");
 }
+
+/// CPU time (user + system) of a process so far, in clock ticks.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_finished_console_is_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    let runs = dir.path().join("runs");
+    let cmd = format!(
+        "exec {} run {} --budget 12 --out {}",
+        env!("CARGO_BIN_EXE_dualscope"),
+        plan.display(),
+        runs.display()
+    );
+    let tmux = Tmux::start("idle", 120, 40, &cmd);
+    tmux.wait_for("FINISHED", 60);
+    // Let the last redraws land, then watch it do nothing for 10 s.
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = tmux.pane_pid();
+    let bytes = dir.path().join("tty.out");
+    Command::new("tmux")
+        .args([
+            "-L",
+            &tmux.socket,
+            "pipe-pane",
+            "-o",
+            "-t",
+            "t",
+            &format!("cat >> {}", bytes.display()),
+        ])
+        .status()
+        .unwrap();
+    let ticks_per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(10));
+    let used_s = (cpu_ticks(pid) - before) as f64 / ticks_per_s;
+    let written = std::fs::metadata(&bytes).map(|m| m.len()).unwrap_or(0);
+    assert!(used_s <= 0.1, "the finished console used {used_s:.2} s of CPU in 10 s");
+    assert!(
+        written < 512,
+        "the finished console wrote {written} bytes to the terminal in 10 s"
+    );
+    tmux.keys(&["q"]);
+}
+
+#[test]
+fn a_bad_theme_or_no_terminal_leaves_no_session_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    let runs = dir.path().join("runs");
+    // No terminal: refused before anything starts.
+    let out = bin()
+        .args(["run", plan.to_str().unwrap(), "--out", runs.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a terminal"));
+    // A theme that does not exist, on a real terminal.
+    let exit = dir.path().join("exit.txt");
+    let cmd = format!(
+        "{} run {} --theme {}/no-such-theme.toml --out {} 2> {}/err.txt; echo $? > {}",
+        env!("CARGO_BIN_EXE_dualscope"),
+        plan.display(),
+        dir.path().display(),
+        runs.display(),
+        dir.path().display(),
+        exit.display()
+    );
+    let _tmux = Tmux::start("theme", 100, 30, &cmd);
+    assert_ne!(wait_exit(&exit, 30).trim(), "0");
+    let err = std::fs::read_to_string(dir.path().join("err.txt")).unwrap();
+    assert!(err.contains("no-such-theme"), "{err}");
+    let sessions = std::fs::read_dir(&runs).map(|d| d.flatten().count()).unwrap_or(0);
+    assert_eq!(sessions, 0, "a refused console must not leave a session");
+}

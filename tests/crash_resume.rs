@@ -24,11 +24,9 @@ fn write_plan(dir: &Path, audit: &Path) -> std::path::PathBuf {
     dir.join("plan.toml")
 }
 
-/// Every row of the measurements part files, duplicates included.
-fn raw_steps(session: &Path) -> Vec<u32> {
-    let df = dualscope::store::reader::table_frame(session, "measurements")
-        .unwrap()
-        .unwrap();
+/// Every row of a table's part files, duplicates included.
+fn raw_steps(session: &Path, table: &str) -> Vec<u32> {
+    let df = dualscope::store::reader::table_frame(session, table).unwrap().unwrap();
     dualscope::store::frame::get_u32(&df, "step").unwrap()
 }
 
@@ -89,10 +87,16 @@ fn twenty_plus_kills_lose_nothing() {
             }
         }
         let session = session.unwrap();
-        // Part files: each step exactly once.
-        let mut steps = raw_steps(&session);
-        steps.sort_unstable();
-        assert_eq!(steps, (0..BUDGET).collect::<Vec<_>>(), "duplicated or missing steps");
+        // Part files: each step exactly once, in measurements and in decisions.
+        for table in ["measurements", "decisions"] {
+            let mut steps = raw_steps(&session, table);
+            steps.sort_unstable();
+            assert_eq!(
+                steps,
+                (0..BUDGET).collect::<Vec<_>>(),
+                "{table}: duplicated or missing steps"
+            );
+        }
         // Every curve the instrument handed over is in the log.
         let log = SessionLog::load(&session).unwrap();
         let logged: BTreeSet<String> = log

@@ -42,6 +42,9 @@ pub fn list(root: &Path) -> color_eyre::Result<i32> {
                     compliance,
                     log.meta.instrument_idn
                 );
+                for d in &log.damage {
+                    println!("  damaged: {d}");
+                }
             }
             Err(e) => println!("{name:<28} unreadable: {e}"),
         }

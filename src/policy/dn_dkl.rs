@@ -493,8 +493,6 @@ impl DecisionCore {
     /// Re-scores novelty, refits warm, and scores every candidate.
     pub fn rank(&mut self) -> Result<Ranking, String> {
         let n = self.reduced.len();
-        #[cfg(feature = "test-hooks")]
-        crate::hooks::panic_at("DKL_PANIC_AT_CURVES", n as u64);
         let m = self.patches.len();
         if self.settings.kind == PolicyKind::Structure || n < MIN_FIT_POINTS {
             Self::settle_structure(
@@ -518,6 +516,8 @@ impl DecisionCore {
                 stages_ms: [0.0; 5],
             });
         }
+        #[cfg(feature = "test-hooks")]
+        crate::hooks::panic_at("DKL_PANIC_AT_CURVES", n as u64);
         // The SSIM columns and the fit need each other's results only when
         // scoring: the fit (burn, one core) and the columns (the rest of the
         // pool) run side by side.

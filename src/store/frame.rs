@@ -192,7 +192,6 @@ impl Staged {
 /// Writes `bytes` to the hidden temporary name of `path` (created new, never
 /// through a link) and fsyncs it; [`Staged::commit`] puts it in place.
 pub fn stage(path: &Path, bytes: &[u8]) -> Result<Staged, StoreError> {
-    use std::io::Write;
     let tmp = tmp_path(path);
     // A temporary left by a crash holds nothing anyone needs (its rows are in
     // the journal); removing a link removes the link, not what it points at.
@@ -205,20 +204,27 @@ pub fn stage(path: &Path, bytes: &[u8]) -> Result<Staged, StoreError> {
     super::fault::charge(bytes.len() as u64, &tmp)?;
     let result = nofollow(std::fs::OpenOptions::new().write(true).create_new(true))
         .open(&tmp)
-        .and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_all()
-        });
+        .map_err(|e| StoreError::io(&tmp, e))
+        .and_then(|mut f| write_all_synced(&mut f, bytes, &tmp));
     if let Err(e) = result {
         // Leave nothing half-written behind; the caller's data is still in memory.
         let _ = std::fs::remove_file(&tmp);
-        return Err(StoreError::io(&tmp, e));
+        return Err(e);
     }
     Ok(Staged {
         tmp,
         path: path.to_path_buf(),
         crc32: crc32fast::hash(bytes),
     })
+}
+
+/// Writes all of `bytes` to an open file and waits until they are on disk;
+/// a full disk is [`StoreError::DiskFull`].
+pub fn write_all_synced(file: &mut File, bytes: &[u8], path: &Path) -> Result<(), StoreError> {
+    use std::io::Write;
+    file.write_all(bytes)
+        .and_then(|_| file.sync_all())
+        .map_err(|e| StoreError::io(path, e))
 }
 
 /// Writes `bytes` to `path` atomically: hidden temporary, fsync, rename, fsync
@@ -319,4 +325,26 @@ pub fn read_table(dir: &Path) -> Result<Option<DataFrame>, StoreError> {
 
 pub fn part_name(n: u32) -> String {
     format!("part-{n:06}.parquet")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_said_as_such() {
+        // /dev/full answers every write with ENOSPC, as a full file system does.
+        let mut df = DataFrame::new_infer_height(vec![col_f64("x", vec![1.0; 1000])]).unwrap();
+        let bytes = parquet_bytes(&mut df).unwrap();
+        let mut full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let err = write_all_synced(&mut full, &bytes, Path::new("/dev/full")).unwrap_err();
+        assert!(matches!(err, StoreError::DiskFull { .. }), "{err}");
+        assert!(err.to_string().contains("the disk is full"), "{err}");
+    }
+
+    #[test]
+    fn temporary_names_are_hidden_from_dataset_readers() {
+        let tmp = tmp_path(Path::new("/s/measurements/part-000004.parquet"));
+        assert_eq!(tmp, Path::new("/s/measurements/.part-000004.parquet.tmp"));
+    }
 }

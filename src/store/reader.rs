@@ -155,7 +155,13 @@ pub fn inspect(
         }
     }
     for (n, note) in &notes {
-        if note.rows != Some(0) && !parts.iter().any(|(p, _)| p == n) {
+        // A part set aside after damage is not missing once another part
+        // holds its rows again.
+        let rewritten = state
+            .covered
+            .iter()
+            .any(|&(a, b)| a <= note.first_seq && note.last_seq <= b);
+        if note.rows != Some(0) && !parts.iter().any(|(p, _)| p == n) && !rewritten {
             state.missing.push(*n);
         }
     }

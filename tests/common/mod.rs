@@ -1,6 +1,8 @@
 //! Helpers for whole-program tests: run the real binary on small plans.
 #![allow(dead_code)]
 
+pub mod python;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,114 @@
+//! The session log read by readers written elsewhere: pyarrow's dataset
+//! reader and DuckDB, on a finished session and on one being written.
+
+mod common;
+use common::*;
+use dualscope::store::SessionLog;
+use std::time::{Duration, Instant};
+
+const READ_ALL: &str = r#"
+import sys, pyarrow.dataset as ds
+session = sys.argv[1]
+for table in ["topography", "measurements", "decisions", "events", "embeddings"]:
+    t = ds.dataset(f"{session}/{table}", format="parquet").to_table()
+    print(table, t.num_rows)
+"#;
+
+#[test]
+fn pyarrow_and_duckdb_read_every_table_of_a_finished_session() {
+    let Some(py) = python::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "12"]));
+    let session = only_session(&dir.path().join("runs"));
+    let log = SessionLog::load(&session).unwrap();
+    let out = python::run(&py, READ_ALL, &[session.to_str().unwrap()]);
+    let rows: std::collections::HashMap<&str, usize> = out
+        .lines()
+        .map(|l| {
+            let (t, n) = l.split_once(' ').unwrap();
+            (t, n.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(rows["topography"], 64 * 64);
+    assert_eq!(rows["measurements"], 12);
+    assert_eq!(rows["decisions"], 12, "one decision row per step");
+    assert_eq!(rows["events"], log.events.len());
+    assert_eq!(rows["embeddings"], 0);
+    // DuckDB, as the README says a user would.
+    let duck = python::run(
+        &py,
+        r#"
+import sys, duckdb
+s = sys.argv[1]
+print(duckdb.sql(f"select count(*), count(distinct step), min(x_nm) >= 0 from read_parquet('{s}/measurements/*.parquet')").fetchall()[0])
+print(duckdb.sql(f"select count(*) from read_parquet('{s}/decisions/*.parquet') where fit_ms is null").fetchall()[0][0])
+"#,
+        &[session.to_str().unwrap()],
+    );
+    assert!(duck.starts_with("(12, 12, True)"), "{duck}");
+    // A random policy fits nothing: the fit times are null, not zero.
+    assert_eq!(duck.lines().nth(1), Some("12"), "{duck}");
+}
+
+#[test]
+fn pyarrow_reads_a_session_while_it_is_written() {
+    let Some(py) = python::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    let text = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace("time_scale = 0.0", "time_scale = 0.1")
+        .replace("flush_rows = 4", "flush_rows = 1");
+    std::fs::write(&plan, text).unwrap();
+    let mut run = bin()
+        .args(["run", plan.to_str().unwrap(), "--headless", "--budget", "60"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let runs = dir.path().join("runs");
+    let t0 = Instant::now();
+    let session = loop {
+        if let Some(s) = std::fs::read_dir(&runs)
+            .ok()
+            .and_then(|d| d.flatten().map(|e| e.path()).find(|p| p.join("session.toml").exists()))
+        {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // One Python process reading every table over and over while parts
+    // are staged and renamed beside it: never a half-written or temporary file.
+    let stop = dir.path().join("stop");
+    let reader = std::process::Command::new(&py)
+        .arg("-c")
+        .arg(
+            r#"
+import sys, os, pyarrow.dataset as ds
+session, stop = sys.argv[1], sys.argv[2]
+reads = 0
+while not os.path.exists(stop):
+    for table in ["measurements", "decisions", "events", "embeddings"]:
+        ds.dataset(f"{session}/{table}", format="parquet").to_table()
+        reads += 1
+print(reads)
+"#,
+        )
+        .args([session.to_str().unwrap(), stop.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(run.wait().unwrap().success());
+    std::fs::write(&stop, "").unwrap();
+    let out = reader.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "pyarrow failed while the session was written:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reads: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(reads > 40, "{reads} reads");
+    assert_eq!(SessionLog::load(&session).unwrap().next_step(), 60);
+}
