@@ -82,6 +82,8 @@ fn over_pty(c: &mut Criterion) {
             retries: 3,
             reconnect_for: Duration::from_secs(5),
             band_rows: 32,
+            max_survey_pixels: 1 << 24,
+            first_seq: None,
         };
         let mut inst = SerialInstrument::open(&path, 115_200, settings).unwrap();
         inst.engage().unwrap();

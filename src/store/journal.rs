@@ -100,6 +100,9 @@ impl Entry {
     }
 }
 
+/// Journal entries with their sequence numbers, in journal order.
+pub type Entries = Vec<(u64, Entry)>;
+
 /// The journal of one session, open for appending.
 #[derive(Debug)]
 pub struct Journal {
@@ -224,7 +227,7 @@ impl Journal {
     /// Opens (or creates) the journal for appending, cutting off a torn tail
     /// (only bytes after the last valid frame; damage before it stays, skipped).
     /// Returns the journal, every entry already in it, and the damage found.
-    pub fn open(dir: &Path) -> Result<(Self, Vec<(u64, Entry)>, Damage), StoreError> {
+    pub fn open(dir: &Path) -> Result<(Self, Entries, Damage), StoreError> {
         let path = dir.join(JOURNAL_FILE);
         let mut file = open_keep(&path)?;
         let mut bytes = Vec::new();

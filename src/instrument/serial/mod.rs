@@ -517,10 +517,10 @@ impl Instrument for SerialInstrument {
             }
             Ok((end, bias, current))
         };
-        let (end, bias, current) = match self.ask(&request, wait, &accept) {
+        let (end, bias, current) = match self.ask(&request, wait, accept) {
             Err(InstrumentError::Refused { code, .. }) if code == "NOTENGAGED" && self.engaged => {
                 self.recover_engagement()?;
-                self.ask(&request, wait, &accept)?
+                self.ask(&request, wait, accept)?
             }
             other => other?,
         };
