@@ -1,20 +1,25 @@
 //! Tables a reader may add to a session without being its writer: the models
 //! `dualscope analyze` trains on a finished (or running) session.
 //!
-//! They live beside the writer's own numbered parts under a name of their own
-//! (`part-analyze.parquet`), written atomically, so a second `analyze`
-//! replaces its first result instead of adding a copy, and a writer running
-//! meanwhile never picks the same name. No lock is taken; nothing else in the
-//! session is touched.
+//! They live beside the writer's own numbered parts under a number of their
+//! own, `part-900000.parquet` (CONTRACTS §3 names parts `part-NNNNNN`), written
+//! atomically, so a second `analyze` replaces its first result instead of
+//! adding a copy. A writer running meanwhile numbers its next part after the
+//! highest it finds, so it never picks the same name; a reader holding the
+//! old file open keeps reading it whole. No lock is taken; nothing else in
+//! the session is touched.
 
 use super::StoreError;
 use super::frame::{parquet_bytes, write_file_atomic};
 use polars::prelude::DataFrame;
 use std::path::{Path, PathBuf};
 
+/// The part number `analyze`'s rows of a table go to.
+pub const ANALYZE_PART: u32 = 900_000;
+
 /// The file `analyze`'s rows of `table` go to.
 pub fn analyze_part(session: &Path, table: &str) -> PathBuf {
-    session.join(table).join("part-analyze.parquet")
+    session.join(table).join(super::frame::part_name(ANALYZE_PART))
 }
 
 /// Writes (or replaces) `analyze`'s part of `table`; returns its path.
