@@ -235,6 +235,16 @@ impl Engine {
         for repair in self.writer.take_repairs() {
             self.log("log_repaired", repair)?;
         }
+        let (plan_a, inst_a) = (self.plan.safety.current_max_a, self.limits.current_max_a);
+        if (plan_a - inst_a).abs() > 1e-9 * plan_a.max(inst_a) {
+            self.log(
+                "compliance",
+                format!(
+                    "the plan's compliance is {plan_a:e} A and the instrument's {inst_a:e} A:                      every curve is held to the lower, {:e} A",
+                    plan_a.min(inst_a)
+                ),
+            )?;
+        }
         self.drain_link_events()?;
         let survey = match self.survey.clone() {
             Some(s) => {

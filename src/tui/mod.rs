@@ -165,84 +165,88 @@ pub fn run(engine: Engine, controls: Controls, console: Console) -> color_eyre::
     )))?;
     term.clear()?;
 
-    let result: color_eyre::Result<()> = runtime.block_on(async {
-        let mut keys = EventStream::new();
-        let mut tick = tokio::time::interval(tick);
-        let mut hangup = signal(SignalKind::hangup())?;
-        let mut terminate = signal(SignalKind::terminate())?;
-        let mut gone = false;
-        let (mut last_bytes, mut last_at) = (0u64, Instant::now());
-        loop {
-            if app.dirty && !gone {
-                app.dirty = false;
-                // A terminal that went away cannot be drawn on; the run carries on.
-                if term.draw(|f| ui::draw(f, &app)).is_err() {
-                    gone = true;
+    // A bug in the console must not end the process under a running sweep:
+    // the panic is held until the engine has parked the tip and closed the log.
+    let ui = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> color_eyre::Result<()> {
+        runtime.block_on(async {
+            let mut keys = EventStream::new();
+            let mut tick = tokio::time::interval(tick);
+            let mut hangup = signal(SignalKind::hangup())?;
+            let mut terminate = signal(SignalKind::terminate())?;
+            let mut gone = false;
+            let (mut last_bytes, mut last_at) = (0u64, Instant::now());
+            loop {
+                if app.dirty && !gone {
+                    app.dirty = false;
+                    // A terminal that went away cannot be drawn on; the run carries on.
+                    if term.draw(|f| ui::draw(f, &app)).is_err() {
+                        gone = true;
+                    }
                 }
-            }
-            if app.exit {
-                break;
-            }
-            tokio::select! {
-                key = keys.next(), if !gone => match key {
-                    Some(Ok(Event::Key(k))) if k.kind == KeyEventKind::Press => {
-                        if k.code == KeyCode::Char('z') && k.modifiers.contains(KeyModifiers::CONTROL) {
-                            suspend(&mut term)?;
-                            app.dirty = true;
-                            continue;
-                        }
-                        if let Some(action) = app.keymap.action(&k) {
-                            for c in app.on_action(action) {
-                                let _ = commands.send(c);
+                if app.exit {
+                    break;
+                }
+                tokio::select! {
+                    key = keys.next(), if !gone => match key {
+                        Some(Ok(Event::Key(k))) if k.kind == KeyEventKind::Press => {
+                            if k.code == KeyCode::Char('z') && k.modifiers.contains(KeyModifiers::CONTROL) {
+                                suspend(&mut term)?;
+                                app.dirty = true;
+                                continue;
+                            }
+                            if let Some(action) = app.keymap.action(&k) {
+                                for c in app.on_action(action) {
+                                    let _ = commands.send(c);
+                                }
                             }
                         }
-                    }
-                    Some(Ok(Event::Resize(..))) => {
-                        term.autoresize()?;
-                        app.dirty = true;
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(_)) | None => gone = true,
-                },
-                // Once the engine is gone its channel answers `None` at once,
-                // forever: stop asking, or the loop spins a core.
-                event = events.recv(), if !app.engine_done => match event {
-                    Some(e) => app.on_engine(e),
-                    None => {
-                        // The run is over; after a quit or a hang-up we leave with it.
-                        app.engine_done = true;
-                        app.dirty = true;
-                        if gone || app.snap.state == crate::engine::RunState::Paused {
-                            break;
-                        }
-                    }
-                },
-                _ = tick.tick() => {
-                    let now = Instant::now();
-                    let total = bytes.load(Ordering::Relaxed);
-                    let dt = now.duration_since(last_at).as_secs_f64();
-                    if dt > 0.0 {
-                        let rate = (total - last_bytes) as f64 / dt;
-                        if (rate - app.tty_bytes_per_s).abs() > 50.0 {
+                        Some(Ok(Event::Resize(..))) => {
+                            term.autoresize()?;
                             app.dirty = true;
                         }
-                        app.tty_bytes_per_s = rate;
-                        tracing::debug!(bytes_per_s = rate, "terminal output");
+                        Some(Ok(_)) => {}
+                        Some(Err(_)) | None => gone = true,
+                    },
+                    // Once the engine is gone its channel answers `None` at once,
+                    // forever: stop asking, or the loop spins a core.
+                    event = events.recv(), if !app.engine_done => match event {
+                        Some(e) => app.on_engine(e),
+                        None => {
+                            // The run is over; after a quit or a hang-up we leave with it.
+                            app.engine_done = true;
+                            app.dirty = true;
+                            if gone || app.snap.state == crate::engine::RunState::Paused {
+                                break;
+                            }
+                        }
+                    },
+                    _ = tick.tick() => {
+                        let now = Instant::now();
+                        let total = bytes.load(Ordering::Relaxed);
+                        let dt = now.duration_since(last_at).as_secs_f64();
+                        if dt > 0.0 {
+                            let rate = (total - last_bytes) as f64 / dt;
+                            if (rate - app.tty_bytes_per_s).abs() > 50.0 {
+                                app.dirty = true;
+                            }
+                            app.tty_bytes_per_s = rate;
+                            tracing::debug!(bytes_per_s = rate, "terminal output");
+                        }
+                        (last_bytes, last_at) = (total, now);
                     }
-                    (last_bytes, last_at) = (total, now);
-                }
-                _ = hangup.recv() => {
-                    tracing::warn!("terminal hung up: finishing the current curve and leaving a resumable session");
-                    gone = true;
-                    let _ = commands.send(Command::Quit);
-                }
-                _ = terminate.recv() => {
-                    let _ = commands.send(Command::Quit);
+                    _ = hangup.recv() => {
+                        tracing::warn!("terminal hung up: finishing the current curve and leaving a resumable session");
+                        gone = true;
+                        let _ = commands.send(Command::Quit);
+                    }
+                    _ = terminate.recv() => {
+                        let _ = commands.send(Command::Quit);
+                    }
                 }
             }
-        }
-        Ok(())
-    });
+            Ok(())
+        })
+    }));
     leave();
     // Quitting the console ends the run (resumable), whatever state it was in.
     let _ = commands.send(Command::Quit);
@@ -250,6 +254,9 @@ pub fn run(engine: Engine, controls: Controls, console: Console) -> color_eyre::
     let outcome = thread
         .join()
         .map_err(|_| color_eyre::eyre::eyre!("the engine thread panicked"))?;
-    result?;
+    match ui {
+        Ok(result) => result?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
     Ok(outcome)
 }

@@ -2,8 +2,8 @@
 //! curve the instrument returned is in the log, and the path is the one an
 //! uninterrupted session takes.
 
-mod common;
-use common::*;
+
+use crate::common::*;
 use dualscope::store::SessionLog;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeSet;

@@ -2,8 +2,8 @@
 //! resume, add a manual point, abort with confirmation, quit, then read the
 //! Parquet log. And a hang-up (SIGHUP) mid-run leaves a resumable session.
 
-mod common;
-use common::*;
+
+use crate::common::*;
 use dualscope::store::{SessionLog, SessionStatus, Source};
 use std::path::Path;
 use std::process::Command;

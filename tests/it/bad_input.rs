@@ -1,8 +1,8 @@
 //! Bad plans, a missing replay folder, a locked session and a full disk: each a
 //! clear error, and the log that exists stays intact.
 
-mod common;
-use common::*;
+
+use crate::common::*;
 use dualscope::store::SessionLog;
 use std::time::{Duration, Instant};
 

@@ -2,8 +2,8 @@
 //! same session as in-process, the same session through line faults, and a
 //! second console refused.
 
-mod common;
-use common::*;
+
+use crate::common::*;
 use dualscope::store::SessionLog;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -5,8 +5,8 @@
 //! of another conversation. The real binary must record none of it as data,
 //! never panic or hang, and leave the tip withdrawn.
 
-mod common;
-use common::*;
+
+use crate::common::*;
 use dualscope::instrument::sim::{SimConfig, SimInstrument};
 use dualscope::instrument::wire::frame;
 use dualscope::instrument::wire::server::WireServer;

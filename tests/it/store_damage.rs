@@ -3,8 +3,8 @@
 //! edited `session.toml`. And the readers (`sessions`, `export`, `report`,
 //! `analyze`) on a session they must not change.
 
-mod common;
-use common::*;
+
+use crate::common::*;
 use dualscope::store::{SessionLog, SessionStatus};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,8 +1,8 @@
 //! The session log read by readers written elsewhere: pyarrow's dataset
 //! reader and DuckDB, on a finished session and on one being written.
 
-mod common;
-use common::*;
+
+use crate::common::*;
 use dualscope::store::SessionLog;
 use std::time::{Duration, Instant};
 

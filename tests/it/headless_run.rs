@@ -1,7 +1,7 @@
 //! A whole headless session on the simulator, read back with polars.
 
-mod common;
-use common::*;
+
+use crate::common::*;
 use polars::prelude::*;
 
 fn run_session(dir: &std::path::Path, seed: u64, budget: u32) -> std::path::PathBuf {

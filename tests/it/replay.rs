@@ -2,8 +2,8 @@
 //! measures exactly the stored curves, which are the curves the live simulator
 //! gives at the same points.
 
-mod common;
-use common::*;
+
+use crate::common::*;
 use dualscope::store::SessionLog;
 use dualscope::store::grid::GridDataset;
 

@@ -1,8 +1,8 @@
 //! DN-DKL decisions are reproducible; the dual VAE's analysis and report work
 //! on a real session.
 
-mod common;
-use common::*;
+
+use crate::common::*;
 use dualscope::store::SessionLog;
 
 fn decisions(session: &std::path::Path) -> Vec<(u32, u32, u32, Option<f64>)> {

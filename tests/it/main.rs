@@ -1,0 +1,20 @@
+//! Whole-program tests, in one test binary: each file a room of its own
+//! (headless runs, the serial driver on a pty, a hostile instrument, crash and
+//! resume, a damaged log, the console in tmux and in snapshots, the models,
+//! the reference readers). One binary rather than one per file, because each
+//! test binary links the whole stack again (~20 s apiece on 2 cores).
+
+mod common;
+
+mod bad_input;
+mod console_snapshots;
+mod console_tmux;
+mod crash_resume;
+mod findings;
+mod headless_run;
+mod hostile_instrument;
+mod learning;
+mod reference_readers;
+mod replay;
+mod serial_pty;
+mod store_damage;
