@@ -1,7 +1,6 @@
 //! Bad plans, a missing replay folder, a locked session and a full disk: each a
 //! clear error, and the log that exists stays intact.
 
-
 use crate::common::*;
 use dualscope::store::SessionLog;
 use std::time::{Duration, Instant};

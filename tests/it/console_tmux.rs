@@ -2,7 +2,6 @@
 //! resume, add a manual point, abort with confirmation, quit, then read the
 //! Parquet log. And a hang-up (SIGHUP) mid-run leaves a resumable session.
 
-
 use crate::common::*;
 use dualscope::store::{SessionLog, SessionStatus, Source};
 use std::path::Path;

@@ -2,7 +2,6 @@
 //! curve the instrument returned is in the log, and the path is the one an
 //! uninterrupted session takes.
 
-
 use crate::common::*;
 use dualscope::store::SessionLog;
 use rand::{Rng, SeedableRng};

@@ -1,6 +1,5 @@
 //! A whole headless session on the simulator, read back with polars.
 
-
 use crate::common::*;
 use polars::prelude::*;
 

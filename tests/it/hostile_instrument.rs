@@ -5,7 +5,6 @@
 //! of another conversation. The real binary must record none of it as data,
 //! never panic or hang, and leave the tip withdrawn.
 
-
 use crate::common::*;
 use dualscope::instrument::sim::{SimConfig, SimInstrument};
 use dualscope::instrument::wire::frame;

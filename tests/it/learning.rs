@@ -1,7 +1,6 @@
 //! DN-DKL decisions are reproducible; the dual VAE's analysis and report work
 //! on a real session.
 
-
 use crate::common::*;
 use dualscope::store::SessionLog;
 

@@ -11,6 +11,7 @@ mod console_snapshots;
 mod console_tmux;
 mod crash_resume;
 mod findings;
+mod golden;
 mod headless_run;
 mod hostile_instrument;
 mod learning;

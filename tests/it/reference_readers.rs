@@ -1,7 +1,6 @@
 //! The session log read by readers written elsewhere: pyarrow's dataset
 //! reader and DuckDB, on a finished session and on one being written.
 
-
 use crate::common::*;
 use dualscope::store::SessionLog;
 use std::time::{Duration, Instant};

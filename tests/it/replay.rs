@@ -2,7 +2,6 @@
 //! measures exactly the stored curves, which are the curves the live simulator
 //! gives at the same points.
 
-
 use crate::common::*;
 use dualscope::store::SessionLog;
 use dualscope::store::grid::GridDataset;

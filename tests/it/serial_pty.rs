@@ -2,7 +2,6 @@
 //! same session as in-process, the same session through line faults, and a
 //! second console refused.
 
-
 use crate::common::*;
 use dualscope::store::SessionLog;
 use std::io::{BufRead, BufReader};

@@ -3,7 +3,6 @@
 //! edited `session.toml`. And the readers (`sessions`, `export`, `report`,
 //! `analyze`) on a session they must not change.
 
-
 use crate::common::*;
 use dualscope::store::{SessionLog, SessionStatus};
 use std::collections::BTreeMap;
