@@ -10,7 +10,6 @@ pub mod patches;
 pub mod spectra;
 pub mod ssim;
 pub mod vae;
-pub mod vae_fused;
 
 use burn::prelude::{Device, Tensor};
 

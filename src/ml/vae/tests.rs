@@ -1,0 +1,140 @@
+//! The dual VAE's tests: the fused pass against burn's, and what training finds.
+
+use super::*;
+use std::sync::atomic::Ordering;
+
+fn toy(n: usize) -> (Vec<f32>, Vec<f32>) {
+    // Two kinds of sample: dark patches with flat curves, bright ones with ramps.
+    let mut img = Vec::new();
+    let mut spec = Vec::new();
+    for i in 0..n {
+        let bright = i % 2 == 0;
+        img.extend((0..16).map(|k| if bright { 0.8 + 0.01 * k as f32 } else { 0.1 }));
+        spec.extend((0..10).map(|k| if bright { k as f32 / 10.0 } else { 0.05 }));
+    }
+    (img, spec)
+}
+
+fn toy_views<'a>(img: &'a [f32], spec: &'a [f32]) -> Views<'a> {
+    Views {
+        images: img,
+        patch_side: 4,
+        spectra: spec,
+        spectrum_width: 10,
+    }
+}
+
+/// A weak KL weight: with 20 toy samples β = 1 collapses the posterior.
+fn settings(epochs: usize, spatial: bool) -> VaeSettings {
+    VaeSettings {
+        hidden: 32,
+        latent: 2,
+        epochs,
+        learning_rate: 1e-2,
+        beta: 0.1,
+        gamma: 10.0,
+        spatial_decoder: spatial,
+        seed: 3,
+    }
+}
+
+#[test]
+fn training_separates_two_kinds_and_aligns_the_views() {
+    let (img, spec) = toy(20);
+    let short = train(toy_views(&img, &spec), &settings(2, false));
+    let long = train(toy_views(&img, &spec), &settings(1500, false));
+    assert!(long.loss < short.loss, "{} !< {}", long.loss, short.loss);
+    let centre = |rows: &[Vec<f32>], parity: usize| -> Vec<f32> {
+        let pick: Vec<&Vec<f32>> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == parity)
+            .map(|(_, r)| r)
+            .collect();
+        (0..2)
+            .map(|d| pick.iter().map(|r| r[d]).sum::<f32>() / pick.len() as f32)
+            .collect()
+    };
+    let (a, b) = (centre(&long.z_image, 0), centre(&long.z_image, 1));
+    let gap = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+    let spread = long
+        .z_image
+        .iter()
+        .enumerate()
+        .map(|(i, z)| {
+            let c = if i % 2 == 0 { &a } else { &b };
+            ((z[0] - c[0]).powi(2) + (z[1] - c[1]).powi(2)).sqrt()
+        })
+        .fold(0f32, f32::max);
+    assert!(gap > 3.0 * spread, "kinds not separated: {a:?} {b:?}, spread {spread}");
+    // The two views agree after alignment.
+    let mismatch: f32 = long
+        .z_image
+        .iter()
+        .zip(&long.z_spectrum)
+        .map(|(p, q)| (p[0] - q[0]).abs() + (p[1] - q[1]).abs())
+        .sum::<f32>()
+        / 20.0;
+    assert!(mismatch < gap, "views disagree by {mismatch} (gap {gap})");
+}
+
+#[test]
+fn the_fused_pass_trains_as_burn_does() {
+    // Same seed, same draws, same noise: after a few Adam steps the two
+    // implementations differ only by f32 rounding, with either decoder.
+    let (img, spec) = toy(12);
+    for spatial in [false, true] {
+        let s = settings(6, spatial);
+        let fused = train_with(Pass::Fused, toy_views(&img, &spec), &s, &AtomicUsize::new(0));
+        let reference = train_reference(toy_views(&img, &spec), &s);
+        for (a, b) in [
+            (&fused.z_image, &reference.z_image),
+            (&fused.z_spectrum, &reference.z_spectrum),
+        ] {
+            for (p, q) in a.iter().flatten().zip(b.iter().flatten()) {
+                assert!((p - q).abs() < 1e-4, "spatial {spatial}: fused {p} vs burn {q}");
+            }
+        }
+        for (p, q) in [
+            (fused.loss, reference.loss),
+            (fused.reconstruction, reference.reconstruction),
+            (fused.alignment, reference.alignment),
+        ] {
+            assert!(
+                (p - q).abs() < 1e-4 * q.abs().max(1.0),
+                "spatial {spatial}: fused {p} vs burn {q}"
+            );
+        }
+        // And the embedding moved: the comparison is not of two starting points.
+        let start = train_with(
+            Pass::Fused,
+            toy_views(&img, &spec),
+            &settings(1, spatial),
+            &AtomicUsize::new(0),
+        );
+        let moved = fused
+            .z_image
+            .iter()
+            .flatten()
+            .zip(start.z_image.iter().flatten())
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            moved > 1e-2,
+            "spatial {spatial}: training did not move the embedding ({moved})"
+        );
+    }
+}
+
+#[test]
+fn same_seed_same_embedding_and_the_spatial_decoder_trains() {
+    let (img, spec) = toy(8);
+    let done = AtomicUsize::new(0);
+    let a = train_watched(toy_views(&img, &spec), &settings(5, false), &done);
+    assert_eq!(done.load(Ordering::Relaxed), 5, "every epoch counted once");
+    let b = train(toy_views(&img, &spec), &settings(5, false));
+    assert_eq!(a, b);
+    let s = train(toy_views(&img, &spec), &settings(20, true));
+    assert!(s.loss.is_finite());
+    assert_eq!(s.z_image[0].len(), 2);
+}
