@@ -15,7 +15,7 @@ use faer::linalg::solvers::{DenseSolveCore, Solve};
 use faer::{Mat, Side};
 
 /// Why a GP could not be fitted.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("the kernel matrix is not positive definite (noise {noise_var:e})")]
 pub struct NotPositiveDefinite {
     pub noise_var: f64,
