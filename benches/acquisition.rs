@@ -2,10 +2,12 @@
 //! journaling + part-writing one measurement.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use dualscope::instrument::Instrument;
 use dualscope::instrument::sim::{SimConfig, SimInstrument};
-use dualscope::instrument::{Identity, Instrument, Limits};
 use dualscope::plan::SessionPlan;
-use dualscope::store::{Entry, MeasurementRow, SessionWriter, Source};
+use dualscope::record::{Identity, Limits};
+use dualscope::record::{Measurement, Source};
+use dualscope::store::{Entry, SessionWriter};
 use std::hint::black_box;
 
 fn plan() -> SessionPlan {
@@ -54,7 +56,7 @@ fn store_write(c: &mut Criterion) {
         b.iter(|| {
             step += 1;
             writer
-                .append(Entry::Measurement(MeasurementRow::of_sweep(
+                .append(Entry::Measurement(Measurement::of_sweep(
                     step,
                     0,
                     (1, 2),

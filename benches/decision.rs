@@ -7,8 +7,8 @@ use dualscope::instrument::Instrument;
 use dualscope::instrument::sim::{SimConfig, SimInstrument};
 use dualscope::ml::patches;
 use dualscope::plan::{PolicyKind, SessionPlan};
-use dualscope::policy::Candidates;
 use dualscope::policy::dn_dkl::{DecisionCore, DnDklSettings, Observation};
+use dualscope::record::Candidates;
 use rand::{Rng, SeedableRng};
 
 /// A core that has absorbed `n - 1` curves and fitted once, and the n-th curve.

@@ -4,10 +4,11 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use dualscope::engine::{EngineEvent, RunState, StepReport};
+use dualscope::instrument::Instrument;
 use dualscope::instrument::sim::{SimConfig, SimInstrument};
-use dualscope::instrument::{Instrument, SweepEnd};
 use dualscope::plan::SessionPlan;
-use dualscope::store::{MeasurementRow, Source};
+use dualscope::record::SweepEnd;
+use dualscope::record::{Measurement, Source};
 use dualscope::tui::CountingWriter;
 use dualscope::tui::app::App;
 use dualscope::tui::keymap::Keymap;
@@ -23,7 +24,7 @@ use std::time::Duration;
 struct Session {
     plan: SessionPlan,
     sim: SimInstrument,
-    survey: Arc<dualscope::instrument::Survey>,
+    survey: Arc<dualscope::record::Survey>,
     step: u32,
 }
 
@@ -48,7 +49,7 @@ impl Session {
         let (row, col) = (8 + (step * 37) % 240, 8 + (step * 91) % 240);
         let (x, y) = self.survey.pixel_to_nm(row, col);
         let s = self.sim.sweep_at(x, y, &self.plan.sweep, 0);
-        let m = MeasurementRow::of_sweep(step, step as i64 * 700, (row, col), (x, y), Source::Policy, s, 2e-11);
+        let m = Measurement::of_sweep(step, step as i64 * 700, (row, col), (x, y), Source::Policy, s, 2e-11);
         vec![
             EngineEvent::Decided {
                 step,

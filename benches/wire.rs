@@ -2,14 +2,15 @@
 //! second through a real pseudo-terminal, at full speed and at 115200 baud.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use dualscope::instrument::Instrument;
 use dualscope::instrument::serial::{SerialInstrument, SerialSettings};
 use dualscope::instrument::sim::{SimConfig, SimInstrument};
 use dualscope::instrument::wire::frame;
 use dualscope::instrument::wire::message::{Reply, Request, payload};
 use dualscope::instrument::wire::serve::{ServeOptions, serve_pty};
 use dualscope::instrument::wire::server::WireServer;
-use dualscope::instrument::{Instrument, SweepEnd};
 use dualscope::plan::SessionPlan;
+use dualscope::record::SweepEnd;
 use std::hint::black_box;
 use std::sync::mpsc;
 use std::time::Duration;

@@ -19,10 +19,11 @@
 use dualscope::analysis;
 use dualscope::analysis::Sample;
 use dualscope::engine;
-use dualscope::instrument::sim::film::{Film, Motif};
+use dualscope::instrument::sim::film::Film;
 use dualscope::instrument::sim::iv::Response;
 use dualscope::ml::cluster;
 use dualscope::plan::{PolicyKind, SessionPlan};
+use dualscope::record::Motif;
 use dualscope::store::SessionLog;
 
 fn arg(name: &str) -> Option<String> {

@@ -11,10 +11,11 @@
 //! `cargo run --release --example discovery [-- --films 5 --budget 210]`
 
 use dualscope::engine;
-use dualscope::instrument::sim::film::{Film, Motif};
+use dualscope::instrument::sim::film::Film;
 use dualscope::instrument::sim::iv::Response;
 use dualscope::plan::{PolicyKind, SessionPlan};
-use dualscope::policy::Candidates;
+use dualscope::record::Candidates;
+use dualscope::record::Motif;
 use dualscope::store::SessionLog;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -40,7 +41,7 @@ fn true_curves(plan: &SessionPlan, film: &Film, sites: &[(u32, u32)]) -> Vec<Vec
     sites
         .iter()
         .map(|&(r, c)| {
-            let (x, y) = dualscope::instrument::pixel_to_nm(
+            let (x, y) = dualscope::record::pixel_to_nm(
                 r,
                 c,
                 plan.survey.rows,

@@ -15,6 +15,7 @@ pub mod instrument;
 pub mod ml;
 pub mod plan;
 pub mod policy;
+pub mod record;
 pub mod scalar;
 pub mod seed;
 pub mod store;

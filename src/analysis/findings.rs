@@ -4,7 +4,7 @@
 //! cluster be "led by" a motif.
 
 use super::summary::ClusterSummary;
-use crate::instrument::sim::film::Motif;
+use crate::record::Motif;
 
 /// One finding checked on one clustering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

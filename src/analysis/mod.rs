@@ -6,14 +6,15 @@ pub mod relief;
 pub mod report;
 pub mod summary;
 
-use crate::instrument::Survey;
-use crate::instrument::sim::film::{Film, Motif};
+use crate::instrument::sim::film::Film;
 use crate::ml::cluster::{self, Mixture};
 use crate::ml::consensus;
 use crate::ml::patches;
 use crate::ml::vae::{self, Embedding, VaeSettings};
 use crate::plan::{AnalysisPlan, InstrumentSpec, SessionPlan};
-use crate::store::{EmbeddingRow, MeasurementRow};
+use crate::record::Motif;
+use crate::record::Survey;
+use crate::record::{LatentPoint, Measurement};
 pub use summary::ClusterSummary;
 
 /// Below this current the asinh compression of curves is linear.
@@ -43,7 +44,7 @@ pub struct Sample {
 }
 
 /// Builds samples from one session's survey and measurements.
-pub fn samples(session: usize, plan: &SessionPlan, survey: &Survey, measurements: &[MeasurementRow]) -> Vec<Sample> {
+pub fn samples(session: usize, plan: &SessionPlan, survey: &Survey, measurements: &[Measurement]) -> Vec<Sample> {
     let side = plan.policy.patch_px as usize;
     let image_nm = survey.heights_nm.mapv(|v| v as f32);
     let span = {
@@ -112,18 +113,12 @@ impl Analysis {
 
     /// The `embeddings` rows of the samples of one session (`samples` are those
     /// this analysis was trained on, in the same order).
-    pub fn embedding_rows(
-        &self,
-        samples: &[Sample],
-        session: usize,
-        model_step: u32,
-        model: &str,
-    ) -> Vec<EmbeddingRow> {
+    pub fn embedding_rows(&self, samples: &[Sample], session: usize, model_step: u32, model: &str) -> Vec<LatentPoint> {
         samples
             .iter()
             .enumerate()
             .filter(|(_, s)| s.session == session)
-            .map(|(i, s)| EmbeddingRow {
+            .map(|(i, s)| LatentPoint {
                 model_step,
                 row: s.row,
                 col: s.col,

@@ -2,7 +2,7 @@
 //! `report.md` beside them.
 
 use super::{Analysis, Sample};
-use crate::instrument::Survey;
+use crate::record::Survey;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;

@@ -3,7 +3,7 @@
 //! topography descriptor of its patches.
 
 use super::Sample;
-use crate::instrument::sim::film::Motif;
+use crate::record::Motif;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stat {

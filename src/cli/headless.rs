@@ -4,6 +4,7 @@
 
 use crate::engine::{Command, Controls, Engine, EngineEvent, RunOutcome, StepReport};
 use crate::fmt;
+use crate::record::EventKind;
 use crate::store::SessionStatus;
 use std::io::Write;
 use tokio::signal::unix::{SignalKind, signal};
@@ -50,7 +51,7 @@ fn print_event(event: &EngineEvent) {
             let _ = writeln!(out, "{what}  {rows}×{cols} px over {width_nm}×{height_nm} nm");
         }
         EngineEvent::Logged(e) => {
-            if !matches!(e.kind.as_str(), "start" | "survey") {
+            if !matches!(e.kind, EventKind::Start | EventKind::Survey) {
                 let _ = writeln!(out, "event  {:<14} {}", e.kind, e.detail);
             }
         }

@@ -29,7 +29,7 @@ pub fn list(root: &Path) -> color_eyre::Result<i32> {
                 let compliance = log
                     .measurements
                     .iter()
-                    .filter(|m| m.sweep_end == crate::instrument::SweepEnd::Compliance)
+                    .filter(|m| m.sweep_end == crate::record::SweepEnd::Compliance)
                     .count();
                 println!(
                     "{:<28} {:<12} {:>11} {:<9} {:>6} {:>7} {:>7}  {}",

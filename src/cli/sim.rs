@@ -152,7 +152,7 @@ pub fn export(plan: &SessionPlan, stride: u32, out: &std::path::Path) -> color_e
             );
             if row % stride == 0 && col % stride == 0 {
                 let (x, y) =
-                    crate::instrument::pixel_to_nm(row, col, rows, cols, plan.survey.width_nm, plan.survey.height_nm);
+                    crate::record::pixel_to_nm(row, col, rows, cols, plan.survey.width_nm, plan.survey.height_nm);
                 // Visit 0: the very curve a live simulator gives on its first sweep there.
                 let s = sim.sweep_at(x, y, &plan.sweep, 0);
                 spectra.insert(

@@ -2,6 +2,7 @@
 //! commands are acted on, and a pause waits here (never mid-curve).
 
 use super::{Command, Engine, EngineEvent, RunState, Stop};
+use crate::record::EventKind;
 use crate::store::SessionStatus;
 use std::sync::mpsc::TryRecvError;
 
@@ -36,7 +37,7 @@ impl Engine {
         }
         self.set_state(RunState::Paused);
         self.writer.set_status(SessionStatus::Paused, None)?;
-        self.log("pause", format!("paused before step {}", self.next_step()))?;
+        self.log(EventKind::Pause, format!("paused before step {}", self.next_step()))?;
         loop {
             let cmd = match self.commands.recv() {
                 Ok(cmd) => cmd,
@@ -59,7 +60,7 @@ impl Engine {
             }
             if !still_paused {
                 self.writer.set_status(SessionStatus::Running, None)?;
-                self.log("resume", format!("resumed at step {}", self.next_step()))?;
+                self.log(EventKind::Resume, format!("resumed at step {}", self.next_step()))?;
                 self.set_state(RunState::Running);
                 return Ok(None);
             }
@@ -84,10 +85,13 @@ impl Engine {
             Command::AddManual { row, col } => {
                 let survey = self.survey.clone().expect("survey before commands");
                 if row >= survey.rows() || col >= survey.cols() {
-                    self.log("manual_refused", format!("({row}, {col}) is outside the survey"))?;
+                    self.log(
+                        EventKind::ManualRefused,
+                        format!("({row}, {col}) is outside the survey"),
+                    )?;
                 } else {
                     self.manual.push_back((row, col));
-                    self.log("manual_added", format!("({row}, {col}) will be measured next"))?;
+                    self.log(EventKind::ManualAdded, format!("({row}, {col}) will be measured next"))?;
                     self.publish_queue();
                 }
             }
@@ -99,7 +103,7 @@ impl Engine {
             }
             Command::SetBeta(beta) => {
                 if !(0.0..=100.0).contains(&beta) || !beta.is_finite() {
-                    self.log("beta_refused", format!("β = {beta}: must be in 0 ..= 100"))?;
+                    self.log(EventKind::BetaRefused, format!("β = {beta}: must be in 0 ..= 100"))?;
                 } else {
                     self.plan.policy.beta = beta;
                     self.replace_policy(format!("β is now {beta}"))?;
@@ -107,14 +111,14 @@ impl Engine {
             }
             Command::RetrainNow => {
                 if self.retrainer.busy() {
-                    self.log("retrain", "a retraining is already running".to_string())?;
+                    self.log(EventKind::Retrain, "a retraining is already running".to_string())?;
                 } else if self.history.len() < 4 {
-                    self.log("retrain", "too few curves to train on yet".to_string())?;
+                    self.log(EventKind::Retrain, "too few curves to train on yet".to_string())?;
                 } else {
                     let survey = self.survey.clone().expect("survey taken");
                     self.retrainer.start(&self.plan, &survey, &self.history);
                     self.log(
-                        "retrain",
+                        EventKind::Retrain,
                         format!("dual VAE retraining on {} curves", self.history.len()),
                     )?;
                 }
@@ -135,7 +139,7 @@ impl Engine {
             // Never measured: as if it had been taken.
             field.taken[k] = true;
         }
-        self.log("queue_drop", format!("({row}, {col}) dropped from the queue"))?;
+        self.log(EventKind::QueueDrop, format!("({row}, {col}) dropped from the queue"))?;
         self.publish_queue();
         Ok(())
     }
@@ -153,7 +157,7 @@ impl Engine {
         } else {
             self.pinned.push_back(at);
         }
-        self.log("queue_move_up", format!("({row}, {col}) moved up"))?;
+        self.log(EventKind::QueueMoveUp, format!("({row}, {col}) moved up"))?;
         self.publish_queue();
         Ok(())
     }
@@ -167,7 +171,7 @@ impl Engine {
             self.field = Some(super::Field { policy, ..field });
         }
         self.writer.set_plan(&self.plan)?;
-        self.log("policy", why)?;
+        self.log(EventKind::Policy, why)?;
         self.emit(EngineEvent::PolicyChanged {
             policy: self.plan.policy.name,
             beta: self.plan.policy.beta,
@@ -183,7 +187,7 @@ impl Engine {
         self.instrument.abort()?;
         self.park()?;
         self.log(
-            "pause",
+            EventKind::Pause,
             format!(
                 "run ended at step {}: bias at 0 V, tip withdrawn; resumable",
                 self.next_step()
@@ -197,7 +201,7 @@ impl Engine {
         self.instrument.abort()?;
         self.park()?;
         self.log(
-            "abort",
+            EventKind::Abort,
             format!("aborted at step {}: bias at 0 V, tip withdrawn", self.next_step()),
         )?;
         Ok(SessionStatus::Aborted)

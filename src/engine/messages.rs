@@ -1,8 +1,9 @@
 //! What goes into the engine (commands) and what comes out (events), and its
 //! run states, after Bluesky's RunEngine.
 
-use crate::instrument::{Survey, SweepEnd};
-use crate::store::{EventRow, MeasurementRow, SessionStatus, Source};
+use crate::record::{Event, Measurement, Source};
+use crate::record::{Survey, SweepEnd};
+use crate::store::SessionStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -153,11 +154,11 @@ pub enum EngineEvent {
     },
     Step(StepReport),
     /// A row of the `events` table (retries, pauses, errors, ...).
-    Logged(EventRow),
+    Logged(Event),
     /// The survey image (once, and again after a resume).
     SurveyImage(Arc<Survey>),
     /// Every measurement already in the log when the run (re)starts.
-    History(Arc<Vec<MeasurementRow>>),
+    History(Arc<Vec<Measurement>>),
     /// The next location is chosen; the tip goes there now.
     Decided {
         step: u32,
@@ -166,7 +167,7 @@ pub enum EngineEvent {
         source: Source,
     },
     /// A new curve, whole.
-    Measured(Arc<MeasurementRow>),
+    Measured(Arc<Measurement>),
     /// The acquisition queue after a decision or a queue command.
     Queue(Vec<QueueEntry>),
     /// A new live dual-VAE map.

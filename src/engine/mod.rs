@@ -12,11 +12,13 @@ mod step;
 pub use messages::*;
 pub use setup::{Controls, Resume, SetupError, prepare_new, prepare_resume};
 
-use crate::instrument::{Instrument, InstrumentError, Limits, Survey};
+use crate::instrument::{Instrument, InstrumentError};
+
 use crate::plan::SessionPlan;
-use crate::policy::{self, Candidates, Policy};
+use crate::policy::{self, Policy};
+use crate::record::{Candidates, Event, EventKind, Limits, Measurement, Survey};
 use crate::store::reader::Dangling;
-use crate::store::{Entry, EventRow, MeasurementRow, SessionStatus, SessionWriter, StoreError, now_ms};
+use crate::store::{Entry, SessionStatus, SessionWriter, StoreError, now_ms};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -47,7 +49,7 @@ pub struct Engine {
     instrument: Box<dyn Instrument>,
     writer: SessionWriter,
     survey: Option<Arc<Survey>>,
-    history: Vec<MeasurementRow>,
+    history: Vec<Measurement>,
     /// A decision journaled before a crash whose curve was never taken.
     dangling: Option<Dangling>,
     /// The dangling decision being measured has its `decisions` row already.
@@ -89,7 +91,7 @@ impl Engine {
         instrument: Box<dyn Instrument>,
         writer: SessionWriter,
         survey: Option<Survey>,
-        history: Vec<MeasurementRow>,
+        history: Vec<Measurement>,
         dangling: Option<Dangling>,
         limits: Limits,
         commands: Receiver<Command>,
@@ -140,13 +142,13 @@ impl Engine {
         }
     }
 
-    fn log(&mut self, kind: &str, detail: impl Into<String>) -> Result<(), StoreError> {
-        let row = EventRow {
+    fn log(&mut self, kind: EventKind, detail: impl Into<String>) -> Result<(), StoreError> {
+        let row = Event {
             t_ms: now_ms(),
-            kind: kind.into(),
+            kind,
             detail: detail.into(),
         };
-        tracing::info!(kind, detail = %row.detail, "event");
+        tracing::info!(kind = %row.kind, detail = %row.detail, "event");
         self.writer.append(Entry::Event(row.clone()))?;
         self.emit(EngineEvent::Logged(row));
         Ok(())
@@ -154,7 +156,7 @@ impl Engine {
 
     fn drain_link_events(&mut self) -> Result<(), StoreError> {
         for e in self.instrument.drain_link_events() {
-            self.log(&e.kind, e.detail)?;
+            self.log(e.kind, e.detail)?;
         }
         Ok(())
     }
@@ -184,7 +186,7 @@ impl Engine {
                 let _ = self.instrument.withdraw();
                 self.engaged = false;
                 let _ = self.drain_link_events();
-                let _ = self.log("error", detail.clone());
+                let _ = self.log(EventKind::Error, detail.clone());
                 (SessionStatus::Failed, Some(detail))
             }
         };
@@ -226,19 +228,19 @@ impl Engine {
         let resumed = !self.history.is_empty() || self.survey.is_some();
         if resumed {
             self.log(
-                "resume",
+                EventKind::Resume,
                 format!("continuing at step {} on {}", self.next_step(), idn.idn()),
             )?;
         } else {
-            self.log("start", format!("new session on {}", idn.idn()))?;
+            self.log(EventKind::Start, format!("new session on {}", idn.idn()))?;
         }
         for repair in self.writer.take_repairs() {
-            self.log("log_repaired", repair)?;
+            self.log(EventKind::LogRepaired, repair)?;
         }
         let (plan_a, inst_a) = (self.plan.safety.current_max_a, self.limits.current_max_a);
         if (plan_a - inst_a).abs() > 1e-9 * plan_a.max(inst_a) {
             self.log(
-                "compliance",
+                EventKind::Compliance,
                 format!(
                     "the plan's compliance is {plan_a:e} A and the instrument's {inst_a:e} A:                      every curve is held to the lower, {:e} A",
                     plan_a.min(inst_a)
@@ -295,7 +297,7 @@ impl Engine {
 
     fn take_survey(&mut self) -> Result<Arc<Survey>, Stop> {
         let (rows, cols) = (self.plan.survey.rows, self.plan.survey.cols);
-        self.log("survey", format!("taking a {rows}×{cols} px survey"))?;
+        self.log(EventKind::Survey, format!("taking a {rows}×{cols} px survey"))?;
         let survey = self.instrument.survey(rows, cols)?;
         self.drain_link_events()?;
         crate::instrument::check::survey(&survey, crate::plan::memory::max_survey_pixels(&self.plan))?;
@@ -385,7 +387,7 @@ impl Engine {
             Some(Ok(trained)) => trained,
             Some(Err((curves, why))) => {
                 self.log(
-                    "retrain_failed",
+                    EventKind::RetrainFailed,
                     format!("dual VAE on {curves} curves: {why}; the last map stays"),
                 )?;
                 return Ok(());
@@ -404,7 +406,7 @@ impl Engine {
         if let Some(ari) = a.ari {
             detail.push_str(&format!(", ARI vs. truth {ari:.2}"));
         }
-        self.log("retrain", detail)?;
+        self.log(EventKind::Retrain, detail)?;
         let points = (0..a.labels.len())
             .map(|k| {
                 let z = a.joint(k);
@@ -440,7 +442,7 @@ impl Engine {
                     self.vae_label(),
                     self.retrainer.last_started
                 );
-                self.log("retrain", detail)?;
+                self.log(EventKind::Retrain, detail)?;
             }
             let mut waited = self.await_training()?;
             if waited && self.retrainer.last_started < self.history.len() {
@@ -449,7 +451,7 @@ impl Engine {
                     self.vae_label(),
                     self.history.len()
                 );
-                self.log("retrain", detail)?;
+                self.log(EventKind::Retrain, detail)?;
                 let survey = self.survey.clone().expect("survey taken");
                 self.retrainer.start(&self.plan, &survey, &self.history);
                 waited = self.await_training()?;
@@ -461,10 +463,10 @@ impl Engine {
                     self.vae_label(),
                     self.retrainer.last_started
                 );
-                self.log("retrain", detail)?;
+                self.log(EventKind::Retrain, detail)?;
             }
         }
-        self.log("finish", format!("{why}: {} measurements", self.next_step()))?;
+        self.log(EventKind::Finish, format!("{why}: {} measurements", self.next_step()))?;
         Ok(())
     }
 

@@ -3,9 +3,9 @@
 //! checkpoint, so acquisition never waits for it.
 
 use crate::analysis::{self, Analysis, AnalysisError};
-use crate::instrument::Survey;
 use crate::plan::SessionPlan;
-use crate::store::{EmbeddingRow, MeasurementRow};
+use crate::record::Survey;
+use crate::record::{LatentPoint, Measurement};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 pub struct Trained {
     pub model_step: u32,
     pub analysis: Analysis,
-    pub rows: Vec<EmbeddingRow>,
+    pub rows: Vec<LatentPoint>,
 }
 
 /// A training's result, or the curve count of one that gave no map and why.
@@ -39,7 +39,7 @@ impl Retrainer {
         every > 0 && !self.busy() && measured >= self.last_started + every && measured >= 4
     }
 
-    pub fn start(&mut self, plan: &SessionPlan, survey: &Survey, history: &[MeasurementRow]) {
+    pub fn start(&mut self, plan: &SessionPlan, survey: &Survey, history: &[Measurement]) {
         if self.busy() {
             return;
         }

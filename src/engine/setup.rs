@@ -2,8 +2,9 @@
 //! against the instrument's limits, and create or reopen the session log.
 
 use super::{Command, Engine, EngineEvent};
-use crate::instrument::{self, Instrument, InstrumentError, Limits};
+use crate::instrument::{self, Instrument, InstrumentError};
 use crate::plan::{PlanError, SessionPlan};
+use crate::record::Limits;
 use crate::store::{SessionLog, SessionStatus, SessionWriter, StoreError, meta};
 use std::path::Path;
 use std::sync::mpsc;
@@ -124,7 +125,7 @@ pub fn prepare_resume(dir: &Path) -> Result<Resume, SetupError> {
     let plan = log.plan.clone();
     let mut instrument = instrument::open(&plan)?;
     let idn = instrument.identity()?;
-    let recorded = crate::instrument::Identity::parse_idn(&log.meta.instrument_idn);
+    let recorded = crate::record::Identity::parse_idn(&log.meta.instrument_idn);
     if let Some(recorded) = recorded
         && (recorded.vendor, recorded.model, recorded.serial)
             != (idn.vendor.clone(), idn.model.clone(), idn.serial.clone())

@@ -9,9 +9,10 @@
 
 use super::{Command, EngineEvent, RunState, StepReport, Stop};
 use crate::engine::Engine;
-use crate::instrument::{InstrumentError, Sweep, SweepRequest, check};
-use crate::policy::{DecideContext, Decision};
-use crate::store::{DecisionRow, Entry, MeasurementRow, Source, now_ms};
+use crate::instrument::{InstrumentError, SweepRequest, check};
+use crate::policy::{Choice, DecideContext};
+use crate::record::{Decision, EventKind, Measurement, Source, Sweep};
+use crate::store::{Entry, now_ms};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,7 +49,7 @@ impl Engine {
         let n_candidates = field.candidates.len() as u32;
         let survey = self.survey.clone().expect("survey taken");
         let (x_asked, y_asked) = survey.pixel_to_nm(row, col);
-        let decided = DecisionRow {
+        let decided = Decision {
             step,
             t_ms: now_ms(),
             row,
@@ -98,14 +99,14 @@ impl Engine {
         let pixel_nm = survey.width_nm / survey.cols().max(1) as f64;
         if off_nm > 2.0 * pixel_nm {
             self.log(
-                "settled_off_target",
+                EventKind::SettledOffTarget,
                 format!(
                     "step {step}: sent to ({x_asked:.1}, {y_asked:.1}) nm, settled at ({x_nm:.1}, {y_nm:.1}) nm, \
                      {off_nm:.1} nm away; recorded where it settled, pixel ({m_row}, {m_col})"
                 ),
             )?;
         }
-        let measured = MeasurementRow::of_sweep(
+        let measured = Measurement::of_sweep(
             step,
             now_ms(),
             (m_row, m_col),
@@ -172,7 +173,7 @@ impl Engine {
             let d = dangling.decision;
             let field = self.field.as_ref().expect("field built before steps");
             let k = field.candidates.find(d.row, d.col).unwrap_or(usize::MAX);
-            let decision = Decision {
+            let decision = Choice {
                 candidate: k,
                 source: dangling.source,
                 score: d.score,
@@ -197,7 +198,7 @@ impl Engine {
             return Ok(Some(Chosen::fresh(
                 row,
                 col,
-                Decision::unscored(k, Source::Manual),
+                Choice::unscored(k, Source::Manual),
                 "manual",
             )));
         }
@@ -210,7 +211,7 @@ impl Engine {
                 return Ok(Some(Chosen::fresh(
                     row,
                     col,
-                    Decision::unscored(k, Source::Policy),
+                    Choice::unscored(k, Source::Policy),
                     &label,
                 )));
             }
@@ -223,7 +224,7 @@ impl Engine {
             return Ok(Some(Chosen::fresh(
                 row,
                 col,
-                Decision::unscored(k, Source::Seed),
+                Choice::unscored(k, Source::Seed),
                 "lhs-seed",
             )));
         }
@@ -241,7 +242,7 @@ impl Engine {
                 let from = field.policy.kind();
                 let to = crate::policy::fallback(from);
                 self.log(
-                    "policy_failed",
+                    EventKind::PolicyFailed,
                     format!(
                         "{from} failed ({why}); continuing with {}",
                         to.map(|k| k.label()).unwrap_or("nothing")
@@ -297,9 +298,9 @@ impl Engine {
                 Err(e) if e.is_transient() || matches!(e, InstrumentError::BadArgument(_)) => {
                     self.drain_link_events()?;
                     let kind = if matches!(e, InstrumentError::BadReply(_)) {
-                        "bad_reply"
+                        EventKind::BadReply
                     } else {
-                        "sweep_failed"
+                        EventKind::SweepFailed
                     };
                     self.log(kind, format!("({row}, {col}) attempt {attempt}/{SWEEP_ATTEMPTS}: {e}"))?;
                     if matches!(e, InstrumentError::BadArgument(_)) {
@@ -310,7 +311,7 @@ impl Engine {
             }
         }
         self.log(
-            "site_skipped",
+            EventKind::SiteSkipped,
             format!("({row}, {col}) given up; the step goes to another point"),
         )?;
         Ok(None)
@@ -331,14 +332,14 @@ impl Engine {
 struct Chosen {
     row: u32,
     col: u32,
-    decision: Decision,
+    decision: Choice,
     label: String,
     /// Its intent is in the journal already (a step resumed after a crash).
     journaled: bool,
 }
 
 impl Chosen {
-    fn fresh(row: u32, col: u32, decision: Decision, label: &str) -> Self {
+    fn fresh(row: u32, col: u32, decision: Choice, label: &str) -> Self {
         Self {
             row,
             col,

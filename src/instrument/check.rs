@@ -7,7 +7,8 @@
 //! compares false with everything, so every check here asks for what is
 //! allowed (`is_finite() && within`) rather than refusing what is not.
 
-use super::{Identity, InstrumentError, Limits, Survey, Sweep, SweepEnd, SweepRequest};
+use super::{InstrumentError, SweepRequest};
+use crate::record::{Identity, Limits, Survey, Sweep, SweepEnd};
 
 fn bad(why: impl Into<String>) -> InstrumentError {
     InstrumentError::BadReply(why.into())

@@ -13,6 +13,8 @@ pub mod wire;
 
 pub use types::*;
 
+use crate::record::{Identity, Limits, LinkEvent, Survey, Sweep};
+
 use std::time::Duration;
 
 /// Why the instrument could not do what was asked. Callers must tell a refused

@@ -2,7 +2,8 @@
 //! survey is the stored image and a sweep returns the stored curve at the tip's
 //! pixel. Only locations with a stored curve can be measured.
 
-use super::{Identity, Instrument, InstrumentError, Limits, LinkEvent, Survey, Sweep, SweepEnd, SweepRequest};
+use super::{Instrument, InstrumentError, SweepRequest};
+use crate::record::{EventKind, Identity, Limits, LinkEvent, Survey, Sweep, SweepEnd, nm_to_pixel, pixel_to_nm};
 use crate::store::grid::GridDataset;
 use std::path::Path;
 
@@ -40,7 +41,7 @@ impl ReplayInstrument {
         let mut events = Vec::new();
         if let Some(((r, c), why)) = data.unusable.first() {
             events.push(LinkEvent {
-                kind: "replay".into(),
+                kind: EventKind::Replay,
                 detail: format!(
                     "{} stored curve(s) cannot be served and are left out (the first, at ({r}, {c}): {why})",
                     data.unusable.len()
@@ -86,7 +87,7 @@ impl Instrument for ReplayInstrument {
     fn survey(&mut self, rows: u32, cols: u32) -> Result<Survey, InstrumentError> {
         if (rows, cols) != (self.data.rows(), self.data.cols()) {
             self.events.push(LinkEvent {
-                kind: "replay".into(),
+                kind: EventKind::Replay,
                 detail: format!(
                     "survey of {rows}×{cols} px asked; the dataset holds {}×{} px, which is used",
                     self.data.rows(),
@@ -118,14 +119,14 @@ impl Instrument for ReplayInstrument {
                 "({x_nm:.1}, {y_nm:.1}) nm is outside the {w}×{h} nm frame"
             )));
         }
-        let (row, col) = super::nm_to_pixel(x_nm, y_nm, self.data.rows(), self.data.cols(), w, h);
+        let (row, col) = nm_to_pixel(x_nm, y_nm, self.data.rows(), self.data.cols(), w, h);
         if !self.data.spectra.contains_key(&(row, col)) {
             return Err(InstrumentError::BadArgument(format!(
                 "the dataset holds no curve at pixel ({row}, {col})"
             )));
         }
         self.at = Some((row, col));
-        Ok(super::pixel_to_nm(row, col, self.data.rows(), self.data.cols(), w, h))
+        Ok(pixel_to_nm(row, col, self.data.rows(), self.data.cols(), w, h))
     }
 
     fn sweep(&mut self, request: &SweepRequest) -> Result<Sweep, InstrumentError> {
@@ -144,7 +145,7 @@ impl Instrument for ReplayInstrument {
         {
             self.warned_sweep = true;
             self.events.push(LinkEvent {
-                kind: "replay".into(),
+                kind: EventKind::Replay,
                 detail: format!(
                     "plan sweeps to {} V in {} points; the dataset's curves go to {} V in {} points and are replayed as stored",
                     request.v_max, request.points, stored.v_max, stored.points

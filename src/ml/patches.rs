@@ -1,7 +1,7 @@
 //! Topography patches around candidates, as the networks see them: the survey
 //! image min–max scaled to [0, 1] once, then cut into `patch_px²` squares.
 
-use crate::policy::Candidates;
+use crate::record::Candidates;
 use ndarray::Array2;
 
 /// Every candidate's patch, row-major, in one contiguous `n × patch_px²` block.

@@ -1,10 +1,10 @@
 //! Baseline policies a learning policy must beat: uniformly random, and a
 //! regular lattice sized to the budget.
 
-use super::{Candidates, DecideContext, Decision, Policy};
+use super::{Candidates, Choice, DecideContext, Policy};
 use crate::plan::PolicyKind;
+use crate::record::{Measurement, Source};
 use crate::seed;
-use crate::store::{MeasurementRow, Source};
 use rand::Rng;
 
 /// A uniformly random open candidate. The draw for step `n` depends only on the
@@ -25,16 +25,16 @@ impl Policy for RandomPolicy {
         PolicyKind::Random
     }
 
-    fn observe(&mut self, _candidate: Option<usize>, _measurement: &MeasurementRow) {}
+    fn observe(&mut self, _candidate: Option<usize>, _measurement: &Measurement) {}
 
-    fn decide(&mut self, ctx: &DecideContext<'_>) -> Option<Decision> {
+    fn decide(&mut self, ctx: &DecideContext<'_>) -> Option<Choice> {
         let open: Vec<usize> = ctx.open().collect();
         if open.is_empty() {
             return None;
         }
         let mut rng = seed::rng(self.master_seed, "random-policy", &[ctx.step as u64]);
         let pick = open[rng.random_range(0..open.len())];
-        Some(Decision::unscored(pick, Source::Random))
+        Some(Choice::unscored(pick, Source::Random))
     }
 }
 
@@ -67,16 +67,16 @@ impl Policy for GridPolicy {
         PolicyKind::Grid
     }
 
-    fn observe(&mut self, _candidate: Option<usize>, _measurement: &MeasurementRow) {}
+    fn observe(&mut self, _candidate: Option<usize>, _measurement: &Measurement) {}
 
-    fn decide(&mut self, ctx: &DecideContext<'_>) -> Option<Decision> {
+    fn decide(&mut self, ctx: &DecideContext<'_>) -> Option<Choice> {
         let next = self
             .lattice
             .iter()
             .copied()
             .find(|&k| !ctx.taken[k])
             .or_else(|| ctx.open().next())?;
-        Some(Decision::unscored(next, Source::Grid))
+        Some(Choice::unscored(next, Source::Grid))
     }
 }
 

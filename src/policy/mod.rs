@@ -2,21 +2,20 @@
 //! measured, and learns from each new curve; it never touches the instrument.
 
 mod baseline;
-mod candidates;
 pub mod dn_dkl;
 mod seeds;
 
+use crate::record::Candidates;
 pub use baseline::{GridPolicy, RandomPolicy};
-pub use candidates::Candidates;
 pub use dn_dkl::{DnDkl, DnDklSettings};
 pub use seeds::latin_hypercube;
 
 use crate::plan::{PolicyKind, SessionPlan};
-use crate::store::{MeasurementRow, Source};
+use crate::record::{Measurement, Source};
 
 /// What a policy decided for one step.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
+pub struct Choice {
     /// Index into [`Candidates`].
     pub candidate: usize,
     pub source: Source,
@@ -31,7 +30,7 @@ pub struct Decision {
     pub score_ms: Option<f64>,
 }
 
-impl Decision {
+impl Choice {
     /// A choice that was not scored (seed, manual point, baseline).
     pub fn unscored(candidate: usize, source: Source) -> Self {
         Self {
@@ -76,15 +75,15 @@ impl DecideContext<'_> {
 pub trait Policy: Send {
     fn kind(&self) -> PolicyKind;
     /// Learns from a new curve (`candidate` is `None` for a manual point off the grid).
-    fn observe(&mut self, candidate: Option<usize>, measurement: &MeasurementRow);
+    fn observe(&mut self, candidate: Option<usize>, measurement: &Measurement);
     /// Learns from the curves of a resumed session at once.
-    fn observe_history(&mut self, history: &[(Option<usize>, &MeasurementRow)]) {
+    fn observe_history(&mut self, history: &[(Option<usize>, &Measurement)]) {
         for (candidate, m) in history {
             self.observe(*candidate, m);
         }
     }
     /// Chooses the next candidate; `None` once every candidate is taken.
-    fn decide(&mut self, ctx: &DecideContext<'_>) -> Option<Decision>;
+    fn decide(&mut self, ctx: &DecideContext<'_>) -> Option<Choice>;
     /// The best-ranked open candidates after the last decision.
     fn queue(&self, _taken: &[bool]) -> Vec<Ranked> {
         Vec::new()
@@ -109,7 +108,7 @@ pub fn fallback(kind: PolicyKind) -> Option<PolicyKind> {
 pub fn build(
     kind: PolicyKind,
     plan: &SessionPlan,
-    survey: &crate::instrument::Survey,
+    survey: &crate::record::Survey,
     candidates: &Candidates,
 ) -> Box<dyn Policy> {
     match kind {

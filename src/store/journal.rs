@@ -12,7 +12,7 @@
 
 use super::StoreError;
 use super::frame::open_keep;
-use super::schema::{DecisionRow, EventRow, MeasurementRow};
+use crate::record::{Decision, Event, Measurement, Source};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -57,9 +57,9 @@ pub enum Entry {
         #[serde(default)]
         crc32: Option<u32>,
     },
-    Measurement(MeasurementRow),
-    Decision(DecisionRow),
-    Event(EventRow),
+    Measurement(Measurement),
+    Decision(Decision),
+    Event(Event),
     /// A part file of `table` holds the rows of that table journaled from
     /// `first_seq` to `last_seq`. Written after the part is fsynced under its
     /// temporary name and before it is renamed; it counts only if the part
@@ -84,8 +84,8 @@ pub enum Entry {
     /// table: the `decisions` row is journaled with its measurement, so each
     /// step has one.
     Intent {
-        decision: DecisionRow,
-        source: super::schema::Source,
+        decision: Decision,
+        source: Source,
     },
 }
 
@@ -275,9 +275,9 @@ mod tests {
     use super::*;
 
     fn event(n: i64) -> Entry {
-        Entry::Event(EventRow {
+        Entry::Event(Event {
             t_ms: n,
-            kind: "test".into(),
+            kind: crate::record::EventKind::parse("test"),
             detail: format!("event {n}"),
         })
     }
@@ -397,7 +397,7 @@ mod tests {
 
     #[test]
     fn nan_survives() {
-        let row = DecisionRow {
+        let row = Decision {
             step: 1,
             t_ms: 2,
             row: 3,

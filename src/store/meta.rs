@@ -3,8 +3,8 @@
 //! file is itself a valid plan for a new run once those keys are dropped.
 
 use super::StoreError;
-use crate::instrument::Limits;
 use crate::plan::SessionPlan;
+use crate::record::Limits;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

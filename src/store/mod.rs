@@ -22,7 +22,6 @@ pub mod writer;
 pub use journal::{Entry, JournalTable};
 pub use meta::{SessionMeta, SessionStatus};
 pub use reader::SessionLog;
-pub use schema::{DecisionRow, EmbeddingRow, EventRow, MeasurementRow, Source};
 pub use writer::SessionWriter;
 
 use std::path::{Path, PathBuf};

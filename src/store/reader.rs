@@ -11,8 +11,9 @@ use super::frame::{parquet_from_bytes, part_files, read_table};
 use super::journal::{self, Entry, JournalTable};
 use super::meta::{self, SessionMeta, SurveyExtent};
 use super::schema::*;
-use crate::instrument::Survey;
 use crate::plan::SessionPlan;
+use crate::record::Survey;
+use crate::record::{Decision, Event, Measurement, Source};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -171,7 +172,7 @@ pub fn inspect(
 /// A step that was decided but whose curve is not in the log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dangling {
-    pub decision: DecisionRow,
+    pub decision: Decision,
     pub source: Source,
     /// Its row is in `decisions` already (sessions from before intents).
     pub in_table: bool,
@@ -186,9 +187,9 @@ pub struct SessionLog {
     /// The latest survey image whose pixels are on disk.
     pub survey: Option<Survey>,
     /// In step order, one per step.
-    pub measurements: Vec<MeasurementRow>,
-    pub decisions: Vec<DecisionRow>,
-    pub events: Vec<EventRow>,
+    pub measurements: Vec<Measurement>,
+    pub decisions: Vec<Decision>,
+    pub events: Vec<Event>,
     /// Where the curve of the next step was going when the writer stopped,
     /// if it stopped between the decision and the curve.
     pub dangling: Option<Dangling>,
@@ -208,8 +209,8 @@ impl SessionLog {
         let (entries, journal_damage) = journal::read_checked(dir)?;
         let mut damage: Vec<String> = journal_damage.describe().into_iter().collect();
 
-        let mut measurements: BTreeMap<u32, MeasurementRow> = BTreeMap::new();
-        let mut decisions: BTreeMap<u32, DecisionRow> = BTreeMap::new();
+        let mut measurements: BTreeMap<u32, Measurement> = BTreeMap::new();
+        let mut decisions: BTreeMap<u32, Decision> = BTreeMap::new();
         let mut events = Vec::new();
         let mut take = |e: Entry| match e {
             // Keyed by step: a row can never appear twice, whatever a crash did.

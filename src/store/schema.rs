@@ -2,133 +2,9 @@
 
 use super::StoreError;
 use super::frame::*;
-use crate::instrument::SweepEnd;
+use crate::record::SweepEnd;
+use crate::record::{Decision, Event, EventKind, LatentPoint, Measurement, Source};
 use polars::prelude::DataFrame;
-use serde::{Deserialize, Serialize};
-
-/// Why a location was measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    /// A Latin-hypercube seed point.
-    Seed,
-    /// Chosen by a learning policy.
-    Policy,
-    /// Added by the user.
-    Manual,
-    /// Next point of the raster baseline.
-    Grid,
-    /// Drawn by the random baseline.
-    Random,
-}
-
-impl Source {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Seed => "seed",
-            Self::Policy => "policy",
-            Self::Manual => "manual",
-            Self::Grid => "grid",
-            Self::Random => "random",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::Seed, Self::Policy, Self::Manual, Self::Grid, Self::Random]
-            .into_iter()
-            .find(|s| s.label() == text)
-    }
-
-    /// The source of a decision row journaled before the source itself was
-    /// (the policy label stood for it: `lhs-seed`, `manual`, a policy name).
-    pub fn of_policy_label(label: &str) -> Self {
-        match label {
-            "manual" => Self::Manual,
-            "lhs-seed" | "seed" => Self::Seed,
-            "random" => Self::Random,
-            "grid" => Self::Grid,
-            _ => Self::Policy,
-        }
-    }
-}
-
-/// One row of `measurements`: a curve and where and why it was taken.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MeasurementRow {
-    pub step: u32,
-    pub t_ms: i64,
-    pub row: u32,
-    pub col: u32,
-    pub x_nm: f64,
-    pub y_nm: f64,
-    pub source: Source,
-    pub bias_v: Vec<f64>,
-    pub current_a: Vec<f64>,
-    pub sweep_end: SweepEnd,
-    pub hysteresis_area: f64,
-    /// `None` when the current never crossed the onset threshold.
-    pub onset_v: Option<f64>,
-    pub max_current_a: f64,
-}
-
-impl MeasurementRow {
-    /// The one way a curve becomes a row: the sweep as the instrument returned
-    /// it (checked), where the tip was, and its scalars.
-    pub fn of_sweep(
-        step: u32,
-        t_ms: i64,
-        (row, col): (u32, u32),
-        (x_nm, y_nm): (f64, f64),
-        source: Source,
-        sweep: crate::instrument::Sweep,
-        onset_threshold_a: f64,
-    ) -> Self {
-        let summary = crate::scalar::CurveSummary::of(&sweep.bias_v, &sweep.current_a, onset_threshold_a);
-        Self {
-            step,
-            t_ms,
-            row,
-            col,
-            x_nm,
-            y_nm,
-            source,
-            bias_v: sweep.bias_v,
-            current_a: sweep.current_a,
-            sweep_end: sweep.end,
-            hysteresis_area: summary.hysteresis_area,
-            onset_v: summary.onset_v,
-            max_current_a: summary.max_current_a,
-        }
-    }
-}
-
-/// One row of `decisions`: what the policy chose for a step, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DecisionRow {
-    pub step: u32,
-    pub t_ms: i64,
-    pub row: u32,
-    pub col: u32,
-    pub policy: String,
-    /// Acquisition score; `None` for policies that do not score.
-    pub score: Option<f64>,
-    pub mean: Option<f64>,
-    pub std: Option<f64>,
-    pub structure_novelty: Option<f64>,
-    pub spectral_novelty: Option<f64>,
-    pub n_candidates: u32,
-    /// Time the model's fit took; `None` for choices that fit nothing.
-    pub fit_ms: Option<f64>,
-    pub score_ms: Option<f64>,
-}
-
-/// One row of `events`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventRow {
-    pub t_ms: i64,
-    pub kind: String,
-    pub detail: String,
-}
 
 /// Float column where NaN is written as a Parquet null.
 fn col_opt_f64(name: &str, values: Vec<Option<f64>>) -> polars::prelude::Column {
@@ -139,7 +15,7 @@ fn none_if_nan(v: f64) -> Option<f64> {
     if v.is_nan() { None } else { Some(v) }
 }
 
-pub fn measurements_frame(rows: &[MeasurementRow]) -> Result<DataFrame, StoreError> {
+pub fn measurements_frame(rows: &[Measurement]) -> Result<DataFrame, StoreError> {
     let bias: Vec<&[f64]> = rows.iter().map(|r| r.bias_v.as_slice()).collect();
     let current: Vec<&[f64]> = rows.iter().map(|r| r.current_a.as_slice()).collect();
     DataFrame::new_infer_height(vec![
@@ -163,7 +39,7 @@ pub fn measurements_frame(rows: &[MeasurementRow]) -> Result<DataFrame, StoreErr
     .map_err(|e| StoreError::Polars(e.to_string()))
 }
 
-pub fn measurements_from(df: &DataFrame) -> Result<Vec<MeasurementRow>, StoreError> {
+pub fn measurements_from(df: &DataFrame) -> Result<Vec<Measurement>, StoreError> {
     let step = get_u32(df, "step")?;
     let t_ms = get_i64(df, "t_ms")?;
     let row = get_u32(df, "row")?;
@@ -179,7 +55,7 @@ pub fn measurements_from(df: &DataFrame) -> Result<Vec<MeasurementRow>, StoreErr
     let max_i = get_f64(df, "max_current_a")?;
     let mut out = Vec::with_capacity(step.len());
     for k in 0..step.len() {
-        out.push(MeasurementRow {
+        out.push(Measurement {
             step: step[k],
             t_ms: t_ms[k],
             row: row[k],
@@ -200,7 +76,7 @@ pub fn measurements_from(df: &DataFrame) -> Result<Vec<MeasurementRow>, StoreErr
     Ok(out)
 }
 
-pub fn decisions_frame(rows: &[DecisionRow]) -> Result<DataFrame, StoreError> {
+pub fn decisions_frame(rows: &[Decision]) -> Result<DataFrame, StoreError> {
     DataFrame::new_infer_height(vec![
         col_u32("step", rows.iter().map(|r| r.step).collect()),
         col_i64("t_ms", rows.iter().map(|r| r.t_ms).collect()),
@@ -219,7 +95,7 @@ pub fn decisions_frame(rows: &[DecisionRow]) -> Result<DataFrame, StoreError> {
     .map_err(|e| StoreError::Polars(e.to_string()))
 }
 
-pub fn decisions_from(df: &DataFrame) -> Result<Vec<DecisionRow>, StoreError> {
+pub fn decisions_from(df: &DataFrame) -> Result<Vec<Decision>, StoreError> {
     let step = get_u32(df, "step")?;
     let t_ms = get_i64(df, "t_ms")?;
     let row = get_u32(df, "row")?;
@@ -234,7 +110,7 @@ pub fn decisions_from(df: &DataFrame) -> Result<Vec<DecisionRow>, StoreError> {
     let fit = get_f64(df, "fit_ms")?;
     let sc = get_f64(df, "score_ms")?;
     Ok((0..step.len())
-        .map(|k| DecisionRow {
+        .map(|k| Decision {
             step: step[k],
             t_ms: t_ms[k],
             row: row[k],
@@ -252,23 +128,23 @@ pub fn decisions_from(df: &DataFrame) -> Result<Vec<DecisionRow>, StoreError> {
         .collect())
 }
 
-pub fn events_frame(rows: &[EventRow]) -> Result<DataFrame, StoreError> {
+pub fn events_frame(rows: &[Event]) -> Result<DataFrame, StoreError> {
     DataFrame::new_infer_height(vec![
         col_i64("t_ms", rows.iter().map(|r| r.t_ms).collect()),
-        col_str("kind", rows.iter().map(|r| r.kind.clone()).collect()),
+        col_str("kind", rows.iter().map(|r| r.kind.label().to_string()).collect()),
         col_str("detail", rows.iter().map(|r| r.detail.clone()).collect()),
     ])
     .map_err(|e| StoreError::Polars(e.to_string()))
 }
 
-pub fn events_from(df: &DataFrame) -> Result<Vec<EventRow>, StoreError> {
+pub fn events_from(df: &DataFrame) -> Result<Vec<Event>, StoreError> {
     let t_ms = get_i64(df, "t_ms")?;
     let kind = get_str(df, "kind")?;
     let detail = get_str(df, "detail")?;
     Ok((0..t_ms.len())
-        .map(|k| EventRow {
+        .map(|k| Event {
             t_ms: t_ms[k],
-            kind: kind[k].clone(),
+            kind: EventKind::parse(&kind[k]),
             detail: detail[k].clone(),
         })
         .collect())
@@ -320,24 +196,7 @@ pub fn topography_from(df: &DataFrame, scan: u32) -> Result<ndarray::Array2<f64>
     Ok(img)
 }
 
-/// One row of `embeddings`: where one measured location sits in the joint latent
-/// map of one model version.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EmbeddingRow {
-    /// Measurements the model was trained on (its version).
-    pub model_step: u32,
-    pub row: u32,
-    pub col: u32,
-    pub z_image: Vec<f32>,
-    pub z_spectrum: Vec<f32>,
-    pub cluster: u32,
-    /// Added column: the measurement's step.
-    pub step: u32,
-    /// Added column: `live` (retrained during the session) or `analyze`.
-    pub model: String,
-}
-
-pub fn embeddings_frame(rows: &[EmbeddingRow]) -> Result<DataFrame, StoreError> {
+pub fn embeddings_frame(rows: &[LatentPoint]) -> Result<DataFrame, StoreError> {
     let zi: Vec<&[f32]> = rows.iter().map(|r| r.z_image.as_slice()).collect();
     let zs: Vec<&[f32]> = rows.iter().map(|r| r.z_spectrum.as_slice()).collect();
     DataFrame::new_infer_height(vec![
@@ -353,7 +212,7 @@ pub fn embeddings_frame(rows: &[EmbeddingRow]) -> Result<DataFrame, StoreError> 
     .map_err(|e| StoreError::Polars(e.to_string()))
 }
 
-pub fn embeddings_from(df: &DataFrame) -> Result<Vec<EmbeddingRow>, StoreError> {
+pub fn embeddings_from(df: &DataFrame) -> Result<Vec<LatentPoint>, StoreError> {
     let model_step = get_u32(df, "model_step")?;
     let row = get_u32(df, "row")?;
     let col = get_u32(df, "col")?;
@@ -363,7 +222,7 @@ pub fn embeddings_from(df: &DataFrame) -> Result<Vec<EmbeddingRow>, StoreError> 
     let step = get_u32(df, "step").unwrap_or_else(|_| vec![0; row.len()]);
     let model = get_str(df, "model").unwrap_or_else(|_| vec![String::new(); row.len()]);
     Ok((0..row.len())
-        .map(|k| EmbeddingRow {
+        .map(|k| LatentPoint {
             model_step: model_step[k],
             row: row[k],
             col: col[k],

@@ -3,9 +3,10 @@
 //! script it and a render never waits on the engine.
 
 use crate::engine::{ClusterView, EngineEvent, QueueEntry, RunState, StepReport};
-use crate::instrument::Survey;
 use crate::plan::{PolicyKind, SessionPlan};
-use crate::store::{EventRow, MeasurementRow, Source};
+use crate::record::EventKind;
+use crate::record::Survey;
+use crate::record::{Event, Measurement, Source};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -36,12 +37,12 @@ pub struct Snapshot {
     pub survey: Option<Arc<Survey>>,
     pub points: Vec<Point>,
     /// The newest curves, newest last.
-    pub recent: VecDeque<Arc<MeasurementRow>>,
+    pub recent: VecDeque<Arc<Measurement>>,
     /// Hysteresis area of every curve, in step order.
     pub hysteresis: Vec<f64>,
     pub queue: Vec<QueueEntry>,
     pub clusters: Option<Arc<ClusterView>>,
-    pub events: VecDeque<EventRow>,
+    pub events: VecDeque<Event>,
     pub last: Option<StepReport>,
     /// Where the tip is going or sits.
     pub tip: Option<(u32, u32)>,
@@ -82,7 +83,7 @@ impl Snapshot {
         self.points.len() as u32
     }
 
-    fn add_measurement(&mut self, m: Arc<MeasurementRow>) {
+    fn add_measurement(&mut self, m: Arc<Measurement>) {
         self.points.push(Point {
             step: m.step,
             row: m.row,
@@ -128,10 +129,10 @@ impl Snapshot {
                 self.last = Some(r);
             }
             EngineEvent::Logged(e) => {
-                match e.kind.as_str() {
-                    "retry" => self.retries += 1,
-                    "reconnect" => self.reconnects += 1,
-                    "error" | "instrument_error" | "sweep_failed" | "link_lost" => self.errors += 1,
+                match &e.kind {
+                    EventKind::Retry => self.retries += 1,
+                    EventKind::Reconnect => self.reconnects += 1,
+                    k if k.is_fault() => self.errors += 1,
                     _ => {}
                 }
                 self.events.push_back(e);

@@ -277,7 +277,11 @@ fn a_failing_policy_worker_is_an_event_and_the_run_goes_on_with_structure() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let log = SessionLog::load(&only_session(&dir.path().join("runs"))).unwrap();
     assert_eq!(log.next_step(), 16);
-    let failed = log.events.iter().find(|e| e.kind == "policy_failed").expect("an event");
+    let failed = log
+        .events
+        .iter()
+        .find(|e| e.kind.label() == "policy_failed")
+        .expect("an event");
     assert!(
         failed.detail.contains("panicked") && failed.detail.contains("structure"),
         "{failed:?}"
@@ -305,7 +309,11 @@ fn a_panicking_retraining_is_an_event() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let log = SessionLog::load(&only_session(&dir.path().join("runs"))).unwrap();
-    let failed: Vec<_> = log.events.iter().filter(|e| e.kind == "retrain_failed").collect();
+    let failed: Vec<_> = log
+        .events
+        .iter()
+        .filter(|e| e.kind.label() == "retrain_failed")
+        .collect();
     assert_eq!(failed.len(), 1, "{:?}", log.events);
     assert!(
         failed[0].detail.contains("8 curves") && failed[0].detail.contains("panicked"),
@@ -315,6 +323,6 @@ fn a_panicking_retraining_is_an_event() {
     assert!(
         log.events
             .iter()
-            .any(|e| e.kind == "retrain" && e.detail.contains("clusters"))
+            .any(|e| e.kind.label() == "retrain" && e.detail.contains("clusters"))
     );
 }

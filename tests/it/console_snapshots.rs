@@ -3,10 +3,11 @@
 //! what the keys do.
 
 use dualscope::engine::{ClusterView, Command, EngineEvent, QueueEntry, QueueKind, RunState, StepReport};
+use dualscope::instrument::Instrument;
 use dualscope::instrument::sim::{SimConfig, SimInstrument};
-use dualscope::instrument::{Instrument, SweepEnd};
 use dualscope::plan::SessionPlan;
-use dualscope::store::{EventRow, MeasurementRow, Source};
+use dualscope::record::SweepEnd;
+use dualscope::record::{Event, Measurement, Source};
 use dualscope::tui::app::{App, Pane, Popup};
 use dualscope::tui::keymap::{Action, Keymap};
 use dualscope::tui::snapshot::Snapshot;
@@ -35,7 +36,7 @@ fn scripted() -> App {
         let (x, y) = survey.pixel_to_nm(row, col);
         let s = sim.sweep_at(x, y, &plan.sweep, 0);
         let source = if step < 10 { Source::Seed } else { Source::Policy };
-        history.push(MeasurementRow::of_sweep(
+        history.push(Measurement::of_sweep(
             step,
             1_000 * step as i64,
             (row, col),
@@ -122,19 +123,19 @@ fn scripted() -> App {
             points,
             ari: Some(0.61),
         })),
-        EngineEvent::Logged(EventRow {
+        EngineEvent::Logged(Event {
             t_ms: 0,
-            kind: "start".into(),
+            kind: dualscope::record::EventKind::parse("start"),
             detail: "new session on the simulator".into(),
         }),
-        EngineEvent::Logged(EventRow {
+        EngineEvent::Logged(Event {
             t_ms: 61_000,
-            kind: "retry".into(),
+            kind: dualscope::record::EventKind::parse("retry"),
             detail: "seq 88 IV: no reply within 1.0 s; sending again (1/5)".into(),
         }),
-        EngineEvent::Logged(EventRow {
+        EngineEvent::Logged(Event {
             t_ms: 75_000,
-            kind: "retrain".into(),
+            kind: dualscope::record::EventKind::parse("retrain"),
             detail: "dual VAE on 24 curves: 2 clusters in 3.1 s".into(),
         }),
     ];

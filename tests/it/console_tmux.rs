@@ -3,7 +3,8 @@
 //! Parquet log. And a hang-up (SIGHUP) mid-run leaves a resumable session.
 
 use crate::common::*;
-use dualscope::store::{SessionLog, SessionStatus, Source};
+use dualscope::record::Source;
+use dualscope::store::{SessionLog, SessionStatus};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -146,7 +147,7 @@ fn a_user_session_in_tmux() {
     assert_eq!(manual.len(), 1, "the manual point is measured once");
     let steps: Vec<u32> = log.measurements.iter().map(|m| m.step).collect();
     assert_eq!(steps, (0..steps.len() as u32).collect::<Vec<_>>());
-    let kinds: Vec<&str> = log.events.iter().map(|e| e.kind.as_str()).collect();
+    let kinds: Vec<&str> = log.events.iter().map(|e| e.kind.label()).collect();
     for k in ["pause", "manual_added", "resume", "abort"] {
         assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
     }

@@ -12,10 +12,11 @@
 
 use dualscope::analysis;
 use dualscope::instrument::Instrument;
-use dualscope::instrument::sim::film::{Film, Motif};
+use dualscope::instrument::sim::film::Film;
 use dualscope::instrument::sim::{SimConfig, SimInstrument};
 use dualscope::plan::SessionPlan;
-use dualscope::store::{MeasurementRow, Source};
+use dualscope::record::Motif;
+use dualscope::record::{Measurement, Source};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
@@ -55,7 +56,7 @@ fn the_clusters_show_the_papers_two_findings() {
         taken[motif] += 1;
         sim.move_to(x_nm, y_nm).unwrap();
         let sweep = sim.sweep(&plan.sweep).unwrap();
-        rows.push(MeasurementRow::of_sweep(
+        rows.push(Measurement::of_sweep(
             rows.len() as u32,
             0,
             (row, col),

@@ -187,13 +187,13 @@ fn every_sweep_refused(name: &str, f: fn(&mut Vec<f64>, &mut Vec<f64>, &mut Stri
     let log = SessionLog::load(&session).unwrap();
     assert!(log.measurements.is_empty(), "{name}: a bad curve was recorded");
     assert_eq!(log.meta.status, SessionStatus::Failed, "{name}");
-    let bad: Vec<_> = log.events.iter().filter(|e| e.kind == "bad_reply").collect();
+    let bad: Vec<_> = log.events.iter().filter(|e| e.kind.label() == "bad_reply").collect();
     assert!(bad.len() >= 5, "{name}: {:?}", log.events);
     assert!(bad.iter().all(|e| e.detail.contains(why)), "{name}: {bad:?}");
     assert!(
         log.events
             .iter()
-            .any(|e| e.kind == "error" && e.detail.contains("in a row")),
+            .any(|e| e.kind.label() == "error" && e.detail.contains("in a row")),
         "{name}: {:?}",
         log.events
     );
@@ -272,7 +272,7 @@ fn one_bad_curve_is_retried_and_the_session_finishes() {
             .all(|m| m.current_a.iter().all(|v| v.is_finite()))
     );
     assert_eq!(
-        log.events.iter().filter(|e| e.kind == "bad_reply").count(),
+        log.events.iter().filter(|e| e.kind.label() == "bad_reply").count(),
         1,
         "{:?}",
         log.events
@@ -400,7 +400,7 @@ fn where_the_tip_settled_is_recorded_even_at_the_origin() {
     }
     // The requested pixel stays in `decisions`; the difference is an event.
     assert!(log.decisions.iter().any(|d| (d.row, d.col) != (0, 0)));
-    assert!(log.events.iter().any(|e| e.kind == "settled_off_target"));
+    assert!(log.events.iter().any(|e| e.kind.label() == "settled_off_target"));
 }
 
 #[test]
@@ -429,7 +429,7 @@ fn a_reply_from_another_conversation_is_not_believed() {
     assert!(
         log.events
             .iter()
-            .any(|e| e.kind == "bad_reply" && e.detail.contains("WITHDRAW")),
+            .any(|e| e.kind.label() == "bad_reply" && e.detail.contains("WITHDRAW")),
         "{:?}",
         log.events
     );

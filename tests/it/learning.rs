@@ -133,7 +133,7 @@ fn a_quit_while_the_last_model_trains_ends_the_session_at_once() {
     let quit_at = loop {
         match controls.events.blocking_recv() {
             Some(EngineEvent::Logged(row))
-                if row.kind == "retrain" && row.detail.contains("before the session closes") =>
+                if row.kind.label() == "retrain" && row.detail.contains("before the session closes") =>
             {
                 controls.commands.send(Command::Quit).unwrap();
                 break std::time::Instant::now();

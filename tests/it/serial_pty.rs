@@ -48,11 +48,11 @@ fn serve(dir: &Path, plan: &Path, extra: &[&str]) -> Server {
     Server { child, link }
 }
 
-fn measurements(runs: &Path) -> Vec<dualscope::store::MeasurementRow> {
+fn measurements(runs: &Path) -> Vec<dualscope::record::Measurement> {
     SessionLog::load(&only_session(runs)).unwrap().measurements
 }
 
-fn same_session(a: &[dualscope::store::MeasurementRow], b: &[dualscope::store::MeasurementRow]) {
+fn same_session(a: &[dualscope::record::Measurement], b: &[dualscope::record::Measurement]) {
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(b) {
         assert_eq!((x.step, x.row, x.col, x.source), (y.step, y.row, y.col, y.source));
@@ -156,7 +156,7 @@ fn line_faults_lose_nothing_and_every_fault_is_in_the_log() {
     same_session(&measurements(&runs), &measurements(&local));
 
     let log = SessionLog::load(&only_session(&runs)).unwrap();
-    let kinds = |k: &str| log.events.iter().filter(|e| e.kind == k).count();
+    let kinds = |k: &str| log.events.iter().filter(|e| e.kind.label() == k).count();
     // Each garbled or dropped line costs one resend; the disconnect, a lost
     // link and a reconnect; the reset, a re-engagement.
     assert!(
@@ -244,7 +244,7 @@ fn audit_lines(path: &Path) -> Vec<String> {
 /// Whether a logged curve is the one an audit line says the instrument took:
 /// the same place and length, and the same current sum to the float32
 /// precision of the wire.
-fn same_curve(m: &dualscope::store::MeasurementRow, line: &str) -> bool {
+fn same_curve(m: &dualscope::record::Measurement, line: &str) -> bool {
     let w: Vec<f64> = line.split(' ').map(|v| v.parse().unwrap()).collect();
     let sum: f64 = m.current_a.iter().sum();
     (m.x_nm - w[0]).abs() < 1e-6

@@ -106,7 +106,11 @@ fn a_flipped_byte_in_the_middle_of_the_journal_costs_one_frame_and_resume_carrie
         std::fs::read(&journal).unwrap().starts_with(&damaged),
         "nothing was cut"
     );
-    assert!(log.events.iter().any(|e| e.kind == "log_repaired"), "{:?}", log.events);
+    assert!(
+        log.events.iter().any(|e| e.kind.label() == "log_repaired"),
+        "{:?}",
+        log.events
+    );
 }
 
 #[test]
@@ -124,7 +128,7 @@ fn a_journal_that_lost_its_survey_frame_still_resumes_on_the_same_survey() {
     run_ok(bin().args(["resume", session.to_str().unwrap(), "--headless"]));
     let log = SessionLog::load(&session).unwrap();
     assert_eq!(steps(&log), (0..16).collect::<Vec<_>>());
-    let surveys = log.events.iter().filter(|e| e.kind == "survey").count();
+    let surveys = log.events.iter().filter(|e| e.kind.label() == "survey").count();
     assert_eq!(surveys, 1, "the survey was taken again: {:?}", log.events);
     // And the path is the one an uninterrupted 16-curve session takes.
     let clean = tempfile::tempdir().unwrap();

@@ -15,7 +15,8 @@ pub mod link;
 
 use super::wire::frame::{self, FrameError};
 use super::wire::message::{ErrCode, Reply, Request, payload};
-use super::{Identity, Instrument, InstrumentError, Limits, LinkEvent, Survey, Sweep, SweepRequest};
+use super::{Instrument, InstrumentError, SweepRequest};
+use crate::record::{EventKind, Identity, Limits, LinkEvent, Survey, Sweep};
 use link::{Link, LinkError, SerialLink};
 use ndarray::Array2;
 use std::time::{Duration, Instant};
@@ -113,12 +114,9 @@ impl SerialInstrument {
         Ok(s)
     }
 
-    fn event(&mut self, kind: &str, detail: String) {
-        tracing::warn!(kind, %detail, "link");
-        self.events.push(LinkEvent {
-            kind: kind.into(),
-            detail,
-        });
+    fn event(&mut self, kind: EventKind, detail: String) {
+        tracing::warn!(%kind, %detail, "link");
+        self.events.push(LinkEvent { kind, detail });
     }
 
     /// Refuses, before anything is written, a request the limits forbid.
@@ -180,7 +178,10 @@ impl SerialInstrument {
         let attempts = self.settings.retries + 1;
         for attempt in 1..=attempts {
             if let Err(e) = self.link.write_line(line.as_bytes()) {
-                self.event("link_lost", format!("writing seq {seq} {}: {e}", request.name()));
+                self.event(
+                    EventKind::LinkLost,
+                    format!("writing seq {seq} {}: {e}", request.name()),
+                );
                 self.reconnect()?;
                 continue;
             }
@@ -195,7 +196,7 @@ impl SerialInstrument {
                             }) => break "the instrument saw a garbled request".to_string(),
                             Some(Reply::Err { code, message }) => {
                                 self.event(
-                                    "instrument_error",
+                                    EventKind::InstrumentError,
                                     format!("seq {seq} {}: {} {message}", request.name(), code.as_str()),
                                 );
                                 return Err(match code {
@@ -220,7 +221,10 @@ impl SerialInstrument {
                         break format!("no reply within {:.1} s", wait.as_secs_f64());
                     }
                     Err(LinkError::Io(e)) => {
-                        self.event("link_lost", format!("reading seq {seq} {}: {e}", request.name()));
+                        self.event(
+                            EventKind::LinkLost,
+                            format!("reading seq {seq} {}: {e}", request.name()),
+                        );
                         self.reconnect()?;
                         break "reconnected".to_string();
                     }
@@ -228,7 +232,7 @@ impl SerialInstrument {
             };
             if attempt < attempts {
                 self.event(
-                    "retry",
+                    EventKind::Retry,
                     format!(
                         "seq {seq} {}: {why}; sending again ({}/{})",
                         request.name(),
@@ -283,7 +287,7 @@ impl SerialInstrument {
                                     });
                                 }
                                 self.event(
-                                    "reconnect",
+                                    EventKind::Reconnect,
                                     format!(
                                         "{} answers again as {} after {:.1} s",
                                         self.link.label(),
@@ -333,7 +337,7 @@ impl SerialInstrument {
                 "giving up".to_string()
             };
             self.event(
-                "bad_reply",
+                EventKind::BadReply,
                 format!("seq {} {}: {why}; {next}", self.seq, request.name()),
             );
         }
@@ -366,7 +370,7 @@ impl SerialInstrument {
     /// the tip back where the host had sent it.
     fn recover_engagement(&mut self) -> Result<(), InstrumentError> {
         self.event(
-            "instrument_reset",
+            EventKind::InstrumentReset,
             "the instrument reports the tip is not engaged; engaging again".into(),
         );
         self.command(&Request::Engage)?;

@@ -111,7 +111,7 @@ fn a_lost_reply_resends_the_same_seq() {
     assert_eq!(w[2], w[3], "the retry must be byte-identical");
     let events = inst.drain_link_events();
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].kind, "retry");
+    assert_eq!(events[0].kind.label(), "retry");
 }
 
 #[test]
@@ -141,13 +141,13 @@ fn instrument_errors_are_typed_and_logged() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(inst.drain_link_events()[0].kind, "instrument_error");
+    assert_eq!(inst.drain_link_events()[0].kind.label(), "instrument_error");
 }
 
 #[test]
 fn a_reset_instrument_is_engaged_again_and_the_tip_put_back() {
     let iv = crate::instrument::wire::message::payload::iv_body(
-        crate::instrument::SweepEnd::Complete,
+        crate::record::SweepEnd::Complete,
         &[0.0, 1.0],
         &[0.0, 1e-10],
     );
@@ -177,7 +177,11 @@ fn a_reset_instrument_is_engaged_again_and_the_tip_put_back() {
         })
         .unwrap();
     assert_eq!(s.current_a, vec![0.0, 1e-10]);
-    assert!(inst.drain_link_events().iter().any(|e| e.kind == "instrument_reset"));
+    assert!(
+        inst.drain_link_events()
+            .iter()
+            .any(|e| e.kind.label() == "instrument_reset")
+    );
 }
 
 /// A link straight into a simulated instrument's wire server, recording lines.

@@ -7,42 +7,11 @@
 //! ground-truth motifs are rendered from it.
 
 use crate::plan::FilmPlan;
+use crate::record::Motif;
 use crate::seed;
 use ndarray::Array2;
 use rand::Rng;
 use rand_distr::{Distribution, LogNormal, Normal};
-
-/// What a location on the film is, as the ground truth knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Motif {
-    GrainInterior,
-    GbGroove,
-    GbAsymmetric,
-    TripleJunction,
-}
-
-impl Motif {
-    pub const ALL: [Motif; 4] = [
-        Self::GrainInterior,
-        Self::GbGroove,
-        Self::GbAsymmetric,
-        Self::TripleJunction,
-    ];
-
-    /// The `motif` string of `labels.parquet`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::GrainInterior => "grain_interior",
-            Self::GbGroove => "gb_groove",
-            Self::GbAsymmetric => "gb_asymmetric",
-            Self::TripleJunction => "triple_junction",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.label() == text)
-    }
-}
 
 /// The local geometry at one point, which the I–V physics reads.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -227,7 +196,7 @@ impl Film {
         for row in 0..r {
             for col in 0..c {
                 let (x, y) =
-                    crate::instrument::pixel_to_nm(row as u32, col as u32, rows, cols, self.width_nm, self.height_nm);
+                    crate::record::pixel_to_nm(row as u32, col as u32, rows, cols, self.width_nm, self.height_nm);
                 heights[[row, col]] = self.surface_nm(x, y);
                 motifs[[row, col]] = self.site(x, y).motif;
             }

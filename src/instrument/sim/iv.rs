@@ -8,7 +8,8 @@
 //! the response is a function of geometry, not of the label.
 
 use super::film::Site;
-use crate::instrument::{Sweep, SweepEnd, SweepRequest};
+use crate::instrument::SweepRequest;
+use crate::record::{Sweep, SweepEnd};
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
 
@@ -101,7 +102,7 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::instrument::sim::film::Motif;
+    use crate::record::Motif;
     use crate::scalar;
     use rand::SeedableRng;
 

@@ -5,8 +5,9 @@
 pub mod film;
 pub mod iv;
 
-use super::{Identity, Instrument, InstrumentError, Limits, Survey, Sweep, SweepRequest};
+use super::{Instrument, InstrumentError, SweepRequest};
 use crate::plan::{FilmPlan, SafetyPlan, SimPlan, SurveyPlan};
+use crate::record::{Identity, Limits, Survey, Sweep};
 use crate::seed;
 use film::Film;
 use iv::Response;

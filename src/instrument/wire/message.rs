@@ -1,7 +1,8 @@
 //! The commands and replies of `dualscope-wire/1` (CONTRACTS §1), as types.
 
 use super::array;
-use crate::instrument::{Identity, Limits, SweepEnd, SweepRequest};
+use crate::instrument::SweepRequest;
+use crate::record::{Identity, Limits, SweepEnd};
 
 /// A request from the host.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,8 @@
 
 use super::frame::{self, FrameError, MAX_LINE};
 use super::message::{ErrCode, Reply, Request, payload};
-use crate::instrument::{Instrument, InstrumentError, Survey, SweepRequest};
+use crate::instrument::{Instrument, InstrumentError, SweepRequest};
+use crate::record::Survey;
 use std::collections::VecDeque;
 
 /// Replies remembered for repeated requests.

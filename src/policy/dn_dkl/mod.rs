@@ -21,10 +21,10 @@ pub use settings::{DnDklSettings, Observation};
 pub use shelf::{DnDklError, Ranking};
 pub use worker::DecisionCore;
 
-use super::{Candidates, DecideContext, Decision, Policy, Ranked};
+use super::{Candidates, Choice, DecideContext, Policy, Ranked};
 use crate::ml::patches;
 use crate::plan::{DklTarget, PolicyKind};
-use crate::store::{MeasurementRow, Source};
+use crate::record::{Measurement, Source};
 use shelf::Shelf;
 use std::sync::Arc;
 use std::sync::mpsc::{Sender, channel};
@@ -45,7 +45,7 @@ pub struct DnDkl {
 }
 
 impl DnDkl {
-    pub fn new(settings: DnDklSettings, survey: &crate::instrument::Survey, candidates: &Candidates) -> Self {
+    pub fn new(settings: DnDklSettings, survey: &crate::record::Survey, candidates: &Candidates) -> Self {
         let image = patches::normalise(&survey.heights_nm);
         let patches = patches::extract(&image, candidates);
         let (tx, rx) = channel();
@@ -101,7 +101,7 @@ impl DnDkl {
         }
     }
 
-    fn target_of(&self, m: &MeasurementRow) -> f64 {
+    fn target_of(&self, m: &Measurement) -> f64 {
         match self.settings.target {
             DklTarget::Novelty => f64::NAN,
             DklTarget::HysteresisArea => m.hysteresis_area,
@@ -126,7 +126,7 @@ impl Policy for DnDkl {
         self.settings.kind
     }
 
-    fn observe(&mut self, candidate: Option<usize>, m: &MeasurementRow) {
+    fn observe(&mut self, candidate: Option<usize>, m: &Measurement) {
         let patch = patches::patch_at(&self.image, m.row, m.col, self.side);
         let obs = Observation {
             patch,
@@ -141,7 +141,7 @@ impl Policy for DnDkl {
         }
     }
 
-    fn observe_history(&mut self, history: &[(Option<usize>, &MeasurementRow)]) {
+    fn observe_history(&mut self, history: &[(Option<usize>, &Measurement)]) {
         for (k, (candidate, m)) in history.iter().enumerate() {
             self.catching_up = k + 1 < history.len();
             self.observe(*candidate, m);
@@ -149,7 +149,7 @@ impl Policy for DnDkl {
         self.catching_up = false;
     }
 
-    fn decide(&mut self, ctx: &DecideContext<'_>) -> Option<Decision> {
+    fn decide(&mut self, ctx: &DecideContext<'_>) -> Option<Choice> {
         let t0 = Instant::now();
         let version = if self.settings.pipelined {
             self.observed.saturating_sub(1)
@@ -182,7 +182,7 @@ impl Policy for DnDkl {
         }
         let waited_ms = t0.elapsed().as_secs_f64() * 1e3;
         tracing::debug!(version = ranking.version, waited_ms, "decision");
-        let decision = Decision {
+        let decision = Choice {
             candidate: best,
             source: Source::Policy,
             score: Some(ranking.score[best]),

@@ -2,6 +2,7 @@
 //! Times are shown since the session's first event, so the pane reads the same
 //! in any time zone.
 
+use crate::record::EventKind;
 use crate::tui::app::{App, Pane};
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -32,10 +33,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .skip(begin)
         .take(end - begin)
         .map(|e| {
-            let colour = match e.kind.as_str() {
-                "error" | "instrument_error" | "link_lost" | "sweep_failed" | "site_skipped" => t.error,
-                "retry" | "reconnect" | "instrument_reset" | "pause" | "abort" => t.warning,
-                "retrain" | "finish" | "resume" | "start" => t.ok,
+            let colour = match &e.kind {
+                k if k.is_fault() => t.error,
+                EventKind::Retry
+                | EventKind::Reconnect
+                | EventKind::InstrumentReset
+                | EventKind::Pause
+                | EventKind::Abort => t.warning,
+                EventKind::Retrain | EventKind::Finish | EventKind::Resume | EventKind::Start => t.ok,
                 _ => t.fg,
             };
             Line::from(vec![

@@ -3,7 +3,7 @@
 //! cursor on top. Without colour, heights are shaded with block characters.
 
 use crate::engine::QueueKind;
-use crate::store::Source;
+use crate::record::Source;
 use crate::tui::app::App;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;

@@ -1,0 +1,28 @@
+//! The lab's vocabulary, which every part of the house speaks: a sweep and
+//! the measurement made of it, the decision that chose where, the events of a
+//! session, the survey, the instrument's identity and limits, the motifs of a
+//! film, the candidate grid, a place in the latent map.
+//!
+//! Records are plain values; how they become Parquet rows is the store's
+//! business (`store::schema`), how they are shown the console's. Nothing here
+//! does I/O.
+
+mod candidates;
+mod decision;
+mod event;
+mod instrument;
+mod latent;
+mod measurement;
+mod motif;
+mod survey;
+mod sweep;
+
+pub use candidates::Candidates;
+pub use decision::Decision;
+pub use event::{Event, EventKind, LinkEvent};
+pub use instrument::{Identity, Limits};
+pub use latent::LatentPoint;
+pub use measurement::{Measurement, Source};
+pub use motif::{GroundTruth, Labels, Motif};
+pub use survey::{Survey, nm_to_pixel, pixel_to_nm};
+pub use sweep::{Sweep, SweepEnd};
