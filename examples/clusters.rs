@@ -124,7 +124,8 @@ fn main() {
         drop(controls);
         let log = SessionLog::load(&dir).expect("read session");
         let survey = log.survey.clone().expect("survey");
-        let samples = analysis::samples(0, &plan, &survey, &log.measurements);
+        let truth = dualscope::instrument::ground_truth(&plan, &survey);
+        let samples = analysis::samples(0, &plan, &survey, &log.measurements, truth.as_deref());
         let a = analysis::analyze(&samples, &plan.analysis, seed).expect("analysis");
         let counts: Vec<String> = Motif::ALL
             .iter()

@@ -6,15 +6,12 @@ pub mod relief;
 pub mod report;
 pub mod summary;
 
-use crate::instrument::sim::film::Film;
 use crate::ml::cluster::{self, Mixture};
 use crate::ml::consensus;
 use crate::ml::patches;
 use crate::ml::vae::{self, Embedding, VaeSettings};
-use crate::plan::{AnalysisPlan, InstrumentSpec, SessionPlan};
-use crate::record::Motif;
-use crate::record::Survey;
-use crate::record::{LatentPoint, Measurement};
+use crate::plan::{AnalysisPlan, SessionPlan};
+use crate::record::{GroundTruth, LatentPoint, Measurement, Motif, Survey};
 pub use summary::ClusterSummary;
 
 /// Below this current the asinh compression of curves is linear.
@@ -39,12 +36,20 @@ pub struct Sample {
     pub hysteresis_area: f64,
     pub onset_v: Option<f64>,
     pub max_current_a: f64,
-    /// Ground truth, for sessions on the built-in simulator only.
+    /// Ground truth, where the caller knows it (a simulated film, a replay
+    /// dataset with labels).
     pub truth: Option<Motif>,
 }
 
-/// Builds samples from one session's survey and measurements.
-pub fn samples(session: usize, plan: &SessionPlan, survey: &Survey, measurements: &[Measurement]) -> Vec<Sample> {
+/// Builds samples from one session's survey and measurements; `truth`, where
+/// the caller has it, labels each with the motif under it.
+pub fn samples(
+    session: usize,
+    plan: &SessionPlan,
+    survey: &Survey,
+    measurements: &[Measurement],
+    truth: Option<&dyn GroundTruth>,
+) -> Vec<Sample> {
     let side = plan.policy.patch_px as usize;
     let image_nm = survey.heights_nm.mapv(|v| v as f32);
     let span = {
@@ -55,9 +60,6 @@ pub fn samples(session: usize, plan: &SessionPlan, survey: &Survey, measurements
     };
     let nm_per_px = survey.width_nm / survey.cols().max(1) as f64;
     let window_px = (plan.analysis.patch_window_nm / nm_per_px) as f32;
-    // The simulator knows the truth; a real film does not.
-    let film = matches!(plan.instrument_spec(), Ok(InstrumentSpec::Sim))
-        .then(|| Film::new(&plan.film, plan.seed, survey.width_nm, survey.height_nm));
     measurements
         .iter()
         .map(|m| {
@@ -76,7 +78,7 @@ pub fn samples(session: usize, plan: &SessionPlan, survey: &Survey, measurements
                 hysteresis_area: m.hysteresis_area,
                 onset_v: m.onset_v,
                 max_current_a: m.max_current_a,
-                truth: film.as_ref().map(|f| f.site(m.x_nm, m.y_nm).motif),
+                truth: truth.and_then(|t| t.motif_at(m.row, m.col, m.x_nm, m.y_nm)),
             }
         })
         .collect()
@@ -130,10 +132,6 @@ impl Analysis {
             })
             .collect()
     }
-}
-
-pub fn vae_settings(a: &AnalysisPlan, seed: u64) -> VaeSettings {
-    member_settings(a, seed, 0)
 }
 
 /// The settings of training `member` of an ensemble; member 0 is the one

@@ -81,7 +81,14 @@ fn gather(dirs: &[PathBuf], train: &TrainArgs) -> color_eyre::Result<Input> {
     let mut samples = Vec::new();
     for (k, log) in logs.iter().enumerate() {
         let Some(survey) = &log.survey else { continue };
-        samples.extend(analysis::samples(k, &log.plan, survey, &log.measurements));
+        let truth = crate::instrument::ground_truth(&log.plan, survey);
+        samples.extend(analysis::samples(
+            k,
+            &log.plan,
+            survey,
+            &log.measurements,
+            truth.as_deref(),
+        ));
     }
     let mut settings = logs.first().map(|l| l.plan.analysis.clone()).unwrap_or_default();
     train.apply(&mut settings);

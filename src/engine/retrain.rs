@@ -43,7 +43,9 @@ impl Retrainer {
         if self.busy() {
             return;
         }
-        let samples = analysis::samples(0, plan, survey, history);
+        // The truth, where the plan's instrument knows it, scores the live map.
+        let truth = crate::instrument::ground_truth(plan, survey);
+        let samples = analysis::samples(0, plan, survey, history, truth.as_deref());
         let settings = plan.analysis.clone();
         let seed = plan.seed;
         let model_step = history.len() as u32;

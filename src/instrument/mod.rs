@@ -53,6 +53,29 @@ impl InstrumentError {
     }
 }
 
+/// What the instrument a plan names knows of the film's truth: the simulated
+/// film itself, or a replay dataset's `labels.parquet`; a real microscope
+/// knows none. For analyses after the fact, which have the plan, not the
+/// instrument.
+pub fn ground_truth(
+    plan: &crate::plan::SessionPlan,
+    survey: &Survey,
+) -> Option<std::sync::Arc<dyn crate::record::GroundTruth>> {
+    match plan.instrument_spec().ok()? {
+        crate::plan::InstrumentSpec::Sim => Some(std::sync::Arc::new(sim::film::Film::new(
+            &plan.film,
+            plan.seed,
+            survey.width_nm,
+            survey.height_nm,
+        ))),
+        crate::plan::InstrumentSpec::Replay(dir) => replay::labels(&dir).map(|l| {
+            let truth: std::sync::Arc<dyn crate::record::GroundTruth> = std::sync::Arc::new(l);
+            truth
+        }),
+        crate::plan::InstrumentSpec::Serial(_) => None,
+    }
+}
+
 /// Opens the instrument a plan names.
 pub fn open(plan: &crate::plan::SessionPlan) -> Result<Box<dyn Instrument>, InstrumentError> {
     let spec = plan

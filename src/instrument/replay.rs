@@ -214,3 +214,15 @@ fn stored_end(len: usize, points: u32) -> SweepEnd {
         SweepEnd::Complete
     }
 }
+
+/// The ground truth a dataset carries (`labels.parquet`), if it has any;
+/// an unknown motif word is left unlabelled.
+pub fn labels(dir: &Path) -> Option<crate::record::Labels> {
+    let labels = crate::store::grid::GridDataset::read_labels(dir).ok()??;
+    Some(crate::record::Labels(
+        labels
+            .into_iter()
+            .filter_map(|(at, word)| crate::record::Motif::parse(&word).map(|m| (at, m)))
+            .collect(),
+    ))
+}

@@ -162,14 +162,7 @@ impl GridDataset {
                 },
             );
         }
-        let labels_path = dir.join("labels.parquet");
-        let labels = if labels_path.exists() {
-            let lb = read_parquet(&labels_path)?;
-            let (r, c, m) = (get_u32(&lb, "row")?, get_u32(&lb, "col")?, get_str(&lb, "motif")?);
-            Some((0..r.len()).map(|k| ((r[k], c[k]), m[k].clone())).collect())
-        } else {
-            None
-        };
+        let labels = Self::read_labels(dir)?;
         Ok(Self {
             width_nm: head.width_nm,
             height_nm: head.height_nm,
@@ -180,6 +173,17 @@ impl GridDataset {
             labels,
             unusable,
         })
+    }
+
+    /// `labels.parquet` alone: the true motif of each labelled pixel.
+    pub fn read_labels(dir: &Path) -> Result<Option<BTreeMap<(u32, u32), String>>, StoreError> {
+        let labels_path = dir.join("labels.parquet");
+        if !labels_path.exists() {
+            return Ok(None);
+        }
+        let lb = read_parquet(&labels_path)?;
+        let (r, c, m) = (get_u32(&lb, "row")?, get_u32(&lb, "col")?, get_str(&lb, "motif")?);
+        Ok(Some((0..r.len()).map(|k| ((r[k], c[k]), m[k].clone())).collect()))
     }
 
     /// Writes the dataset; `dataset.toml` goes last, so a folder without it is

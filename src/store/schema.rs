@@ -211,26 +211,3 @@ pub fn embeddings_frame(rows: &[LatentPoint]) -> Result<DataFrame, StoreError> {
     ])
     .map_err(|e| StoreError::Polars(e.to_string()))
 }
-
-pub fn embeddings_from(df: &DataFrame) -> Result<Vec<LatentPoint>, StoreError> {
-    let model_step = get_u32(df, "model_step")?;
-    let row = get_u32(df, "row")?;
-    let col = get_u32(df, "col")?;
-    let zi = get_list_f32(df, "z_image")?;
-    let zs = get_list_f32(df, "z_spectrum")?;
-    let cluster = get_u32(df, "cluster")?;
-    let step = get_u32(df, "step").unwrap_or_else(|_| vec![0; row.len()]);
-    let model = get_str(df, "model").unwrap_or_else(|_| vec![String::new(); row.len()]);
-    Ok((0..row.len())
-        .map(|k| LatentPoint {
-            model_step: model_step[k],
-            row: row[k],
-            col: col[k],
-            z_image: zi[k].clone(),
-            z_spectrum: zs[k].clone(),
-            cluster: cluster[k],
-            step: step[k],
-            model: model[k].clone(),
-        })
-        .collect())
-}

@@ -108,21 +108,6 @@ impl Action {
             Self::Cancel => "answer no / close",
         }
     }
-
-    /// Actions shown in the help of every pane.
-    pub fn is_global(self) -> bool {
-        !matches!(
-            self,
-            Self::Up
-                | Self::Down
-                | Self::Left
-                | Self::Right
-                | Self::Cursor
-                | Self::AddManual
-                | Self::Drop
-                | Self::MoveUp
-        )
-    }
 }
 
 /// A key with its modifiers, as written in a keymap file ("ctrl-c", "K", "space").

@@ -46,7 +46,8 @@ fn scripted() -> App {
             2e-11,
         ));
     }
-    let samples = dualscope::analysis::samples(0, &plan, &survey, &history);
+    let truth = dualscope::instrument::ground_truth(&plan, &survey);
+    let samples = dualscope::analysis::samples(0, &plan, &survey, &history, truth.as_deref());
     let labels: Vec<usize> = history
         .iter()
         .map(|m| if m.hysteresis_area > 2e-11 { 1 } else { 0 })

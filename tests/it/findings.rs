@@ -71,7 +71,7 @@ fn the_clusters_show_the_papers_two_findings() {
     }
     assert_eq!(rows.len(), 4 * PER_MOTIF, "the film lacks a motif: {taken:?}");
 
-    let samples = analysis::samples(0, &plan, &survey, &rows);
+    let samples = analysis::samples(0, &plan, &survey, &rows, Some(&film));
     let a = analysis::analyze(&samples, &plan.analysis, plan.seed).expect("analysis");
     let table = analysis::summary::table(&a.summaries);
     let junction = analysis::findings::junctions_loop_most(&a.summaries)

@@ -7,7 +7,7 @@
 //! ground-truth motifs are rendered from it.
 
 use crate::plan::FilmPlan;
-use crate::record::Motif;
+use crate::record::{GroundTruth, Motif};
 use crate::seed;
 use ndarray::Array2;
 use rand::Rng;
@@ -255,6 +255,13 @@ fn smooth_noise(rows: usize, cols: usize, seed: u64) -> Array2<f64> {
         .max(1e-12);
     a.mapv_inplace(|v| v / sd);
     a
+}
+
+/// The simulator knows the motif under every point of its film.
+impl GroundTruth for Film {
+    fn motif_at(&self, _row: u32, _col: u32, x_nm: f64, y_nm: f64) -> Option<Motif> {
+        Some(self.site(x_nm, y_nm).motif)
+    }
 }
 
 #[cfg(test)]
