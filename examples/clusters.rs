@@ -118,10 +118,12 @@ fn main() {
             plan.analysis.vae_ensemble = n;
         }
         plan.output.dir = out.path().to_string_lossy().to_string();
-        let (eng, controls) = engine::prepare_new(plan.clone()).expect("start session");
+        let eng = engine::prepare_new(plan.clone()).expect("start session");
         let dir = eng.session_dir().to_path_buf();
-        eng.run();
-        drop(controls);
+        // The caller's ends stay held until the run is over (a dropped
+        // command channel is a console that went away: the run would pause).
+        let running = eng.spawn().expect("start the engine");
+        running.handle.join().expect("the run ends");
         let log = SessionLog::load(&dir).expect("read session");
         let survey = log.survey.clone().expect("survey");
         let truth = dualscope::instrument::ground_truth(&plan, &survey);

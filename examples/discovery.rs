@@ -71,10 +71,12 @@ fn run_one(seed: u64, policy: PolicyKind, budget: u32, out: &std::path::Path) ->
     plan.policy.budget = budget;
     plan.output.dir = out.to_string_lossy().to_string();
     let t0 = Instant::now();
-    let (eng, controls) = engine::prepare_new(plan.clone()).expect("start session");
+    let eng = engine::prepare_new(plan.clone()).expect("start session");
     let dir = eng.session_dir().to_path_buf();
-    let outcome = eng.run();
-    drop(controls);
+    // The caller's ends stay held until the run is over (a dropped command
+    // channel is a console that went away: the run would pause).
+    let running = eng.spawn().expect("start the engine");
+    let outcome = running.handle.join().expect("the run ends");
     let seconds = t0.elapsed().as_secs_f64();
     assert_eq!(outcome.steps_total, budget, "{outcome:?}");
     let log = SessionLog::load(&dir).expect("read session");

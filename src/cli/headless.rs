@@ -2,7 +2,7 @@
 //! stdout, notable events on stderr, and Ctrl-C / SIGHUP / SIGTERM turned into
 //! "pause at the next checkpoint and leave a resumable session".
 
-use crate::engine::{Command, Controls, Engine, EngineEvent, RunOutcome, StepReport};
+use crate::engine::{Command, Engine, EngineEvent, RunOutcome, Running, StepReport};
 use crate::fmt;
 use crate::record::EventKind;
 use crate::store::SessionStatus;
@@ -93,14 +93,15 @@ pub fn summary(outcome: &RunOutcome, dir: &std::path::Path) -> String {
 
 /// Runs the engine to its end, printing progress; returns the exit code
 /// (0 finished or paused by the user, 1 failed, 2 aborted).
-pub fn drive(engine: Engine, controls: Controls) -> color_eyre::Result<i32> {
+pub fn drive(engine: Engine) -> color_eyre::Result<i32> {
     let dir = engine.session_dir().to_path_buf();
     println!("session {}", dir.display());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let Controls { commands, mut events } = controls;
-    let thread = std::thread::Builder::new()
-        .name("engine".into())
-        .spawn(move || engine.run())?;
+    let Running {
+        commands,
+        mut events,
+        handle,
+    } = engine.spawn()?;
     runtime.block_on(async {
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut hangup = signal(SignalKind::hangup())?;
@@ -132,9 +133,7 @@ pub fn drive(engine: Engine, controls: Controls) -> color_eyre::Result<i32> {
         }
         Ok::<(), std::io::Error>(())
     })?;
-    let outcome = thread
-        .join()
-        .map_err(|_| color_eyre::eyre::eyre!("the engine thread panicked"))?;
+    let outcome = handle.join()?;
     println!("{}", summary(&outcome, &dir));
     Ok(exit_code(&outcome))
 }

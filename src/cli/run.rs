@@ -99,12 +99,12 @@ pub fn run(args: RunArgs) -> color_eyre::Result<i32> {
         Some(prepare_console(&plan, None)?)
     };
     super::init_logging(std::path::Path::new(&plan.output.dir));
-    let (engine, controls) = engine::prepare_new(plan)
+    let engine = engine::prepare_new(plan)
         .map_err(|e| eyre!("{e}"))
         .wrap_err("cannot start the session")?;
     match console_ready {
-        None => headless::drive(engine, controls),
-        Some(c) => console(engine, controls, c),
+        None => headless::drive(engine),
+        Some(c) => console(engine, c),
     }
 }
 
@@ -131,17 +131,17 @@ pub fn resume(args: ResumeArgs) -> color_eyre::Result<i32> {
             );
             Ok(0)
         }
-        Resume::Ready(engine, controls) => match console_ready {
-            None => headless::drive(*engine, controls),
-            Some(c) => console(*engine, controls, c),
+        Resume::Ready(engine) => match console_ready {
+            None => headless::drive(*engine),
+            Some(c) => console(*engine, c),
         },
     }
 }
 
 /// The console on a terminal; the same summary as headless afterwards.
-fn console(engine: engine::Engine, controls: engine::Controls, ready: crate::tui::Console) -> color_eyre::Result<i32> {
+fn console(engine: engine::Engine, ready: crate::tui::Console) -> color_eyre::Result<i32> {
     let dir = engine.session_dir().to_path_buf();
-    let outcome = crate::tui::run(engine, controls, ready)?;
+    let outcome = crate::tui::run(engine, ready)?;
     println!("{}", headless::summary(&outcome, &dir));
     Ok(headless::exit_code(&outcome))
 }

@@ -1,87 +1,94 @@
 //! The checkpoint between two curves: background training is collected,
 //! commands are acted on, and a pause waits here (never mid-curve).
 
-use super::{Command, Engine, EngineEvent, RunState, Stop};
+use super::queue::Dropped;
+use super::{AfterStep, Command, Engine, EngineEvent, RunState, Stop};
 use crate::record::EventKind;
 use crate::store::SessionStatus;
 use std::sync::mpsc::TryRecvError;
 
+/// What a command asks of the run, beyond what it does itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asks {
+    Nothing,
+    Pause,
+    Go,
+    /// Go for one curve, then pause.
+    OneStep,
+    /// The run ends here.
+    End(SessionStatus),
+}
+
 impl Engine {
     /// Handles commands; returns a final status when the run should end here.
-    pub(super) fn checkpoint(&mut self, single_step: &mut bool) -> Result<Option<SessionStatus>, Stop> {
+    pub(super) fn checkpoint(&mut self) -> Result<Option<SessionStatus>, Stop> {
         self.collect_training()?;
         if self.retrainer.due(&self.plan, self.history.len()) {
             let survey = self.survey.clone().expect("survey taken");
             self.retrainer.start(&self.plan, &survey, &self.history);
         }
-        let mut pause = *single_step;
-        *single_step = false;
+        let mut pause = self.after_step == AfterStep::Pause;
+        self.after_step = AfterStep::GoOn;
         loop {
             let next = match self.requeue.pop_front() {
                 Some(cmd) => Ok(cmd),
                 None => self.commands.try_recv(),
             };
-            match next {
-                Ok(cmd) => {
-                    if let Some(status) = self.command(cmd, &mut pause, single_step)? {
-                        return Ok(Some(status));
-                    }
-                }
+            let cmd = match next {
+                Ok(cmd) => cmd,
                 Err(TryRecvError::Empty) => break,
                 // The controller is gone (console closed): keep the data safe.
                 Err(TryRecvError::Disconnected) => return self.quit().map(Some),
+            };
+            match self.command(cmd)? {
+                Asks::Nothing => {}
+                Asks::Pause => pause = true,
+                Asks::Go => pause = false,
+                Asks::OneStep => {
+                    pause = false;
+                    self.after_step = AfterStep::Pause;
+                }
+                Asks::End(status) => return Ok(Some(status)),
             }
         }
         if !pause {
+            // A resume asked for before this checkpoint takes the pause back.
+            if self.state == RunState::Pausing {
+                self.set_state(RunState::Running);
+            }
             return Ok(None);
         }
         self.set_state(RunState::Paused);
         self.writer.set_status(SessionStatus::Paused, None)?;
         self.log(EventKind::Pause, format!("paused before step {}", self.next_step()))?;
         loop {
-            let cmd = match self.commands.recv() {
-                Ok(cmd) => cmd,
-                Err(_) => return self.quit().map(Some),
+            let Ok(cmd) = self.commands.recv() else {
+                return self.quit().map(Some);
             };
-            let mut still_paused = true;
-            match cmd {
-                Command::Resume => still_paused = false,
-                Command::StepOnce => {
-                    still_paused = false;
-                    *single_step = true;
-                }
-                other => {
-                    if let Some(status) = self.command(other, &mut still_paused, single_step)? {
-                        return Ok(Some(status));
-                    }
+            match self.command(cmd)? {
+                Asks::End(status) => return Ok(Some(status)),
+                Asks::Go => {}
+                Asks::OneStep => self.after_step = AfterStep::Pause,
+                Asks::Nothing | Asks::Pause => {
                     // A background model may have landed while we waited.
                     self.collect_training()?;
+                    continue;
                 }
             }
-            if !still_paused {
-                self.writer.set_status(SessionStatus::Running, None)?;
-                self.log(EventKind::Resume, format!("resumed at step {}", self.next_step()))?;
-                self.set_state(RunState::Running);
-                return Ok(None);
-            }
+            self.writer.set_status(SessionStatus::Running, None)?;
+            self.log(EventKind::Resume, format!("resumed at step {}", self.next_step()))?;
+            self.set_state(RunState::Running);
+            return Ok(None);
         }
     }
 
-    fn command(
-        &mut self,
-        cmd: Command,
-        pause: &mut bool,
-        single_step: &mut bool,
-    ) -> Result<Option<SessionStatus>, Stop> {
+    fn command(&mut self, cmd: Command) -> Result<Asks, Stop> {
         match cmd {
-            Command::Pause => *pause = true,
-            Command::Resume => *pause = false,
-            Command::StepOnce => {
-                *pause = false;
-                *single_step = true;
-            }
-            Command::Abort => return self.abort().map(Some),
-            Command::Quit => return self.quit().map(Some),
+            Command::Pause => return Ok(Asks::Pause),
+            Command::Resume => return Ok(Asks::Go),
+            Command::StepOnce => return Ok(Asks::OneStep),
+            Command::Abort => return self.abort().map(Asks::End),
+            Command::Quit => return self.quit().map(Asks::End),
             Command::AddManual { row, col } => {
                 let survey = self.survey.clone().expect("survey before commands");
                 if row >= survey.rows() || col >= survey.cols() {
@@ -90,7 +97,7 @@ impl Engine {
                         format!("({row}, {col}) is outside the survey"),
                     )?;
                 } else {
-                    self.manual.push_back((row, col));
+                    self.queue.add_manual((row, col));
                     self.log(EventKind::ManualAdded, format!("({row}, {col}) will be measured next"))?;
                     self.publish_queue();
                 }
@@ -124,16 +131,12 @@ impl Engine {
                 }
             }
         }
-        Ok(None)
+        Ok(Asks::Nothing)
     }
 
     fn drop_point(&mut self, row: u32, col: u32) -> Result<(), Stop> {
-        let at = (row, col);
-        if let Some(i) = self.manual.iter().position(|p| *p == at) {
-            self.manual.remove(i);
-        } else if let Some(i) = self.pinned.iter().position(|p| *p == at) {
-            self.pinned.remove(i);
-        } else if let Some(field) = &mut self.field
+        if self.queue.drop_point((row, col)) == Dropped::Candidate
+            && let Some(field) = &mut self.field
             && let Some(k) = field.candidates.find(row, col)
         {
             // Never measured: as if it had been taken.
@@ -145,18 +148,7 @@ impl Engine {
     }
 
     fn move_up(&mut self, row: u32, col: u32) -> Result<(), Stop> {
-        let at = (row, col);
-        if let Some(i) = self.manual.iter().position(|p| *p == at) {
-            if i > 0 {
-                self.manual.swap(i, i - 1);
-            }
-        } else if let Some(i) = self.pinned.iter().position(|p| *p == at) {
-            if i > 0 {
-                self.pinned.swap(i, i - 1);
-            }
-        } else {
-            self.pinned.push_back(at);
-        }
+        self.queue.move_up((row, col));
         self.log(EventKind::QueueMoveUp, format!("({row}, {col}) moved up"))?;
         self.publish_queue();
         Ok(())

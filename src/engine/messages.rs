@@ -40,6 +40,22 @@ impl RunState {
     pub fn is_active(self) -> bool {
         matches!(self, Self::Running | Self::Pausing | Self::Aborting)
     }
+
+    /// The whole state machine in one table, as Bluesky's RunEngine keeps
+    /// it: which state may follow which. The engine checks every change.
+    pub fn can_become(self, next: RunState) -> bool {
+        use RunState::*;
+        match self {
+            Idle => matches!(next, Running | Failed),
+            Running => matches!(next, Pausing | Paused | Aborting | Finished | Failed),
+            // A resume before the checkpoint goes back to running.
+            Pausing => matches!(next, Running | Paused | Aborting | Finished | Failed),
+            Paused => matches!(next, Running | Aborting | Failed),
+            Aborting => matches!(next, Aborted | Failed),
+            // The end of a run: nothing follows in this process.
+            Aborted | Finished | Failed => false,
+        }
+    }
 }
 
 /// A request to the engine; it acts on it at the next checkpoint.
@@ -190,4 +206,31 @@ pub struct RunOutcome {
     pub budget: u32,
     /// Why the run stopped, when it failed.
     pub detail: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunState::{self, *};
+
+    const ALL: [RunState; 8] = [Idle, Running, Pausing, Paused, Aborting, Aborted, Finished, Failed];
+
+    #[test]
+    fn the_state_table_allows_the_runs_paths_and_nothing_after_the_end() {
+        // start → pause → resume → abort, and a run that just finishes.
+        for path in [
+            &[Idle, Running, Pausing, Paused, Running, Aborting, Aborted][..],
+            &[Idle, Running, Pausing, Running, Finished],
+            &[Idle, Running, Paused, Failed],
+        ] {
+            for w in path.windows(2) {
+                assert!(w[0].can_become(w[1]), "{:?} → {:?}", w[0], w[1]);
+            }
+        }
+        for end in [Aborted, Finished, Failed] {
+            assert!(ALL.iter().all(|s| !end.can_become(*s)), "{end:?} is an end");
+        }
+        assert!(!Paused.can_become(Finished), "a paused run finishes only by running");
+        assert!(!Idle.can_become(Paused));
+        assert!(!Aborting.can_become(Running), "an abort is not taken back");
+    }
 }

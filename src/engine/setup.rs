@@ -1,14 +1,12 @@
 //! Getting a run ready: open the instrument the plan names, check the plan
 //! against the instrument's limits, and create or reopen the session log.
 
-use super::{Command, Engine, EngineEvent};
+use super::Engine;
 use crate::instrument::{self, Instrument, InstrumentError};
 use crate::plan::{PlanError, SessionPlan};
 use crate::record::Limits;
 use crate::store::{SessionLog, SessionStatus, SessionWriter, StoreError, meta};
 use std::path::Path;
-use std::sync::mpsc;
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -24,12 +22,6 @@ pub enum SetupError {
         "the session was recorded on `{recorded}` but `{found}` answers now; refusing to mix instruments in one session"
     )]
     OtherInstrument { recorded: String, found: String },
-}
-
-/// The two ends a caller keeps: commands in, events out.
-pub struct Controls {
-    pub commands: mpsc::Sender<Command>,
-    pub events: UnboundedReceiver<EngineEvent>,
 }
 
 /// Refuses a plan that asks the instrument for more than it allows, and
@@ -57,33 +49,8 @@ fn check_limits(plan: &SessionPlan, limits: &Limits) -> Result<(), SetupError> {
     Ok(())
 }
 
-fn wire(
-    plan: SessionPlan,
-    instrument: Box<dyn Instrument>,
-    writer: SessionWriter,
-    limits: Limits,
-    log: Option<SessionLog>,
-) -> (Engine, Controls) {
-    let (cmd_tx, cmd_rx) = mpsc::channel();
-    let (ev_tx, ev_rx) = unbounded_channel();
-    let (survey, history, dangling) = match log {
-        Some(log) => (log.survey, log.measurements, log.dangling),
-        None => (None, Vec::new(), None),
-    };
-    let engine = Engine::new(
-        plan, instrument, writer, survey, history, dangling, limits, cmd_rx, ev_tx,
-    );
-    (
-        engine,
-        Controls {
-            commands: cmd_tx,
-            events: ev_rx,
-        },
-    )
-}
-
 /// A new session for `plan`, its folder created under `plan.output.dir`.
-pub fn prepare_new(plan: SessionPlan) -> Result<(Engine, Controls), SetupError> {
+pub fn prepare_new(plan: SessionPlan) -> Result<Engine, SetupError> {
     plan.validate()?;
     let mut instrument = instrument::open(&plan)?;
     let idn = instrument.identity()?;
@@ -91,7 +58,7 @@ pub fn prepare_new(plan: SessionPlan) -> Result<(Engine, Controls), SetupError> 
     let limits = instrument.limits()?;
     check_limits(&plan, &limits)?;
     let writer = SessionWriter::create(Path::new(&plan.output.dir), &plan, &idn, limits)?;
-    Ok(wire(plan, instrument, writer, limits, None))
+    Ok(Engine::new(plan, instrument, writer, limits, None))
 }
 
 /// The plan in `session.toml`, validated like a plan file: a tampered
@@ -108,7 +75,7 @@ pub enum Resume {
     Finished {
         steps: u32,
     },
-    Ready(Box<Engine>, Controls),
+    Ready(Box<Engine>),
 }
 
 /// Reopens a paused, crashed, aborted or failed session to continue it.
@@ -139,6 +106,11 @@ pub fn prepare_resume(dir: &Path) -> Result<Resume, SetupError> {
     check_limits(&plan, &limits)?;
     writer.set_instrument(&idn, limits)?;
     writer.set_status(SessionStatus::Running, None)?;
-    let (engine, controls) = wire(plan, instrument, writer, limits, Some(log));
-    Ok(Resume::Ready(Box::new(engine), controls))
+    Ok(Resume::Ready(Box::new(Engine::new(
+        plan,
+        instrument,
+        writer,
+        limits,
+        Some(log),
+    ))))
 }

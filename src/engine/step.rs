@@ -193,7 +193,7 @@ impl Engine {
             }));
         }
         let field = self.field.as_mut().expect("field built before steps");
-        if let Some((row, col)) = self.manual.pop_front() {
+        if let Some((row, col)) = self.queue.next_manual() {
             let k = field.candidates.find(row, col).unwrap_or(usize::MAX);
             return Ok(Some(Chosen::fresh(
                 row,
@@ -202,24 +202,19 @@ impl Engine {
                 "manual",
             )));
         }
-        while let Some((row, col)) = self.pinned.pop_front() {
-            let Some(k) = field.candidates.find(row, col) else {
-                continue;
-            };
-            if !field.taken[k] {
-                let label = format!("{} (moved up)", field.policy.kind().label());
-                return Ok(Some(Chosen::fresh(
-                    row,
-                    col,
-                    Choice::unscored(k, Source::Policy),
-                    &label,
-                )));
-            }
+        let open = |(row, col): (u32, u32)| field.candidates.find(row, col).is_some_and(|k| !field.taken[k]);
+        if let Some((row, col)) = self.queue.next_pinned(open) {
+            let k = field.candidates.find(row, col).expect("an open candidate");
+            let label = format!("{} (moved up)", field.policy.kind().label());
+            return Ok(Some(Chosen::fresh(
+                row,
+                col,
+                Choice::unscored(k, Source::Policy),
+                &label,
+            )));
         }
         let seeds_done = self.history.iter().filter(|m| m.source == Source::Seed).count();
-        if seeds_done < field.seeds.len()
-            && let Some(&k) = field.seeds.iter().find(|&&k| !field.taken[k])
-        {
+        if let Some(k) = field.seeds.next(seeds_done, &field.taken) {
             let (row, col) = field.candidates.site(k);
             return Ok(Some(Chosen::fresh(
                 row,

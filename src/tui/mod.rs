@@ -13,7 +13,7 @@ pub mod snapshot;
 pub mod theme;
 pub mod ui;
 
-use crate::engine::{Command, Controls, Engine, RunOutcome};
+use crate::engine::{Command, Engine, RunOutcome, Running};
 use app::App;
 use futures::StreamExt;
 use keymap::Keymap;
@@ -140,7 +140,7 @@ impl Console {
 
 /// Runs the console until the user quits (or the terminal goes away); returns
 /// how the run ended.
-pub fn run(engine: Engine, controls: Controls, console: Console) -> color_eyre::Result<RunOutcome> {
+pub fn run(engine: Engine, console: Console) -> color_eyre::Result<RunOutcome> {
     let Console { theme, keymap, tick } = console;
     let session = engine
         .session_dir()
@@ -150,10 +150,11 @@ pub fn run(engine: Engine, controls: Controls, console: Console) -> color_eyre::
     let snapshot = Snapshot::new(session, engine.plan());
     let mut app = App::new(snapshot, theme, keymap);
 
-    let Controls { commands, mut events } = controls;
-    let thread = std::thread::Builder::new()
-        .name("engine".into())
-        .spawn(move || engine.run())?;
+    let Running {
+        commands,
+        mut events,
+        handle,
+    } = engine.spawn()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 
     install_panic_hook();
@@ -251,9 +252,7 @@ pub fn run(engine: Engine, controls: Controls, console: Console) -> color_eyre::
     // Quitting the console ends the run (resumable), whatever state it was in.
     let _ = commands.send(Command::Quit);
     drop(commands);
-    let outcome = thread
-        .join()
-        .map_err(|_| color_eyre::eyre::eyre!("the engine thread panicked"))?;
+    let outcome = handle.join()?;
     match ui {
         Ok(result) => result?,
         Err(panic) => std::panic::resume_unwind(panic),

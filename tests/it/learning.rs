@@ -127,9 +127,9 @@ fn a_quit_while_the_last_model_trains_ends_the_session_at_once() {
     plan.analysis.vae_epochs = 2000;
     plan.analysis.vae_hidden = 8;
     plan.analysis.vae_ensemble = 64;
-    let (eng, mut controls) = engine::prepare_new(plan).unwrap();
+    let eng = engine::prepare_new(plan).unwrap();
     let session = eng.session_dir().to_path_buf();
-    let run = std::thread::spawn(move || eng.run());
+    let mut controls = eng.spawn().unwrap();
     let quit_at = loop {
         match controls.events.blocking_recv() {
             Some(EngineEvent::Logged(row))
@@ -142,7 +142,7 @@ fn a_quit_while_the_last_model_trains_ends_the_session_at_once() {
             None => panic!("the run ended without waiting for a model"),
         }
     };
-    run.join().unwrap();
+    controls.handle.join().unwrap();
     let waited = quit_at.elapsed().as_secs_f64();
     assert!(waited < 10.0, "the run went on {waited:.1} s after the quit");
     let log = SessionLog::load(&session).unwrap();
