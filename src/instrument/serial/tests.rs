@@ -1,13 +1,16 @@
 //! Transcript tests in the style of PyMeasure's `expected_protocol`: the exact
 //! lines the driver writes, and what it makes of the replies.
 
+use super::link::LinkError;
 use super::*;
 use crate::instrument::sim::{SimConfig, SimInstrument};
+use crate::instrument::wire::frame;
 use crate::instrument::wire::server::WireServer;
 use crate::plan::SessionPlan;
 use proptest::prelude::*;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 fn settings() -> SerialSettings {
     SerialSettings {
