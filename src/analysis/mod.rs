@@ -1,88 +1,26 @@
 //! After (and during) a session: the dual VAE's joint latent map of every
 //! measured location, its clusters, and what each cluster means physically.
+//!
+//! Rooms: `samples` (a location and what is known of it), `train` (the dual
+//! VAE, its ensemble and the clusters), `pipeline` (sessions in, a summary and
+//! saved embeddings out), `summary` and `findings` (what the clusters mean),
+//! `relief` (the patch as the tip feels it), `report` (figures).
 
 pub mod findings;
+pub mod pipeline;
 pub mod relief;
 pub mod report;
+mod samples;
 pub mod summary;
+mod train;
 
-use crate::ml::cluster::{self, Mixture};
-use crate::ml::consensus;
-use crate::ml::patches;
-use crate::ml::vae::{self, Embedding, VaeSettings};
-use crate::plan::{AnalysisPlan, SessionPlan};
-use crate::record::{GroundTruth, LatentPoint, Measurement, Motif, Survey};
+pub use samples::{Sample, samples};
 pub use summary::ClusterSummary;
+pub use train::{analyze, analyze_watched};
 
-/// Below this current the asinh compression of curves is linear.
-const CURRENT_SCALE_A: f64 = 1e-11;
-
-/// One measured location, with everything the analysis looks at.
-#[derive(Debug, Clone)]
-pub struct Sample {
-    /// Which of the analysed sessions it comes from.
-    pub session: usize,
-    pub step: u32,
-    pub row: u32,
-    pub col: u32,
-    pub x_nm: f64,
-    pub y_nm: f64,
-    /// The patch around it in nm (for the topography descriptors).
-    pub patch_nm: Vec<f64>,
-    /// The same patch as the image VAE sees it (see [`relief::tip_relief`]).
-    pub patch01: Vec<f32>,
-    pub bias_v: Vec<f64>,
-    pub current_a: Vec<f64>,
-    pub hysteresis_area: f64,
-    pub onset_v: Option<f64>,
-    pub max_current_a: f64,
-    /// Ground truth, where the caller knows it (a simulated film, a replay
-    /// dataset with labels).
-    pub truth: Option<Motif>,
-}
-
-/// Builds samples from one session's survey and measurements; `truth`, where
-/// the caller has it, labels each with the motif under it.
-pub fn samples(
-    session: usize,
-    plan: &SessionPlan,
-    survey: &Survey,
-    measurements: &[Measurement],
-    truth: Option<&dyn GroundTruth>,
-) -> Vec<Sample> {
-    let side = plan.policy.patch_px as usize;
-    let image_nm = survey.heights_nm.mapv(|v| v as f32);
-    let span = {
-        let (lo, hi) = image_nm
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
-        (hi - lo).max(1e-6)
-    };
-    let nm_per_px = survey.width_nm / survey.cols().max(1) as f64;
-    let window_px = (plan.analysis.patch_window_nm / nm_per_px) as f32;
-    measurements
-        .iter()
-        .map(|m| {
-            let patch = patches::patch_at(&image_nm, m.row, m.col, side);
-            Sample {
-                session,
-                step: m.step,
-                row: m.row,
-                col: m.col,
-                x_nm: m.x_nm,
-                y_nm: m.y_nm,
-                patch_nm: patch.iter().map(|v| *v as f64).collect(),
-                patch01: relief::tip_relief(&patch, side, span, window_px),
-                bias_v: m.bias_v.clone(),
-                current_a: m.current_a.clone(),
-                hysteresis_area: m.hysteresis_area,
-                onset_v: m.onset_v,
-                max_current_a: m.max_current_a,
-                truth: truth.and_then(|t| t.motif_at(m.row, m.col, m.x_nm, m.y_nm)),
-            }
-        })
-        .collect()
-}
+use crate::ml::cluster::Mixture;
+use crate::ml::vae::Embedding;
+use crate::record::LatentPoint;
 
 /// The result of one analysis.
 #[derive(Debug, Clone)]
@@ -134,22 +72,6 @@ impl Analysis {
     }
 }
 
-/// The settings of training `member` of an ensemble; member 0 is the one
-/// training of `vae_ensemble = 1`, so a single training is the same either way.
-fn member_settings(a: &AnalysisPlan, seed: u64, member: u64) -> VaeSettings {
-    let salt: &[u64] = if member == 0 { &[] } else { &[member] };
-    VaeSettings {
-        hidden: a.vae_hidden as usize,
-        latent: a.vae_latent as usize,
-        epochs: a.vae_epochs as usize,
-        learning_rate: a.vae_learning_rate,
-        beta: a.vae_beta,
-        gamma: a.vae_gamma,
-        spatial_decoder: a.vae_spatial_decoder,
-        seed: crate::seed::derive(seed, "dual-vae", salt),
-    }
-}
-
 /// Why the samples gave no analysis.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AnalysisError {
@@ -166,139 +88,11 @@ pub enum AnalysisError {
     Crashed(String),
 }
 
-/// Trains the dual VAE on the samples and clusters its joint latent map
-/// (`vae_ensemble` > 1: trains that many and clusters by their consensus).
-pub fn analyze(samples: &[Sample], a: &AnalysisPlan, seed: u64) -> Result<Analysis, AnalysisError> {
-    let never = std::sync::atomic::AtomicBool::new(false);
-    analyze_watched(samples, a, seed, &std::sync::atomic::AtomicUsize::new(0), &never)
-}
-
-/// [`analyze`], counting the dual VAE's finished epochs in `epochs_done`; an
-/// ensemble gives up between two trainings once `stop` is set.
-pub fn analyze_watched(
-    samples: &[Sample],
-    a: &AnalysisPlan,
-    seed: u64,
-    epochs_done: &std::sync::atomic::AtomicUsize,
-    stop: &std::sync::atomic::AtomicBool,
-) -> Result<Analysis, AnalysisError> {
-    if samples.len() < 4 {
-        return Err(AnalysisError::TooFew(samples.len()));
-    }
-    let t0 = std::time::Instant::now();
-    let side = (samples[0].patch01.len() as f64).sqrt() as usize;
-    let points = samples.iter().map(|s| s.current_a.len()).max().unwrap_or(0).max(2);
-    // Currents span pA to nA: compress them (asinh, linear below ~10 pA)
-    // before the global min–max, or the few nA-scale curves squash every other
-    // curve into the bottom tenth of the range, where BCE cannot tell a
-    // suppressed boundary from a grain interior.
-    let curves: Vec<Vec<f64>> = samples
-        .iter()
-        .map(|s| {
-            crate::ml::spectra::to_length(&s.current_a, points)
-                .iter()
-                .map(|i| (i / CURRENT_SCALE_A).asinh())
-                .collect()
-        })
-        .collect();
-    let (lo, hi) = curves
-        .iter()
-        .flatten()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    let spectra: Vec<f32> = curves.iter().flatten().map(|v| ((v - lo) / span) as f32).collect();
-    let images: Vec<f32> = samples.iter().flat_map(|s| s.patch01.iter().copied()).collect();
-    let views = vae::Views {
-        images: &images,
-        patch_side: side,
-        spectra: &spectra,
-        spectrum_width: points,
-    };
-    let k_range = if a.clusters > 0 {
-        a.clusters as usize..=a.clusters as usize
-    } else {
-        2..=(a.clusters_max as usize).max(2)
-    };
-    let k_range = *k_range.start().min(&samples.len())..=*k_range.end().min(&samples.len());
-    let members = a.vae_ensemble.max(1) as u64;
-    let mut trainings: Vec<(Embedding, Mixture)> = Vec::with_capacity(members as usize);
-    for member in 0..members {
-        if stop.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(AnalysisError::Stopped);
-        }
-        let embedding = vae::train_watched(views, &member_settings(a, seed, member), epochs_done);
-        // Both aligned views side by side: structure and response each keep a say.
-        let joint: Vec<Vec<f64>> = embedding
-            .z_image
-            .iter()
-            .zip(&embedding.z_spectrum)
-            .map(|(zi, zs)| zi.iter().chain(zs).map(|v| *v as f64).collect())
-            .collect();
-        let salt: &[u64] = &[samples.len() as u64, member];
-        let mut rng = crate::seed::rng(seed, "mixture", if member == 0 { &salt[..1] } else { salt });
-        match cluster::choose(&joint, k_range.clone(), &mut rng) {
-            Some(mixture) => trainings.push((embedding, mixture)),
-            // The map shown is the first training's: without it, no analysis.
-            None if member == 0 => return Err(AnalysisError::NoClusters),
-            // A later training that diverged has no say.
-            None => {}
-        }
-    }
-    let train_s = t0.elapsed().as_secs_f64();
-    let (labels, how) = if trainings.len() == 1 {
-        let m = &trainings[0].1;
-        let how = if a.clusters > 0 {
-            format!("fixed by the settings (log-likelihood {:.1})", m.log_likelihood)
-        } else {
-            format!(
-                "chosen by BIC (log-likelihood {:.1}, BIC {:.1})",
-                m.log_likelihood, m.bic
-            )
-        };
-        (m.labels.clone(), how)
-    } else {
-        let ks: Vec<usize> = trainings.iter().map(|(_, m)| m.means.len()).collect();
-        let k = if a.clusters > 0 {
-            a.clusters as usize
-        } else {
-            consensus::median_k(&ks)
-        };
-        let labelings: Vec<Vec<usize>> = trainings.iter().map(|(_, m)| m.labels.clone()).collect();
-        let how = format!(
-            "by the consensus of {} dual VAEs trained from different seeds ({}; each training's mixture chose {})",
-            trainings.len(),
-            if a.clusters > 0 {
-                "k fixed by the settings"
-            } else {
-                "k their median"
-            },
-            ks.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", ")
-        );
-        (consensus::consensus(&labelings, k), how)
-    };
-    let (embedding, mixture) = trainings.swap_remove(0);
-    let ari = samples
-        .iter()
-        .map(|s| s.truth.map(|m| Motif::ALL.iter().position(|x| *x == m).unwrap_or(0)))
-        .collect::<Option<Vec<usize>>>()
-        .map(|truth| cluster::adjusted_rand_index(&labels, &truth));
-    let summaries = summary::summarise(samples, &labels);
-    Ok(Analysis {
-        embedding,
-        mixture,
-        labels,
-        how,
-        summaries,
-        ari,
-        train_s,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::AnalysisPlan;
+    use crate::record::Motif;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     /// Two kinds of location, far apart in both views: flat interiors with a

@@ -2,7 +2,7 @@
 //! measurement joined with the decision that chose it.
 
 use super::reader::SessionLog;
-use super::schema::{decisions_frame, measurements_frame};
+use super::schema::{Decisions, Measurements, Table};
 use super::{StoreError, frame::write_parquet_atomic};
 use polars::prelude::*;
 use std::path::Path;
@@ -11,8 +11,8 @@ use std::path::Path;
 /// position and time columns are dropped (they repeat the measurement's) and
 /// `session_id` is added so exports of several sessions can be stacked.
 pub fn consolidated(log: &SessionLog) -> Result<DataFrame, StoreError> {
-    let m = measurements_frame(&log.measurements)?;
-    let d = decisions_frame(&log.decisions)?.drop_many(["t_ms", "row", "col"]);
+    let m = Measurements::frame(&log.measurements)?;
+    let d = Decisions::frame(&log.decisions)?.drop_many(["t_ms", "row", "col"]);
     let err = |e: PolarsError| StoreError::Polars(e.to_string());
     m.lazy()
         .join(d.lazy(), [col("step")], [col("step")], JoinArgs::new(JoinType::Left))

@@ -4,7 +4,6 @@
 use super::StoreError;
 use super::frame::{parquet_bytes, part_name, stage};
 use super::journal::{Entry, Journal, JournalTable};
-use super::schema::{decisions_frame, events_frame, measurements_frame};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -110,7 +109,7 @@ pub(super) fn write_part(
 ) -> Result<(), StoreError> {
     let folder = dir.join(table.folder());
     super::frame::create_dir_synced(&folder)?;
-    let mut df = frame_of(table, rows)?;
+    let mut df = table.frame(rows)?;
     let path = folder.join(part_name(part));
     let staged = stage(&path, &parquet_bytes(&mut df)?)?;
     let mut journal = journal.lock().expect("journal lock");
@@ -129,41 +128,4 @@ pub(super) fn write_part(
     })?;
     drop(journal);
     staged.commit()
-}
-
-/// The Parquet frame of one table's journaled rows.
-pub(super) fn frame_of(table: JournalTable, rows: &[(u64, Entry)]) -> Result<polars::prelude::DataFrame, StoreError> {
-    let entries = rows.iter().map(|(_, e)| e);
-    match table {
-        JournalTable::Measurements => {
-            let v: Vec<_> = entries
-                .filter_map(|e| {
-                    if let Entry::Measurement(m) = e {
-                        Some(m.clone())
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-            measurements_frame(&v)
-        }
-        JournalTable::Decisions => {
-            let v: Vec<_> = entries
-                .filter_map(|e| {
-                    if let Entry::Decision(d) = e {
-                        Some(d.clone())
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-            decisions_frame(&v)
-        }
-        JournalTable::Events => {
-            let v: Vec<_> = entries
-                .filter_map(|e| if let Entry::Event(d) = e { Some(d.clone()) } else { None })
-                .collect();
-            events_frame(&v)
-        }
-    }
 }

@@ -34,10 +34,11 @@ impl JournalTable {
     pub const ALL: [JournalTable; 3] = [Self::Measurements, Self::Decisions, Self::Events];
 
     pub fn folder(self) -> &'static str {
+        use super::schema::{Decisions, Events, Measurements, Table};
         match self {
-            Self::Measurements => "measurements",
-            Self::Decisions => "decisions",
-            Self::Events => "events",
+            Self::Measurements => Measurements::NAME,
+            Self::Decisions => Decisions::NAME,
+            Self::Events => Events::NAME,
         }
     }
 }

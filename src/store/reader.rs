@@ -72,14 +72,6 @@ impl TableState {
     }
 }
 
-fn rows_of(table: JournalTable, df: &polars::prelude::DataFrame) -> Result<Vec<Entry>, StoreError> {
-    Ok(match table {
-        JournalTable::Measurements => measurements_from(df)?.into_iter().map(Entry::Measurement).collect(),
-        JournalTable::Decisions => decisions_from(df)?.into_iter().map(Entry::Decision).collect(),
-        JournalTable::Events => events_from(df)?.into_iter().map(Entry::Event).collect(),
-    })
-}
-
 /// The notes of one table's parts, in part order, each with the seq range it
 /// covers (notes written before ranges were kept cover everything after the
 /// previous part).
@@ -145,7 +137,7 @@ pub fn inspect(
                 continue;
             }
         }
-        match parquet_from_bytes(&bytes, path).and_then(|df| rows_of(table, &df)) {
+        match parquet_from_bytes(&bytes, path).and_then(|df| table.entries(&df)) {
             Ok(rows) => {
                 if let Some(note) = note {
                     state.covered.push((note.first_seq, note.last_seq));

@@ -1,0 +1,75 @@
+//! One measured location with everything the analysis looks at: the patch in
+//! nm and as the image VAE sees it, the curve, its scalars, and its motif where
+//! the caller knows the truth.
+
+use super::relief;
+use crate::ml::patches;
+use crate::plan::SessionPlan;
+use crate::record::{GroundTruth, Measurement, Motif, Survey};
+
+/// One measured location, with everything the analysis looks at.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Which of the analysed sessions it comes from.
+    pub session: usize,
+    pub step: u32,
+    pub row: u32,
+    pub col: u32,
+    pub x_nm: f64,
+    pub y_nm: f64,
+    /// The patch around it in nm (for the topography descriptors).
+    pub patch_nm: Vec<f64>,
+    /// The same patch as the image VAE sees it (see [`relief::tip_relief`]).
+    pub patch01: Vec<f32>,
+    pub bias_v: Vec<f64>,
+    pub current_a: Vec<f64>,
+    pub hysteresis_area: f64,
+    pub onset_v: Option<f64>,
+    pub max_current_a: f64,
+    /// Ground truth, where the caller knows it (a simulated film, a replay
+    /// dataset with labels).
+    pub truth: Option<Motif>,
+}
+
+/// Builds samples from one session's survey and measurements; `truth`, where
+/// the caller has it, labels each with the motif under it.
+pub fn samples(
+    session: usize,
+    plan: &SessionPlan,
+    survey: &Survey,
+    measurements: &[Measurement],
+    truth: Option<&dyn GroundTruth>,
+) -> Vec<Sample> {
+    let side = plan.policy.patch_px as usize;
+    let image_nm = survey.heights_nm.mapv(|v| v as f32);
+    let span = {
+        let (lo, hi) = image_nm
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        (hi - lo).max(1e-6)
+    };
+    let nm_per_px = survey.width_nm / survey.cols().max(1) as f64;
+    let window_px = (plan.analysis.patch_window_nm / nm_per_px) as f32;
+    measurements
+        .iter()
+        .map(|m| {
+            let patch = patches::patch_at(&image_nm, m.row, m.col, side);
+            Sample {
+                session,
+                step: m.step,
+                row: m.row,
+                col: m.col,
+                x_nm: m.x_nm,
+                y_nm: m.y_nm,
+                patch_nm: patch.iter().map(|v| *v as f64).collect(),
+                patch01: relief::tip_relief(&patch, side, span, window_px),
+                bias_v: m.bias_v.clone(),
+                current_a: m.current_a.clone(),
+                hysteresis_area: m.hysteresis_area,
+                onset_v: m.onset_v,
+                max_current_a: m.max_current_a,
+                truth: truth.and_then(|t| t.motif_at(m.row, m.col, m.x_nm, m.y_nm)),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,159 @@
+//! Training: the dual VAE (or an ensemble of them) on the samples, the joint
+//! latent map clustered by a mixture (or by the ensemble's consensus), and
+//! each cluster summarised.
+
+use super::{Analysis, AnalysisError, Sample, summary};
+use crate::ml::cluster::{self, Mixture};
+use crate::ml::consensus;
+use crate::ml::vae::{self, Embedding, VaeSettings};
+use crate::plan::AnalysisPlan;
+use crate::record::Motif;
+
+/// Below this current the asinh compression of curves is linear.
+const CURRENT_SCALE_A: f64 = 1e-11;
+
+/// The settings of training `member` of an ensemble; member 0 is the one
+/// training of `vae_ensemble = 1`, so a single training is the same either way.
+fn member_settings(a: &AnalysisPlan, seed: u64, member: u64) -> VaeSettings {
+    let salt: &[u64] = if member == 0 { &[] } else { &[member] };
+    VaeSettings {
+        hidden: a.vae_hidden as usize,
+        latent: a.vae_latent as usize,
+        epochs: a.vae_epochs as usize,
+        learning_rate: a.vae_learning_rate,
+        beta: a.vae_beta,
+        gamma: a.vae_gamma,
+        spatial_decoder: a.vae_spatial_decoder,
+        seed: crate::seed::derive(seed, "dual-vae", salt),
+    }
+}
+
+/// Trains the dual VAE on the samples and clusters its joint latent map
+/// (`vae_ensemble` > 1: trains that many and clusters by their consensus).
+pub fn analyze(samples: &[Sample], a: &AnalysisPlan, seed: u64) -> Result<Analysis, AnalysisError> {
+    let never = std::sync::atomic::AtomicBool::new(false);
+    analyze_watched(samples, a, seed, &std::sync::atomic::AtomicUsize::new(0), &never)
+}
+
+/// [`analyze`], counting the dual VAE's finished epochs in `epochs_done`; an
+/// ensemble gives up between two trainings once `stop` is set.
+pub fn analyze_watched(
+    samples: &[Sample],
+    a: &AnalysisPlan,
+    seed: u64,
+    epochs_done: &std::sync::atomic::AtomicUsize,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<Analysis, AnalysisError> {
+    if samples.len() < 4 {
+        return Err(AnalysisError::TooFew(samples.len()));
+    }
+    let t0 = std::time::Instant::now();
+    let side = (samples[0].patch01.len() as f64).sqrt() as usize;
+    let points = samples.iter().map(|s| s.current_a.len()).max().unwrap_or(0).max(2);
+    // Currents span pA to nA: compress them (asinh, linear below ~10 pA)
+    // before the global min–max, or the few nA-scale curves squash every other
+    // curve into the bottom tenth of the range, where BCE cannot tell a
+    // suppressed boundary from a grain interior.
+    let curves: Vec<Vec<f64>> = samples
+        .iter()
+        .map(|s| {
+            crate::ml::spectra::to_length(&s.current_a, points)
+                .iter()
+                .map(|i| (i / CURRENT_SCALE_A).asinh())
+                .collect()
+        })
+        .collect();
+    let (lo, hi) = curves
+        .iter()
+        .flatten()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let spectra: Vec<f32> = curves.iter().flatten().map(|v| ((v - lo) / span) as f32).collect();
+    let images: Vec<f32> = samples.iter().flat_map(|s| s.patch01.iter().copied()).collect();
+    let views = vae::Views {
+        images: &images,
+        patch_side: side,
+        spectra: &spectra,
+        spectrum_width: points,
+    };
+    let k_range = if a.clusters > 0 {
+        a.clusters as usize..=a.clusters as usize
+    } else {
+        2..=(a.clusters_max as usize).max(2)
+    };
+    let k_range = *k_range.start().min(&samples.len())..=*k_range.end().min(&samples.len());
+    let members = a.vae_ensemble.max(1) as u64;
+    let mut trainings: Vec<(Embedding, Mixture)> = Vec::with_capacity(members as usize);
+    for member in 0..members {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(AnalysisError::Stopped);
+        }
+        let embedding = vae::train_watched(views, &member_settings(a, seed, member), epochs_done);
+        // Both aligned views side by side: structure and response each keep a say.
+        let joint: Vec<Vec<f64>> = embedding
+            .z_image
+            .iter()
+            .zip(&embedding.z_spectrum)
+            .map(|(zi, zs)| zi.iter().chain(zs).map(|v| *v as f64).collect())
+            .collect();
+        let salt: &[u64] = &[samples.len() as u64, member];
+        let mut rng = crate::seed::rng(seed, "mixture", if member == 0 { &salt[..1] } else { salt });
+        match cluster::choose(&joint, k_range.clone(), &mut rng) {
+            Some(mixture) => trainings.push((embedding, mixture)),
+            // The map shown is the first training's: without it, no analysis.
+            None if member == 0 => return Err(AnalysisError::NoClusters),
+            // A later training that diverged has no say.
+            None => {}
+        }
+    }
+    let train_s = t0.elapsed().as_secs_f64();
+    let (labels, how) = if trainings.len() == 1 {
+        let m = &trainings[0].1;
+        let how = if a.clusters > 0 {
+            format!("fixed by the settings (log-likelihood {:.1})", m.log_likelihood)
+        } else {
+            format!(
+                "chosen by BIC (log-likelihood {:.1}, BIC {:.1})",
+                m.log_likelihood, m.bic
+            )
+        };
+        (m.labels.clone(), how)
+    } else {
+        let ks: Vec<usize> = trainings.iter().map(|(_, m)| m.means.len()).collect();
+        let k = if a.clusters > 0 {
+            a.clusters as usize
+        } else {
+            consensus::median_k(&ks)
+        };
+        let labelings: Vec<Vec<usize>> = trainings.iter().map(|(_, m)| m.labels.clone()).collect();
+        let how = format!(
+            "by the consensus of {} dual VAEs trained from different seeds ({}; each training's mixture chose {})",
+            trainings.len(),
+            if a.clusters > 0 {
+                "k fixed by the settings"
+            } else {
+                "k their median"
+            },
+            ks.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", ")
+        );
+        (consensus::consensus(&labelings, k), how)
+    };
+    let (embedding, mixture) = trainings.swap_remove(0);
+    let ari = samples
+        .iter()
+        .map(|s| s.truth.map(|m| Motif::ALL.iter().position(|x| *x == m).unwrap_or(0)))
+        .collect::<Option<Vec<usize>>>()
+        .map(|truth| cluster::adjusted_rand_index(&labels, &truth));
+    let summaries = summary::summarise(samples, &labels);
+    Ok(Analysis {
+        embedding,
+        mixture,
+        labels,
+        how,
+        summaries,
+        ari,
+        train_s,
+    })
+}
