@@ -35,10 +35,23 @@ fn colour(c: usize) -> RGBColor {
     RGBColor(r, g, b)
 }
 
-type Res = Result<(), String>;
+/// Why a figure could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// plotters' own error, in its words.
+    #[error("drawing: {0}")]
+    Draw(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
 
-fn e<T: std::fmt::Debug>(err: T) -> String {
-    format!("{err:?}")
+type Res = Result<(), ReportError>;
+
+fn e<T: std::fmt::Debug>(err: T) -> ReportError {
+    ReportError::Draw(format!("{err:?}"))
 }
 
 fn range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
@@ -346,9 +359,12 @@ fn hysteresis<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, samples: &[Samp
 }
 
 /// Writes every figure as SVG and PNG into `out`; returns the file stems.
-pub fn figures(out: &Path, survey: &Survey, samples: &[Sample], a: &Analysis) -> Result<Vec<String>, String> {
+pub fn figures(out: &Path, survey: &Survey, samples: &[Sample], a: &Analysis) -> Result<Vec<String>, ReportError> {
     fonts();
-    std::fs::create_dir_all(out).map_err(e)?;
+    std::fs::create_dir_all(out).map_err(|source| ReportError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
     let first: Vec<(usize, &Sample)> = samples.iter().enumerate().filter(|(_, s)| s.session == 0).collect();
     let mut first_sorted = first.clone();
     first_sorted.sort_by_key(|(_, s)| s.step);

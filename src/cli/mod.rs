@@ -16,7 +16,7 @@ use std::path::PathBuf;
     about = "Self-driving conductive-AFM console: survey, choose, sweep, learn, repeat.",
     long_about = "dualscope runs an autonomous C-AFM experiment: it takes a survey topography \
 image, chooses where the tip goes next, sweeps the bias and records a local I–V curve, \
-learns and chooses again. Every session is kept as Parquet tables (see CONTRACTS.md).\n\n\
+learns and chooses again. Every session is kept as Parquet tables (README.md, section Session log).\n\n\
 Start with:  dualscope run sessions/demo.toml --headless"
 )]
 pub struct Cli {

@@ -57,6 +57,7 @@ fn bias_tanh_avx2(out: &mut [f32], bias: &[f32], activate: bool) {
     bias_tanh_portable(out, bias, activate)
 }
 
+#[allow(unsafe_code)] // the call below, see its SAFETY note
 pub(crate) fn bias_tanh(out: &mut [f32], bias: &[f32], activate: bool) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {

@@ -103,6 +103,7 @@ fn ssim_avx2(x: &[f32], mx: &Moments, y: &[f32], my: &Moments, side: usize, scra
     ssim_with(x, mx, y, my, side, scratch)
 }
 
+#[allow(unsafe_code)] // the call below, see its SAFETY note
 fn ssim_fast(x: &[f32], mx: &Moments, y: &[f32], my: &Moments, side: usize, scratch: &mut Scratch) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {

@@ -222,18 +222,40 @@ impl Default for Keymap {
     }
 }
 
+/// Why a keymap file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeymapError {
+    #[error("keymap {path}: {source}")]
+    Unreadable {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("keymap {path}: {message}")]
+    Toml { path: std::path::PathBuf, message: String },
+    #[error("keymap {path}: `{key}` is not a key")]
+    NotAKey { path: std::path::PathBuf, key: String },
+}
+
 impl Keymap {
     /// The defaults with a file's bindings on top: an action named in the file
     /// loses its default keys.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("keymap {}: {e}", path.display()))?;
-        let file: KeymapFile =
-            toml::from_str(&text).map_err(|e| format!("keymap {}: {}", path.display(), e.message()))?;
+    pub fn load(path: &Path) -> Result<Self, KeymapError> {
+        let text = std::fs::read_to_string(path).map_err(|source| KeymapError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: KeymapFile = toml::from_str(&text).map_err(|e| KeymapError::Toml {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })?;
         let mut map = Self::default();
         for (action, keys) in file.keys {
             map.bindings.retain(|_, a| *a != action);
             for k in keys {
-                let key = Key::parse(&k).ok_or_else(|| format!("keymap {}: `{k}` is not a key", path.display()))?;
+                let key = Key::parse(&k).ok_or_else(|| KeymapError::NotAKey {
+                    path: path.to_path_buf(),
+                    key: k.clone(),
+                })?;
                 map.bindings.insert(key, action);
             }
         }

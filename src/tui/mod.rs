@@ -91,6 +91,7 @@ fn install_panic_hook() {
 }
 
 /// Ctrl-Z: give the terminal back, stop, and take it again on `fg`.
+#[allow(unsafe_code)] // the call below, see its SAFETY note
 fn suspend(term: &mut Term) -> std::io::Result<()> {
     leave();
     // SAFETY: raising a signal on our own process; SIGTSTP stops it until SIGCONT.
@@ -125,9 +126,9 @@ impl Console {
                 "the console needs a terminal; use --headless for scripts and pipes"
             ));
         }
-        let theme = Theme::load(&options.theme).map_err(|e| color_eyre::eyre::eyre!(e))?;
+        let theme = Theme::load(&options.theme)?;
         let keymap = match &options.keymap {
-            Some(p) => Keymap::load(p).map_err(|e| color_eyre::eyre::eyre!(e))?,
+            Some(p) => Keymap::load(p)?,
             None => Keymap::default(),
         };
         Ok(Self {

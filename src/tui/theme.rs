@@ -53,15 +53,37 @@ const BUILT_IN: [(&str, &str); 3] = [
     ("high-contrast", include_str!("../../themes/high-contrast.toml")),
 ];
 
-fn colour(text: &str, what: &str) -> Result<Color, String> {
-    Color::from_str(text).map_err(|_| format!("{what} = \"{text}\" is not a colour (a name, #rrggbb or 0-255)"))
+/// Why a theme cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ThemeError {
+    #[error("{key} = \"{text}\" is not a colour (a name, #rrggbb or 0-255)")]
+    NotAColour { key: &'static str, text: String },
+    #[error("heat needs at least two colours")]
+    TooFewHeat,
+    #[error("no built-in theme `{0}`")]
+    NoBuiltIn(String),
+    #[error("theme `{name}`: not one of dark, light, high-contrast, and {path}: {source}")]
+    Unreadable {
+        name: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("theme `{name}`: {message}")]
+    Toml { name: String, message: String },
+}
+
+fn colour(text: &str, key: &'static str) -> Result<Color, ThemeError> {
+    Color::from_str(text).map_err(|_| ThemeError::NotAColour {
+        key,
+        text: text.to_string(),
+    })
 }
 
 impl Theme {
-    fn from_file(f: ThemeFile, truecolor: bool) -> Result<Self, String> {
+    fn from_file(f: ThemeFile, truecolor: bool) -> Result<Self, ThemeError> {
         let heat_src = if truecolor { &f.heat } else { &f.heat16 };
         if heat_src.len() < 2 {
-            return Err("heat needs at least two colours".into());
+            return Err(ThemeError::TooFewHeat);
         }
         Ok(Self {
             fg: colour(&f.foreground, "foreground")?,
@@ -85,17 +107,20 @@ impl Theme {
     }
 
     /// A built-in theme, whatever the environment says (for tests and benches).
-    pub fn builtin(name: &str, truecolor: bool) -> Result<Self, String> {
+    pub fn builtin(name: &str, truecolor: bool) -> Result<Self, ThemeError> {
         let (_, text) = BUILT_IN
             .iter()
             .find(|(n, _)| *n == name)
-            .ok_or_else(|| format!("no built-in theme `{name}`"))?;
-        let file: ThemeFile = toml::from_str(text).map_err(|e| e.message().to_string())?;
+            .ok_or_else(|| ThemeError::NoBuiltIn(name.to_string()))?;
+        let file: ThemeFile = toml::from_str(text).map_err(|e| ThemeError::Toml {
+            name: name.to_string(),
+            message: e.message().to_string(),
+        })?;
         Self::from_file(file, truecolor)
     }
 
     /// A theme by name (`dark`, `light`, `high-contrast`) or from a TOML file.
-    pub fn load(name_or_path: &str) -> Result<Self, String> {
+    pub fn load(name_or_path: &str) -> Result<Self, ThemeError> {
         let truecolor = std::env::var("COLORTERM")
             .map(|v| v.contains("truecolor") || v.contains("24bit"))
             .unwrap_or(false);
@@ -108,15 +133,17 @@ impl Theme {
                 } else {
                     Path::new("themes").join(format!("{name_or_path}.toml"))
                 };
-                std::fs::read_to_string(&path).map_err(|e| {
-                    format!(
-                        "theme `{name_or_path}`: not one of dark, light, high-contrast, and {}: {e}",
-                        path.display()
-                    )
+                std::fs::read_to_string(&path).map_err(|source| ThemeError::Unreadable {
+                    name: name_or_path.to_string(),
+                    path: path.clone(),
+                    source,
                 })?
             }
         };
-        let file: ThemeFile = toml::from_str(&text).map_err(|e| format!("theme `{name_or_path}`: {}", e.message()))?;
+        let file: ThemeFile = toml::from_str(&text).map_err(|e| ThemeError::Toml {
+            name: name_or_path.to_string(),
+            message: e.message().to_string(),
+        })?;
         let mut theme = Self::from_file(file, truecolor)?;
         if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
             theme = theme.without_colour();

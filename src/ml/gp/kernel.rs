@@ -137,6 +137,7 @@ pub(super) fn scaled_columns(z: &[f64], d: usize, h: &Hyper) -> Vec<Vec<f64>> {
         .collect()
 }
 
+#[allow(unsafe_code)] // the call below, see its SAFETY note
 pub(super) fn fill_covariance_columns(u: &[Vec<f64>], h: &Hyper, k: &mut Mat<f64>, slope: &mut Mat<f64>) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {

@@ -14,6 +14,7 @@ impl Posterior {
 
     /// The kernel between one test point and every training point, and the
     /// posterior mean there and the largest kernel value.
+    #[allow(unsafe_code)] // the call below, see its SAFETY note
     fn kernel_column(&self, test: &[f64], out: &mut [f64]) -> (f64, f64) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {

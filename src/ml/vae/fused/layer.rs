@@ -164,6 +164,7 @@ pub(super) fn logit_gradient_avx2(d: &mut [f32], logits: &[f32], x: &[f32], scal
 }
 
 /// `d` = scale·(σ(logits) − x): the gradient of Σ BCE(σ(logits), x).
+#[allow(unsafe_code)] // the call below, see its SAFETY note
 pub(super) fn logit_gradient(d: &mut Vec<f32>, logits: &[f32], x: &[f32], scale: f32) {
     d.resize(logits.len(), 0.0);
     #[cfg(target_arch = "x86_64")]
