@@ -33,12 +33,11 @@ pub enum JournalTable {
 impl JournalTable {
     pub const ALL: [JournalTable; 3] = [Self::Measurements, Self::Decisions, Self::Events];
 
-    pub fn folder(self) -> &'static str {
-        use super::schema::{Decisions, Events, Measurements, Table};
+    pub const fn folder(self) -> &'static str {
         match self {
-            Self::Measurements => Measurements::NAME,
-            Self::Decisions => Decisions::NAME,
-            Self::Events => Events::NAME,
+            Self::Measurements => "measurements",
+            Self::Decisions => "decisions",
+            Self::Events => "events",
         }
     }
 }

@@ -69,7 +69,7 @@ impl JournalTable {
 pub struct Measurements;
 
 impl Table for Measurements {
-    const NAME: &'static str = "measurements";
+    const NAME: &'static str = JournalTable::Measurements.folder();
     type Row = Measurement;
 
     fn frame(rows: &[Measurement]) -> Result<DataFrame, StoreError> {
@@ -152,7 +152,7 @@ impl Journaled for Measurements {
 pub struct Decisions;
 
 impl Table for Decisions {
-    const NAME: &'static str = "decisions";
+    const NAME: &'static str = JournalTable::Decisions.folder();
     type Row = Decision;
 
     fn frame(rows: &[Decision]) -> Result<DataFrame, StoreError> {
@@ -222,7 +222,7 @@ impl Journaled for Decisions {
 pub struct Events;
 
 impl Table for Events {
-    const NAME: &'static str = "events";
+    const NAME: &'static str = JournalTable::Events.folder();
     type Row = Event;
 
     fn frame(rows: &[Event]) -> Result<DataFrame, StoreError> {
