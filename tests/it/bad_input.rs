@@ -3,7 +3,6 @@
 
 use crate::common::*;
 use dualscope::store::SessionLog;
-use std::time::{Duration, Instant};
 
 fn no_session_in(runs: &std::path::Path) -> bool {
     std::fs::read_dir(runs)
@@ -62,30 +61,9 @@ fn missing_replay_folder_is_named() {
 #[test]
 fn a_locked_session_is_refused_and_the_writer_is_undisturbed() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = fast_plan(dir.path(), "");
-    let text = std::fs::read_to_string(&plan)
-        .unwrap()
-        .replace("time_scale = 0.0", "time_scale = 0.05");
-    std::fs::write(&plan, text).unwrap();
-    let mut first = bin()
-        .args(["run", plan.to_str().unwrap(), "--headless"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let runs = dir.path().join("runs");
-    let t0 = Instant::now();
-    let session = loop {
-        if let Ok(entries) = std::fs::read_dir(&runs)
-            && let Some(s) = entries
-                .flatten()
-                .map(|e| e.path())
-                .find(|p| p.join("session.toml").exists())
-        {
-            break s;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(20), "session never appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let plan = timed_plan(dir.path(), 0.05, "");
+    let mut first = spawn_run(&plan, &[]);
+    let session = wait_for_session(&dir.path().join("runs"), 20);
     let (code, err) = stderr_of(bin().args(["resume", session.to_str().unwrap(), "--headless"]));
     assert_ne!(code, 0);
     assert!(

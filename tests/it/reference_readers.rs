@@ -3,7 +3,6 @@
 
 use crate::common::*;
 use dualscope::store::SessionLog;
-use std::time::{Duration, Instant};
 
 const READ_ALL: &str = r#"
 import sys, pyarrow.dataset as ds
@@ -54,29 +53,13 @@ print(duckdb.sql(f"select count(*) from read_parquet('{s}/decisions/*.parquet') 
 fn pyarrow_reads_a_session_while_it_is_written() {
     let Some(py) = python::python() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let plan = fast_plan(dir.path(), "");
+    let plan = timed_plan(dir.path(), 0.1, "");
     let text = std::fs::read_to_string(&plan)
         .unwrap()
-        .replace("time_scale = 0.0", "time_scale = 0.1")
         .replace("flush_rows = 4", "flush_rows = 1");
     std::fs::write(&plan, text).unwrap();
-    let mut run = bin()
-        .args(["run", plan.to_str().unwrap(), "--headless", "--budget", "60"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let runs = dir.path().join("runs");
-    let t0 = Instant::now();
-    let session = loop {
-        if let Some(s) = std::fs::read_dir(&runs)
-            .ok()
-            .and_then(|d| d.flatten().map(|e| e.path()).find(|p| p.join("session.toml").exists()))
-        {
-            break s;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(30));
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut run = spawn_run(&plan, &["--budget", "60"]);
+    let session = wait_for_session(&dir.path().join("runs"), 30);
     // One Python process reading every table over and over while parts
     // are staged and renamed beside it: never a half-written or temporary file.
     let stop = dir.path().join("stop");

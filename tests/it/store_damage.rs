@@ -280,29 +280,14 @@ fn a_session_another_user_owns_is_read_and_analysed_without_writing() {
 #[test]
 fn export_and_analyze_during_a_live_run_succeed_and_the_run_finishes_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = fast_plan(dir.path(), "");
-    let text = std::fs::read_to_string(&plan)
-        .unwrap()
-        .replace("time_scale = 0.0", "time_scale = 0.05");
-    std::fs::write(&plan, text).unwrap();
-    let mut run = bin()
-        .args(["run", plan.to_str().unwrap(), "--headless"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let runs = dir.path().join("runs");
+    let plan = timed_plan(dir.path(), 0.05, "");
+    let mut run = spawn_run(&plan, &[]);
+    let session = wait_for_session(&dir.path().join("runs"), 30);
     let t0 = std::time::Instant::now();
-    let session = loop {
-        if let Some(s) = std::fs::read_dir(&runs)
-            .ok()
-            .and_then(|d| d.flatten().map(|e| e.path()).find(|p| p.join("session.toml").exists()))
-            && SessionLog::load(&s).map(|l| l.next_step() >= 8).unwrap_or(false)
-        {
-            break s;
-        }
+    while SessionLog::load(&session).map(|l| l.next_step() < 8).unwrap_or(true) {
         assert!(t0.elapsed().as_secs() < 60, "the run never got going");
         std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    }
     let file = dir.path().join("live.parquet");
     run_ok(bin().args(["export", session.to_str().unwrap(), "--out", file.to_str().unwrap()]));
     run_ok(bin().args(["analyze", session.to_str().unwrap(), "--epochs", "5"]));

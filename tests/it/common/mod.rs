@@ -73,3 +73,43 @@ pub fn positions(session: &Path) -> Vec<(u32, u32, u32)> {
     let log = dualscope::store::SessionLog::load(session).unwrap();
     log.measurements.iter().map(|m| (m.step, m.row, m.col)).collect()
 }
+
+/// [`fast_plan`] at a given real-time scale (0.05 ≈ 30 ms a curve), so a
+/// test can act while the run goes on.
+pub fn timed_plan(dir: &Path, time_scale: f64, extra: &str) -> PathBuf {
+    let plan = fast_plan(dir, extra);
+    let text = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace("time_scale = 0.0", &format!("time_scale = {time_scale}"));
+    std::fs::write(&plan, text).unwrap();
+    plan
+}
+
+/// A headless run of `plan` in the background (stdout dropped).
+pub fn spawn_run(plan: &Path, extra: &[&str]) -> std::process::Child {
+    bin()
+        .args(["run", plan.to_str().unwrap(), "--headless"])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until a session folder appears under `runs`.
+pub fn wait_for_session(runs: &Path, secs: u64) -> PathBuf {
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Some(s) = std::fs::read_dir(runs)
+            .ok()
+            .and_then(|d| d.flatten().map(|e| e.path()).find(|p| p.join("session.toml").exists()))
+        {
+            return s;
+        }
+        assert!(
+            t0.elapsed().as_secs() < secs,
+            "no session appeared under {}",
+            runs.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
