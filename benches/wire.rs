@@ -1,5 +1,7 @@
-//! The cost of dualscope-wire/1: codec work per I–V curve, and curves per
-//! second through a real pseudo-terminal, at full speed and at 115200 baud.
+//! The cost of the instrument links: dualscope-wire/1's codec work per I–V
+//! curve and curves per second through a real pseudo-terminal (full speed and
+//! 115200 baud); the Nanonis codec on one `BiasSpectr.Start` reply of 251
+//! points, and curves per second against the Nanonis emulator on loopback.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use dualscope::instrument::Instrument;
@@ -101,10 +103,71 @@ fn over_pty(c: &mut Criterion) {
     group.finish();
 }
 
+/// Encode and decode of one `BiasSpectr.Start` reply of 251 points (126
+/// forward, 126 backward on the same biases), both ends' work.
+fn nanonis_codec(c: &mut Criterion) {
+    use dualscope::instrument::nanonis::codec::{self, Body, Cursor, HEADER};
+    use dualscope::instrument::nanonis::command::Spectrum;
+    let plan = plan();
+    let sim = SimInstrument::new(SimConfig::from_plan(&plan)).unwrap();
+    let sweep = sim.sweep_at(700.0, 900.0, &plan.sweep, 0);
+    let n = 126;
+    let mut data: Vec<f32> = sweep.bias_v[..n].iter().map(|v| *v as f32).collect();
+    data.extend(sweep.current_a[..n].iter().map(|v| *v as f32));
+    data.extend((0..n).map(|j| sweep.current_a[250 - j] as f32));
+    let sp = Spectrum {
+        names: vec!["Bias calc (V)".into(), "Current (A)".into(), "Current [bwd] (A)".into()],
+        rows: 3,
+        cols: n,
+        data,
+        parameters: vec![0.0; 4],
+    };
+    c.bench_function("nanonis_codec_bias_spectr_start_reply_251_points", |b| {
+        b.iter(|| {
+            let bytes = codec::reply("BiasSpectr.Start", &sp.write(Body::new()).error_section(None)).unwrap();
+            let header = codec::parse_header(bytes[..HEADER].try_into().unwrap()).unwrap();
+            let mut cur = Cursor::new(&bytes[HEADER..HEADER + header.body_len]);
+            let back = Spectrum::read(&mut cur).unwrap();
+            black_box((back, cur.error_section().unwrap()))
+        })
+    });
+}
+
+/// Move and sweep against the Nanonis emulator serving the simulator on a
+/// loopback TCP port, through the real driver.
+fn nanonis_loopback(c: &mut Criterion) {
+    use dualscope::instrument::nanonis::emulator::Emulator;
+    use dualscope::instrument::nanonis::serve::{self, NanonisFaults};
+    use dualscope::instrument::nanonis::{NanonisInstrument, NanonisSettings};
+    let host_plan = plan();
+    let (listener, address) = serve::bind("127.0.0.1:0").unwrap();
+    std::thread::spawn(move || {
+        let mut served = plan();
+        served.safety.current_max_a = 1e-3;
+        let sim = SimInstrument::new(SimConfig::from_plan(&served)).unwrap();
+        let mut emulator = Emulator::new(sim, 256, 256, (3.2e-6, -1.7e-6)).unwrap();
+        let _ = serve::serve(&listener, &mut emulator, &NanonisFaults::default(), None, |_| {});
+    });
+    let mut inst = NanonisInstrument::open(&address.to_string(), NanonisSettings::from_plan(&host_plan)).unwrap();
+    inst.engage().unwrap();
+    let sweep = host_plan.sweep;
+    let mut k = 0u32;
+    let mut group = c.benchmark_group("nanonis_loopback");
+    group.sample_size(20);
+    group.bench_function("move_and_iv_curve", |b| {
+        b.iter(|| {
+            k += 1;
+            inst.move_to(100.0 + (k % 1000) as f64, 500.0).unwrap();
+            black_box(inst.sweep(&sweep).unwrap())
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     // Plots need a system font this build does not load; the numbers are what we report.
     config = Criterion::default().without_plots();
-    targets = codec, over_pty
+    targets = codec, over_pty, nanonis_codec, nanonis_loopback
 }
 criterion_main!(benches);

@@ -3,6 +3,7 @@
 mod analyze;
 mod headless;
 mod run;
+mod serve_nanonis;
 mod sessions;
 mod sim;
 
@@ -36,14 +37,12 @@ pub enum Command {
         #[arg(default_value = "sessions/runs")]
         dir: PathBuf,
     },
-    /// Write one consolidated Parquet table: measurements joined with their decisions.
-    Export {
-        /// The session folder.
-        session: PathBuf,
-        /// The Parquet file to write.
-        #[arg(long)]
-        out: PathBuf,
-    },
+    /// Write a session in another form: one consolidated Parquet table
+    /// (measurements joined with their decisions), a Gwyddion .gwy file, Igor
+    /// binary waves (.ibw), or — with --dataset — many sessions into one
+    /// Hive-partitioned Parquet dataset for DuckDB, polars and Spark. Reads the
+    /// sessions only: a running session can be exported.
+    Export(sessions::ExportArgs),
     /// Train the dual VAE on one or more sessions, cluster its latent map, print
     /// the cluster summary and save the embeddings.
     Analyze {
@@ -76,7 +75,7 @@ pub fn main(cli: Cli) -> color_eyre::Result<i32> {
         Command::Run(args) => run::run(args),
         Command::Resume(args) => run::resume(args),
         Command::Sessions { dir } => sessions::list(&dir),
-        Command::Export { session, out } => sessions::export(&session, &out),
+        Command::Export(args) => sessions::export(&args),
         Command::Sim { command } => sim::main(command),
         Command::Analyze { sessions, train } => analyze::analyze(&sessions, &train),
         Command::Report { session, out, train } => analyze::report(&session, &out, &train),

@@ -2,7 +2,7 @@
 
 use crate::store::{SessionLog, SessionStatus, export, lock::SessionLock, reader::find_sessions};
 use color_eyre::eyre::WrapErr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub fn list(root: &Path) -> color_eyre::Result<i32> {
     let dirs = find_sessions(root).wrap_err_with(|| format!("cannot list sessions in {}", root.display()))?;
@@ -52,9 +52,74 @@ pub fn list(root: &Path) -> color_eyre::Result<i32> {
     Ok(0)
 }
 
-pub fn export(session: &Path, out: &Path) -> color_eyre::Result<i32> {
-    let rows = export::export(session, out)
-        .wrap_err_with(|| format!("cannot export {} to {}", session.display(), out.display()))?;
-    println!("wrote {rows} rows to {}", out.display());
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One Parquet table: each measurement joined with its decision.
+    Parquet,
+    /// A Gwyddion file: the survey as a channel, every curve as point spectra.
+    Gwy,
+    /// A folder of Igor binary waves: the survey, one iv####.ibw per curve, index.csv.
+    Ibw,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The session folder (several with --dataset).
+    #[arg(required = true)]
+    pub sessions: Vec<PathBuf>,
+    /// The file (parquet, gwy) or folder (ibw) to write.
+    #[arg(long, required_unless_present = "dataset")]
+    pub out: Option<PathBuf>,
+    /// What to write.
+    #[arg(long, value_enum, default_value_t = Format::Parquet)]
+    pub format: Format,
+    /// Add the sessions to this dataset folder as Hive partitions
+    /// (DIR/<table>/session=<id>/), leaving every other session's as it is.
+    #[arg(long, conflicts_with_all = ["out", "format"])]
+    pub dataset: Option<PathBuf>,
+}
+
+pub fn export(args: &ExportArgs) -> color_eyre::Result<i32> {
+    if let Some(dataset) = &args.dataset {
+        for session in &args.sessions {
+            let written = export::dataset::export(session, dataset)
+                .wrap_err_with(|| format!("cannot add {} to {}", session.display(), dataset.display()))?;
+            let rows: Vec<String> = written.iter().map(|(t, n)| format!("{t} {n}")).collect();
+            println!(
+                "added {} to {}: {}",
+                session.display(),
+                dataset.display(),
+                rows.join(", ")
+            );
+        }
+        return Ok(0);
+    }
+    let [session] = args.sessions.as_slice() else {
+        return Err(color_eyre::eyre::eyre!(
+            "--out takes one session; several go into a --dataset"
+        ));
+    };
+    let out = args.out.as_ref().expect("clap requires --out without --dataset");
+    let what = |e: crate::store::StoreError| {
+        color_eyre::eyre::eyre!("cannot export {} to {}: {e}", session.display(), out.display())
+    };
+    match args.format {
+        Format::Parquet => {
+            let rows = export::export(session, out).map_err(what)?;
+            println!("wrote {rows} rows to {}", out.display());
+        }
+        Format::Gwy => {
+            let curves = export::gwy::export(session, out).map_err(what)?;
+            println!("wrote the survey and {curves} curves to {}", out.display());
+        }
+        Format::Ibw => {
+            let curves = export::ibw::export(session, out).map_err(what)?;
+            println!(
+                "wrote topography.ibw, {curves} iv####.ibw and index.csv to {}",
+                out.display()
+            );
+        }
+    }
     Ok(0)
 }

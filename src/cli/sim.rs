@@ -37,14 +37,32 @@ pub enum SimCommand {
     },
     /// Serve the simulator (or a replay dataset) over dualscope-wire/1 on a
     /// pseudo-terminal or a real port, as if it were the microscope.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Create a pseudo-terminal pair and print the path to connect to.
-    #[arg(long, conflicts_with = "port")]
+    #[arg(long, conflicts_with_all = ["port", "nanonis"])]
     pub pty: bool,
+    /// Serve as a SPECS Nanonis controller's TCP interface instead (the
+    /// subset dualscope uses; see docs/NANONIS.md).
+    #[arg(long, conflicts_with = "port")]
+    pub nanonis: bool,
+    /// With --nanonis: the address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:6501")]
+    pub listen: String,
+    /// With --nanonis: the scan frame's centre in the piezo range, x,y in µm
+    /// (a real frame need not be centred at 0).
+    #[arg(long, default_value = "3.2,-1.7", value_parser = parse_pair)]
+    pub centre_um: (f64, f64),
+    /// With --nanonis: share of commands answered with a controller error.
+    #[arg(long)]
+    pub error: Option<f64>,
+    /// With --nanonis: drop the connection (without a reply) on this command
+    /// of the session; may be given several times.
+    #[arg(long)]
+    pub drop_at: Vec<u64>,
     /// Serve on this real serial port instead.
     #[arg(long)]
     pub port: Option<String>,
@@ -98,7 +116,7 @@ pub struct ServeArgs {
 
 pub fn main(command: SimCommand) -> color_eyre::Result<i32> {
     match command {
-        SimCommand::Serve(args) => serve(args),
+        SimCommand::Serve(args) => serve(*args),
         SimCommand::Export {
             out,
             plan,
@@ -218,9 +236,15 @@ fn faults_of(args: &ServeArgs) -> color_eyre::Result<Faults> {
     Ok(f)
 }
 
+fn parse_pair(text: &str) -> Result<(f64, f64), String> {
+    let (a, b) = text.split_once(',').ok_or("x,y")?;
+    let p = |s: &str| s.trim().parse::<f64>().map_err(|e| format!("{s}: {e}"));
+    Ok((p(a)?, p(b)?))
+}
+
 fn serve(args: ServeArgs) -> color_eyre::Result<i32> {
-    if !args.pty && args.port.is_none() {
-        return Err(eyre!("say where to serve: --pty or --port PATH"));
+    if !args.pty && !args.nanonis && args.port.is_none() {
+        return Err(eyre!("say where to serve: --pty, --port PATH or --nanonis"));
     }
     let mut plan = match &args.plan {
         Some(p) => SessionPlan::load(p)?,
@@ -230,6 +254,9 @@ fn serve(args: ServeArgs) -> color_eyre::Result<i32> {
         plan.seed = s;
     }
     plan.validate()?;
+    if args.nanonis {
+        return super::serve_nanonis::serve(&args, &plan);
+    }
     let faults = faults_of(&args)?;
     let report_faults = faults
         != Faults {

@@ -40,7 +40,8 @@ fn check_limits(plan: &SessionPlan, limits: &Limits) -> Result<(), SetupError> {
             )));
         }
     }
-    if plan.survey.width_nm > limits.x_max_nm * (1.0 + 1e-9) || plan.survey.height_nm > limits.y_max_nm * (1.0 + 1e-9) {
+    // Controllers keep their frame in float32: a part in a million is their rounding.
+    if plan.survey.width_nm > limits.x_max_nm * (1.0 + 1e-6) || plan.survey.height_nm > limits.y_max_nm * (1.0 + 1e-6) {
         return Err(SetupError::Limits(format!(
             "survey {}×{} nm, the instrument's frame is {}×{} nm",
             plan.survey.width_nm, plan.survey.height_nm, limits.x_max_nm, limits.y_max_nm

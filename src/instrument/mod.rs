@@ -5,6 +5,7 @@
 //! time, and the engine drives it from its own thread, never from the async runtime.
 
 pub mod check;
+pub mod nanonis;
 pub mod replay;
 pub mod serial;
 pub mod sim;
@@ -72,7 +73,7 @@ pub fn ground_truth(
             let truth: std::sync::Arc<dyn crate::record::GroundTruth> = std::sync::Arc::new(l);
             truth
         }),
-        crate::plan::InstrumentSpec::Serial(_) => None,
+        crate::plan::InstrumentSpec::Serial(_) | crate::plan::InstrumentSpec::Nanonis(_) => None,
     }
 }
 
@@ -93,6 +94,10 @@ pub fn open(plan: &crate::plan::SessionPlan) -> Result<Box<dyn Instrument>, Inst
             &port,
             plan.serial.baud,
             serial::SerialSettings::from_plan(plan),
+        )?)),
+        crate::plan::InstrumentSpec::Nanonis(address) => Ok(Box::new(nanonis::NanonisInstrument::open(
+            &address,
+            nanonis::NanonisSettings::from_plan(plan),
         )?)),
     }
 }

@@ -99,6 +99,15 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     within("serial.reconnect_s", l.reconnect_s, 0..=86_400)?;
     within("serial.band_rows", l.band_rows, 1..=4_096)?;
 
+    let n = &plan.nanonis;
+    within("nanonis.timeout_ms", n.timeout_ms, 10..=600_000)?;
+    within("nanonis.sweep_margin_ms", n.sweep_margin_ms, 0..=600_000)?;
+    within("nanonis.retries", n.retries, 0..=100)?;
+    within("nanonis.reconnect_s", n.reconnect_s, 0..=86_400)?;
+    if let Some(z) = n.z_channel {
+        within("nanonis.z_channel", z, 0..=127)?;
+    }
+
     let v = &plan.survey;
     within("survey.rows", v.rows, 16..=4_096)?;
     within("survey.cols", v.cols, 16..=4_096)?;

@@ -23,7 +23,12 @@ pub enum InstrumentSpec {
     Replay(std::path::PathBuf),
     /// A microscope (or bridge) speaking `dualscope-wire/1` on a serial port.
     Serial(String),
+    /// A SPECS Nanonis controller's TCP interface, `host:port`.
+    Nanonis(String),
 }
+
+/// The port a Nanonis controller's TCP interface listens on unless set otherwise.
+pub const NANONIS_PORT: u16 = 6501;
 
 impl InstrumentSpec {
     pub fn parse(text: &str) -> Result<Self, PlanError> {
@@ -43,10 +48,24 @@ impl InstrumentSpec {
             }
             return Ok(Self::Serial(port.to_string()));
         }
+        if let Some(address) = text.strip_prefix("nanonis:") {
+            let (host, port) = match address.rsplit_once(':') {
+                Some((h, p)) => (h, p.parse::<u16>().ok()),
+                None => (address, Some(NANONIS_PORT)),
+            };
+            return match port {
+                Some(port) if !host.is_empty() && port > 0 => Ok(Self::Nanonis(format!("{host}:{port}"))),
+                _ => Err(PlanError::new(
+                    "instrument",
+                    text,
+                    format!("nanonis:HOST or nanonis:HOST:PORT (port 1-65535, default {NANONIS_PORT})"),
+                )),
+            };
+        }
         Err(PlanError::new(
             "instrument",
             text,
-            "one of \"sim\", \"replay:DIR\", \"serial:PATH\"",
+            "one of \"sim\", \"replay:DIR\", \"serial:PATH\", \"nanonis:HOST:PORT\"",
         ))
     }
 
@@ -55,6 +74,7 @@ impl InstrumentSpec {
             Self::Sim => "sim".into(),
             Self::Replay(dir) => format!("replay:{}", dir.display()),
             Self::Serial(port) => format!("serial:{port}"),
+            Self::Nanonis(address) => format!("nanonis:{address}"),
         }
     }
 }
@@ -73,6 +93,7 @@ pub struct SessionPlan {
     pub film: FilmPlan,
     pub sim: SimPlan,
     pub serial: SerialPlan,
+    pub nanonis: NanonisPlan,
     pub survey: SurveyPlan,
     pub sweep: SweepPlan,
     pub safety: SafetyPlan,
@@ -92,6 +113,7 @@ impl Default for SessionPlan {
             film: FilmPlan::default(),
             sim: SimPlan::default(),
             serial: SerialPlan::default(),
+            nanonis: NanonisPlan::default(),
             survey: SurveyPlan::default(),
             sweep: SweepPlan::default(),
             safety: SafetyPlan::default(),
@@ -212,6 +234,16 @@ mod tests {
             InstrumentSpec::parse("serial:/dev/ttyUSB0").unwrap(),
             InstrumentSpec::Serial("/dev/ttyUSB0".into())
         );
+        assert_eq!(
+            InstrumentSpec::parse("nanonis:192.168.1.5:6502").unwrap(),
+            InstrumentSpec::Nanonis("192.168.1.5:6502".into())
+        );
+        assert_eq!(
+            InstrumentSpec::parse("nanonis:spm-pc").unwrap(),
+            InstrumentSpec::Nanonis("spm-pc:6501".into())
+        );
+        assert!(InstrumentSpec::parse("nanonis:host:0").is_err());
+        assert!(InstrumentSpec::parse("nanonis:").is_err());
         assert!(InstrumentSpec::parse("usb").is_err());
     }
 }

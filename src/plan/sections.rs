@@ -128,6 +128,35 @@ impl Default for SerialPlan {
     }
 }
 
+/// Link settings for `instrument = "nanonis:HOST:PORT"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NanonisPlan {
+    /// How long to wait for an ordinary reply before the connection counts as lost.
+    pub timeout_ms: u64,
+    /// Extra time `BiasSpectr.Start` may take beyond `points × dwell_ms`.
+    pub sweep_margin_ms: u64,
+    /// Times one command is sent again (after reconnecting) before the link
+    /// counts as lost.
+    pub retries: u32,
+    /// How long to keep reconnecting to a controller that went away.
+    pub reconnect_s: u64,
+    /// The scan buffer's channel index of Z (absent: found by its name).
+    pub z_channel: Option<u32>,
+}
+
+impl Default for NanonisPlan {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 2_000,
+            sweep_margin_ms: 5_000,
+            retries: 3,
+            reconnect_s: 60,
+            z_channel: None,
+        }
+    }
+}
+
 /// The survey topography image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -182,10 +182,11 @@ impl Staged {
     /// Renames it into place and makes the rename durable.
     pub fn commit(self) -> Result<(), StoreError> {
         std::fs::rename(&self.tmp, &self.path).map_err(|e| StoreError::io(&self.path, e))?;
-        if let Some(dir) = self.path.parent() {
-            sync_dir(dir)?;
+        // A bare file name lives in the working folder.
+        match self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(dir) => sync_dir(dir),
+            None => sync_dir(Path::new(".")),
         }
-        Ok(())
     }
 }
 

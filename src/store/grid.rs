@@ -11,6 +11,9 @@ use std::path::Path;
 
 pub const GRID_FORMAT: &str = "dualscope-grid/1";
 
+/// `labels.parquet`'s words by (row, col).
+pub type LabelWords = BTreeMap<(u32, u32), String>;
+
 /// The `[sweep]` table of `dataset.toml`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GridSweep {
@@ -176,7 +179,7 @@ impl GridDataset {
     }
 
     /// `labels.parquet` alone: the true motif of each labelled pixel.
-    pub fn read_labels(dir: &Path) -> Result<Option<BTreeMap<(u32, u32), String>>, StoreError> {
+    pub fn read_labels(dir: &Path) -> Result<Option<LabelWords>, StoreError> {
         let labels_path = dir.join("labels.parquet");
         if !labels_path.exists() {
             return Ok(None);

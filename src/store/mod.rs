@@ -12,6 +12,8 @@ mod fault;
 mod flusher;
 pub mod frame;
 pub mod grid;
+pub mod gwy;
+pub mod ibw;
 pub mod journal;
 pub mod lock;
 pub mod meta;

@@ -6,7 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The pinned packages every interface test may use.
-pub const PACKAGES: &[&str] = &["pyarrow==26.0.1", "duckdb==2.0.1"];
+pub const PACKAGES: &[&str] = &[
+    "pyarrow==26.0.1",
+    "duckdb==2.0.1",
+    "nanonis-spm==1.0.9",
+    "gwyfile==0.3.0",
+    "igor2==0.5.15",
+];
 
 /// The virtual environment's python, made on first use (a file lock keeps
 /// test processes running side by side from making it twice). `None`, with a

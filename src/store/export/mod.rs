@@ -1,0 +1,70 @@
+//! `dualscope export`: a session in the forms other programs open — one
+//! consolidated Parquet table (each measurement joined with the decision that
+//! chose it), a Gwyddion `.gwy` file, Igor binary waves, or a partition of a
+//! Hive-style dataset of many sessions. Every export reads the session only
+//! (no lock, nothing written under it), so a running session exports too.
+
+pub mod dataset;
+pub mod gwy;
+pub mod ibw;
+
+use super::frame::{get_u32, read_table};
+use super::reader::SessionLog;
+use super::schema::{Decisions, Measurements, Table};
+use super::{StoreError, frame::write_parquet_atomic};
+use polars::prelude::*;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The cluster of each measured step in the session's newest dual-VAE map
+/// (the `embeddings` of the highest `model_step`); empty before the first.
+pub fn latest_clusters(dir: &Path) -> Result<HashMap<u32, u32>, StoreError> {
+    let Some(df) = read_table(&dir.join("embeddings"))? else {
+        return Ok(HashMap::new());
+    };
+    if df.height() == 0 {
+        return Ok(HashMap::new());
+    }
+    let (model, step, cluster) = (
+        get_u32(&df, "model_step")?,
+        get_u32(&df, "step")?,
+        get_u32(&df, "cluster")?,
+    );
+    let newest = model.iter().copied().max().unwrap_or(0);
+    Ok((0..df.height())
+        .filter(|&k| model[k] == newest)
+        .map(|k| (step[k], cluster[k]))
+        .collect())
+}
+
+/// Makes the folder a file will be written into.
+fn parent_of(out: &Path) -> Result<(), StoreError> {
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
+    }
+    Ok(())
+}
+
+/// Measurements left-joined with their decisions on `step`; the decision's own
+/// position and time columns are dropped (they repeat the measurement's) and
+/// `session_id` is added so exports of several sessions can be stacked.
+pub fn consolidated(log: &SessionLog) -> Result<DataFrame, StoreError> {
+    let m = Measurements::frame(&log.measurements)?;
+    let d = Decisions::frame(&log.decisions)?.drop_many(["t_ms", "row", "col"]);
+    let err = |e: PolarsError| StoreError::Polars(e.to_string());
+    m.lazy()
+        .join(d.lazy(), [col("step")], [col("step")], JoinArgs::new(JoinType::Left))
+        .with_column(lit(log.meta.session_id.clone()).alias("session_id"))
+        .sort(["step"], SortMultipleOptions::default())
+        .collect()
+        .map_err(err)
+}
+
+/// Writes the consolidated table to `out` atomically; returns its row count.
+pub fn export(dir: &Path, out: &Path) -> Result<usize, StoreError> {
+    let log = SessionLog::load(dir)?;
+    let mut df = consolidated(&log)?;
+    parent_of(out)?;
+    write_parquet_atomic(&mut df, out)?;
+    Ok(df.height())
+}
