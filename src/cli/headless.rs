@@ -9,32 +9,125 @@ use crate::store::SessionStatus;
 use std::io::Write;
 use tokio::signal::unix::{SignalKind, signal};
 
+/// One progress column: its heading (with the unit), its width, and whether
+/// it is right-aligned. The line and its heading are built from the same table
+/// so they cannot drift apart.
+struct Column {
+    heading: &'static str,
+    width: usize,
+    right: bool,
+}
+
+const COLUMNS: [Column; 12] = [
+    Column {
+        heading: "curve",
+        width: 10,
+        right: false,
+    },
+    Column {
+        heading: "source",
+        width: 7,
+        right: false,
+    },
+    Column {
+        heading: "px (row,col)",
+        width: 12,
+        right: true,
+    },
+    Column {
+        heading: "x_nm, y_nm",
+        width: 15,
+        right: true,
+    },
+    Column {
+        heading: "sweep end",
+        width: 10,
+        right: false,
+    },
+    Column {
+        heading: "points",
+        width: 6,
+        right: true,
+    },
+    Column {
+        heading: "max |I|",
+        width: 9,
+        right: true,
+    },
+    Column {
+        heading: "loop area",
+        width: 12,
+        right: true,
+    },
+    Column {
+        heading: "onset",
+        width: 7,
+        right: true,
+    },
+    Column {
+        heading: "took",
+        width: 7,
+        right: true,
+    },
+    Column {
+        heading: "elapsed",
+        width: 7,
+        right: true,
+    },
+    Column {
+        heading: "ETA",
+        width: 7,
+        right: true,
+    },
+];
+
+fn lay_out(cells: [String; 12]) -> String {
+    let mut line = String::new();
+    for (column, cell) in COLUMNS.iter().zip(cells) {
+        if !line.is_empty() {
+            line.push_str("  ");
+        }
+        if column.right {
+            line.push_str(&format!("{cell:>w$}", w = column.width));
+        } else {
+            line.push_str(&format!("{cell:<w$}", w = column.width));
+        }
+    }
+    line.trim_end().to_string()
+}
+
+/// The headings of [`progress_line`]'s columns, printed above the first line.
+pub fn progress_header() -> String {
+    lay_out(COLUMNS.map(|c| c.heading.to_string()))
+}
+
+/// One line per curve; curves are counted from 1, as everywhere a person reads.
 pub fn progress_line(r: &StepReport) -> String {
     let onset = r.onset_v.map(|v| format!("{v:.2} V")).unwrap_or_else(|| "—".into());
-    format!(
-        "[{:>4}/{}] {:<7} ({:>4},{:>4}) {:>7.1},{:>7.1} nm  {:<10} {:>4} pts  Imax {:>9}  loop {:>12}  onset {:>7}  {:>5.2} s  elapsed {}  ETA {}",
-        r.step + 1,
-        r.budget,
-        r.source.label(),
-        r.row,
-        r.col,
-        r.x_nm,
-        r.y_nm,
-        r.sweep_end.label(),
-        r.points,
+    lay_out([
+        format!("[{}/{}]", r.step + 1, r.budget),
+        r.source.label().to_string(),
+        format!("({},{})", r.row, r.col),
+        format!("{:.1}, {:.1}", r.x_nm, r.y_nm),
+        r.sweep_end.label().to_string(),
+        r.points.to_string(),
         fmt::current(r.max_current_a),
         fmt::loop_area(r.hysteresis_area),
         onset,
-        r.took.as_secs_f64(),
+        format!("{:.2} s", r.took.as_secs_f64()),
         fmt::duration(r.elapsed),
         fmt::duration(r.eta),
-    )
+    ])
 }
 
-fn print_event(event: &EngineEvent) {
+fn print_event(event: &EngineEvent, header_printed: &mut bool) {
     let mut out = std::io::stdout().lock();
     match event {
         EngineEvent::Step(r) => {
+            if !*header_printed {
+                *header_printed = true;
+                let _ = writeln!(out, "{}", progress_header());
+            }
             let _ = writeln!(out, "{}", progress_line(r));
         }
         EngineEvent::Connected { idn, link } => {
@@ -107,10 +200,11 @@ pub fn drive(engine: Engine) -> color_eyre::Result<i32> {
         let mut hangup = signal(SignalKind::hangup())?;
         let mut terminate = signal(SignalKind::terminate())?;
         let mut interrupts = 0;
+        let mut header_printed = false;
         loop {
             tokio::select! {
                 event = events.recv() => match event {
-                    Some(e) => print_event(&e),
+                    Some(e) => print_event(&e, &mut header_printed),
                     None => break,
                 },
                 _ = interrupt.recv() => {
@@ -144,5 +238,34 @@ pub fn exit_code(outcome: &RunOutcome) -> i32 {
         SessionStatus::Finished | SessionStatus::Paused | SessionStatus::Running => 0,
         SessionStatus::Aborted => 2,
         SessionStatus::Failed => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every heading starts where its column's values start, whatever their length.
+    #[test]
+    fn headings_sit_over_their_columns() {
+        let header = progress_header();
+        let line = lay_out(std::array::from_fn(|i| "9".repeat(COLUMNS[i].width)));
+        let starts = |s: &str| -> Vec<usize> {
+            let mut at = 0;
+            COLUMNS
+                .iter()
+                .map(|c| {
+                    let start = at;
+                    at += c.width + 2;
+                    start
+                })
+                .filter(|&i| i < s.chars().count())
+                .collect()
+        };
+        assert_eq!(starts(&header), starts(&line));
+        for (column, start) in COLUMNS.iter().zip(starts(&line)) {
+            let under: String = header.chars().skip(start).take(column.width).collect();
+            assert_eq!(under.trim(), column.heading, "{header}");
+        }
     }
 }

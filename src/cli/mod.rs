@@ -33,7 +33,7 @@ pub enum Command {
     Resume(run::ResumeArgs),
     /// List sessions with their status and counts.
     Sessions {
-        /// A folder of sessions, or one session (default: sessions/runs).
+        /// A folder of sessions, or one session.
         #[arg(default_value = "sessions/runs")]
         dir: PathBuf,
     },

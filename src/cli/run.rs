@@ -4,6 +4,7 @@ use super::headless;
 use crate::engine::{self, Resume};
 use crate::plan::{InstrumentSpec, PolicyKind, SessionPlan};
 use clap::Args;
+use clap::builder::TypedValueParser;
 use color_eyre::eyre::{WrapErr, eyre};
 use std::path::PathBuf;
 
@@ -14,23 +15,30 @@ pub struct RunArgs {
     /// Print progress lines instead of opening the console.
     #[arg(long)]
     pub headless: bool,
-    /// Console theme: dark, light, high-contrast, or a theme TOML file.
-    #[arg(long)]
+    /// Console theme: dark, light, high-contrast, or a theme TOML file
+    /// [default: the plan's console.theme, built in dark].
+    #[arg(long, value_name = "NAME|FILE")]
     pub theme: Option<String>,
-    /// Override the instrument: sim, replay:DIR or serial:PATH.
-    #[arg(long)]
+    /// Override the instrument: sim, replay:DIR, serial:PATH or
+    /// nanonis:HOST[:PORT] (port 6501 if left out) [default: the plan's
+    /// `instrument`, built in "sim"].
+    #[arg(long, value_name = "SPEC")]
     pub instrument: Option<String>,
-    /// Override the policy.
-    #[arg(long, value_parser = parse_policy)]
+    /// Override the policy that chooses where the tip goes next [default: the
+    /// plan's policy.name, built in dn-dkl].
+    #[arg(long, value_parser = policy_names().map(|name: String| PolicyKind::parse(&name).expect("listed names parse")))]
     pub policy: Option<PolicyKind>,
-    /// Override the number of measurements in all (seeds included).
-    #[arg(long)]
+    /// Override the number of measurements in all, seeds included (1 ..=
+    /// 100000) [default: the plan's policy.budget, built in 210].
+    #[arg(long, value_name = "CURVES")]
     pub budget: Option<u32>,
-    /// Override the master seed.
+    /// Override the master seed that every random choice of the session
+    /// follows [default: the plan's `seed`, built in 1].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Override the folder sessions are written to.
-    #[arg(long)]
+    /// Override the folder sessions are written to [default: the plan's
+    /// output.dir, built in sessions/runs].
+    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
 
@@ -41,16 +49,15 @@ pub struct ResumeArgs {
     /// Print progress lines instead of opening the console.
     #[arg(long)]
     pub headless: bool,
-    /// Console theme: dark, light, high-contrast, or a theme TOML file.
-    #[arg(long)]
+    /// Console theme: dark, light, high-contrast, or a theme TOML file
+    /// [default: the plan's console.theme, built in dark].
+    #[arg(long, value_name = "NAME|FILE")]
     pub theme: Option<String>,
 }
 
-fn parse_policy(text: &str) -> Result<PolicyKind, String> {
-    PolicyKind::parse(text).ok_or_else(|| {
-        let names: Vec<&str> = PolicyKind::ALL.iter().map(|p| p.label()).collect();
-        format!("unknown policy `{text}`; one of: {}", names.join(", "))
-    })
+/// The policies' names, for clap to list under `--help` and check.
+fn policy_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(PolicyKind::ALL.map(|p| p.label()))
 }
 
 /// The plan file with the command line's overrides applied and checked.

@@ -33,15 +33,78 @@ impl PlanError {
         self
     }
 
-    pub(super) fn from_toml(err: toml::de::Error) -> Self {
-        // toml's message already names the key (e.g. "unknown field `pionts`,
-        // expected one of ..."); keep it whole, with the line it points at.
+    /// A TOML error placed the way an editor shows it: `table.key`, line and
+    /// column (toml's own span is in bytes, which nobody can find in a file).
+    pub(super) fn from_toml(err: toml::de::Error, text: &str) -> Self {
+        // toml's message already names the problem (e.g. "unknown field
+        // `pionts`, expected one of ..."); keep it whole.
         let message = err.message().trim().to_string();
-        let key = match err.span() {
-            Some(span) => format!("plan (bytes {}..{})", span.start, span.end),
-            None => "plan".to_string(),
+        let Some(span) = err.span() else {
+            return Self::new("plan", "?", message);
         };
-        Self::new(key, "?", message)
+        let at = TomlPlace::find(text, span.start);
+        // A span on the key (an unknown field) shows the value written after it.
+        let spanned = text.get(span.clone()).map(str::trim);
+        let value = match (&at.value, spanned) {
+            (Some(v), Some(s)) if at.key.ends_with(s) => Some(v.as_str()),
+            (_, s) => s,
+        };
+        let value = value.filter(|v| !v.is_empty() && v.len() <= 60).unwrap_or("?");
+        Self::new(
+            format!("{} (line {}, column {})", at.key, at.line, at.column),
+            value,
+            message,
+        )
+    }
+}
+
+/// Where in a TOML text a byte offset lies.
+struct TomlPlace {
+    /// `table.key` of the line, as far as it can be told from the text.
+    key: String,
+    /// What the line sets its key to, comment left off.
+    value: Option<String>,
+    line: usize,
+    column: usize,
+}
+
+impl TomlPlace {
+    fn find(text: &str, offset: usize) -> Self {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &text[..offset];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line = before.matches('\n').count() + 1;
+        let column = before[line_start..].chars().count() + 1;
+        let this_line = text[line_start..].lines().next().unwrap_or("");
+        let table = before[..line_start].lines().rev().find_map(|l| {
+            let l = l.trim();
+            let inner = l.strip_prefix('[')?.strip_suffix(']')?;
+            Some(inner.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+        });
+        let value = this_line
+            .split_once('=')
+            .map(|(_, v)| v.split(" #").next().unwrap_or(v).trim().to_string());
+        let key = match (this_line.trim_start().starts_with('['), this_line.split_once('=')) {
+            (true, _) => this_line
+                .trim()
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string(),
+            (false, Some((k, _))) => match table {
+                Some(t) => format!("{t}.{}", k.trim()),
+                None => k.trim().to_string(),
+            },
+            (false, None) => table.unwrap_or_else(|| "plan".to_string()),
+        };
+        Self {
+            key,
+            value,
+            line,
+            column,
+        }
     }
 }
 

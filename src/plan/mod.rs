@@ -135,7 +135,7 @@ impl SessionPlan {
     }
 
     pub fn from_toml(text: &str) -> Result<Self, PlanError> {
-        let plan: SessionPlan = toml::from_str(text).map_err(PlanError::from_toml)?;
+        let plan: SessionPlan = toml::from_str(text).map_err(|e| PlanError::from_toml(e, text))?;
         plan.validate()?;
         Ok(plan)
     }
@@ -179,6 +179,13 @@ mod tests {
         let err = SessionPlan::from_toml("[sweep]\npionts = 3\n").unwrap_err();
         let text = err.to_string();
         assert!(text.contains("pionts"), "{text}");
+        // Placed as an editor shows it, not in bytes.
+        assert_eq!(err.key, "sweep.pionts (line 2, column 1)", "{text}");
+        assert_eq!(err.value, "3", "{text}");
+        assert!(!text.contains("bytes"), "{text}");
+        let err = SessionPlan::from_toml("seed = 1\n\n[sweep]\n# a comment\npoints = \"many\"\n").unwrap_err();
+        assert_eq!(err.key, "sweep.points (line 5, column 10)", "{err}");
+        assert_eq!(err.value, "\"many\"");
     }
 
     #[test]
@@ -188,6 +195,19 @@ mod tests {
         assert!(text.contains("sweep.points"), "{text}");
         assert!(text.contains('3'), "{text}");
         assert!(text.contains("11"), "{text}");
+    }
+
+    /// demo.toml says its values are the built-in defaults except the two whose
+    /// comments say why they differ; this keeps that sentence true.
+    #[test]
+    fn the_demo_plan_is_the_defaults_but_for_what_it_says() {
+        let mut demo = SessionPlan::from_toml(include_str!("../../sessions/demo.toml")).unwrap();
+        let builtin = SessionPlan::default();
+        assert_ne!(demo.analysis.vae_learning_rate, builtin.analysis.vae_learning_rate);
+        assert_ne!(demo.analysis.vae_ensemble, builtin.analysis.vae_ensemble);
+        demo.analysis.vae_learning_rate = builtin.analysis.vae_learning_rate;
+        demo.analysis.vae_ensemble = builtin.analysis.vae_ensemble;
+        assert_eq!(demo, builtin);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! the session is touched.
 
 use super::StoreError;
-use super::frame::{parquet_bytes, write_file_atomic};
+use super::frame::{parquet_bytes, session_id_of, write_file_atomic};
 use polars::prelude::DataFrame;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +30,6 @@ pub fn save_analyze_part(session: &Path, table: &str, df: &mut DataFrame) -> Res
         std::fs::create_dir(&folder).map_err(|e| StoreError::io(&folder, e))?;
     }
     let path = analyze_part(session, table);
-    write_file_atomic(&path, &parquet_bytes(df)?)?;
+    write_file_atomic(&path, &parquet_bytes(df, session_id_of(session))?)?;
     Ok(path)
 }

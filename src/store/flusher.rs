@@ -111,7 +111,7 @@ pub(super) fn write_part(
     super::frame::create_dir_synced(&folder)?;
     let mut df = table.frame(rows)?;
     let path = folder.join(part_name(part));
-    let staged = stage(&path, &parquet_bytes(&mut df)?)?;
+    let staged = stage(&path, &parquet_bytes(&mut df, super::frame::session_id_of(dir))?)?;
     let mut journal = journal.lock().expect("journal lock");
     let (first_seq, last_seq) = match (rows.iter().map(|(s, _)| *s).min(), rows.iter().map(|(s, _)| *s).max()) {
         (Some(a), Some(b)) => (a, b),

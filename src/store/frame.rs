@@ -157,13 +157,61 @@ pub fn create_dir_synced(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The unit of a column, read off its name the way the whole house names
+/// things (`x_nm`, `bias_v`, `current_a`, `t_ms`); `None` for counts, labels
+/// and latent coordinates.
+pub fn unit_of(column: &str) -> Option<&'static str> {
+    const SUFFIXES: [(&str, &str); 8] = [
+        ("_va", "V·A"),
+        ("_nm", "nm"),
+        ("_ms", "ms"),
+        ("_v", "V"),
+        ("_a", "A"),
+        ("_s", "s"),
+        ("_mb", "MiB"),
+        ("_px", "px"),
+    ];
+    match column {
+        // Named before units were in every name; kept for old readers.
+        "hysteresis_area" => Some("V·A"),
+        "row" | "col" => Some("survey pixel"),
+        _ => SUFFIXES.iter().find(|(s, _)| column.ends_with(s)).map(|(_, u)| *u),
+    }
+}
+
+/// File-level key-value metadata every Parquet file of this program carries:
+/// who wrote it, the session it belongs to, and each column's unit as
+/// `dualscope.unit.<column>` — so a file that travels alone still says what
+/// its numbers are (pyarrow: `pq.read_metadata(f).metadata`).
+fn key_value_metadata(df: &DataFrame, session_id: Option<&str>) -> KeyValueMetadata {
+    let mut kv = vec![(
+        "dualscope.writer".to_string(),
+        format!("dualscope {}", env!("CARGO_PKG_VERSION")),
+    )];
+    if let Some(id) = session_id {
+        kv.push(("dualscope.session_id".to_string(), id.to_string()));
+    }
+    for name in df.get_column_names() {
+        if let Some(unit) = unit_of(name) {
+            kv.push((format!("dualscope.unit.{name}"), unit.to_string()));
+        }
+    }
+    KeyValueMetadata::from_static(kv)
+}
+
+/// A session's id: the name of its folder (CONTRACTS §3).
+pub fn session_id_of(session: &Path) -> Option<&str> {
+    session.file_name().and_then(|n| n.to_str())
+}
+
 /// A frame as the bytes of a Parquet file (zstd), made in memory so that
 /// writing them is one plain write whose error is the file system's own
 /// ("No space left on device"), not the Parquet writer's retelling of it.
-pub fn parquet_bytes(df: &mut DataFrame) -> Result<Vec<u8>, StoreError> {
+pub fn parquet_bytes(df: &mut DataFrame, session_id: Option<&str>) -> Result<Vec<u8>, StoreError> {
     let mut bytes = Vec::new();
     ParquetWriter::new(&mut bytes)
         .with_compression(ParquetCompression::Zstd(None))
+        .with_key_value_metadata(Some(key_value_metadata(df, session_id)))
         .finish(df)
         .map_err(|e| StoreError::Polars(e.to_string()))?;
     Ok(bytes)
@@ -238,8 +286,8 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<u32, StoreError> {
 }
 
 /// Writes `df` to `path` atomically as Parquet; returns the file's CRC-32.
-pub fn write_parquet_atomic(df: &mut DataFrame, path: &Path) -> Result<u32, StoreError> {
-    write_file_atomic(path, &parquet_bytes(df)?)
+pub fn write_parquet_atomic(df: &mut DataFrame, path: &Path, session_id: Option<&str>) -> Result<u32, StoreError> {
+    write_file_atomic(path, &parquet_bytes(df, session_id)?)
 }
 
 /// The temporary name of `path`: `.NAME.tmp` beside it, hidden from dataset
@@ -336,7 +384,7 @@ mod tests {
     fn a_full_disk_is_said_as_such() {
         // /dev/full answers every write with ENOSPC, as a full file system does.
         let mut df = DataFrame::new_infer_height(vec![col_f64("x", vec![1.0; 1000])]).unwrap();
-        let bytes = parquet_bytes(&mut df).unwrap();
+        let bytes = parquet_bytes(&mut df, None).unwrap();
         let mut full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
         let err = write_all_synced(&mut full, &bytes, Path::new("/dev/full")).unwrap_err();
         assert!(matches!(err, StoreError::DiskFull { .. }), "{err}");

@@ -205,7 +205,7 @@ impl GridDataset {
             DataFrame::new_infer_height(vec![col_u32("row", r), col_u32("col", c), col_f64("height_nm", h)])
                 .map_err(|e| StoreError::Polars(e.to_string()))?
         };
-        write_parquet_atomic(&mut topo, &dir.join("topography.parquet"))?;
+        write_parquet_atomic(&mut topo, &dir.join("topography.parquet"), None)?;
         let keys: Vec<&(u32, u32)> = self.spectra.keys().collect();
         let bias: Vec<&[f64]> = self.spectra.values().map(|s| s.bias_v.as_slice()).collect();
         let current: Vec<&[f64]> = self.spectra.values().map(|s| s.current_a.as_slice()).collect();
@@ -216,7 +216,7 @@ impl GridDataset {
             col_list_f64("current_a", &current),
         ])
         .map_err(|e| StoreError::Polars(e.to_string()))?;
-        write_parquet_atomic(&mut sp, &dir.join("spectra.parquet"))?;
+        write_parquet_atomic(&mut sp, &dir.join("spectra.parquet"), None)?;
         if let Some(labels) = &self.labels {
             let mut lb = DataFrame::new_infer_height(vec![
                 col_u32("row", labels.keys().map(|k| k.0).collect()),
@@ -224,7 +224,7 @@ impl GridDataset {
                 col_str("motif", labels.values().cloned().collect()),
             ])
             .map_err(|e| StoreError::Polars(e.to_string()))?;
-            write_parquet_atomic(&mut lb, &dir.join("labels.parquet"))?;
+            write_parquet_atomic(&mut lb, &dir.join("labels.parquet"), None)?;
         }
         let head = DatasetToml {
             format: GRID_FORMAT.into(),

@@ -90,6 +90,9 @@ impl Table for Measurements {
                 rows.iter().map(|r| r.sweep_end.label().to_string()).collect(),
             ),
             col_f64("hysteresis_area", rows.iter().map(|r| r.hysteresis_area).collect()),
+            // The same loop area with its unit in its name; `hysteresis_area`
+            // stays for the readers written against it (CONTRACTS §3).
+            col_f64("hysteresis_area_va", rows.iter().map(|r| r.hysteresis_area).collect()),
             col_opt_f64("onset_v", rows.iter().map(|r| r.onset_v).collect()),
             col_f64("max_current_a", rows.iter().map(|r| r.max_current_a).collect()),
         ])

@@ -96,7 +96,7 @@ impl SessionWriter {
         }
         write_file_atomic(
             &dir.join("embeddings").join(part_name(0)),
-            &parquet_bytes(&mut embeddings_frame(&[])?)?,
+            &parquet_bytes(&mut embeddings_frame(&[])?, Some(&meta.session_id))?,
         )?;
         let journal = journal.into_inner().expect("journal lock");
         Ok(Self::assemble(
@@ -274,7 +274,10 @@ impl SessionWriter {
             .max()
             .unwrap_or(0);
         let part = on_disk.max(journaled);
-        let bytes = parquet_bytes(&mut topography_frame(scan, &survey.heights_nm)?)?;
+        let bytes = parquet_bytes(
+            &mut topography_frame(scan, &survey.heights_nm)?,
+            Some(&self.meta.session_id),
+        )?;
         let extent = SurveyExtent {
             scan,
             rows: survey.rows(),
@@ -329,7 +332,11 @@ impl SessionWriter {
         let folder = self.dir.join(table);
         create_dir_synced(&folder)?;
         let part = part_files(&folder)?.last().map(|(n, _)| n + 1).unwrap_or(0);
-        write_file_atomic(&folder.join(part_name(part)), &parquet_bytes(df)?).map(|_| ())
+        write_file_atomic(
+            &folder.join(part_name(part)),
+            &parquet_bytes(df, Some(&self.meta.session_id))?,
+        )
+        .map(|_| ())
     }
 }
 

@@ -124,11 +124,11 @@ impl App {
                 let was = self.popup;
                 self.popup = Popup::None;
                 return match (action, was) {
-                    (Action::Confirm | Action::AddManual, Popup::ConfirmAbort) => {
+                    (Action::Confirm, Popup::ConfirmAbort) => {
                         self.notice = Some("aborting: bias to 0 V, withdrawing".into());
                         vec![Command::Abort]
                     }
-                    (Action::Confirm | Action::AddManual, Popup::ConfirmQuit) => {
+                    (Action::Confirm, Popup::ConfirmQuit) => {
                         self.notice = Some("quitting after the current curve".into());
                         vec![Command::Quit]
                     }
@@ -242,12 +242,17 @@ impl App {
                 let k = PolicyKind::ALL.iter().position(|p| *p == self.snap.policy).unwrap_or(0);
                 let next = PolicyKind::ALL[(k + 1) % PolicyKind::ALL.len()];
                 self.notice = Some(format!("switching to {next}"));
+                // The next key press builds on this one, not on the engine's
+                // last word (P P P steps through three policies); the engine's
+                // PolicyChanged confirms or corrects it.
+                self.snap.policy = next;
                 vec![Command::SetPolicy(next)]
             }
             Action::BetaUp | Action::BetaDown => {
                 let f = if action == Action::BetaUp { 1.5 } else { 1.0 / 1.5 };
                 let beta = ((self.snap.beta.max(0.01) * f) * 1000.0).round() / 1000.0;
                 self.notice = Some(format!("β → {beta}"));
+                self.snap.beta = beta;
                 vec![Command::SetBeta(beta)]
             }
             Action::Retrain => vec![Command::RetrainNow],

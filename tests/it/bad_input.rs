@@ -33,6 +33,11 @@ fn unknown_key_and_out_of_range_value_are_named() {
     let (code, err) = stderr_of(bin().args(["run", plan.to_str().unwrap(), "--headless"]));
     assert_ne!(code, 0);
     assert!(err.contains("bias_max_volts"), "{err}");
+    // Placed as an editor shows it, with its table and value, on one plain line.
+    assert!(err.contains("safety.bias_max_volts (line "), "{err}");
+    assert!(err.contains(", column 1) = 3: unknown field"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(!err.contains("Location") && !err.contains('\x1b'), "{err}");
     assert!(
         !dir.path().join("runs").exists(),
         "a refused plan must not start a session"

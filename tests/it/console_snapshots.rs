@@ -189,6 +189,10 @@ fn keys_become_the_right_commands() {
     assert!(app.on_action(Action::Abort).is_empty());
     assert_eq!(app.popup, Popup::ConfirmAbort);
     assert!(app.on_action(Action::Cancel).is_empty());
+    // Enter is not "yes": the dialog offers y/n only.
+    app.on_action(Action::Abort);
+    assert!(app.on_action(Action::AddManual).is_empty());
+    assert_eq!(app.popup, Popup::None);
     assert!(app.on_action(Action::Quit).is_empty());
     assert_eq!(app.on_action(Action::Confirm), vec![Command::Quit]);
     // A manual point at the cursor, moved with the keys.
@@ -220,6 +224,14 @@ fn keys_become_the_right_commands() {
         [Command::SetPolicy(_)]
     ));
     assert_eq!(app.on_action(Action::BetaUp), vec![Command::SetBeta(0.375)]);
+    // Keys act on the state they were pressed in: three presses, three policies,
+    // before the engine has answered any of them.
+    let policies: Vec<Command> = (0..3).flat_map(|_| app.on_action(Action::NextPolicy)).collect();
+    let mut distinct = policies.clone();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "{policies:?}");
+    let up: Vec<Command> = (0..2).flat_map(|_| app.on_action(Action::BetaUp)).collect();
+    assert_ne!(up[0], up[1], "{up:?}");
 }
 
 #[test]

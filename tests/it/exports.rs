@@ -273,3 +273,50 @@ fn a_running_session_exports_in_every_form_without_being_touched() {
     let _ = py;
     assert_eq!(SessionLog::load(&session).unwrap().next_step(), 60);
 }
+
+const READ_CONSOLIDATED: &str = r#"
+import sys
+import pyarrow.parquet as pq
+out, session, sid = sys.argv[1], sys.argv[2], sys.argv[3]
+t = pq.read_table(out)
+kv = {k.decode(): v.decode() for k, v in pq.read_metadata(out).metadata.items()}
+assert kv["dualscope.session_id"] == sid, kv
+assert kv["dualscope.unit.x_nm"] == "nm" and kv["dualscope.unit.current_a"] == "A", kv
+assert kv["dualscope.unit.hysteresis_area_va"] == "V·A" and kv["dualscope.unit.fit_ms"] == "ms", kv
+d = t.to_pydict()
+assert d["hysteresis_area_va"] == d["hysteresis_area"]
+e = pq.read_table(f"{session}/embeddings").to_pydict()
+newest = max(e["model_step"])
+want = {s: c for s, c, m in zip(e["step"], e["cluster"], e["model_step"]) if m == newest}
+assert len(want) == len(d["step"]), (len(want), len(d["step"]))
+assert all(want[s] == c for s, c in zip(d["step"], d["cluster"])), (want, d["cluster"])
+# A part file of the session itself says its units and its session too.
+part = pq.read_metadata(f"{session}/measurements/part-000001.parquet").metadata
+assert part[b"dualscope.session_id"].decode() == sid and part[b"dualscope.unit.bias_v"] == b"V", part
+print("parquet ok", len(d["step"]), len(set(d["cluster"])))
+"#;
+
+#[test]
+fn the_consolidated_table_carries_clusters_units_and_the_session() {
+    let Some(py) = python::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let a = finished(dir.path(), "3", "12");
+    let out = dir.path().join("all.parquet");
+    // Before any map: the cluster column is there, and null.
+    run_ok(bin().args(["export", a.to_str().unwrap(), "--out", out.to_str().unwrap()]));
+    let nulls = python::run(
+        &py,
+        "import sys, pyarrow.parquet as pq\nprint(pq.read_table(sys.argv[1]).column('cluster').null_count)",
+        &[out.to_str().unwrap()],
+    );
+    assert_eq!(nulls.trim(), "12", "{nulls}");
+    run_ok(bin().args(["analyze", a.to_str().unwrap(), "--epochs", "5"]));
+    run_ok(bin().args(["export", a.to_str().unwrap(), "--out", out.to_str().unwrap()]));
+    let id = SessionLog::load(&a).unwrap().meta.session_id;
+    let got = python::run(
+        &py,
+        READ_CONSOLIDATED,
+        &[out.to_str().unwrap(), a.to_str().unwrap(), &id],
+    );
+    assert!(got.contains("parquet ok 12"), "{got}");
+}

@@ -32,7 +32,7 @@ pub fn export(dir: &Path, dataset: &Path) -> Result<Vec<(&'static str, usize)>, 
         let Some(mut df) = df else { continue };
         let folder = dataset.join(table).join(format!("session={id}"));
         std::fs::create_dir_all(&folder).map_err(|e| StoreError::io(&folder, e))?;
-        write_file_atomic(&folder.join(part_name(0)), &parquet_bytes(&mut df)?)?;
+        write_file_atomic(&folder.join(part_name(0)), &parquet_bytes(&mut df, Some(id))?)?;
         written.push((table, df.height()));
     }
     Ok(written)

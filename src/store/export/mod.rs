@@ -49,9 +49,17 @@ fn parent_of(out: &Path) -> Result<(), StoreError> {
 /// position and time columns are dropped (they repeat the measurement's) and
 /// `session_id` is added so exports of several sessions can be stacked.
 pub fn consolidated(log: &SessionLog) -> Result<DataFrame, StoreError> {
-    let m = Measurements::frame(&log.measurements)?;
-    let d = Decisions::frame(&log.decisions)?.drop_many(["t_ms", "row", "col"]);
     let err = |e: PolarsError| StoreError::Polars(e.to_string());
+    let mut m = Measurements::frame(&log.measurements)?;
+    // Null where no map places the step yet (before the first training).
+    let clusters = latest_clusters(&log.dir)?;
+    let cluster: Vec<Option<u32>> = log
+        .measurements
+        .iter()
+        .map(|r| clusters.get(&r.step).copied())
+        .collect();
+    m.with_column(Column::new("cluster".into(), cluster)).map_err(err)?;
+    let d = Decisions::frame(&log.decisions)?.drop_many(["t_ms", "row", "col"]);
     m.lazy()
         .join(d.lazy(), [col("step")], [col("step")], JoinArgs::new(JoinType::Left))
         .with_column(lit(log.meta.session_id.clone()).alias("session_id"))
@@ -65,6 +73,6 @@ pub fn export(dir: &Path, out: &Path) -> Result<usize, StoreError> {
     let log = SessionLog::load(dir)?;
     let mut df = consolidated(&log)?;
     parent_of(out)?;
-    write_parquet_atomic(&mut df, out)?;
+    write_parquet_atomic(&mut df, out, Some(&log.meta.session_id))?;
     Ok(df.height())
 }

@@ -6,8 +6,12 @@ pub mod python;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The binary as a user starts it: without a backtrace asked for, whatever
+/// the shell running the tests has set.
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_dualscope"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dualscope"));
+    cmd.env_remove("RUST_BACKTRACE");
+    cmd
 }
 
 /// Writes a small, fast plan into `dir` and returns its path.
