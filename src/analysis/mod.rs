@@ -16,7 +16,7 @@ mod train;
 
 pub use samples::{Sample, samples};
 pub use summary::ClusterSummary;
-pub use train::{analyze, analyze_watched};
+pub use train::{analyze, analyze_watched, time_clustering, time_epochs};
 
 use crate::ml::cluster::Mixture;
 use crate::ml::vae::Embedding;

@@ -35,6 +35,90 @@ pub fn analyze(samples: &[Sample], a: &AnalysisPlan, seed: u64) -> Result<Analys
     analyze_watched(samples, a, seed, &std::sync::atomic::AtomicUsize::new(0), &never)
 }
 
+/// The time of one dual-VAE epoch on `n` made-up samples of the session's
+/// shapes (patch side, curve points), for each `n`: what a training of the
+/// real ones will cost, before any is measured. The values matter a little
+/// (measured at 300 samples, 1000 epochs: 9.3 ms an epoch on smooth patches
+/// and sigmoid curves, 13.1 ms on white noise), so the made-up samples are
+/// smooth like real ones. Each `n` trains for 3 and for 45 epochs and the
+/// difference is divided by the 42 epochs between, so the set-up of a training
+/// (weights, buffers, threads) is not counted as epochs; 15 instead of 45 read
+/// 10-25 % low against whole trainings.
+pub fn time_epochs(a: &AnalysisPlan, patch_side: usize, points: usize, sizes: &[usize]) -> Vec<(usize, f64)> {
+    let mut settings = member_settings(a, 0, 0);
+    let mut run = |n: usize, epochs: usize| {
+        let area = patch_side * patch_side;
+        let images: Vec<f32> = (0..n * area)
+            .map(|k| {
+                let (sample, (i, j)) = (k / area, ((k % area) / patch_side, k % patch_side));
+                0.5 + 0.4 * (i as f32 * 0.3 + j as f32 * 0.2 + sample as f32).sin()
+            })
+            .collect();
+        let spectra: Vec<f32> = (0..n * points)
+            .map(|k| {
+                let (sample, p) = (k / points, k % points);
+                let x = 8.0 * p as f32 / points as f32 - 4.0 - 0.3 * (sample % 7) as f32;
+                1.0 / (1.0 + (-x).exp())
+            })
+            .collect();
+        let views = vae::Views {
+            images: &images,
+            patch_side,
+            spectra: &spectra,
+            spectrum_width: points,
+        };
+        settings.epochs = epochs;
+        let t0 = std::time::Instant::now();
+        vae::train(views, &settings);
+        t0.elapsed().as_secs_f64()
+    };
+    sizes
+        .iter()
+        .map(|&n| {
+            // The faster of two tries, as a busy moment only ever makes a
+            // try slower.
+            let short = run(n, 3).min(run(n, 3));
+            let long = run(n, 45).min(run(n, 45));
+            (n, ((long - short) / 42.0).max(0.0))
+        })
+        .collect()
+}
+
+/// The numbers of clusters the plan lets a mixture on `n` locations choose
+/// from.
+fn k_range(a: &AnalysisPlan, n: usize) -> std::ops::RangeInclusive<usize> {
+    let (lo, hi) = if a.clusters > 0 {
+        (a.clusters as usize, a.clusters as usize)
+    } else {
+        (2, (a.clusters_max as usize).max(2))
+    };
+    lo.min(n)..=hi.min(n)
+}
+
+/// The time of the mixture fitted to a map of `n` locations, for each `n`,
+/// on made-up maps of four blobs in the joint latent space (the k the plan
+/// allows, every restart, as after a real training).
+pub fn time_clustering(a: &AnalysisPlan, sizes: &[usize], seed: u64) -> Vec<(usize, f64)> {
+    use rand::Rng;
+    let dims = 2 * a.vae_latent.max(1) as usize;
+    sizes
+        .iter()
+        .map(|&n| {
+            let mut rng = crate::seed::rng(seed, "time-clustering", &[n as u64]);
+            let joint: Vec<Vec<f64>> = (0..n)
+                .map(|k| {
+                    (0..dims)
+                        .map(|j| ((k % 4) * (j + 1)) as f64 + rng.random::<f64>() * 0.5)
+                        .collect()
+                })
+                .collect();
+            let t0 = std::time::Instant::now();
+            let _ = cluster::choose(&joint, k_range(a, n), &mut rng);
+            (n, t0.elapsed().as_secs_f64())
+        })
+        .collect()
+}
+
 /// [`analyze`], counting the dual VAE's finished epochs in `epochs_done`; an
 /// ensemble gives up between two trainings once `stop` is set.
 pub fn analyze_watched(
@@ -78,19 +162,17 @@ pub fn analyze_watched(
         spectra: &spectra,
         spectrum_width: points,
     };
-    let k_range = if a.clusters > 0 {
-        a.clusters as usize..=a.clusters as usize
-    } else {
-        2..=(a.clusters_max as usize).max(2)
-    };
-    let k_range = *k_range.start().min(&samples.len())..=*k_range.end().min(&samples.len());
+    let k_range = k_range(a, samples.len());
     let members = a.vae_ensemble.max(1) as u64;
     let mut trainings: Vec<(Embedding, Mixture)> = Vec::with_capacity(members as usize);
     for member in 0..members {
         if stop.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(AnalysisError::Stopped);
         }
-        let embedding = vae::train_watched(views, &member_settings(a, seed, member), epochs_done);
+        let embedding = vae::train_watched(views, &member_settings(a, seed, member), epochs_done, stop);
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(AnalysisError::Stopped);
+        }
         // Both aligned views side by side: structure and response each keep a say.
         let joint: Vec<Vec<f64>> = embedding
             .z_image

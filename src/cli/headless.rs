@@ -120,7 +120,7 @@ pub fn progress_line(r: &StepReport) -> String {
     ])
 }
 
-fn print_event(event: &EngineEvent, header_printed: &mut bool) {
+fn print_event(event: &EngineEvent, header_printed: &mut bool, finishing_told: &mut u64) {
     let mut out = std::io::stdout().lock();
     match event {
         EngineEvent::Step(r) => {
@@ -146,6 +146,21 @@ fn print_event(event: &EngineEvent, header_printed: &mut bool) {
         EngineEvent::Logged(e) => {
             if !matches!(e.kind, EventKind::Start | EventKind::Survey) {
                 let _ = writeln!(out, "event  {:<14} {}", e.kind, e.detail);
+            }
+        }
+        EngineEvent::Finishing(f) => {
+            // Every 10 s of the wait (the engine tells every second).
+            if f.elapsed.as_secs() / 10 != *finishing_told {
+                *finishing_told = f.elapsed.as_secs() / 10;
+                let _ = writeln!(
+                    out,
+                    "finishing  the final map: dual VAE {}/{} on {} curves  elapsed {}  ETA {}",
+                    f.member,
+                    f.members,
+                    f.curves,
+                    fmt::duration(f.elapsed),
+                    fmt::duration(f.eta)
+                );
             }
         }
         EngineEvent::PolicyChanged { policy, beta } => {
@@ -201,10 +216,11 @@ pub fn drive(engine: Engine) -> color_eyre::Result<i32> {
         let mut terminate = signal(SignalKind::terminate())?;
         let mut interrupts = 0;
         let mut header_printed = false;
+        let mut finishing_told = u64::MAX;
         loop {
             tokio::select! {
                 event = events.recv() => match event {
-                    Some(e) => print_event(&e, &mut header_printed),
+                    Some(e) => print_event(&e, &mut header_printed, &mut finishing_told),
                     None => break,
                 },
                 _ = interrupt.recv() => {

@@ -16,6 +16,9 @@ pub enum RunState {
     Pausing,
     Paused,
     Aborting,
+    /// Every curve is in; the last dual-VAE map trains before the session
+    /// closes (a minute or more with an ensemble).
+    Finishing,
     /// Stopped by the user: bias at 0 V, tip withdrawn, session resumable.
     Aborted,
     Finished,
@@ -30,6 +33,7 @@ impl RunState {
             Self::Pausing => "pausing",
             Self::Paused => "paused",
             Self::Aborting => "aborting",
+            Self::Finishing => "finishing",
             Self::Aborted => "aborted",
             Self::Finished => "finished",
             Self::Failed => "failed",
@@ -38,7 +42,7 @@ impl RunState {
 
     /// Whether the experiment is still going (a quit should ask first).
     pub fn is_active(self) -> bool {
-        matches!(self, Self::Running | Self::Pausing | Self::Aborting)
+        matches!(self, Self::Running | Self::Pausing | Self::Aborting | Self::Finishing)
     }
 
     /// The whole state machine in one table, as Bluesky's RunEngine keeps
@@ -47,9 +51,11 @@ impl RunState {
         use RunState::*;
         match self {
             Idle => matches!(next, Running | Failed),
-            Running => matches!(next, Pausing | Paused | Aborting | Finished | Failed),
+            Running => matches!(next, Pausing | Paused | Aborting | Finishing | Finished | Failed),
             // A resume before the checkpoint goes back to running.
-            Pausing => matches!(next, Running | Paused | Aborting | Finished | Failed),
+            Pausing => matches!(next, Running | Paused | Aborting | Finishing | Finished | Failed),
+            // The wait for the last model: it lands, or the user stops waiting.
+            Finishing => matches!(next, Finished | Aborting | Failed),
             Paused => matches!(next, Running | Aborting | Failed),
             Aborting => matches!(next, Aborted | Failed),
             // The end of a run: nothing follows in this process.
@@ -148,7 +154,22 @@ pub struct StepReport {
     pub took: Duration,
     /// Time since the run (this process) started.
     pub elapsed: Duration,
-    /// Estimated time to the end of the budget.
+    /// Estimated time to the session's close: the curves left and the
+    /// dual-VAE training it waits for (see `engine::eta`).
+    pub eta: Duration,
+}
+
+/// The wait for the last dual-VAE map, told every second while it trains.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinalTraining {
+    /// Curves the training under way learns from.
+    pub curves: usize,
+    /// Its member under way, 1-based, of `members`.
+    pub member: usize,
+    pub members: usize,
+    /// Since the run (this process) started.
+    pub elapsed: Duration,
+    /// Until the session closes, by the same model as the ETA.
     pub eta: Duration,
 }
 
@@ -188,6 +209,8 @@ pub enum EngineEvent {
     Queue(Vec<QueueEntry>),
     /// A new live dual-VAE map.
     Clusters(Arc<ClusterView>),
+    /// The session waits for its last model (state `Finishing`).
+    Finishing(FinalTraining),
     /// The policy or its β changed.
     PolicyChanged {
         policy: crate::plan::PolicyKind,
@@ -212,7 +235,9 @@ pub struct RunOutcome {
 mod tests {
     use super::RunState::{self, *};
 
-    const ALL: [RunState; 8] = [Idle, Running, Pausing, Paused, Aborting, Aborted, Finished, Failed];
+    const ALL: [RunState; 9] = [
+        Idle, Running, Pausing, Paused, Aborting, Finishing, Aborted, Finished, Failed,
+    ];
 
     #[test]
     fn the_state_table_allows_the_runs_paths_and_nothing_after_the_end() {
@@ -220,6 +245,8 @@ mod tests {
         for path in [
             &[Idle, Running, Pausing, Paused, Running, Aborting, Aborted][..],
             &[Idle, Running, Pausing, Running, Finished],
+            &[Idle, Running, Finishing, Finished],
+            &[Idle, Running, Pausing, Finishing, Aborting, Aborted],
             &[Idle, Running, Paused, Failed],
         ] {
             for w in path.windows(2) {
@@ -232,5 +259,9 @@ mod tests {
         assert!(!Paused.can_become(Finished), "a paused run finishes only by running");
         assert!(!Idle.can_become(Paused));
         assert!(!Aborting.can_become(Running), "an abort is not taken back");
+        assert!(
+            !Finishing.can_become(Running) && !Finishing.can_become(Paused),
+            "no curve is left to take"
+        );
     }
 }

@@ -12,6 +12,7 @@
 //! (why a run ends).
 
 mod checkpoint;
+pub mod eta;
 mod handle;
 mod messages;
 mod models;
@@ -36,7 +37,7 @@ use queue::{Queue, Seeds};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use stop::Stop;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -69,7 +70,8 @@ pub struct Engine {
     /// Commands read while a step was under way, handled at the next checkpoint.
     requeue: VecDeque<Command>,
     engaged: bool,
-    step_times: VecDeque<Duration>,
+    /// Step and training times, for the ETA.
+    pace: eta::Pace,
     started: Instant,
     steps_this_run: u32,
     retrainer: retrain::Retrainer,
@@ -131,7 +133,7 @@ impl Engine {
             queue: Queue::default(),
             requeue: VecDeque::new(),
             engaged: false,
-            step_times: VecDeque::new(),
+            pace: eta::Pace::default(),
             started: Instant::now(),
             steps_this_run: 0,
             retrainer: retrain::Retrainer::default(),

@@ -3,7 +3,7 @@
 //! session's close, which waits for the last model.
 
 use super::stop::Stop;
-use super::{ClusterView, Command, Engine, EngineEvent};
+use super::{ClusterView, Command, Engine, EngineEvent, FinalTraining, RunState, eta};
 use crate::record::EventKind;
 use crate::store::SessionStatus;
 use std::sync::Arc;
@@ -32,6 +32,13 @@ impl Engine {
                 return Ok(());
             }
         };
+        let a = &self.plan.analysis;
+        self.pace.training_landed(
+            trained.model_step as usize,
+            a.vae_epochs as usize,
+            a.vae_ensemble.max(1) as usize,
+            Duration::from_secs_f64(trained.analysis.train_s),
+        );
         let mut df = crate::store::schema::embeddings_frame(&trained.rows)?;
         self.writer.write_derived("embeddings", &mut df)?;
         let a = &trained.analysis;
@@ -61,6 +68,67 @@ impl Engine {
         Ok(())
     }
 
+    /// Times dual-VAE epochs of the session's shapes on a few and on all the
+    /// budget's curves, so that the first ETA already counts the training the
+    /// session waits for at its end (~0.1 s in a release build at the demo's
+    /// 210 curves; skipped when nothing trains live).
+    pub(super) fn time_the_training(&mut self) {
+        if self.plan.analysis.retrain_every == 0 {
+            return;
+        }
+        let large = (self.plan.policy.budget as usize).clamp(32, 512);
+        let timed = crate::analysis::time_epochs(
+            &self.plan.analysis,
+            self.plan.policy.patch_px as usize,
+            self.plan.sweep.points as usize,
+            &[32, large],
+        );
+        let epoch = eta::Line::through(timed[0], timed[1]);
+        let clustered = crate::analysis::time_clustering(&self.plan.analysis, &[32, 96], self.plan.seed);
+        let clustering = eta::Line::through(clustered[0], clustered[1]);
+        let cost = epoch.zip(clustering).map(|(epoch, clustering)| eta::TrainingCost {
+            epoch,
+            clustering,
+            contention_s: 0.0,
+        });
+        tracing::info!(?timed, ?clustered, ?cost, "dual-VAE training cost");
+        self.pace = eta::Pace::with_probe(cost);
+    }
+
+    /// The rest of the session by [`eta::forecast`]: `measured` of `budget`
+    /// curves in (the budget is the curves there are once the run is closing).
+    pub(super) fn forecast_for(&self, measured: usize, budget: usize) -> eta::Forecast {
+        let now = eta::Now {
+            measured,
+            budget,
+            step: self.pace.step_line(),
+            retrain_every: self.plan.analysis.retrain_every as usize,
+            epochs: self.plan.analysis.vae_epochs as usize,
+            members: self.plan.analysis.vae_ensemble.max(1) as usize,
+            in_flight: self.retrainer.in_flight(),
+            last_started: self.retrainer.last_started,
+        };
+        eta::forecast(&now, self.pace.cost())
+    }
+
+    pub(super) fn forecast(&self) -> eta::Forecast {
+        self.forecast_for(self.history.len(), self.plan.policy.budget as usize)
+    }
+
+    /// Tells the console and the progress lines how the last training goes.
+    fn tell_finishing(&self) {
+        let per_member = (self.plan.analysis.vae_epochs as usize).max(1);
+        let members = self.plan.analysis.vae_ensemble.max(1) as usize;
+        let n = self.history.len();
+        self.emit(EngineEvent::Finishing(FinalTraining {
+            curves: self.retrainer.last_started,
+            member: (self.retrainer.epochs_done() / per_member + 1).min(members),
+            members,
+            elapsed: self.started.elapsed(),
+            eta: self.forecast_for(n, n).total(),
+        }));
+    }
+
     /// "dual VAE", or "dual VAE ×8" for an ensemble of eight.
     fn vae_label(&self) -> String {
         match self.plan.analysis.vae_ensemble {
@@ -79,26 +147,38 @@ impl Engine {
         // and let it land before the session closes. With an ensemble that is a
         // minute or more: say so, or the console looks stuck at its last curve.
         if self.plan.analysis.retrain_every > 0 {
-            if self.retrainer.busy() {
+            self.set_state(RunState::Finishing);
+            self.collect_training()?;
+            let all = self.history.len();
+            // A training on fewer curves would only be replaced by the last
+            // one: let it go (it ends at its next epoch) rather than wait for
+            // both; on the demo that is half a minute less.
+            if self.retrainer.busy() && self.retrainer.last_started < all {
                 let detail = format!(
-                    "the {} on {} curves finishes before the session closes",
+                    "the {} on {} curves gives way to a last one on all {all} curves, which trains before the session closes",
                     self.vae_label(),
                     self.retrainer.last_started
                 );
+                self.retrainer.abandon();
                 self.log(EventKind::Retrain, detail)?;
-            }
-            let mut waited = self.await_training()?;
-            if waited == Waited::Landed && self.retrainer.last_started < self.history.len() {
+            } else if self.retrainer.busy() {
                 let detail = format!(
-                    "a last {} on all {} curves trains before the session closes",
-                    self.vae_label(),
-                    self.history.len()
+                    "the {} on all {all} curves finishes before the session closes",
+                    self.vae_label()
                 );
                 self.log(EventKind::Retrain, detail)?;
+            } else if self.retrainer.last_started < all {
+                let detail = format!(
+                    "a last {} on all {all} curves trains before the session closes",
+                    self.vae_label()
+                );
+                self.log(EventKind::Retrain, detail)?;
+            }
+            if !self.retrainer.busy() && self.retrainer.last_started < all {
                 let survey = self.survey.clone().expect("survey taken");
                 self.retrainer.start(&self.plan, &survey, &self.history);
-                waited = self.await_training()?;
             }
+            let waited = self.await_training()?;
             if waited == Waited::Abort {
                 return self.abort();
             }
@@ -120,10 +200,15 @@ impl Engine {
     /// to quit or abort meanwhile (every curve is saved and the tip parked, so
     /// nothing but the map is lost).
     fn await_training(&mut self) -> Result<Waited, Stop> {
+        let mut told = std::time::Instant::now() - Duration::from_secs(1);
         loop {
             self.collect_training()?;
             if !self.retrainer.busy() {
                 return Ok(Waited::Landed);
+            }
+            if told.elapsed() >= Duration::from_secs(1) {
+                self.tell_finishing();
+                told = std::time::Instant::now();
             }
             match self.commands.recv_timeout(Duration::from_millis(100)) {
                 Ok(Command::Abort) => {

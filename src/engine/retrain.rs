@@ -10,6 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
 use std::thread::JoinHandle;
+use std::time::Instant;
+
+use super::eta::InFlight;
 
 /// A finished training and the rows it produced.
 pub struct Trained {
@@ -26,11 +29,29 @@ pub struct Retrainer {
     running: Option<(Receiver<Outcome>, JoinHandle<()>, Arc<AtomicBool>)>,
     /// Measurements the last started training used.
     pub last_started: usize,
+    /// When the running training started, and its finished epochs (every
+    /// member's, counted on).
+    since: Option<(Instant, Arc<AtomicUsize>)>,
 }
 
 impl Retrainer {
     pub fn busy(&self) -> bool {
         self.running.is_some()
+    }
+
+    /// The training under way: its curves and how long it has run.
+    pub fn in_flight(&self) -> Option<InFlight> {
+        let (since, epochs) = self.since.as_ref().filter(|_| self.busy())?;
+        Some(InFlight {
+            curves: self.last_started,
+            elapsed: since.elapsed(),
+            epochs_done: epochs.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Epochs the running training has finished, every member's together.
+    pub fn epochs_done(&self) -> usize {
+        self.since.as_ref().map_or(0, |(_, e)| e.load(Ordering::Relaxed))
     }
 
     /// Whether `every` new curves have come in since the last training.
@@ -53,10 +74,11 @@ impl Retrainer {
         let (tx, rx) = channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_here = stop.clone();
+        let epochs = Arc::new(AtomicUsize::new(0));
+        self.since = Some((Instant::now(), epochs.clone()));
         let handle = std::thread::Builder::new()
             .name("dual-vae".into())
             .spawn(move || {
-                let epochs = AtomicUsize::new(0);
                 let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     #[cfg(feature = "test-hooks")]
                     crate::hooks::panic_at("RETRAIN_PANIC_AT_CURVES", model_step as u64);

@@ -112,6 +112,7 @@ impl Engine {
         self.emit(EngineEvent::History(Arc::new(self.history.clone())));
         self.field = Some(self.build_field(&survey));
         self.publish_queue();
+        self.time_the_training();
 
         let budget = self.plan.policy.budget;
         loop {

@@ -14,7 +14,7 @@ use crate::policy::{Choice, DecideContext};
 use crate::record::{Decision, EventKind, Measurement, Source, Sweep};
 use crate::store::{Entry, now_ms};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Attempts at one point before it is given up.
 const SWEEP_ATTEMPTS: u32 = 3;
@@ -132,12 +132,8 @@ impl Engine {
 
         let took = t0.elapsed();
         self.steps_this_run += 1;
-        self.step_times.push_back(took);
-        if self.step_times.len() > 20 {
-            self.step_times.pop_front();
-        }
-        let mean = self.step_times.iter().sum::<Duration>() / self.step_times.len() as u32;
-        let remaining = self.plan.policy.budget.saturating_sub(step + 1);
+        self.pace
+            .step_taken(step as usize, took, measured.source == crate::record::Source::Policy);
         let report = StepReport {
             step,
             budget: self.plan.policy.budget,
@@ -154,7 +150,7 @@ impl Engine {
             onset_v: measured.onset_v,
             took,
             elapsed: self.started.elapsed(),
-            eta: mean * remaining,
+            eta: self.forecast().total(),
         };
         let shared = Arc::new(measured.clone());
         self.history.push(measured);

@@ -2,7 +2,7 @@
 //! experiment. The console renders from this and nothing else, so a test can
 //! script it and a render never waits on the engine.
 
-use crate::engine::{ClusterView, EngineEvent, QueueEntry, RunState, StepReport};
+use crate::engine::{ClusterView, EngineEvent, FinalTraining, QueueEntry, RunState, StepReport};
 use crate::plan::{PolicyKind, SessionPlan};
 use crate::record::EventKind;
 use crate::record::Survey;
@@ -44,6 +44,8 @@ pub struct Snapshot {
     pub clusters: Option<Arc<ClusterView>>,
     pub events: VecDeque<Event>,
     pub last: Option<StepReport>,
+    /// The wait for the last model, once every curve is in.
+    pub finishing: Option<FinalTraining>,
     /// Where the tip is going or sits.
     pub tip: Option<(u32, u32)>,
     pub retries: u32,
@@ -71,6 +73,7 @@ impl Snapshot {
             clusters: None,
             events: VecDeque::new(),
             last: None,
+            finishing: None,
             tip: None,
             retries: 0,
             reconnects: 0,
@@ -81,6 +84,23 @@ impl Snapshot {
 
     pub fn steps(&self) -> u32 {
         self.points.len() as u32
+    }
+
+    /// Elapsed time and ETA: the final training's while the session waits for
+    /// it, the last known elapsed time and nothing to go once the run has
+    /// ended, else the last curve's.
+    pub fn clock(&self) -> Option<(std::time::Duration, std::time::Duration)> {
+        let ended = matches!(self.state, RunState::Finished | RunState::Aborted | RunState::Failed);
+        let last = self.last.as_ref().map(|r| (r.elapsed, r.eta));
+        let finishing = self.finishing.as_ref().map(|f| (f.elapsed, f.eta));
+        match (finishing, last) {
+            (Some(f), _) if self.state == RunState::Finishing => Some(f),
+            (f, l) if ended => {
+                let elapsed = f.into_iter().chain(l).map(|(e, _)| e).max()?;
+                Some((elapsed, std::time::Duration::ZERO))
+            }
+            (_, l) => l,
+        }
     }
 
     fn add_measurement(&mut self, m: Arc<Measurement>) {
@@ -140,6 +160,7 @@ impl Snapshot {
                     self.events.pop_front();
                 }
             }
+            EngineEvent::Finishing(f) => self.finishing = Some(f),
             EngineEvent::Queue(q) => self.queue = q,
             EngineEvent::Clusters(c) => self.clusters = Some(c),
             EngineEvent::PolicyChanged { policy, beta } => {

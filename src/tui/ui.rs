@@ -3,6 +3,7 @@
 
 use super::app::{App, Pane};
 use super::panes::{clusters, curves, events, overlay, queue, scan};
+use crate::engine::RunState;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -80,18 +81,19 @@ fn narrow(frame: &mut Frame, area: Rect, app: &App) {
     // The one status line every tab keeps.
     let s = &app.snap;
     let eta = s
-        .last
-        .as_ref()
-        .map(|r| crate::fmt::duration(r.eta))
+        .clock()
+        .map(|(_, eta)| crate::fmt::duration(eta))
         .unwrap_or_else(|| "—".into());
+    let doing = match (&s.finishing, s.state) {
+        (Some(f), RunState::Finishing) => format!("final map {}/{}", f.member, f.members),
+        _ => format!("{} β={}", s.policy, s.beta),
+    };
     let line = Line::from(vec![
         Span::styled(format!(" {} ", s.state.label().to_uppercase()), scan::state_style(app)),
         Span::raw(format!(
-            " {}/{} · {} β={} · ETA {eta} · link {}",
+            " {}/{} · {doing} · ETA {eta} · link {}",
             s.steps(),
             s.budget,
-            s.policy,
-            s.beta,
             s.link_health()
         )),
     ]);

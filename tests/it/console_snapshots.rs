@@ -181,6 +181,36 @@ fn popups_and_cursor() {
     insta::assert_snapshot!("confirm_abort_160x48", screen(&app, 160, 48));
 }
 
+/// After the last curve: the wait for the final map is a state of its own,
+/// with the member under way and the time still to come.
+#[test]
+fn the_final_training_at_both_sizes() {
+    let mut app = scripted();
+    app.on_engine(EngineEvent::State(RunState::Finishing));
+    app.on_engine(EngineEvent::Finishing(dualscope::engine::FinalTraining {
+        curves: 60,
+        member: 3,
+        members: 8,
+        elapsed: Duration::from_secs(95),
+        eta: Duration::from_secs(41),
+    }));
+    let wide = screen(&app, 160, 48);
+    insta::assert_snapshot!("finishing_160x48", wide);
+    let narrow = screen(&app, 80, 24);
+    insta::assert_snapshot!("finishing_80x24", narrow);
+    let text = format!("{narrow:?}");
+    assert!(
+        text.contains("FINISHING") && text.contains("3/8 on 60 curves"),
+        "{text}"
+    );
+    assert!(text.contains("ETA 0:41"), "{text}");
+    // Once it has landed: nothing to go, and the clock does not jump back to
+    // the last curve's.
+    app.on_engine(EngineEvent::State(RunState::Finished));
+    let done = format!("{:?}", screen(&app, 80, 24));
+    assert!(done.contains("elapsed 1:35  ETA 0:00"), "{done}");
+}
+
 #[test]
 fn keys_become_the_right_commands() {
     let mut app = scripted();

@@ -23,7 +23,7 @@ mod training;
 pub use settings::{Embedding, VaeSettings, Views};
 
 use rand::SeedableRng;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use training::train_pair;
 
 /// Which implementation trains the model: the fused pass of `vae_fused`, or
@@ -40,24 +40,26 @@ enum Pass {
 /// epoch to trade their latent means for the alignment term, whose gradient
 /// each half then adds to its own (the same gradients as one joint graph).
 pub fn train(views: Views, s: &VaeSettings) -> Embedding {
-    train_watched(views, s, &AtomicUsize::new(0))
+    train_watched(views, s, &AtomicUsize::new(0), &AtomicBool::new(false))
 }
 
 /// [`train`], counting finished epochs in `epochs_done` for whoever shows
 /// progress: a long training (the spatial decoder, many sessions) should not
-/// look like a hang.
-pub fn train_watched(views: Views, s: &VaeSettings, epochs_done: &AtomicUsize) -> Embedding {
-    train_with(Pass::Fused, views, s, epochs_done)
+/// look like a hang. Once `stop` is set it ends at the next epoch, its map
+/// unfinished: the caller has stopped wanting it (a later training supersedes
+/// it), and the cores are wanted elsewhere.
+pub fn train_watched(views: Views, s: &VaeSettings, epochs_done: &AtomicUsize, stop: &AtomicBool) -> Embedding {
+    train_with(Pass::Fused, views, s, epochs_done, stop)
 }
 
 /// [`train`] through burn's autodiff: the reference the fused pass is checked
 /// against (same draws, same noise, same steps), and what the bench compares
 /// it with.
 pub fn train_reference(views: Views, s: &VaeSettings) -> Embedding {
-    train_with(Pass::Burn, views, s, &AtomicUsize::new(0))
+    train_with(Pass::Burn, views, s, &AtomicUsize::new(0), &AtomicBool::new(false))
 }
 
-fn train_with(pass: Pass, views: Views, s: &VaeSettings, epochs_done: &AtomicUsize) -> Embedding {
+fn train_with(pass: Pass, views: Views, s: &VaeSettings, epochs_done: &AtomicUsize, stop: &AtomicBool) -> Embedding {
     let Views {
         images,
         patch_side,
@@ -75,7 +77,14 @@ fn train_with(pass: Pass, views: Views, s: &VaeSettings, epochs_done: &AtomicUsi
             let side = if s.spatial_decoder { patch_side } else { 0 };
             let image = FusedHalf::new(images.to_vec(), image_width, false, side, s, &mut rng);
             let spectrum = FusedHalf::new(spectra.to_vec(), spectrum_width, true, 0, s, &mut rng);
-            train_pair(move || image, move || spectrum, n, s.latent + pose, s, epochs_done)
+            train_pair(
+                move || image,
+                move || spectrum,
+                n,
+                s.latent + pose,
+                s,
+                (epochs_done, stop),
+            )
         }
         Pass::Burn => {
             let device = crate::ml::device();
@@ -88,7 +97,7 @@ fn train_with(pass: Pass, views: Views, s: &VaeSettings, epochs_done: &AtomicUsi
                 n,
                 s.latent + pose,
                 s,
-                epochs_done,
+                (epochs_done, stop),
             )
         }
     };

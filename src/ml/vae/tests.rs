@@ -85,7 +85,13 @@ fn the_fused_pass_trains_as_burn_does() {
     let (img, spec) = toy(12);
     for spatial in [false, true] {
         let s = settings(6, spatial);
-        let fused = train_with(Pass::Fused, toy_views(&img, &spec), &s, &AtomicUsize::new(0));
+        let fused = train_with(
+            Pass::Fused,
+            toy_views(&img, &spec),
+            &s,
+            &AtomicUsize::new(0),
+            &AtomicBool::new(false),
+        );
         let reference = train_reference(toy_views(&img, &spec), &s);
         for (a, b) in [
             (&fused.z_image, &reference.z_image),
@@ -111,6 +117,7 @@ fn the_fused_pass_trains_as_burn_does() {
             toy_views(&img, &spec),
             &settings(1, spatial),
             &AtomicUsize::new(0),
+            &AtomicBool::new(false),
         );
         let moved = fused
             .z_image
@@ -130,11 +137,27 @@ fn the_fused_pass_trains_as_burn_does() {
 fn same_seed_same_embedding_and_the_spatial_decoder_trains() {
     let (img, spec) = toy(8);
     let done = AtomicUsize::new(0);
-    let a = train_watched(toy_views(&img, &spec), &settings(5, false), &done);
+    let a = train_watched(
+        toy_views(&img, &spec),
+        &settings(5, false),
+        &done,
+        &AtomicBool::new(false),
+    );
     assert_eq!(done.load(Ordering::Relaxed), 5, "every epoch counted once");
     let b = train(toy_views(&img, &spec), &settings(5, false));
     assert_eq!(a, b);
     let s = train(toy_views(&img, &spec), &settings(20, true));
     assert!(s.loss.is_finite());
     assert_eq!(s.z_image[0].len(), 2);
+}
+
+#[test]
+fn a_stopped_training_ends_at_the_next_epoch() {
+    let (img, spec) = toy(8);
+    let done = AtomicUsize::new(0);
+    let stop = AtomicBool::new(true);
+    let t0 = std::time::Instant::now();
+    train_watched(toy_views(&img, &spec), &settings(100_000, false), &done, &stop);
+    assert_eq!(done.load(Ordering::Relaxed), 0, "stopped before its first epoch");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10));
 }

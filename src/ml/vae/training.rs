@@ -4,7 +4,7 @@
 use super::settings::VaeSettings;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// What one half hands the other after its forward pass each epoch.
 pub(super) struct Exchange {
@@ -37,11 +37,16 @@ fn train_half(
     noise_seed: u64,
     to_other: std::sync::mpsc::Sender<Exchange>,
     from_other: std::sync::mpsc::Receiver<Exchange>,
-    epochs_done: &AtomicUsize,
+    (epochs_done, stop): (&AtomicUsize, &AtomicBool),
 ) -> HalfResult {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(noise_seed);
     let (mut loss, mut recon, mut align) = (f64::NAN, f64::NAN, f64::NAN);
     for epoch in 0..s.epochs {
+        // The image half decides; the spectrum half follows when its
+        // exchange finds nobody on the other end.
+        if sign > 0.0 && stop.load(Ordering::Relaxed) {
+            break;
+        }
         let eps: Vec<f32> = (0..n * noise_width).map(|_| StandardNormal.sample(&mut rng)).collect();
         let (own_value, rec_value, mine) = half.forward(eps, s.beta, epoch + 1 == s.epochs);
         // Both halves see the same two views, so both compute the same signs.
@@ -84,7 +89,7 @@ pub(super) fn train_pair<I: Half, S: Half>(
     n: usize,
     image_noise: usize,
     s: &VaeSettings,
-    epochs_done: &AtomicUsize,
+    watch: (&AtomicUsize, &AtomicBool),
 ) -> (HalfResult, HalfResult) {
     let (to_spec, from_img) = std::sync::mpsc::channel();
     let (to_img, from_spec) = std::sync::mpsc::channel();
@@ -116,7 +121,7 @@ pub(super) fn train_pair<I: Half, S: Half>(
                     s.seed ^ 0x1111,
                     to_spec,
                     from_spec,
-                    epochs_done,
+                    watch,
                 )
             })
         });
@@ -132,7 +137,7 @@ pub(super) fn train_pair<I: Half, S: Half>(
                     s.seed ^ 0x2222,
                     to_img,
                     from_img,
-                    epochs_done,
+                    watch,
                 )
             })
         });

@@ -16,7 +16,7 @@ pub fn state_style(app: &App) -> Style {
         RunState::Running => t.ok,
         RunState::Pausing | RunState::Paused => t.warning,
         RunState::Aborting | RunState::Aborted | RunState::Failed => t.error,
-        RunState::Finished => t.accent,
+        RunState::Finishing | RunState::Finished => t.accent,
         RunState::Idle => t.muted,
     };
     Style::default().fg(c).add_modifier(Modifier::BOLD)
@@ -28,22 +28,31 @@ pub fn status_lines(app: &App) -> Vec<Line<'static>> {
     let t = &app.theme;
     let muted = Style::default().fg(t.muted);
     let (elapsed, eta) = s
-        .last
-        .as_ref()
-        .map(|r| (fmt::duration(r.elapsed), fmt::duration(r.eta)))
+        .clock()
+        .map(|(elapsed, eta)| (fmt::duration(elapsed), fmt::duration(eta)))
         .unwrap_or(("0:00".into(), "—".into()));
     let mut state = s.state.label().to_uppercase();
     if app.engine_done {
         state.push_str(" (run ended; q to leave)");
     }
-    vec![
-        Line::from(vec![
-            Span::styled(format!(" {state} "), state_style(app)),
-            Span::raw(format!(" step {}/{}", s.steps(), s.budget)),
-            Span::styled(format!("  {:.0}/min", s.rate_per_min), muted),
-            Span::raw(format!("  elapsed {elapsed}  ETA {eta}")),
+    let mut first = vec![
+        Span::styled(format!(" {state} "), state_style(app)),
+        Span::raw(format!(" step {}/{}", s.steps(), s.budget)),
+    ];
+    let finishing = s.finishing.as_ref().filter(|_| s.state == RunState::Finishing);
+    if finishing.is_none() {
+        first.push(Span::styled(format!("  {:.0}/min", s.rate_per_min), muted));
+    }
+    first.push(Span::raw(format!("  elapsed {elapsed}  ETA {eta}")));
+    // While the session waits for its final map the policy has nothing left
+    // to choose: that line says what is being waited for instead.
+    let second = match finishing {
+        Some(f) => Line::from(vec![
+            Span::styled(" final map ", muted),
+            Span::raw(format!("dual VAE {}/{} on {} curves", f.member, f.members, f.curves)),
+            Span::styled("  the session closes when it lands", muted),
         ]),
-        Line::from(vec![
+        None => Line::from(vec![
             Span::styled(" policy ", muted),
             Span::raw(format!("{} β={}", s.policy, s.beta)),
             Span::styled("  link ", muted),
@@ -55,6 +64,10 @@ pub fn status_lines(app: &App) -> Vec<Line<'static>> {
             )),
             Span::styled(format!("  tty {:.1} kB/s", app.tty_bytes_per_s / 1000.0), muted),
         ]),
+    };
+    vec![
+        Line::from(first),
+        second,
         Line::from(vec![Span::styled(" instrument ", muted), Span::raw(s.idn.clone())]),
     ]
 }
