@@ -76,7 +76,9 @@ impl Engine {
         if self.plan.analysis.retrain_every == 0 {
             return;
         }
-        let large = (self.plan.policy.budget as usize).clamp(32, 512);
+        // Two sizes far enough apart for a slope, the larger where the session
+        // ends (a budget of 32 or less timed 32 twice: no line, no wait).
+        let large = (self.plan.policy.budget as usize).clamp(128, 512);
         let timed = crate::analysis::time_epochs(
             &self.plan.analysis,
             self.plan.policy.patch_px as usize,

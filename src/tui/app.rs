@@ -43,7 +43,7 @@ impl Pane {
             ],
             Self::Queue => &[Action::Up, Action::Down, Action::Drop, Action::MoveUp],
             Self::Events | Self::Clusters => &[Action::Up, Action::Down],
-            Self::Curves => &[],
+            Self::Curves => &[Action::OlderCurve, Action::NewerCurve, Action::LogCurrent],
         }
     }
 }
@@ -66,6 +66,11 @@ pub struct App {
     pub cursor: Option<(u32, u32)>,
     pub queue_selected: usize,
     pub events_scroll: usize,
+    /// The curve the I–V pane shows, by its place in the session (None:
+    /// the newest, following the run).
+    pub curve_shown: Option<usize>,
+    /// The I–V pane's current axis is log |I|.
+    pub log_current: bool,
     /// A short answer to the last key (shown in the command bar).
     pub notice: Option<String>,
     /// Bytes per second written to the terminal, measured.
@@ -90,6 +95,8 @@ impl App {
             cursor: None,
             queue_selected: 0,
             events_scroll: 0,
+            curve_shown: None,
+            log_current: false,
             notice: None,
             tty_bytes_per_s: 0.0,
             engine_done: false,
@@ -256,8 +263,48 @@ impl App {
                 vec![Command::SetBeta(beta)]
             }
             Action::Retrain => vec![Command::RetrainNow],
+            Action::OlderCurve | Action::NewerCurve => {
+                self.step_curves(action == Action::OlderCurve);
+                Vec::new()
+            }
+            Action::LogCurrent => {
+                self.log_current = !self.log_current;
+                self.notice = Some(
+                    if self.log_current {
+                        "current: log |I|"
+                    } else {
+                        "current: linear"
+                    }
+                    .into(),
+                );
+                Vec::new()
+            }
             Action::Confirm | Action::Cancel => Vec::new(),
         }
+    }
+
+    /// The place of the curve the I–V pane shows, if any curve is in.
+    pub fn shown_curve(&self) -> Option<usize> {
+        let n = self.snap.curves.len();
+        (n > 0).then(|| self.curve_shown.map_or(n - 1, |k| k.min(n - 1)))
+    }
+
+    fn step_curves(&mut self, older: bool) {
+        self.focus = Pane::Curves;
+        let n = self.snap.curves.len();
+        let Some(k) = self.shown_curve() else {
+            self.notice = Some("no curve yet".into());
+            return;
+        };
+        self.curve_shown = match (older, k) {
+            (true, k) => Some(k.saturating_sub(1)),
+            (false, k) if k + 1 >= n => None,
+            (false, k) => Some(k + 1),
+        };
+        self.notice = Some(match self.curve_shown {
+            Some(k) => format!("curve {} of {} (] for newer)", k + 1, n),
+            None => "following the newest curve".into(),
+        });
     }
 
     fn focus_on(&mut self, pane: Pane) -> Vec<Command> {

@@ -43,12 +43,18 @@ pub enum Action {
     BetaUp,
     BetaDown,
     Retrain,
+    /// Show the curve measured before the one shown.
+    OlderCurve,
+    /// Show the next newer curve (past the newest: follow the run again).
+    NewerCurve,
+    /// Current on a linear axis or |I| on a log axis.
+    LogCurrent,
     Confirm,
     Cancel,
 }
 
 impl Action {
-    pub const ALL: [Action; 26] = [
+    pub const ALL: [Action; 29] = [
         Self::Quit,
         Self::PauseResume,
         Self::StepOnce,
@@ -73,6 +79,9 @@ impl Action {
         Self::BetaUp,
         Self::BetaDown,
         Self::Retrain,
+        Self::OlderCurve,
+        Self::NewerCurve,
+        Self::LogCurrent,
         Self::Confirm,
         Self::Cancel,
     ];
@@ -104,6 +113,9 @@ impl Action {
             Self::BetaUp => "increase β (more exploration)",
             Self::BetaDown => "decrease β",
             Self::Retrain => "retrain the dual VAE now",
+            Self::OlderCurve => "show the curve before (older)",
+            Self::NewerCurve => "show the curve after (past the newest: follow the run)",
+            Self::LogCurrent => "current axis: linear I / log |I| (semi-log)",
             Self::Confirm => "answer yes",
             Self::Cancel => "answer no / close",
         }
@@ -210,6 +222,9 @@ impl Default for Keymap {
             (Action::BetaUp, &["+", "="]),
             (Action::BetaDown, &["-"]),
             (Action::Retrain, &["r"]),
+            (Action::OlderCurve, &["["]),
+            (Action::NewerCurve, &["]"]),
+            (Action::LogCurrent, &["g"]),
             (Action::Confirm, &["y"]),
             (Action::Cancel, &["n", "esc"]),
         ];

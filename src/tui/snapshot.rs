@@ -10,7 +10,7 @@ use crate::record::{Event, Measurement, Source};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-/// How many recent curves the sparkline strip keeps.
+/// How many curves the sparkline strip shows at most.
 pub const RECENT: usize = 12;
 /// How many events the events pane keeps.
 pub const EVENTS: usize = 500;
@@ -36,8 +36,9 @@ pub struct Snapshot {
     pub budget: u32,
     pub survey: Option<Arc<Survey>>,
     pub points: Vec<Point>,
-    /// The newest curves, newest last.
-    pub recent: VecDeque<Arc<Measurement>>,
+    /// Every curve of the session, in step order (shared with the engine's
+    /// events, so a night of curves costs the console pointers, not copies).
+    pub curves: Vec<Arc<Measurement>>,
     /// Hysteresis area of every curve, in step order.
     pub hysteresis: Vec<f64>,
     pub queue: Vec<QueueEntry>,
@@ -67,7 +68,7 @@ impl Snapshot {
             budget: plan.policy.budget,
             survey: None,
             points: Vec::new(),
-            recent: VecDeque::new(),
+            curves: Vec::new(),
             hysteresis: Vec::new(),
             queue: Vec::new(),
             clusters: None,
@@ -113,10 +114,7 @@ impl Snapshot {
         });
         self.hysteresis.push(m.hysteresis_area);
         self.tip = Some((m.row, m.col));
-        self.recent.push_back(m);
-        while self.recent.len() > RECENT {
-            self.recent.pop_front();
-        }
+        self.curves.push(m);
     }
 
     /// Folds one engine event in; `true` if anything visible changed.

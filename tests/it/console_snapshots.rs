@@ -211,6 +211,42 @@ fn the_final_training_at_both_sizes() {
     assert!(done.contains("elapsed 1:35  ETA 0:00"), "{done}");
 }
 
+/// `[` and `]` step through the session's curves, `g` puts |I| on a log
+/// axis; the strip below shares one scale and the sweep's bias axis.
+#[test]
+fn older_curves_and_the_log_axis() {
+    let mut app = scripted();
+    let newest = format!("{:?}", screen(&app, 80, 24));
+    assert!(!newest.contains("curve 24/24"), "following the run shows no place");
+    assert!(app.on_action(Action::OlderCurve).is_empty());
+    assert_eq!(app.focus, Pane::Curves);
+    assert_eq!(app.shown_curve(), Some(22));
+    for _ in 0..30 {
+        app.on_action(Action::OlderCurve);
+    }
+    assert_eq!(app.shown_curve(), Some(0), "the first curve is as far back as it goes");
+    app.on_action(Action::NewerCurve);
+    app.on_action(Action::NewerCurve);
+    let older = screen(&app, 80, 24);
+    let text = format!("{older:?}");
+    assert!(text.contains("curve 3/24 · step 2 "), "{text}");
+    insta::assert_snapshot!("curves_older_80x24", older);
+    // A new curve does not pull the view away from the one being read.
+    let mut next = (*app.snap.curves[23]).clone();
+    next.step = 24;
+    app.on_engine(EngineEvent::Measured(Arc::new(next)));
+    assert_eq!(app.shown_curve(), Some(2));
+    for _ in 0..30 {
+        app.on_action(Action::NewerCurve);
+    }
+    assert_eq!(app.curve_shown, None, "past the newest it follows the run again");
+    app.on_action(Action::LogCurrent);
+    let log = screen(&app, 160, 48);
+    let text = format!("{log:?}");
+    assert!(text.contains("|I|") && text.contains("one scale ≤"), "{text}");
+    insta::assert_snapshot!("curves_log_160x48", log);
+}
+
 #[test]
 fn keys_become_the_right_commands() {
     let mut app = scripted();
