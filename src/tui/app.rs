@@ -71,6 +71,9 @@ pub struct App {
     pub curve_shown: Option<usize>,
     /// The I–V pane's current axis is log |I|.
     pub log_current: bool,
+    /// The map as last drawn, in cells (width, height): the cursor steps one
+    /// cell. Set by the render, which sees the layout; 0 before the first.
+    pub map_cells: std::cell::Cell<(u16, u16)>,
     /// A short answer to the last key (shown in the command bar).
     pub notice: Option<String>,
     /// Bytes per second written to the terminal, measured.
@@ -81,8 +84,34 @@ pub struct App {
     pub dirty: bool,
 }
 
-/// Map cursor step in pixels per key.
+/// Map cursor step in pixels per key before the map has been drawn.
 const CURSOR_STEP: u32 = 4;
+
+/// The pixel one map cell before or after `at` along an axis of `pixels`
+/// drawn in `cells` cells (the map draws pixel p in cell ⌊p·cells/pixels⌋),
+/// at the middle of that cell; at the edge it stays.
+fn one_cell(at: u32, pixels: u32, cells: u16, forward: bool) -> u32 {
+    let last = pixels.saturating_sub(1);
+    if cells == 0 {
+        return if forward {
+            (at + CURSOR_STEP).min(last)
+        } else {
+            at.saturating_sub(CURSOR_STEP)
+        };
+    }
+    let (n, cells) = (pixels as u64, cells as u64);
+    let cell = at as u64 * cells / n;
+    let target = match (forward, cell) {
+        (true, c) if c + 1 >= cells => return at,
+        (true, c) => c + 1,
+        (false, 0) => return at,
+        (false, c) => c - 1,
+    };
+    // The pixels of a cell: from ⌈c·n/cells⌉ to ⌈(c+1)·n/cells⌉ − 1.
+    let first = (target * n).div_ceil(cells);
+    let end = ((target + 1) * n).div_ceil(cells).max(first + 1);
+    (((first + end - 1) / 2) as u32).min(last)
+}
 
 impl App {
     pub fn new(snap: Snapshot, theme: Theme, keymap: Keymap) -> Self {
@@ -97,6 +126,7 @@ impl App {
             events_scroll: 0,
             curve_shown: None,
             log_current: false,
+            map_cells: std::cell::Cell::new((0, 0)),
             notice: None,
             tty_bytes_per_s: 0.0,
             engine_done: false,
@@ -319,11 +349,12 @@ impl App {
                     return;
                 };
                 let (rows, cols) = (s.rows(), s.cols());
+                let (width, height) = self.map_cells.get();
                 self.cursor = Some(match action {
-                    Action::Up => (r.saturating_sub(CURSOR_STEP), c),
-                    Action::Down => ((r + CURSOR_STEP).min(rows - 1), c),
-                    Action::Left => (r, c.saturating_sub(CURSOR_STEP)),
-                    _ => (r, (c + CURSOR_STEP).min(cols - 1)),
+                    Action::Up => (one_cell(r, rows, height, false), c),
+                    Action::Down => (one_cell(r, rows, height, true), c),
+                    Action::Left => (r, one_cell(c, cols, width, false)),
+                    _ => (r, one_cell(c, cols, width, true)),
                 });
             }
             Pane::Queue => {

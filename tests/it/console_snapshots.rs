@@ -247,6 +247,53 @@ fn older_curves_and_the_log_axis() {
     insta::assert_snapshot!("curves_log_160x48", log);
 }
 
+/// Where the cursor glyph is on the screen.
+fn cursor_cell(t: &TestBackend) -> (u16, u16) {
+    let b = t.buffer();
+    (0..b.area.height)
+        .flat_map(|y| (0..b.area.width).map(move |x| (x, y)))
+        .find(|&(x, y)| b[(x, y)].symbol() == "✚")
+        .expect("the cursor is drawn")
+}
+
+/// Every cursor key moves the cursor one cell of the map as drawn, at 80×24
+/// and at 160×48, and the title says where that is in nm and how high.
+#[test]
+fn the_cursor_steps_one_cell_and_reads_in_nm() {
+    for (width, height) in [(80, 24), (160, 48)] {
+        let mut app = scripted();
+        app.on_action(Action::Cursor);
+        let mut at = cursor_cell(&screen(&app, width, height));
+        for (key, dx, dy) in [
+            (Action::Right, 1i32, 0i32),
+            (Action::Down, 0, 1),
+            (Action::Left, -1, 0),
+            (Action::Up, 0, -1),
+        ] {
+            for _ in 0..5 {
+                app.on_action(key);
+                let now = cursor_cell(&screen(&app, width, height));
+                assert_eq!(
+                    (now.0 as i32 - at.0 as i32, now.1 as i32 - at.1 as i32),
+                    (dx, dy),
+                    "{key:?} at {width}×{height}"
+                );
+                at = now;
+            }
+        }
+        let (r, c) = app.cursor.unwrap();
+        let survey = app.snap.survey.clone().unwrap();
+        let (x, y) = survey.pixel_to_nm(r, c);
+        let text = format!("{:?}", screen(&app, width, height));
+        let want = format!(
+            "cursor ({r}, {c}) {x:.0}, {y:.0} nm · {:.1} nm",
+            survey.heights_nm[[r as usize, c as usize]]
+        );
+        assert!(text.contains(&want), "{want} in {text}");
+        assert!(text.contains("height") && text.contains("◉ tip"), "{text}");
+    }
+}
+
 #[test]
 fn keys_become_the_right_commands() {
     let mut app = scripted();

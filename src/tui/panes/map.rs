@@ -14,7 +14,7 @@ pub struct HeatMap<'a> {
     pub app: &'a App,
 }
 
-const SHADES: [&str; 5] = [" ", "░", "▒", "▓", "█"];
+pub const SHADES: [&str; 5] = [" ", "░", "▒", "▓", "█"];
 
 impl Widget for HeatMap<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {

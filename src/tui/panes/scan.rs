@@ -1,12 +1,12 @@
 //! Scan status: run state, progress, pace, instrument and link, and the map.
 
-use super::map::HeatMap;
+use super::map::{self, HeatMap};
 use crate::engine::RunState;
 use crate::fmt;
 use crate::tui::app::{App, Pane};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
@@ -72,19 +72,110 @@ pub fn status_lines(app: &App) -> Vec<Line<'static>> {
     ]
 }
 
+/// The cursor as the scientist reads it: the pixel, where it is in the frame
+/// and the height there.
+fn cursor_title(app: &App) -> Option<String> {
+    let (r, c) = app.cursor?;
+    let survey = app.snap.survey.as_ref()?;
+    let (x_nm, y_nm) = survey.pixel_to_nm(r, c);
+    let h = survey
+        .heights_nm
+        .get((r as usize, c as usize))
+        .copied()
+        .unwrap_or(f64::NAN);
+    Some(format!("· cursor ({r}, {c}) {x_nm:.0}, {y_nm:.0} nm · {h:.1} nm "))
+}
+
+/// The height scale: the heat map's colours from the lowest to the highest
+/// pixel of the survey, with both ends in nm (shades without colour).
+fn height_scale(app: &App, width: u16) -> Line<'static> {
+    let t = &app.theme;
+    let muted = Style::default().fg(t.muted);
+    let Some(survey) = app.snap.survey.as_ref() else {
+        return Line::default();
+    };
+    let (lo, hi) = survey
+        .heights_nm
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+    let (lo_text, hi_text) = (format!(" {lo:.1} nm "), format!(" {hi:.1} nm"));
+    let room = (width as usize).saturating_sub(8 + lo_text.len() + hi_text.len());
+    let bar = room.clamp(4, 24);
+    let mut spans = vec![Span::styled(" height", muted), Span::raw(lo_text)];
+    for k in 0..bar {
+        let v = k as f64 / (bar - 1) as f64;
+        spans.push(if t.monochrome {
+            Span::raw(map::SHADES[((v * 4.999) as usize).min(4)])
+        } else {
+            Span::styled("█", Style::default().fg(t.heat_at(v)))
+        });
+    }
+    spans.push(Span::raw(hi_text));
+    Line::from(spans)
+}
+
+/// What every glyph and colour on the map means.
+fn legend(app: &App) -> Line<'static> {
+    let t = &app.theme;
+    let muted = Style::default().fg(t.muted);
+    let dot = |c: Color| Span::styled("●", Style::default().fg(c));
+    let mut spans = vec![Span::raw(" ")];
+    match app.snap.clusters.as_ref() {
+        Some(c) => {
+            let k = c.summaries.len().max(1) as u32;
+            for cluster in 0..k.min(6) {
+                spans.push(dot(t.cluster(cluster)));
+            }
+            spans.push(Span::styled(format!(" measured, by cluster ({k})  "), muted));
+        }
+        None => {
+            for (c, what) in [
+                (Color::White, " seed "),
+                (t.accent, " policy "),
+                (t.warning, " manual  "),
+            ] {
+                spans.push(dot(c));
+                spans.push(Span::styled(what, muted));
+            }
+        }
+    }
+    let tag = |text: &'static str, style: Style| Span::styled(text, style);
+    spans.extend([
+        tag("◉", Style::default().fg(t.error).add_modifier(Modifier::BOLD)),
+        Span::styled(" tip  ", muted),
+        tag("1 2 3", Style::default().fg(Color::Black).bg(t.ok)),
+        Span::styled(" next  ", muted),
+        tag("M", Style::default().fg(Color::Black).bg(t.ok)),
+        Span::styled(" manual  ", muted),
+        tag("P", Style::default().fg(Color::Black).bg(t.ok)),
+        Span::styled(" pinned  ", muted),
+        tag("✚", Style::default().fg(Color::Black).bg(t.warning)),
+        Span::styled(" cursor", muted),
+    ]);
+    Line::from(spans)
+}
+
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let focused = app.focus == Pane::Scan;
     let mut title = format!(" 1 Scan · {} ", app.snap.session);
-    if let Some((r, c)) = app.cursor {
-        title.push_str(&format!("· cursor ({r}, {c}) "));
+    if let Some(cursor) = cursor_title(app) {
+        title.push_str(&cursor);
     }
     let block = Block::bordered()
         .title(Span::styled(title, app.theme.title(focused)))
         .border_style(app.theme.border(focused));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [status, map] = Layout::vertical([Constraint::Length(3), Constraint::Min(1)]).areas(inner);
+    let [status, map, scale, legend_area] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
     frame.render_widget(Paragraph::new(status_lines(app)), status);
+    frame.render_widget(Paragraph::new(height_scale(app, scale.width)), scale);
+    frame.render_widget(Paragraph::new(legend(app)), legend_area);
     // Square pixels: a cell is about twice as tall as wide, and holds two rows.
     let side = map.width.min(map.height * 2);
     let map = Rect {
@@ -93,5 +184,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         height: side.div_ceil(2).min(map.height),
         ..map
     };
+    // The cursor keys step one cell of the map as drawn.
+    app.map_cells.set((map.width, map.height));
     frame.render_widget(HeatMap { app }, map);
 }
