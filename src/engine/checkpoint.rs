@@ -61,6 +61,7 @@ impl Engine {
         self.set_state(RunState::Paused);
         self.writer.set_status(SessionStatus::Paused, None)?;
         self.log(EventKind::Pause, format!("paused before step {}", self.next_step()))?;
+        self.rank_afresh();
         loop {
             let Ok(cmd) = self.commands.recv() else {
                 return self.quit().map(Some);
@@ -99,7 +100,7 @@ impl Engine {
                 } else {
                     self.queue.add_manual((row, col));
                     self.log(EventKind::ManualAdded, format!("({row}, {col}) will be measured next"))?;
-                    self.publish_queue();
+                    self.rank_afresh();
                 }
             }
             Command::Drop { row, col } => self.drop_point(row, col)?,
@@ -134,6 +135,19 @@ impl Engine {
         Ok(Asks::Nothing)
     }
 
+    /// Tells the console the queue; a paused run first ranks it on every
+    /// curve so far, so what the user reads and edits (after a pause, a
+    /// policy switch, β, a point) is what the policy would choose now, not
+    /// the ranking the last decision was made on.
+    fn rank_afresh(&mut self) {
+        if self.state == RunState::Paused
+            && let Some(field) = &mut self.field
+        {
+            field.policy.rank_now();
+        }
+        self.publish_queue();
+    }
+
     fn drop_point(&mut self, row: u32, col: u32) -> Result<(), Stop> {
         if self.queue.drop_point((row, col)) == Dropped::Candidate
             && let Some(field) = &mut self.field
@@ -143,14 +157,14 @@ impl Engine {
             field.taken[k] = true;
         }
         self.log(EventKind::QueueDrop, format!("({row}, {col}) dropped from the queue"))?;
-        self.publish_queue();
+        self.rank_afresh();
         Ok(())
     }
 
     fn move_up(&mut self, row: u32, col: u32) -> Result<(), Stop> {
         self.queue.move_up((row, col));
         self.log(EventKind::QueueMoveUp, format!("({row}, {col}) moved up"))?;
-        self.publish_queue();
+        self.rank_afresh();
         Ok(())
     }
 
@@ -168,7 +182,7 @@ impl Engine {
             policy: self.plan.policy.name,
             beta: self.plan.policy.beta,
         });
-        self.publish_queue();
+        self.rank_afresh();
         Ok(())
     }
 

@@ -211,24 +211,38 @@ impl Engine {
             structure_novelty: None,
             spectral_novelty: None,
         };
+        let ranked: Vec<QueueEntry> = field
+            .policy
+            .queue(&field.taken)
+            .into_iter()
+            .map(|r| {
+                let (row, col) = field.candidates.site(r.candidate);
+                QueueEntry {
+                    row,
+                    col,
+                    kind: QueueKind::Policy,
+                    score: Some(r.score),
+                    mean: r.mean,
+                    std: r.std,
+                    structure_novelty: r.structure_novelty,
+                    spectral_novelty: r.spectral_novelty,
+                }
+            })
+            .collect();
         let mut queue: Vec<QueueEntry> = self.queue.manual().map(|p| entry(p, QueueKind::Manual)).collect();
-        queue.extend(self.queue.pinned().map(|p| entry(p, QueueKind::Pinned)));
-        for r in field.policy.queue(&field.taken) {
-            let (row, col) = field.candidates.site(r.candidate);
-            if self.queue.is_pinned((row, col)) {
-                continue;
-            }
-            queue.push(QueueEntry {
-                row,
-                col,
-                kind: QueueKind::Policy,
-                score: Some(r.score),
-                mean: r.mean,
-                std: r.std,
-                structure_novelty: r.structure_novelty,
-                spectral_novelty: r.spectral_novelty,
-            });
-        }
+        // A pinned entry keeps the scores the policy gives it.
+        queue.extend(
+            self.queue
+                .pinned()
+                .map(|p| match ranked.iter().find(|e| (e.row, e.col) == *p) {
+                    Some(e) => QueueEntry {
+                        kind: QueueKind::Pinned,
+                        ..e.clone()
+                    },
+                    None => entry(p, QueueKind::Pinned),
+                }),
+        );
+        queue.extend(ranked.into_iter().filter(|e| !self.queue.is_pinned((e.row, e.col))));
         self.emit(EngineEvent::Queue(queue));
     }
 }

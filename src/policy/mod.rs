@@ -84,10 +84,15 @@ pub trait Policy: Send {
     }
     /// Chooses the next candidate; `None` once every candidate is taken.
     fn decide(&mut self, ctx: &DecideContext<'_>) -> Option<Choice>;
-    /// The best-ranked open candidates after the last decision.
+    /// The best-ranked open candidates after the last decision (or the last
+    /// [`Policy::rank_now`]).
     fn queue(&self, _taken: &[bool]) -> Vec<Ranked> {
         Vec::new()
     }
+    /// Ranks the candidates on every curve observed so far, waiting for the
+    /// fit if need be, so [`Policy::queue`] shows what the policy would choose
+    /// now: for a paused run, where a user reads and edits the queue.
+    fn rank_now(&mut self) {}
     /// Why the policy can no longer decide (its worker died), once it cannot.
     fn failure(&self) -> Option<String> {
         None

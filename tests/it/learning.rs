@@ -156,3 +156,77 @@ fn a_quit_while_the_last_model_trains_ends_the_session_at_once() {
     );
     assert!(events.last().unwrap().starts_with("finish budget spent"), "{events:#?}");
 }
+
+/// While paused the queue is what the policy would choose now: ranked on
+/// every curve so far (never the point just measured), ranked again after a
+/// policy switch, and an entry moved up keeps its scores.
+#[test]
+fn a_paused_queue_is_ranked_afresh_and_keeps_its_scores() {
+    use dualscope::engine::{self, Command, EngineEvent, QueueEntry, QueueKind, RunState};
+    use dualscope::plan::PolicyKind;
+    let dir = tempfile::tempdir().unwrap();
+    let plan_path = fast_plan(dir.path(), "");
+    let mut plan = dualscope::plan::SessionPlan::from_toml(&std::fs::read_to_string(plan_path).unwrap()).unwrap();
+    plan.policy.name = PolicyKind::DnDkl;
+    plan.policy.budget = 30;
+    let mut controls = engine::prepare_new(plan).unwrap().spawn().unwrap();
+    let mut measured: Vec<(u32, u32)> = Vec::new();
+    // Pause once the policy has chosen a few points.
+    while measured.len() < 12 {
+        if let EngineEvent::Measured(m) = controls.events.blocking_recv().unwrap() {
+            measured.push((m.row, m.col));
+        }
+    }
+    controls.commands.send(Command::Pause).unwrap();
+    // The first queue the engine publishes once paused (each command
+    // publishes one).
+    let mut next_queue = |measured: &mut Vec<(u32, u32)>, paused_first: bool| -> Vec<QueueEntry> {
+        let mut paused = !paused_first;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            assert!(std::time::Instant::now() < deadline, "no queue within 60 s");
+            let event = match controls.events.try_recv() {
+                Ok(e) => e,
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                }
+                Err(e) => panic!("the run ended: {e}"),
+            };
+            match event {
+                EngineEvent::Measured(m) => measured.push((m.row, m.col)),
+                EngineEvent::State(RunState::Paused) => paused = true,
+                EngineEvent::Queue(q) if paused => return q,
+                _ => {}
+            }
+        }
+    };
+    // Once paused the queue is ranked on every curve so far.
+    let queue = next_queue(&mut measured, true);
+    assert!(queue.len() >= 3, "{queue:?}");
+    for e in &queue {
+        assert!(e.score.is_some() && e.kind == QueueKind::Policy, "{e:?}");
+        assert!(
+            !measured.contains(&(e.row, e.col)),
+            "{e:?} was measured already: {measured:?}"
+        );
+    }
+    // Another policy while paused: it ranks at once.
+    controls.commands.send(Command::SetPolicy(PolicyKind::DklUcb)).unwrap();
+    let switched = next_queue(&mut measured, false);
+    assert!(switched.len() >= 2, "the new policy ranks nothing: {switched:?}");
+    assert!(switched.iter().all(|e| e.score.is_some()), "{switched:?}");
+    // Moving the second entry up pins it first, with its scores.
+    let (row, col) = (switched[1].row, switched[1].col);
+    controls.commands.send(Command::MoveUp { row, col }).unwrap();
+    let moved = next_queue(&mut measured, false);
+    assert_eq!(
+        (moved[0].row, moved[0].col, moved[0].kind),
+        (row, col, QueueKind::Pinned),
+        "{moved:?}"
+    );
+    assert_eq!(moved[0].score, switched[1].score, "{moved:?}");
+    assert!(moved[0].mean.is_some() && moved[0].std.is_some(), "{moved:?}");
+    controls.commands.send(Command::Quit).unwrap();
+    controls.handle.join().unwrap();
+}

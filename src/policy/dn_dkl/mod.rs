@@ -201,6 +201,16 @@ impl Policy for DnDkl {
         self.failed.as_ref().map(|e| e.to_string())
     }
 
+    fn rank_now(&mut self) {
+        if self.observed == 0 || self.failed.is_some() {
+            return;
+        }
+        match self.ranking(self.observed) {
+            Ok(r) => self.last = Some(r),
+            Err(e) => self.failed = Some(e),
+        }
+    }
+
     fn queue(&self, taken: &[bool]) -> Vec<Ranked> {
         let Some(r) = &self.last else {
             return Vec::new();
