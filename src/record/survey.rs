@@ -12,6 +12,14 @@ pub struct Survey {
 }
 
 impl Survey {
+    /// The lowest and highest height (nm): the heat map's colours span this,
+    /// and its scale says so.
+    pub fn height_range_nm(&self) -> (f64, f64) {
+        self.heights_nm
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)))
+    }
+
     pub fn rows(&self) -> u32 {
         self.heights_nm.nrows() as u32
     }

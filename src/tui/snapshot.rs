@@ -87,21 +87,25 @@ impl Snapshot {
         self.points.len() as u32
     }
 
+    /// The final training, while the session waits for it.
+    pub fn final_training(&self) -> Option<&FinalTraining> {
+        self.finishing.as_ref().filter(|_| self.state == RunState::Finishing)
+    }
+
     /// Elapsed time and ETA: the final training's while the session waits for
     /// it, the last known elapsed time and nothing to go once the run has
     /// ended, else the last curve's.
     pub fn clock(&self) -> Option<(std::time::Duration, std::time::Duration)> {
-        let ended = matches!(self.state, RunState::Finished | RunState::Aborted | RunState::Failed);
-        let last = self.last.as_ref().map(|r| (r.elapsed, r.eta));
-        let finishing = self.finishing.as_ref().map(|f| (f.elapsed, f.eta));
-        match (finishing, last) {
-            (Some(f), _) if self.state == RunState::Finishing => Some(f),
-            (f, l) if ended => {
-                let elapsed = f.into_iter().chain(l).map(|(e, _)| e).max()?;
-                Some((elapsed, std::time::Duration::ZERO))
-            }
-            (_, l) => l,
+        if let Some(f) = self.final_training() {
+            return Some((f.elapsed, f.eta));
         }
+        let last = self.last.as_ref().map(|r| (r.elapsed, r.eta));
+        if !matches!(self.state, RunState::Finished | RunState::Aborted | RunState::Failed) {
+            return last;
+        }
+        let finishing = self.finishing.as_ref().map(|f| (f.elapsed, f.eta));
+        let elapsed = finishing.into_iter().chain(last).map(|(e, _)| e).max()?;
+        Some((elapsed, std::time::Duration::ZERO))
     }
 
     fn add_measurement(&mut self, m: Arc<Measurement>) {

@@ -3,7 +3,6 @@
 
 use super::app::{App, Pane};
 use super::panes::{clusters, curves, events, overlay, queue, scan};
-use crate::engine::RunState;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -84,9 +83,9 @@ fn narrow(frame: &mut Frame, area: Rect, app: &App) {
         .clock()
         .map(|(_, eta)| crate::fmt::duration(eta))
         .unwrap_or_else(|| "—".into());
-    let doing = match (&s.finishing, s.state) {
-        (Some(f), RunState::Finishing) => format!("final map {}/{}", f.member, f.members),
-        _ => format!("{} β={}", s.policy, s.beta),
+    let doing = match s.final_training() {
+        Some(f) => format!("final map {}/{}", f.member, f.members),
+        None => format!("{} β={}", s.policy, s.beta),
     };
     let line = Line::from(vec![
         Span::styled(format!(" {} ", s.state.label().to_uppercase()), scan::state_style(app)),

@@ -34,9 +34,7 @@ impl Widget for HeatMap<'_> {
         }
         let h = &survey.heights_nm;
         let (rows, cols) = (h.nrows(), h.ncols());
-        let (lo, hi) = h
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        let (lo, hi) = survey.height_range_nm();
         let span = (hi - lo).max(1e-12);
         let (w, ph) = (area.width as usize, area.height as usize * 2);
         let value = |py: usize, x: usize| -> f64 {

@@ -39,7 +39,7 @@ pub fn status_lines(app: &App) -> Vec<Line<'static>> {
         Span::styled(format!(" {state} "), state_style(app)),
         Span::raw(format!(" step {}/{}", s.steps(), s.budget)),
     ];
-    let finishing = s.finishing.as_ref().filter(|_| s.state == RunState::Finishing);
+    let finishing = s.final_training();
     if finishing.is_none() {
         first.push(Span::styled(format!("  {:.0}/min", s.rate_per_min), muted));
     }
@@ -94,10 +94,7 @@ fn height_scale(app: &App, width: u16) -> Line<'static> {
     let Some(survey) = app.snap.survey.as_ref() else {
         return Line::default();
     };
-    let (lo, hi) = survey
-        .heights_nm
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+    let (lo, hi) = survey.height_range_nm();
     let (lo_text, hi_text) = (format!(" {lo:.1} nm "), format!(" {hi:.1} nm"));
     let room = (width as usize).saturating_sub(8 + lo_text.len() + hi_text.len());
     let bar = room.clamp(4, 24);
