@@ -5,10 +5,12 @@
 //! checked against a range by [`SessionPlan::validate`].
 
 mod check;
+mod instruments;
 pub mod memory;
 mod sections;
 
 pub use check::PlanError;
+pub use instruments::*;
 pub use sections::*;
 
 use serde::{Deserialize, Serialize};
