@@ -6,15 +6,18 @@
 //! saved embeddings out), `summary` and `findings` (what the clusters mean),
 //! `relief` (the patch as the tip feels it), `report` (figures).
 
+mod curve_scale;
 pub mod findings;
 pub mod pipeline;
+pub mod property_map;
 pub mod relief;
 pub mod report;
 mod samples;
 pub mod summary;
 mod train;
 
-pub use samples::{Sample, samples};
+pub use curve_scale::CurveScale;
+pub use samples::{PatchView, Sample, samples};
 pub use summary::ClusterSummary;
 pub use train::{analyze, analyze_watched, time_clustering, time_epochs};
 
@@ -39,9 +42,18 @@ pub struct Analysis {
     pub ari: Option<f64>,
     /// Seconds the training(s) and their mixtures took.
     pub train_s: f64,
+    /// The ensemble's other trainings (those that gave a mixture), in order.
+    pub others: Vec<Embedding>,
+    /// How the curves were brought to the spectral view's units.
+    pub scale: CurveScale,
 }
 
 impl Analysis {
+    /// Every training of the ensemble that gave a map, the one shown first.
+    pub fn trainings(&self) -> impl Iterator<Item = &Embedding> {
+        std::iter::once(&self.embedding).chain(&self.others)
+    }
+
     /// The joint latent position of sample `k` (mean of the two aligned views).
     pub fn joint(&self, k: usize) -> Vec<f32> {
         self.embedding.z_image[k]

@@ -118,33 +118,48 @@ pub fn train(g: &Gathered, every: Duration, on_progress: impl Fn(Progress) + Syn
     })
 }
 
-/// What saving one session's embeddings came to.
+/// What saving one session's rows of one table came to.
 pub struct Saved {
     pub session: PathBuf,
+    pub table: &'static str,
     pub rows: usize,
     /// Where they went, or why not (a session this user cannot write to
     /// keeps its files; the printed summary is all there is then).
     pub result: Result<PathBuf, StoreError>,
 }
 
-/// Writes each session's rows of `embeddings` as `analyze`'s own part,
-/// replacing the one an earlier `analyze` wrote.
-pub fn save_embeddings(g: &Gathered, a: &Analysis) -> Vec<Saved> {
-    g.logs
-        .iter()
-        .enumerate()
-        .map(|(k, log)| {
-            let model_step = g.samples.iter().filter(|t| t.session == k).count() as u32;
-            let rows = a.embedding_rows(&g.samples, k, model_step, "analyze");
-            let result = crate::store::schema::embeddings_frame(&rows)
-                .and_then(|mut df| crate::store::derived::save_analyze_part(&log.dir, "embeddings", &mut df));
-            Saved {
+/// Writes each session's rows of `embeddings` (its measured locations in the
+/// map) and of `property_map` (the predicted response at every candidate of
+/// its survey) as `analyze`'s own parts, replacing those an earlier
+/// `analyze` wrote.
+pub fn save(g: &Gathered, a: &Analysis) -> Vec<Saved> {
+    let mut saved = Vec::new();
+    for (k, log) in g.logs.iter().enumerate() {
+        let model_step = g.samples.iter().filter(|t| t.session == k).count() as u32;
+        let rows = a.embedding_rows(&g.samples, k, model_step, "analyze");
+        let mut put = |table, rows, df: Result<polars::prelude::DataFrame, StoreError>| {
+            let result = df.and_then(|mut df| crate::store::derived::save_analyze_part(&log.dir, table, &mut df));
+            saved.push(Saved {
                 session: log.dir.clone(),
-                rows: rows.len(),
+                table,
+                rows,
                 result,
+            });
+        };
+        put("embeddings", rows.len(), crate::store::schema::embeddings_frame(&rows));
+        if let Some(survey) = &log.survey {
+            let own: Vec<Sample> = g.samples.iter().filter(|t| t.session == k).cloned().collect();
+            let points = super::property_map::of_frame(a, &own, &log.plan, survey, model_step, "analyze");
+            if !points.is_empty() {
+                put(
+                    "property_map",
+                    points.len(),
+                    crate::store::schema::property_map_frame(&points),
+                );
             }
-        })
-        .collect()
+        }
+    }
+    saved
 }
 
 /// The analysis in one line: how many clusters, how they were decided, how

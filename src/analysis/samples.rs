@@ -31,6 +31,42 @@ pub struct Sample {
     pub truth: Option<Motif>,
 }
 
+/// A session's survey as the analysis cuts it into patches: each location's
+/// patch in nm and as the image VAE sees it. Measured locations and
+/// candidates are cut the same way.
+pub struct PatchView {
+    image_nm: ndarray::Array2<f32>,
+    side: usize,
+    span_nm: f32,
+    window_px: f32,
+}
+
+impl PatchView {
+    pub fn new(plan: &SessionPlan, survey: &Survey) -> Self {
+        let image_nm = survey.heights_nm.mapv(|v| v as f32);
+        let (lo, hi) = image_nm
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        let nm_per_px = survey.width_nm / survey.cols().max(1) as f64;
+        Self {
+            image_nm,
+            side: plan.policy.patch_px as usize,
+            span_nm: (hi - lo).max(1e-6),
+            window_px: (plan.analysis.patch_window_nm / nm_per_px) as f32,
+        }
+    }
+
+    /// The patch centred on a pixel, in nm.
+    pub fn patch_nm(&self, row: u32, col: u32) -> Vec<f32> {
+        patches::patch_at(&self.image_nm, row, col, self.side)
+    }
+
+    /// A patch in nm as the image VAE sees it (see [`relief::tip_relief`]).
+    pub fn seen(&self, patch_nm: &[f32]) -> Vec<f32> {
+        relief::tip_relief(patch_nm, self.side, self.span_nm, self.window_px)
+    }
+}
+
 /// Builds samples from one session's survey and measurements; `truth`, where
 /// the caller has it, labels each with the motif under it.
 pub fn samples(
@@ -40,20 +76,11 @@ pub fn samples(
     measurements: &[Measurement],
     truth: Option<&dyn GroundTruth>,
 ) -> Vec<Sample> {
-    let side = plan.policy.patch_px as usize;
-    let image_nm = survey.heights_nm.mapv(|v| v as f32);
-    let span = {
-        let (lo, hi) = image_nm
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
-        (hi - lo).max(1e-6)
-    };
-    let nm_per_px = survey.width_nm / survey.cols().max(1) as f64;
-    let window_px = (plan.analysis.patch_window_nm / nm_per_px) as f32;
+    let view = PatchView::new(plan, survey);
     measurements
         .iter()
         .map(|m| {
-            let patch = patches::patch_at(&image_nm, m.row, m.col, side);
+            let patch = view.patch_nm(m.row, m.col);
             Sample {
                 session,
                 step: m.step,
@@ -62,7 +89,7 @@ pub fn samples(
                 x_nm: m.x_nm,
                 y_nm: m.y_nm,
                 patch_nm: patch.iter().map(|v| *v as f64).collect(),
-                patch01: relief::tip_relief(&patch, side, span, window_px),
+                patch01: view.seen(&patch),
                 bias_v: m.bias_v.clone(),
                 current_a: m.current_a.clone(),
                 hysteresis_area: m.hysteresis_area,

@@ -9,9 +9,6 @@ use crate::ml::vae::{self, Embedding, VaeSettings};
 use crate::plan::AnalysisPlan;
 use crate::record::Motif;
 
-/// Below this current the asinh compression of curves is linear.
-const CURRENT_SCALE_A: f64 = 1e-11;
-
 /// The settings of training `member` of an ensemble; member 0 is the one
 /// training of `vae_ensemble = 1`, so a single training is the same either way.
 fn member_settings(a: &AnalysisPlan, seed: u64, member: u64) -> VaeSettings {
@@ -133,28 +130,9 @@ pub fn analyze_watched(
     }
     let t0 = std::time::Instant::now();
     let side = (samples[0].patch01.len() as f64).sqrt() as usize;
-    let points = samples.iter().map(|s| s.current_a.len()).max().unwrap_or(0).max(2);
-    // Currents span pA to nA: compress them (asinh, linear below ~10 pA)
-    // before the global min–max, or the few nA-scale curves squash every other
-    // curve into the bottom tenth of the range, where BCE cannot tell a
-    // suppressed boundary from a grain interior.
-    let curves: Vec<Vec<f64>> = samples
-        .iter()
-        .map(|s| {
-            crate::ml::spectra::to_length(&s.current_a, points)
-                .iter()
-                .map(|i| (i / CURRENT_SCALE_A).asinh())
-                .collect()
-        })
-        .collect();
-    let (lo, hi) = curves
-        .iter()
-        .flatten()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    let spectra: Vec<f32> = curves.iter().flatten().map(|v| ((v - lo) / span) as f32).collect();
+    let scale = super::CurveScale::fit(samples.iter().map(|s| s.current_a.as_slice()));
+    let points = scale.points;
+    let spectra: Vec<f32> = samples.iter().flat_map(|s| scale.to_unit(&s.current_a)).collect();
     let images: Vec<f32> = samples.iter().flat_map(|s| s.patch01.iter().copied()).collect();
     let views = vae::Views {
         images: &images,
@@ -222,7 +200,9 @@ pub fn analyze_watched(
         );
         (consensus::consensus(&labelings, k), how)
     };
-    let (embedding, mixture) = trainings.swap_remove(0);
+    let mut members = trainings.into_iter();
+    let (embedding, mixture) = members.next().expect("the first training is there");
+    let others = members.map(|(e, _)| e).collect();
     let ari = samples
         .iter()
         .map(|s| s.truth.map(|m| Motif::ALL.iter().position(|x| *x == m).unwrap_or(0)))
@@ -237,5 +217,7 @@ pub fn analyze_watched(
         summaries,
         ari,
         train_s,
+        others,
+        scale,
     })
 }

@@ -101,12 +101,13 @@ pub fn analyze(dirs: &[PathBuf], args: &TrainArgs) -> color_eyre::Result<i32> {
     let a = train(&g)?;
     println!("{}\n", pipeline::headline(&a));
     print!("{}", crate::analysis::summary::table(&a.summaries));
-    for saved in pipeline::save_embeddings(&g, &a) {
+    for saved in pipeline::save(&g, &a) {
         match saved.result {
-            Ok(path) => eprintln!("wrote {} embeddings to {}", saved.rows, path.display()),
+            Ok(path) => eprintln!("wrote {} {} rows to {}", saved.rows, saved.table, path.display()),
             Err(e) => eprintln!(
-                "{}: the embeddings were not saved ({e}); the summary above stands",
-                saved.session.display()
+                "{}: the {} rows were not saved ({e}); the summary above stands",
+                saved.session.display(),
+                saved.table
             ),
         }
     }

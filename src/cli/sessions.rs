@@ -63,6 +63,17 @@ pub enum Format {
     Ibw,
 }
 
+/// Which table a Parquet export writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportTable {
+    /// Each measurement joined with the decision that chose it, and its cluster.
+    Measurements,
+    /// The dual VAE's predicted response at every candidate, one row per
+    /// candidate and model (`model_step`).
+    #[value(name = "property_map")]
+    PropertyMap,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
     /// The session folder (several with --dataset).
@@ -74,9 +85,12 @@ pub struct ExportArgs {
     /// What to write.
     #[arg(long, value_enum, default_value_t = Format::Parquet)]
     pub format: Format,
+    /// The table a Parquet export writes.
+    #[arg(long, value_enum, default_value_t = ExportTable::Measurements)]
+    pub table: ExportTable,
     /// Add the sessions to this dataset folder as Hive partitions
     /// (DIR/<table>/session=<id>/), leaving every other session's as it is.
-    #[arg(long, conflicts_with_all = ["out", "format"])]
+    #[arg(long, conflicts_with_all = ["out", "format", "table"])]
     pub dataset: Option<PathBuf>,
 }
 
@@ -105,9 +119,19 @@ pub fn export(args: &ExportArgs) -> color_eyre::Result<i32> {
         color_eyre::eyre::eyre!("cannot export {} to {}: {e}", session.display(), out.display())
     };
     match args.format {
+        Format::Parquet if args.table == ExportTable::PropertyMap => {
+            let rows = export::export_property_map(session, out).map_err(what)?;
+            println!("wrote {rows} property_map rows to {}", out.display());
+        }
         Format::Parquet => {
             let rows = export::export(session, out).map_err(what)?;
             println!("wrote {rows} rows to {}", out.display());
+        }
+        _ if args.table != ExportTable::Measurements => {
+            return Err(color_eyre::eyre::eyre!(
+                "--table {} is written as Parquet only (leave out --format)",
+                "property_map"
+            ));
         }
         Format::Gwy => {
             let curves = export::gwy::export(session, out).map_err(what)?;

@@ -24,8 +24,7 @@ impl Engine {
     pub(super) fn checkpoint(&mut self) -> Result<Option<SessionStatus>, Stop> {
         self.collect_training()?;
         if self.retrainer.due(&self.plan, self.history.len()) {
-            let survey = self.survey.clone().expect("survey taken");
-            self.retrainer.start(&self.plan, &survey, &self.history);
+            self.start_training();
         }
         let mut pause = self.after_step == AfterStep::Pause;
         self.after_step = AfterStep::GoOn;
@@ -123,8 +122,7 @@ impl Engine {
                 } else if self.history.len() < 4 {
                     self.log(EventKind::Retrain, "too few curves to train on yet".to_string())?;
                 } else {
-                    let survey = self.survey.clone().expect("survey taken");
-                    self.retrainer.start(&self.plan, &survey, &self.history);
+                    self.start_training();
                     self.log(
                         EventKind::Retrain,
                         format!("dual VAE retraining on {} curves", self.history.len()),

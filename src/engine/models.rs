@@ -41,6 +41,10 @@ impl Engine {
         );
         let mut df = crate::store::schema::embeddings_frame(&trained.rows)?;
         self.writer.write_derived("embeddings", &mut df)?;
+        if !trained.properties.is_empty() {
+            let mut df = crate::store::schema::property_map_frame(&trained.properties)?;
+            self.writer.write_derived("property_map", &mut df)?;
+        }
         let a = &trained.analysis;
         let mut detail = format!(
             "{} on {} curves: {} clusters in {:.1} s",
@@ -66,6 +70,12 @@ impl Engine {
             ari: a.ari,
         })));
         Ok(())
+    }
+
+    /// Starts a background training on every curve so far.
+    pub(super) fn start_training(&mut self) {
+        let survey = self.survey.clone().expect("survey taken");
+        self.retrainer.start(&self.plan, &survey, &self.history);
     }
 
     /// Times dual-VAE epochs of the session's shapes on a few and on all the
@@ -177,8 +187,7 @@ impl Engine {
                 self.log(EventKind::Retrain, detail)?;
             }
             if !self.retrainer.busy() && self.retrainer.last_started < all {
-                let survey = self.survey.clone().expect("survey taken");
-                self.retrainer.start(&self.plan, &survey, &self.history);
+                self.start_training();
             }
             let waited = self.await_training()?;
             if waited == Waited::Abort {

@@ -5,7 +5,7 @@
 use crate::analysis::{self, Analysis, AnalysisError};
 use crate::plan::SessionPlan;
 use crate::record::Survey;
-use crate::record::{LatentPoint, Measurement};
+use crate::record::{LatentPoint, Measurement, PropertyPoint};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
@@ -19,6 +19,8 @@ pub struct Trained {
     pub model_step: u32,
     pub analysis: Analysis,
     pub rows: Vec<LatentPoint>,
+    /// The predicted response at every candidate (`property_map`).
+    pub properties: Vec<PropertyPoint>,
 }
 
 /// A training's result, or the curve count of one that gave no map and why.
@@ -60,7 +62,9 @@ impl Retrainer {
         every > 0 && !self.busy() && measured >= self.last_started + every && measured >= 4
     }
 
-    pub fn start(&mut self, plan: &SessionPlan, survey: &Survey, history: &[Measurement]) {
+    /// Starts a training on `history`; its model then predicts the response
+    /// at every candidate of the frame.
+    pub fn start(&mut self, plan: &SessionPlan, survey: &Arc<Survey>, history: &[Measurement]) {
         if self.busy() {
             return;
         }
@@ -68,6 +72,7 @@ impl Retrainer {
         let truth = crate::instrument::ground_truth(plan, survey);
         let samples = analysis::samples(0, plan, survey, history, truth.as_deref());
         let settings = plan.analysis.clone();
+        let (plan, survey) = (plan.clone(), survey.clone());
         let seed = plan.seed;
         let model_step = history.len() as u32;
         self.last_started = history.len();
@@ -97,10 +102,13 @@ impl Retrainer {
                 let result = result
                     .map(|a| {
                         let rows = a.embedding_rows(&samples, 0, model_step, "live");
+                        let properties =
+                            analysis::property_map::of_frame(&a, &samples, &plan, &survey, model_step, "live");
                         Trained {
                             model_step,
                             analysis: a,
                             rows,
+                            properties,
                         }
                     })
                     .map_err(|e| (model_step, e));

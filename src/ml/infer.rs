@@ -10,7 +10,7 @@
 use faer::{Accum, Mat, MatRef, Par};
 
 /// One dense layer: `weight` is input × output, row-major (burn's layout).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Dense {
     pub inputs: usize,
     pub outputs: usize,

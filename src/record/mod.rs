@@ -14,6 +14,7 @@ mod instrument;
 mod latent;
 mod measurement;
 mod motif;
+mod property;
 mod survey;
 mod sweep;
 
@@ -24,5 +25,6 @@ pub use instrument::{Identity, Limits};
 pub use latent::LatentPoint;
 pub use measurement::{Measurement, Source};
 pub use motif::{GroundTruth, Labels, Motif};
+pub use property::PropertyPoint;
 pub use survey::{Survey, nm_to_pixel, pixel_to_nm};
 pub use sweep::{Sweep, SweepEnd};

@@ -4,7 +4,7 @@ use super::StoreError;
 use super::frame::*;
 use super::journal::{Entry, JournalTable};
 use crate::record::SweepEnd;
-use crate::record::{Decision, Event, EventKind, LatentPoint, Measurement, Source};
+use crate::record::{Decision, Event, EventKind, LatentPoint, Measurement, PropertyPoint, Source};
 use polars::prelude::DataFrame;
 
 /// Float column where NaN is written as a Parquet null.
@@ -318,6 +318,28 @@ pub fn embeddings_frame(rows: &[LatentPoint]) -> Result<DataFrame, StoreError> {
         col_list_f32("z_spectrum", &zs),
         col_u32("cluster", rows.iter().map(|r| r.cluster).collect()),
         col_u32("step", rows.iter().map(|r| r.step).collect()),
+        col_str("model", rows.iter().map(|r| r.model.clone()).collect()),
+    ])
+    .map_err(|e| StoreError::Polars(e.to_string()))
+}
+
+/// `property_map` (CONTRACTS §3, 1.1): one row per candidate and model; an
+/// onset no predicted curve reaches, and the spread of a single model, are nulls.
+pub fn property_map_frame(rows: &[PropertyPoint]) -> Result<DataFrame, StoreError> {
+    let f = |get: fn(&PropertyPoint) -> Option<f64>| rows.iter().map(get).collect::<Vec<_>>();
+    DataFrame::new_infer_height(vec![
+        col_u32("model_step", rows.iter().map(|r| r.model_step).collect()),
+        col_u32("row", rows.iter().map(|r| r.row).collect()),
+        col_u32("col", rows.iter().map(|r| r.col).collect()),
+        col_f64("x_nm", rows.iter().map(|r| r.x_nm).collect()),
+        col_f64("y_nm", rows.iter().map(|r| r.y_nm).collect()),
+        col_opt_f64("hysteresis_area", f(|r| none_if_nan(r.hysteresis_area))),
+        col_opt_f64("max_current_a", f(|r| none_if_nan(r.max_current_a))),
+        col_opt_f64("onset_v", f(|r| r.onset_v)),
+        col_u32("cluster", rows.iter().map(|r| r.cluster).collect()),
+        col_opt_f64("hysteresis_area_std", f(|r| r.hysteresis_area_std)),
+        col_opt_f64("max_current_a_std", f(|r| r.max_current_a_std)),
+        col_opt_f64("onset_v_std", f(|r| r.onset_v_std)),
         col_str("model", rows.iter().map(|r| r.model.clone()).collect()),
     ])
     .map_err(|e| StoreError::Polars(e.to_string()))

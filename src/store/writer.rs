@@ -7,7 +7,7 @@ use super::journal::{Entry, Journal, JournalTable};
 use super::lock::SessionLock;
 use super::meta::{self, FORMAT, SessionMeta, SessionStatus, SurveyExtent};
 use super::reader::{SessionLog, inspect};
-use super::schema::{embeddings_frame, topography_frame};
+use super::schema::{embeddings_frame, property_map_frame, topography_frame};
 use super::{StoreError, now_ms};
 use crate::plan::SessionPlan;
 use crate::record::{Identity, Limits, Survey};
@@ -33,7 +33,14 @@ pub struct SessionWriter {
 }
 
 /// The tables every session has a folder for from its first second.
-pub const TABLES: [&str; 5] = ["topography", "measurements", "decisions", "events", "embeddings"];
+pub const TABLES: [&str; 6] = [
+    "topography",
+    "measurements",
+    "decisions",
+    "events",
+    "embeddings",
+    "property_map",
+];
 
 /// A folder name for a new session: start time and seed, unique in `out_dir`.
 fn new_session_dir(out_dir: &Path, seed: u64) -> Result<(String, PathBuf), StoreError> {
@@ -97,6 +104,10 @@ impl SessionWriter {
         write_file_atomic(
             &dir.join("embeddings").join(part_name(0)),
             &parquet_bytes(&mut embeddings_frame(&[])?, Some(&meta.session_id))?,
+        )?;
+        write_file_atomic(
+            &dir.join("property_map").join(part_name(0)),
+            &parquet_bytes(&mut property_map_frame(&[])?, Some(&meta.session_id))?,
         )?;
         let journal = journal.into_inner().expect("journal lock");
         Ok(Self::assemble(

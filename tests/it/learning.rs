@@ -80,6 +80,17 @@ fn analyze_and_report_on_a_session() {
     for c in ["model_step", "row", "col", "z_image", "z_spectrum", "cluster"] {
         assert!(emb.column(c).is_ok(), "{c}");
     }
+    // And the predicted response at each of the 25 × 25 candidates.
+    let map = dualscope::store::reader::table_frame(&session, "property_map")
+        .unwrap()
+        .unwrap();
+    assert_eq!(map.height(), 625);
+    let steps = map.column("model_step").unwrap().u32().unwrap();
+    assert!(
+        steps.into_no_null_iter().all(|s| s == 30),
+        "analyze's model has seen the 30 curves"
+    );
+    assert_eq!(map.column("cluster").unwrap().u32().unwrap().null_count(), 0);
 
     let figures = dir.path().join("figures");
     let out = run_ok(bin().args([

@@ -94,3 +94,94 @@ print(reads)
     assert!(reads > 40, "{reads} reads");
     assert_eq!(SessionLog::load(&session).unwrap().next_step(), 60);
 }
+
+const READ_PROPERTY_MAP: &str = r#"
+import sys, pyarrow.compute as pc, pyarrow.dataset as ds, pyarrow.parquet as pq
+t = ds.dataset(f"{sys.argv[1]}/property_map", format="parquet").to_table()
+print("schema", ",".join(f"{f.name}:{f.type}" for f in t.schema))
+# pyarrow 26 takes rows of no string_view column (polars writes utf8 so).
+t = t.drop_columns(["model"])
+steps = sorted(set(t.column("model_step").to_pylist()))
+print("steps", ",".join(map(str, steps)))
+for s in steps:
+    rows = t.filter(pc.equal(t.column("model_step"), s))
+    sites = set(zip(rows.column("row").to_pylist(), rows.column("col").to_pylist()))
+    area = [a for a in rows.column("hysteresis_area").to_pylist() if a is not None]
+    spread = [a for a in rows.column("max_current_a_std").to_pylist() if a is not None]
+    print("step", s, rows.num_rows, len(sites), min(area) >= 0, len(spread))
+e = pq.read_table(sys.argv[2])
+print("export", e.num_rows, sorted(set(e.column("session_id").to_pylist())))
+"#;
+
+/// The live dual VAE predicts the response at every candidate after each
+/// training; pyarrow reads the table as the session holds it and as
+/// `export --table property_map` writes it, polars reads it too.
+#[test]
+fn the_property_map_is_written_live_one_row_per_candidate() {
+    let Some(py) = python::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    let text = std::fs::read_to_string(&plan).unwrap().replace(
+        "retrain_every = 0",
+        "retrain_every = 10\nvae_epochs = 20\nvae_hidden = 16\nvae_ensemble = 2",
+    );
+    std::fs::write(&plan, text).unwrap();
+    run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "20"]));
+    let session = only_session(&dir.path().join("runs"));
+    let out = dir.path().join("map.parquet");
+    let printed = run_ok(bin().args([
+        "export",
+        session.to_str().unwrap(),
+        "--table",
+        "property_map",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let got = python::run(
+        &py,
+        READ_PROPERTY_MAP,
+        &[session.to_str().unwrap(), out.to_str().unwrap()],
+    );
+    let schema = got.lines().next().unwrap();
+    for column in [
+        "model_step:uint32",
+        "row:uint32",
+        "col:uint32",
+        "x_nm:double",
+        "y_nm:double",
+        "hysteresis_area:double",
+        "max_current_a:double",
+        "onset_v:double",
+        "cluster:uint32",
+        "hysteresis_area_std:double",
+        "max_current_a_std:double",
+        "onset_v_std:double",
+    ] {
+        assert!(schema.contains(column), "{column} missing: {schema}");
+    }
+    // The last model has seen all 20 curves (the one on 10 lands only if it
+    // finished before the close let it go).
+    let models: Vec<&str> = got.lines().filter(|l| l.starts_with("step ")).collect();
+    assert!(got.contains("steps 10,20") || got.contains("steps 20"), "{got}");
+    // Every candidate of the 64×64 px frame (16 px patches every 2 px: 25 ×
+    // 25) once per model, each with a spread over the two members.
+    let candidates = 625;
+    for m in &models {
+        assert!(
+            m.ends_with(&format!(" {candidates} {candidates} True {candidates}")),
+            "{got}"
+        );
+    }
+    let all = candidates * models.len();
+    assert!(
+        String::from_utf8_lossy(&printed.stdout).contains(&format!("wrote {all} property_map rows")),
+        "{}",
+        String::from_utf8_lossy(&printed.stdout)
+    );
+    let id = SessionLog::load(&session).unwrap().meta.session_id;
+    assert!(got.contains(&format!("export {all} ['{id}']")), "{got}");
+    let df = dualscope::store::reader::table_frame(&session, "property_map")
+        .unwrap()
+        .unwrap();
+    assert_eq!(df.height(), all);
+}

@@ -205,7 +205,13 @@ fn the_readers_change_no_byte_of_a_session() {
     }
     let after = snapshot(&session);
     let added: Vec<_> = after.keys().filter(|p| !before.contains_key(*p)).collect();
-    assert_eq!(added, vec![&session.join("embeddings/part-900000.parquet")]);
+    assert_eq!(
+        added,
+        vec![
+            &session.join("embeddings/part-900000.parquet"),
+            &session.join("property_map/part-900000.parquet")
+        ]
+    );
     for (p, v) in &before {
         assert_eq!(after.get(p), Some(v), "{} changed", p.display());
     }

@@ -16,10 +16,12 @@
 
 mod fused;
 mod init;
+mod predictor;
 mod reference;
 mod settings;
 mod training;
 
+pub use predictor::Predictor;
 pub use settings::{Embedding, VaeSettings, Views};
 
 use rand::SeedableRng;
@@ -71,7 +73,7 @@ fn train_with(pass: Pass, views: Views, s: &VaeSettings, epochs_done: &AtomicUsi
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
     // The spatial decoder's θ, dx, dy: three more image latent dimensions.
     let pose = if s.spatial_decoder { 3 } else { 0 };
-    let ((zi, loss, recon, align), (zs, ..)) = match pass {
+    let ((zi, image, loss, recon, align), (zs, spectrum, ..)) = match pass {
         Pass::Fused => {
             use fused::FusedHalf;
             let side = if s.spatial_decoder { patch_side } else { 0 };
@@ -107,6 +109,7 @@ fn train_with(pass: Pass, views: Views, s: &VaeSettings, epochs_done: &AtomicUsi
         loss,
         reconstruction: recon,
         alignment: align,
+        predictor: image.zip(spectrum).and_then(|(i, s)| Predictor::new(i, s)),
     }
 }
 

@@ -264,9 +264,11 @@ impl Half for BurnHalf {
         self.model = Some(self.optim.step(s.learning_rate, model, grads));
     }
 
-    fn view(self) -> Vec<Vec<f32>> {
+    /// The reference gives no predictor: it is only ever compared with the
+    /// fused pass, whose weights the predictor reads.
+    fn finish(self) -> (Vec<Vec<f32>>, Option<super::predictor::HalfWeights>) {
         let valid = self.model.expect("model").valid();
         let (mean, _) = valid.encoder.forward(self.x.valid());
-        rows_of(valid.view(mean))
+        (rows_of(valid.view(mean)), None)
     }
 }

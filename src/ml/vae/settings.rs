@@ -24,6 +24,9 @@ pub struct Embedding {
     pub loss: f64,
     pub reconstruction: f64,
     pub alignment: f64,
+    /// The trained model read as topography → response (the fused pass
+    /// gives one; the burn reference does not).
+    pub predictor: Option<super::Predictor>,
 }
 
 /// What the dual VAE trains on: n patches and n curves, both in [0, 1].

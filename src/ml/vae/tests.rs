@@ -161,3 +161,31 @@ fn a_stopped_training_ends_at_the_next_epoch() {
     assert_eq!(done.load(Ordering::Relaxed), 0, "stopped before its first epoch");
     assert!(t0.elapsed() < std::time::Duration::from_secs(10));
 }
+
+#[test]
+fn the_predictor_reads_a_patch_it_never_saw_as_the_curve_of_its_kind() {
+    let (img, spec) = toy(20);
+    // γ = 10 squeezes this toy's latent to ±0.03, where the decoder reads
+    // both kinds alike; at γ = 1 the latent keeps its scale.
+    let s = VaeSettings {
+        gamma: 1.0,
+        ..settings(1500, false)
+    };
+    let trained = train(toy_views(&img, &spec), &s);
+    let p = trained.predictor.as_ref().expect("the fused pass gives a predictor");
+    assert_eq!(p.latent(), 2);
+    // The encoder reproduces the training's own image latents.
+    let z = p.image_latent(&img);
+    for (a, b) in z.iter().zip(&trained.z_image) {
+        assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4), "{a:?} vs {b:?}");
+    }
+    // New patches, a little off each kind: a bright one answers with a ramp,
+    // a dark one with a flat low curve.
+    let bright: Vec<f32> = (0..16).map(|k| 0.78 + 0.012 * k as f32).collect();
+    let dark = vec![0.12f32; 16];
+    let curves = p.curves(&p.image_latent(&[bright, dark].concat()));
+    let (ramp, flat) = (&curves[0], &curves[1]);
+    assert_eq!(ramp.len(), 10);
+    assert!(ramp[9] > ramp[0] + 0.5, "no ramp: {ramp:?}");
+    assert!(flat.iter().all(|v| (v - 0.05).abs() < 0.1), "not flat: {flat:?}");
+}

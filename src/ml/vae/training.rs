@@ -1,6 +1,7 @@
 //! The two halves of the dual VAE on two threads, one per core, meeting once
 //! an epoch to trade their latent means for the alignment term.
 
+use super::predictor::HalfWeights;
 use super::settings::VaeSettings;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -21,8 +22,9 @@ pub(super) trait Half {
     fn forward(&mut self, eps: Vec<f32>, beta: f64, want_loss: bool) -> (f64, f64, Vec<f32>);
     /// Back-propagates (own loss + γ·Σ g ⊙ view)/n and steps the optimiser.
     fn step(&mut self, g: Vec<f32>, s: &VaeSettings);
-    /// The noise-free alignment view of every sample.
-    fn view(self) -> Vec<Vec<f32>>;
+    /// The noise-free alignment view of every sample, and the weights a
+    /// [`super::Predictor`] reads (where this half can give them).
+    fn finish(self) -> (Vec<Vec<f32>>, Option<HalfWeights>);
 }
 
 /// Trains one half; `sign` is +1 for the image half and −1 for the spectrum
@@ -74,12 +76,13 @@ fn train_half(
             epochs_done.fetch_add(1, Ordering::Relaxed);
         }
     }
-    (half.view(), loss, recon, align)
+    let (views, weights) = half.finish();
+    (views, weights, loss, recon, align)
 }
 
-/// What one half's training returns: its views, and the last epoch's loss,
-/// reconstruction and alignment.
-pub(super) type HalfResult = (Vec<Vec<f32>>, f64, f64, f64);
+/// What one half's training returns: its views, its weights, and the last
+/// epoch's loss, reconstruction and alignment.
+pub(super) type HalfResult = (Vec<Vec<f32>>, Option<HalfWeights>, f64, f64, f64);
 
 /// Trains the image half (made by `image`, noise `image_noise` wide) and the
 /// spectrum half on two threads that meet once an epoch.

@@ -10,7 +10,14 @@ use super::super::schema::{Decisions, Events, Measurements, Table};
 use std::path::Path;
 
 /// The tables a dataset holds.
-pub const TABLES: [&str; 5] = ["measurements", "decisions", "events", "topography", "embeddings"];
+pub const TABLES: [&str; 6] = [
+    "measurements",
+    "decisions",
+    "events",
+    "topography",
+    "embeddings",
+    "property_map",
+];
 
 /// Writes (or replaces) one session's partition of every table; returns the
 /// rows written per table.

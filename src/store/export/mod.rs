@@ -76,3 +76,29 @@ pub fn export(dir: &Path, out: &Path) -> Result<usize, StoreError> {
     write_parquet_atomic(&mut df, out, Some(&log.meta.session_id))?;
     Ok(df.height())
 }
+
+/// Writes the session's `property_map` (every model's, live and `analyze`'s;
+/// `model_step` and `model` tell them apart) to `out` with `session_id`
+/// added; returns its row count. A session whose dual VAE never trained has
+/// no rows to give, and says so.
+pub fn export_property_map(dir: &Path, out: &Path) -> Result<usize, StoreError> {
+    let log = SessionLog::load(dir)?;
+    let err = |e: PolarsError| StoreError::Polars(e.to_string());
+    let df = read_table(&dir.join("property_map"))?.filter(|df| df.height() > 0);
+    let Some(df) = df else {
+        return Err(StoreError::Schema(
+            "no property map yet: the dual VAE has not trained on this session \
+             (it does every `retrain_every` curves, or run `dualscope analyze`)"
+                .into(),
+        ));
+    };
+    let mut df = df
+        .lazy()
+        .with_column(lit(log.meta.session_id.clone()).alias("session_id"))
+        .sort(["model_step", "row", "col"], SortMultipleOptions::default())
+        .collect()
+        .map_err(err)?;
+    parent_of(out)?;
+    write_parquet_atomic(&mut df, out, Some(&log.meta.session_id))?;
+    Ok(df.height())
+}

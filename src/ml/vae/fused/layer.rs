@@ -76,6 +76,16 @@ pub(super) fn rows_mut(x: &mut [f32], cols: usize) -> MatMut<'_, f32> {
 }
 
 impl Layer {
+    /// The layer's weights as inference reads them (same layout).
+    pub(super) fn dense(&self) -> crate::ml::infer::Dense {
+        crate::ml::infer::Dense {
+            inputs: self.inputs,
+            outputs: self.outputs,
+            weight: self.weight.value.clone(),
+            bias: self.bias.value.clone(),
+        }
+    }
+
     pub(super) fn init(inputs: usize, outputs: usize, rng: &mut impl rand::Rng) -> Self {
         let (weight, bias) = layer_draws(inputs, outputs, rng);
         Self {

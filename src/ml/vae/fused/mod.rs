@@ -14,6 +14,7 @@
 mod layer;
 
 use super::init::{identity, pixel_grid};
+use super::predictor::HalfWeights;
 use super::settings::VaeSettings;
 use super::training::Half;
 use layer::*;
@@ -302,7 +303,15 @@ impl Half for FusedHalf {
         FusedHalf::step(self, &g, s)
     }
 
-    fn view(mut self) -> Vec<Vec<f32>> {
-        FusedHalf::view(&mut self)
+    fn finish(mut self) -> (Vec<Vec<f32>>, Option<HalfWeights>) {
+        let views = FusedHalf::view(&mut self);
+        let dense = |layers: [&Layer; 3]| layers.iter().map(|l| l.dense()).collect();
+        let weights = HalfWeights {
+            encoder: dense([&self.hidden1, &self.hidden2, &self.mean]),
+            decoder: dense([&self.dec_hidden1, &self.dec_hidden2, &self.dec_out]),
+            adapter: self.adapter.as_ref().map(|a| a.value.clone()),
+            pose: self.pose,
+        };
+        (views, Some(weights))
     }
 }

@@ -1,0 +1,153 @@
+//! The dense structure–property map: every candidate patch of the survey
+//! through each trained dual VAE (image encoder → shared latent → spectral
+//! decoder), its predicted curve reduced by the same scalarizers as a
+//! measured one, the members' mean and spread.
+
+use super::{Analysis, PatchView, Sample};
+use crate::plan::SessionPlan;
+use crate::record::{PropertyPoint, Survey};
+use crate::scalar::CurveSummary;
+
+/// Candidates pushed through the networks at once: the activations of a
+/// block stay a few MB.
+const BLOCK: usize = 2048;
+
+/// Running mean and spread of one quantity over the members.
+#[derive(Debug, Clone, Copy, Default)]
+struct Spread {
+    n: u32,
+    sum: f64,
+    sum_sq: f64,
+}
+
+impl Spread {
+    fn add(&mut self, v: f64) {
+        self.n += 1;
+        self.sum += v;
+        self.sum_sq += v * v;
+    }
+
+    fn mean(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.sum / self.n as f64)
+    }
+
+    /// Over the members that gave a value; none from one member alone.
+    fn std(&self) -> Option<f64> {
+        let mean = self.mean()?;
+        (self.n > 1).then(|| (self.sum_sq / self.n as f64 - mean * mean).max(0.0).sqrt())
+    }
+}
+
+/// The predicted response at each of `sites` (survey pixels, the session's
+/// candidates) of the trainings in `a`, which were trained on `samples`.
+/// `bias_v` is the sweep the predicted curves are read against (as long as
+/// the training's curves). Empty when no training gives a predictor.
+#[allow(clippy::too_many_arguments)]
+pub fn predict(
+    a: &Analysis,
+    samples: &[Sample],
+    plan: &SessionPlan,
+    survey: &Survey,
+    sites: &[(u32, u32)],
+    bias_v: &[f64],
+    model_step: u32,
+    model: &str,
+) -> Vec<PropertyPoint> {
+    let members: Vec<_> = a
+        .trainings()
+        .filter_map(|e| e.predictor.as_ref().map(|p| (p, &e.z_image)))
+        .collect();
+    if members.is_empty() || samples.is_empty() {
+        return Vec::new();
+    }
+    let view = PatchView::new(plan, survey);
+    let threshold_a = plan.analysis.onset_current_a;
+    let clusters = a.labels.iter().copied().max().unwrap_or(0) + 1;
+    let mut rows = Vec::with_capacity(sites.len());
+    for block in sites.chunks(BLOCK) {
+        let patches: Vec<f32> = block
+            .iter()
+            .flat_map(|&(r, c)| view.seen(&view.patch_nm(r, c)))
+            .collect();
+        let mut quantities = vec![[Spread::default(); 3]; block.len()];
+        let mut votes = vec![vec![0u32; clusters]; block.len()];
+        for (predictor, measured) in &members {
+            let z = predictor.image_latent(&patches);
+            for (k, curve) in predictor.curves(&z).iter().enumerate() {
+                let current_a = a.scale.to_current_a(curve);
+                let n = current_a.len().min(bias_v.len());
+                let s = CurveSummary::of(&bias_v[..n], &current_a[..n], threshold_a);
+                let q = &mut quantities[k];
+                q[0].add(s.hysteresis_area);
+                q[1].add(s.max_current_a);
+                if let Some(v) = s.onset_v {
+                    q[2].add(v);
+                }
+            }
+            for (k, zk) in z.iter().enumerate() {
+                if let Some(j) = nearest(zk, measured) {
+                    votes[k][a.labels[j]] += 1;
+                }
+            }
+        }
+        for ((&(row, col), q), vote) in block.iter().zip(&quantities).zip(&votes) {
+            let (x_nm, y_nm) = survey.pixel_to_nm(row, col);
+            // The most votes; a tie goes to the lower cluster number.
+            let cluster = (0..clusters).rev().max_by_key(|&c| vote[c]).unwrap_or(0);
+            rows.push(PropertyPoint {
+                model_step,
+                row,
+                col,
+                x_nm,
+                y_nm,
+                hysteresis_area: q[0].mean().unwrap_or(f64::NAN),
+                max_current_a: q[1].mean().unwrap_or(f64::NAN),
+                onset_v: q[2].mean(),
+                hysteresis_area_std: q[0].std(),
+                max_current_a_std: q[1].std(),
+                onset_v_std: q[2].std(),
+                cluster: cluster as u32,
+                model: model.into(),
+            });
+        }
+    }
+    rows
+}
+
+/// [`predict`] at every candidate of the frame, the plan's grid of patch
+/// centres (where a replay instrument can measure only some of them, the
+/// map still covers the field of view), against the sweep of `samples`.
+pub fn of_frame(
+    a: &Analysis,
+    samples: &[Sample],
+    plan: &SessionPlan,
+    survey: &Survey,
+    model_step: u32,
+    model: &str,
+) -> Vec<PropertyPoint> {
+    let p = &plan.policy;
+    let grid = crate::record::Candidates::new(survey.rows(), survey.cols(), p.patch_px, p.stride_px, None);
+    let bias_v = sweep_of(samples);
+    predict(a, samples, plan, survey, grid.sites(), &bias_v, model_step, model)
+}
+
+/// The measured location nearest in the latent map.
+fn nearest(z: &[f32], measured: &[Vec<f32>]) -> Option<usize> {
+    measured
+        .iter()
+        .map(|m| m.iter().zip(z).map(|(a, b)| (a - b) * (a - b)).sum::<f32>())
+        .enumerate()
+        .filter(|(_, d)| d.is_finite())
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(j, _)| j)
+}
+
+/// The sweep the curves of `samples` were taken on: the longest one's bias
+/// (a compliance stop cuts a curve short, never the sweep).
+fn sweep_of(samples: &[Sample]) -> Vec<f64> {
+    samples
+        .iter()
+        .max_by_key(|s| s.bias_v.len())
+        .map(|s| s.bias_v.clone())
+        .unwrap_or_default()
+}
