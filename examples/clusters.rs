@@ -14,7 +14,20 @@
 //! clustering of the electrical response can be expected to beat it by much:
 //! it tells how far the motifs, as this policy samples them, separate at all.
 //!
-//! `cargo run --release --example clusters [-- --films 5 --first 1 --policy dn-dkl --epochs 1000 --lr 3e-3 --ensemble 8]`
+//! Beside them, the yardstick of issue #18: the same mixture on four numbers
+//! per curve (log loop area, log max current, onset bias, minimum current).
+//!
+//! And the dense property map (`property_map`): at every candidate no curve
+//! was taken at, the dual VAE's predicted log loop area and log max current
+//! against the film's noise-free truth there (squared Pearson r), beside a
+//! plain baseline on the same measured points: k-nearest-neighbour regression
+//! (k = 5) from the raw patches in nm.
+//!
+//! `--family` takes the films from the simulator's family (`[film] draw`,
+//! physics and geometry drawn from wide ranges): draws 1–10 are where the
+//! project chooses its settings, 101–110 where it reports them.
+//!
+//! `cargo run --release --example clusters [-- --films 5 --first 1 --family --policy dn-dkl --epochs 1000 --lr 3e-3 --ensemble 8 --gamma 10 --beta 1 --latent 2]`
 
 use dualscope::analysis;
 use dualscope::analysis::Sample;
@@ -61,16 +74,95 @@ fn measured_features(samples: &[Sample]) -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// The simulator's noise-free response parameters at every measured point.
-fn physics_features(samples: &[Sample], plan: &SessionPlan, film: &Film) -> Vec<Vec<f64>> {
+/// The yardstick's four numbers per curve.
+fn four_numbers(samples: &[Sample]) -> Vec<Vec<f64>> {
     samples
         .iter()
         .map(|s| {
-            let r = Response::at(
-                &film.site(s.x_nm, s.y_nm),
-                plan.film.groove_width_nm,
-                plan.film.pit_radius_nm,
-            );
+            let top_v = s.bias_v.iter().copied().fold(0.0, f64::max);
+            let min_a = s.current_a.iter().copied().fold(f64::INFINITY, f64::min);
+            vec![
+                s.hysteresis_area.abs().max(1e-18).ln(),
+                s.max_current_a.abs().max(1e-15).ln(),
+                s.onset_v.unwrap_or(top_v),
+                min_a,
+            ]
+        })
+        .collect()
+}
+
+/// Squared Pearson correlation.
+fn r_squared(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma) * (x - ma);
+        sbb += (y - mb) * (y - mb);
+    }
+    if saa > 0.0 && sbb > 0.0 {
+        sab * sab / (saa * sbb)
+    } else {
+        0.0
+    }
+}
+
+/// r² of log loop area and of log max current at the candidates no curve
+/// was taken at: the property map's, and k-NN regression's from raw patches.
+fn property_scores(
+    a: &analysis::Analysis,
+    samples: &[Sample],
+    plan: &SessionPlan,
+    survey: &dualscope::record::Survey,
+    film: &Film,
+) -> ([f64; 2], [f64; 2]) {
+    let map = analysis::property_map::of_frame(a, samples, plan, survey, samples.len() as u32, "example");
+    let measured: std::collections::HashSet<(u32, u32)> = samples.iter().map(|s| (s.row, s.col)).collect();
+    let view = analysis::PatchView::new(plan, survey);
+    let log = |v: f64, floor: f64| v.abs().max(floor).ln();
+    let known: Vec<(Vec<f32>, [f64; 2])> = samples
+        .iter()
+        .map(|s| {
+            let patch = view.patch_nm(s.row, s.col);
+            (patch, [log(s.hysteresis_area, 1e-18), log(s.max_current_a, 1e-15)])
+        })
+        .collect();
+    let (mut truth, mut predicted, mut knn) = ([vec![], vec![]], [vec![], vec![]], [vec![], vec![]]);
+    for p in map.iter().filter(|p| !measured.contains(&(p.row, p.col))) {
+        let r = Response::at(&film.site(p.x_nm, p.y_nm), film.plan());
+        let sweep = r.sweep(&plan.sweep, plan.safety.current_max_a, (0.0, 0.0), &mut rand::rng());
+        let s = dualscope::scalar::CurveSummary::of(&sweep.bias_v, &sweep.current_a, plan.analysis.onset_current_a);
+        let patch = view.patch_nm(p.row, p.col);
+        let mut near: Vec<(f32, usize)> = known
+            .iter()
+            .enumerate()
+            .map(|(k, (q, _))| (q.iter().zip(&patch).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(), k))
+            .collect();
+        near.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (q, (t, v)) in [
+            (s.hysteresis_area, p.hysteresis_area),
+            (s.max_current_a, p.max_current_a),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let floor = if q == 0 { 1e-18 } else { 1e-15 };
+            truth[q].push(log(t, floor));
+            predicted[q].push(log(v, floor));
+            knn[q].push(near.iter().take(5).map(|(_, k)| known[*k].1[q]).sum::<f64>() / 5.0);
+        }
+    }
+    let score = |x: &[Vec<f64>; 2]| [r_squared(&truth[0], &x[0]), r_squared(&truth[1], &x[1])];
+    (score(&predicted), score(&knn))
+}
+
+/// The simulator's noise-free response parameters at every measured point.
+fn physics_features(samples: &[Sample], film: &Film) -> Vec<Vec<f64>> {
+    samples
+        .iter()
+        .map(|s| {
+            let r = Response::at(&film.site(s.x_nm, s.y_nm), film.plan());
             vec![r.scale_a.ln(), r.onset_v, r.hysteresis.ln(), r.trap_v]
         })
         .collect()
@@ -92,8 +184,10 @@ fn main() {
         .and_then(|p| PolicyKind::parse(&p))
         .unwrap_or(PolicyKind::DnDkl);
     let out = tempfile::tempdir().expect("temp dir");
+    let family = std::env::args().any(|a| a == "--family");
     let mut aris = Vec::new();
-    let (mut measured_aris, mut physics_aris) = (Vec::new(), Vec::new());
+    let (mut measured_aris, mut physics_aris, mut four_aris) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut map_r2, mut knn_r2) = (Vec::new(), Vec::new());
     let mut times = Vec::new();
     // Per finding: films where it held, films with a cluster to judge it on.
     let (mut held, mut judged) = ([0u32; 2], [0u32; 2]);
@@ -103,6 +197,18 @@ fn main() {
             ..SessionPlan::default()
         };
         plan.sim.time_scale = 0.0;
+        if family {
+            plan.film.draw = seed as u32;
+        }
+        if let Some(g) = arg("--gamma").and_then(|v| v.parse().ok()) {
+            plan.analysis.vae_gamma = g;
+        }
+        if let Some(b) = arg("--beta").and_then(|v| v.parse().ok()) {
+            plan.analysis.vae_beta = b;
+        }
+        if let Some(l) = arg("--latent").and_then(|v| v.parse().ok()) {
+            plan.analysis.vae_latent = l;
+        }
         plan.analysis.retrain_every = 0;
         plan.policy.name = policy;
         if let Some(e) = arg("--epochs").and_then(|v| v.parse().ok()) {
@@ -145,18 +251,28 @@ fn main() {
         let max_k = plan.analysis.clusters_max as usize;
         let film = Film::new(&plan.film, plan.seed, survey.width_nm, survey.height_nm);
         measured_aris.push(reference_ari(&measured_features(&samples), &samples, max_k, seed));
-        physics_aris.push(reference_ari(
-            &physics_features(&samples, &plan, &film),
-            &samples,
-            max_k,
-            seed,
-        ));
+        physics_aris.push(reference_ari(&physics_features(&samples, &film), &samples, max_k, seed));
+        four_aris.push(reference_ari(&four_numbers(&samples), &samples, max_k, seed));
         println!(
             "film {seed}: references (mixture + BIC): measured max current, loop area, onset ARI {:.3}; \
-             simulator's noise-free response parameters ARI {:.3}",
+             the four numbers ARI {:.3}; simulator's noise-free response parameters ARI {:.3}",
             measured_aris.last().unwrap(),
+            four_aris.last().unwrap(),
             physics_aris.last().unwrap()
         );
+        let t0 = std::time::Instant::now();
+        let (map, knn) = property_scores(&a, &samples, &plan, &survey, &film);
+        println!(
+            "film {seed}: property map r² at unmeasured candidates: log loop area {:.3} (k-NN from raw patches {:.3}), \
+             log max current {:.3} ({:.3}); {:.1} s",
+            map[0],
+            knn[0],
+            map[1],
+            knn[1],
+            t0.elapsed().as_secs_f64()
+        );
+        map_r2.push(map);
+        knn_r2.push(knn);
         times.push(a.train_s);
         println!(
             "film {seed}: {} measurements ({}), {} clusters, ARI {ari:.3}, dual VAE {:.1} s",
@@ -205,6 +321,24 @@ fn main() {
         list(&measured_aris),
         mean(&physics_aris),
         list(&physics_aris)
+    );
+    println!(
+        "the four numbers: mean ARI {:.3} ({})",
+        mean(&four_aris),
+        list(&four_aris)
+    );
+    let column = |v: &[[f64; 2]], q: usize| v.iter().map(|x| x[q]).collect::<Vec<_>>();
+    println!(
+        "property map r² (unmeasured candidates): log loop area mean {:.3} ({}), k-NN {:.3} ({}); \
+         log max current mean {:.3} ({}), k-NN {:.3} ({})",
+        mean(&column(&map_r2, 0)),
+        list(&column(&map_r2, 0)),
+        mean(&column(&knn_r2, 0)),
+        list(&column(&knn_r2, 0)),
+        mean(&column(&map_r2, 1)),
+        list(&column(&map_r2, 1)),
+        mean(&column(&knn_r2, 1)),
+        list(&column(&knn_r2, 1))
     );
     println!(
         "finding 1 (junctions loop most) held in {}/{} films with a junction cluster",

@@ -49,7 +49,7 @@ fn true_curves(plan: &SessionPlan, film: &Film, sites: &[(u32, u32)]) -> Vec<Vec
                 plan.survey.width_nm,
                 plan.survey.height_nm,
             );
-            let resp = Response::at(&film.site(x, y), plan.film.groove_width_nm, plan.film.pit_radius_nm);
+            let resp = Response::at(&film.site(x, y), film.plan());
             biases
                 .iter()
                 .enumerate()

@@ -34,6 +34,11 @@ pub enum SimCommand {
         /// Store a curve on every Nth pixel of every Nth row.
         #[arg(long, default_value_t = 2)]
         stride: u32,
+        /// Member N (≥ 1) of the simulator's family of films: geometry,
+        /// physics and noise drawn from wide ranges (the plan's `[film] draw`;
+        /// 0 is the plan's film as written).
+        #[arg(long)]
+        draw: Option<u32>,
     },
     /// Serve the simulator (or a replay dataset) over dualscope-wire/1 on a
     /// pseudo-terminal or a real port, as if it were the microscope.
@@ -124,6 +129,7 @@ pub fn main(command: SimCommand) -> color_eyre::Result<i32> {
             rows,
             cols,
             stride,
+            draw,
         } => {
             let mut plan = match plan {
                 Some(p) => SessionPlan::load(&p)?,
@@ -137,6 +143,9 @@ pub fn main(command: SimCommand) -> color_eyre::Result<i32> {
             }
             if let Some(c) = cols {
                 plan.survey.cols = c;
+            }
+            if let Some(d) = draw {
+                plan.film.draw = d;
             }
             plan.validate()?;
             if stride == 0 {
@@ -187,7 +196,13 @@ pub fn export(plan: &SessionPlan, stride: u32, out: &std::path::Path) -> color_e
     let data = GridDataset {
         width_nm: plan.survey.width_nm,
         height_nm: plan.survey.height_nm,
-        description: Some(format!("dualscope simulated perovskite film, seed {}", plan.seed)),
+        description: Some(match plan.film.draw {
+            0 => format!("dualscope simulated perovskite film, seed {}", plan.seed),
+            d => format!(
+                "dualscope simulated perovskite film, seed {}, family draw {d}",
+                plan.seed
+            ),
+        }),
         sweep: Some(GridSweep {
             v_start: plan.sweep.v_start,
             v_max: plan.sweep.v_max,

@@ -132,6 +132,8 @@ pub struct ClusterView {
     /// Joint latent position and cluster of every measured location.
     pub points: Vec<(f32, f32, u32)>,
     pub ari: Option<f64>,
+    /// The model's predicted response at every candidate (the map's layers).
+    pub properties: std::sync::Arc<crate::record::PropertyGrid>,
 }
 
 /// One measured step, for progress lines and the console.

@@ -68,6 +68,7 @@ impl Engine {
             summaries: a.summaries.clone(),
             points,
             ari: a.ari,
+            properties: Arc::new(crate::record::PropertyGrid::new(trained.properties)),
         })));
         Ok(())
     }

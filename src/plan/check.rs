@@ -143,6 +143,38 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     finite_within("film.current_noise_a", f.current_noise_a, 0.0..=1e-6)?;
     finite_within("film.line_offset_nm", f.line_offset_nm, 0.0..=100.0)?;
     finite_within("film.tilt_nm", f.tilt_nm, -1_000.0..=1_000.0)?;
+    within("film.draw", f.draw, 0..=1_000_000)?;
+    let p = &f.physics;
+    finite_within("film.physics.interior_current_a", p.interior_current_a, 1e-15..=1e-6)?;
+    finite_within("film.physics.conductance_spread", p.conductance_spread, 0.0..=3.0)?;
+    finite_within("film.physics.onset_v", p.onset_v, 0.0..=10.0)?;
+    finite_within("film.physics.onset_width_v", p.onset_width_v, 0.001..=5.0)?;
+    finite_within("film.physics.groove_gain", p.groove_gain, -0.99..=100.0)?;
+    finite_within(
+        "film.physics.asymmetric_suppression",
+        p.asymmetric_suppression,
+        0.0..=0.999,
+    )?;
+    finite_within("film.physics.junction_gain", p.junction_gain, -0.99..=100.0)?;
+    for (key, v) in [
+        ("film.physics.groove_onset_shift_v", p.groove_onset_shift_v),
+        ("film.physics.asymmetric_onset_shift_v", p.asymmetric_onset_shift_v),
+        ("film.physics.junction_onset_shift_v", p.junction_onset_shift_v),
+    ] {
+        finite_within(key, v, -5.0..=5.0)?;
+    }
+    for (key, v) in [
+        ("film.physics.loop_base", p.loop_base),
+        ("film.physics.loop_groove", p.loop_groove),
+        ("film.physics.loop_asymmetric", p.loop_asymmetric),
+        ("film.physics.loop_junction", p.loop_junction),
+    ] {
+        finite_within(key, v, 0.0..=100.0)?;
+    }
+    finite_within("film.physics.trap_v", p.trap_v, 0.0..=10.0)?;
+    finite_within("film.physics.trap_width_v", p.trap_width_v, 0.01..=10.0)?;
+    finite_within("film.physics.reverse_ratio", p.reverse_ratio, 0.0..=10.0)?;
+    finite_within("film.physics.slow_noise_share", p.slow_noise_share, 0.0..=1.0)?;
 
     let s = &plan.sim;
     finite_within("sim.time_scale", s.time_scale, 0.0..=1.0)?;

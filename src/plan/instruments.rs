@@ -34,6 +34,12 @@ pub struct FilmPlan {
     pub line_offset_nm: f64,
     /// Artefact: sample tilt across the frame.
     pub tilt_nm: f64,
+    /// 0: this film as written. N ≥ 1: member N of the simulator's family of
+    /// films, its geometry, physics and noise drawn from wide ranges (see
+    /// `plan::physics::drawn`); the settings above then do not apply.
+    pub draw: u32,
+    /// How geometry sets the I–V response.
+    pub physics: super::physics::PhysicsPlan,
 }
 
 impl Default for FilmPlan {
@@ -52,6 +58,8 @@ impl Default for FilmPlan {
             current_noise_a: 2e-12,
             line_offset_nm: 0.0,
             tilt_nm: 0.0,
+            draw: 0,
+            physics: super::physics::PhysicsPlan::default(),
         }
     }
 }

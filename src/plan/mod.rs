@@ -7,10 +7,12 @@
 mod check;
 mod instruments;
 pub mod memory;
+pub mod physics;
 mod sections;
 
 pub use check::PlanError;
 pub use instruments::*;
+pub use physics::PhysicsPlan;
 pub use sections::*;
 
 use serde::{Deserialize, Serialize};

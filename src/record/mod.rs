@@ -25,6 +25,6 @@ pub use instrument::{Identity, Limits};
 pub use latent::LatentPoint;
 pub use measurement::{Measurement, Source};
 pub use motif::{GroundTruth, Labels, Motif};
-pub use property::PropertyPoint;
+pub use property::{PropertyGrid, PropertyPoint};
 pub use survey::{Survey, nm_to_pixel, pixel_to_nm};
 pub use sweep::{Sweep, SweepEnd};

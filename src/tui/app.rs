@@ -40,6 +40,7 @@ impl Pane {
                 Action::Left,
                 Action::Right,
                 Action::AddManual,
+                Action::MapLayer,
             ],
             Self::Queue => &[Action::Up, Action::Down, Action::Drop, Action::MoveUp],
             Self::Events | Self::Clusters => &[Action::Up, Action::Down],
@@ -71,6 +72,8 @@ pub struct App {
     pub curve_shown: Option<usize>,
     /// The I–V pane's current axis is log |I|.
     pub log_current: bool,
+    /// What the survey map colours.
+    pub layer: crate::tui::panes::layer::MapLayer,
     /// The map as last drawn, in cells (width, height): the cursor steps one
     /// cell. Set by the render, which sees the layout; 0 before the first.
     pub map_cells: std::cell::Cell<(u16, u16)>,
@@ -114,6 +117,21 @@ fn one_cell(at: u32, pixels: u32, cells: u16, forward: bool) -> u32 {
 }
 
 impl App {
+    /// The newest model's predicted response at every candidate, once a
+    /// training has landed.
+    pub fn property_grid(&self) -> Option<&crate::record::PropertyGrid> {
+        let c = self.snap.clusters.as_ref()?;
+        (!c.properties.points.is_empty()).then_some(&*c.properties)
+    }
+
+    /// The layer the map shows: the topography until there is a property map.
+    pub fn shown_layer(&self) -> crate::tui::panes::layer::MapLayer {
+        match self.property_grid() {
+            Some(_) => self.layer,
+            None => Default::default(),
+        }
+    }
+
     pub fn new(snap: Snapshot, theme: Theme, keymap: Keymap) -> Self {
         Self {
             snap,
@@ -126,6 +144,7 @@ impl App {
             events_scroll: 0,
             curve_shown: None,
             log_current: false,
+            layer: Default::default(),
             map_cells: std::cell::Cell::new((0, 0)),
             notice: None,
             tty_bytes_per_s: 0.0,
@@ -307,6 +326,16 @@ impl App {
                     }
                     .into(),
                 );
+                Vec::new()
+            }
+            Action::MapLayer => {
+                let has_map = self.property_grid().is_some();
+                self.notice = Some(if has_map {
+                    self.layer = self.layer.next();
+                    format!("map: {}", self.layer.title())
+                } else {
+                    "no property map yet: the dual VAE has not trained".into()
+                });
                 Vec::new()
             }
             Action::Confirm | Action::Cancel => Vec::new(),

@@ -49,12 +49,14 @@ pub enum Action {
     NewerCurve,
     /// Current on a linear axis or |I| on a log axis.
     LogCurrent,
+    /// The map's next layer: topography or a predicted property.
+    MapLayer,
     Confirm,
     Cancel,
 }
 
 impl Action {
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 30] = [
         Self::Quit,
         Self::PauseResume,
         Self::StepOnce,
@@ -82,6 +84,7 @@ impl Action {
         Self::OlderCurve,
         Self::NewerCurve,
         Self::LogCurrent,
+        Self::MapLayer,
         Self::Confirm,
         Self::Cancel,
     ];
@@ -116,6 +119,7 @@ impl Action {
             Self::OlderCurve => "show the curve before (older)",
             Self::NewerCurve => "show the curve after (past the newest: follow the run)",
             Self::LogCurrent => "current axis: linear I / log |I| (semi-log)",
+            Self::MapLayer => "map layer: topography, or a predicted property",
             Self::Confirm => "answer yes",
             Self::Cancel => "answer no / close",
         }
@@ -225,6 +229,7 @@ impl Default for Keymap {
             (Action::OlderCurve, &["["]),
             (Action::NewerCurve, &["]"]),
             (Action::LogCurrent, &["g"]),
+            (Action::MapLayer, &["c"]),
             (Action::Confirm, &["y"]),
             (Action::Cancel, &["n", "esc"]),
         ];

@@ -123,6 +123,7 @@ fn scripted() -> App {
             summaries,
             points,
             ari: Some(0.61),
+            properties: Arc::new(truth_as_prediction(&plan, &sim, &survey)),
         })),
         EngineEvent::Logged(Event {
             t_ms: 0,
@@ -144,6 +145,43 @@ fn scripted() -> App {
         snap.apply(e);
     }
     App::new(snap, Theme::builtin("dark", true).unwrap(), Keymap::default())
+}
+
+/// A property map with the film's own noise-free response at every
+/// candidate (a model that predicted perfectly), its spread a tenth of it.
+fn truth_as_prediction(
+    plan: &SessionPlan,
+    sim: &SimInstrument,
+    survey: &dualscope::record::Survey,
+) -> dualscope::record::PropertyGrid {
+    let grid = dualscope::record::Candidates::new(64, 64, 16, 2, None);
+    let points = grid
+        .sites()
+        .iter()
+        .map(|&(row, col)| {
+            let (x_nm, y_nm) = survey.pixel_to_nm(row, col);
+            let s = sim
+                .response_at(x_nm, y_nm)
+                .sweep(&plan.sweep, 1.0, (0.0, 0.0), &mut rand::rng());
+            let c = dualscope::scalar::CurveSummary::of(&s.bias_v, &s.current_a, 2e-11);
+            dualscope::record::PropertyPoint {
+                model_step: 24,
+                row,
+                col,
+                x_nm,
+                y_nm,
+                hysteresis_area: c.hysteresis_area,
+                max_current_a: c.max_current_a,
+                onset_v: c.onset_v,
+                hysteresis_area_std: Some(0.1 * c.hysteresis_area),
+                max_current_a_std: Some(0.1 * c.max_current_a),
+                onset_v_std: None,
+                cluster: (c.hysteresis_area > 2e-11) as u32,
+                model: "live".into(),
+            }
+        })
+        .collect();
+    dualscope::record::PropertyGrid::new(points)
 }
 
 fn screen(app: &App, width: u16, height: u16) -> TestBackend {
@@ -353,4 +391,41 @@ fn no_color_still_draws_the_map() {
     app.theme = Theme::builtin("dark", false).unwrap().without_colour();
     let text = screen(&app, 160, 48).to_string();
     assert!(text.contains('█') || text.contains('▓') || text.contains('▒'), "{text}");
+}
+
+/// The map's layer key steps through the predicted properties, each with
+/// its scale and units, and back to the topography.
+#[test]
+fn the_map_layers_at_both_sizes() {
+    let mut app = scripted();
+    app.on_action(Action::Cursor);
+    for (k, name) in ["loop_area", "max_current", "cluster", "spread"].iter().enumerate() {
+        app.on_action(Action::MapLayer);
+        insta::assert_snapshot!(format!("layer_{k}_{name}_80x24"), screen(&app, 80, 24));
+        if k < 2 {
+            insta::assert_snapshot!(format!("layer_{k}_{name}_160x48"), screen(&app, 160, 48));
+        }
+    }
+    app.on_action(Action::MapLayer);
+    assert_eq!(app.layer, dualscope::tui::panes::layer::MapLayer::Topography);
+    // The colours are the layer's: the map's cells change with it.
+    let colours = |app: &App| -> Vec<ratatui::style::Color> {
+        let b = screen(app, 80, 24);
+        let buf = b.buffer();
+        (6..20).flat_map(|y| (26..54).map(move |x| buf[(x, y)].fg)).collect()
+    };
+    let topography = colours(&app);
+    app.on_action(Action::MapLayer);
+    let loop_area = colours(&app);
+    assert_ne!(topography, loop_area);
+    let distinct: std::collections::BTreeSet<String> = loop_area.iter().map(|c| format!("{c:?}")).collect();
+    assert!(distinct.len() > 5, "a flat layer: {distinct:?}");
+    // Before any training there is nothing to show but the topography.
+    let mut bare = scripted();
+    bare.snap.clusters = None;
+    bare.on_action(Action::MapLayer);
+    assert_eq!(
+        bare.notice.as_deref(),
+        Some("no property map yet: the dual VAE has not trained")
+    );
 }

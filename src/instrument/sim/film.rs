@@ -56,10 +56,11 @@ pub struct FilmImage {
 
 impl Film {
     pub fn new(plan: &FilmPlan, master_seed: u64, width_nm: f64, height_nm: f64) -> Self {
+        let plan = &crate::plan::physics::drawn(plan);
         let seed = plan.seed.unwrap_or_else(|| seed::derive(master_seed, "film", &[]));
         let mut rng = seed::rng(seed, "grains", &[]);
         let heights = Normal::new(0.0, plan.grain_height_spread_nm.max(1e-9)).expect("finite spread");
-        let conductance = LogNormal::new(0.0, 0.35).expect("valid log-normal");
+        let conductance = LogNormal::new(0.0, plan.physics.conductance_spread.max(0.0)).expect("valid log-normal");
         // Grain centres by dart throwing with a minimum spacing, so grains have
         // comparable sizes as in a real film (a pure Poisson process gives slivers).
         let area = width_nm * height_nm;
@@ -138,6 +139,11 @@ impl Film {
     }
 
     /// The local geometry at a point.
+    /// The film's settings: the plan's, or those its `draw` picked.
+    pub fn plan(&self) -> &FilmPlan {
+        &self.plan
+    }
+
     pub fn site(&self, x_nm: f64, y_nm: f64) -> Site {
         let (ids, b12, b13) = self.neighbourhood(x_nm, y_nm);
         let asymmetric = self.asymmetry(ids[0], ids[1]).is_some();

@@ -16,6 +16,12 @@ use rand_distr::{Distribution, Normal};
 /// The shape of the response at one site.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Response {
+    /// Softness of the onset.
+    pub onset_width_v: f64,
+    /// Width of the trap window in bias.
+    pub trap_width_v: f64,
+    /// |I(−V)| / |I(V)|.
+    pub reverse_ratio: f64,
     /// Current scale.
     pub scale_a: f64,
     /// Bias where conduction turns on.
@@ -26,15 +32,11 @@ pub struct Response {
     pub trap_v: f64,
 }
 
-/// Scale of the current of a typical grain interior.
-const INTERIOR_SCALE_A: f64 = 25e-12;
-/// Softness of the onset.
-const ONSET_WIDTH_V: f64 = 0.1;
-/// Width of the trap window in bias.
-const TRAP_WIDTH_V: f64 = 0.3;
-
 impl Response {
-    pub fn at(site: &Site, groove_width_nm: f64, pit_radius_nm: f64) -> Self {
+    /// The response at `site` of the film `film` (its drawn plan: see
+    /// [`super::film::Film::plan`]).
+    pub fn at(site: &Site, film: &crate::plan::FilmPlan) -> Self {
+        let (groove_width_nm, pit_radius_nm, p) = (film.groove_width_nm, film.pit_radius_nm, &film.physics);
         // Logistic edges a few nm wide: the trap chemistry of a boundary or a
         // junction acts where the tip actually sits in it, so the response
         // changes over the width of the groove or pit, not a grain away.
@@ -46,17 +48,26 @@ impl Response {
             (near_boundary, 0.0)
         };
         let junction = edge(site.junction_nm, 0.8 * pit_radius_nm);
-        let scale_a = INTERIOR_SCALE_A
+        let scale_a = p.interior_current_a
             * site.grain_conductance
-            * (1.0 + 0.6 * groove)
-            * (1.0 - 0.85 * asym)
-            * (1.0 + 0.8 * junction);
-        let onset_v = 0.55 - 0.1 * groove + 0.3 * asym - 0.15 * junction;
-        let hysteresis = 0.08 + 0.35 * groove + 0.12 * asym + 1.3 * junction * site.pit_factor;
+            * (1.0 + p.groove_gain * groove)
+            * (1.0 - p.asymmetric_suppression * asym)
+            * (1.0 + p.junction_gain * junction);
+        let onset_v = p.onset_v
+            + p.groove_onset_shift_v * groove
+            + p.asymmetric_onset_shift_v * asym
+            + p.junction_onset_shift_v * junction;
+        let hysteresis = p.loop_base
+            + p.loop_groove * groove
+            + p.loop_asymmetric * asym
+            + p.loop_junction * junction * site.pit_factor;
         // Deeper pits trap at lower bias: junctions differ in *where* the loop opens.
         let junction_trap_v = 1.5 - 0.7 * site.pit_factor;
-        let trap_v = 1.0 + (junction_trap_v - 1.0) * junction;
+        let trap_v = p.trap_v + (junction_trap_v - p.trap_v) * junction;
         Self {
+            onset_width_v: p.onset_width_v,
+            trap_width_v: p.trap_width_v,
+            reverse_ratio: p.reverse_ratio,
             scale_a,
             onset_v,
             hysteresis,
@@ -67,27 +78,54 @@ impl Response {
     /// Noise-free current at `bias_v`, on the up (`false`) or down (`true`) branch.
     pub fn current_a(&self, bias_v: f64, down: bool) -> f64 {
         let v = bias_v.abs();
-        let x = (v - self.onset_v) / ONSET_WIDTH_V;
+        let x = (v - self.onset_v) / self.onset_width_v;
         let softplus = if x > 30.0 { x } else { x.exp().ln_1p() };
-        let mut i = self.scale_a * softplus + 0.02 * self.scale_a * v / ONSET_WIDTH_V;
+        let mut i = self.scale_a * softplus + 0.02 * self.scale_a * v / self.onset_width_v;
         if down {
-            let window = (-((v - self.trap_v) / TRAP_WIDTH_V).powi(2)).exp();
+            let window = (-((v - self.trap_v) / self.trap_width_v).powi(2)).exp();
             i *= 1.0 + self.hysteresis * window;
+        }
+        if bias_v < 0.0 {
+            i *= self.reverse_ratio;
         }
         i.copysign(bias_v)
     }
 
     /// Records a sweep: samples the current along the triangle, adds amplifier
-    /// noise, and stops at the compliance limit (the partial curve is kept).
-    pub fn sweep(&self, request: &SweepRequest, compliance_a: f64, noise_a: f64, rng: &mut impl Rng) -> Sweep {
+    /// noise (white, with `slow_share` of its variance an AR(1) drift along
+    /// the sweep), and stops at the compliance limit (the partial curve is kept).
+    pub fn sweep(
+        &self,
+        request: &SweepRequest,
+        compliance_a: f64,
+        (noise_a, slow_share): (f64, f64),
+        rng: &mut impl Rng,
+    ) -> Sweep {
         let biases = request.biases_v();
-        let normal = Normal::new(0.0, noise_a.max(0.0)).expect("finite noise");
+        let share = slow_share.clamp(0.0, 1.0);
+        let white = Normal::new(0.0, noise_a.max(0.0) * (1.0 - share).sqrt()).expect("finite noise");
+        // AR(1) with a correlation of ~20 samples, scaled to its share of the
+        // variance at stationarity.
+        const RHO: f64 = 0.95;
+        let kick = Normal::new(0.0, noise_a.max(0.0) * (share * (1.0 - RHO * RHO)).sqrt()).expect("finite noise");
+        let mut slow = if share > 0.0 {
+            Normal::new(0.0, noise_a.max(0.0) * share.sqrt())
+                .expect("finite noise")
+                .sample(rng)
+        } else {
+            0.0
+        };
         let mut bias_v = Vec::with_capacity(biases.len());
         let mut current_a = Vec::with_capacity(biases.len());
         let mut end = SweepEnd::Complete;
         let turn = request.turn_index();
         for (k, &v) in biases.iter().enumerate() {
-            let i = self.current_a(v, k > turn) + normal.sample(rng);
+            let mut noise = white.sample(rng);
+            if share > 0.0 {
+                slow = RHO * slow + kick.sample(rng);
+                noise += slow;
+            }
+            let i = self.current_a(v, k > turn) + noise;
             bias_v.push(v);
             current_a.push(i);
             if i.abs() > compliance_a {
@@ -123,10 +161,18 @@ mod tests {
         }
     }
 
+    fn film() -> crate::plan::FilmPlan {
+        crate::plan::FilmPlan {
+            groove_width_nm: 14.0,
+            pit_radius_nm: 26.0,
+            ..Default::default()
+        }
+    }
+
     fn loop_area(motif: Motif) -> f64 {
-        let r = Response::at(&site(motif), 14.0, 26.0);
+        let r = Response::at(&site(motif), &film());
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        let s = r.sweep(&SweepRequest::default(), 1.0, 0.0, &mut rng);
+        let s = r.sweep(&SweepRequest::default(), 1.0, (0.0, 0.0), &mut rng);
         scalar::hysteresis_area(&s.bias_v, &s.current_a)
     }
 
@@ -135,15 +181,15 @@ mod tests {
         let area: Vec<f64> = Motif::ALL.iter().map(|m| loop_area(*m)).collect();
         let junction = area[3];
         assert!(area.iter().all(|a| *a <= junction), "{area:?}");
-        let max = |m| Response::at(&site(m), 14.0, 26.0).current_a(1.5, false);
+        let max = |m| Response::at(&site(m), &film()).current_a(1.5, false);
         assert!(max(Motif::GbAsymmetric) < 0.5 * max(Motif::GrainInterior));
     }
 
     #[test]
     fn compliance_cuts_the_sweep_short() {
-        let r = Response::at(&site(Motif::TripleJunction), 14.0, 26.0);
+        let r = Response::at(&site(Motif::TripleJunction), &film());
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        let s = r.sweep(&SweepRequest::default(), 20e-12, 0.0, &mut rng);
+        let s = r.sweep(&SweepRequest::default(), 20e-12, (0.0, 0.0), &mut rng);
         assert_eq!(s.end, SweepEnd::Compliance);
         assert!(s.bias_v.len() < 251 && !s.bias_v.is_empty());
         assert!(s.current_a.last().unwrap().abs() > 20e-12);
@@ -151,7 +197,46 @@ mod tests {
 
     #[test]
     fn current_is_odd_in_bias() {
-        let r = Response::at(&site(Motif::GrainInterior), 14.0, 26.0);
+        let r = Response::at(&site(Motif::GrainInterior), &film());
         assert_eq!(r.current_a(-1.2, false), -r.current_a(1.2, false));
+    }
+
+    #[test]
+    fn slow_noise_drifts_along_the_sweep_with_the_same_spread() {
+        let flat = Response {
+            scale_a: 0.0,
+            ..Response::at(&site(Motif::GrainInterior), &film())
+        };
+        let noise = |share: f64| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+            let request = SweepRequest {
+                points: 2001,
+                ..SweepRequest::default()
+            };
+            flat.sweep(&request, 1.0, (1e-12, share), &mut rng).current_a
+        };
+        let stats = |x: &[f64]| {
+            let var = x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64;
+            let lag1 = x.windows(2).map(|w| w[0] * w[1]).sum::<f64>() / (x.len() - 1) as f64;
+            (var.sqrt(), lag1 / var)
+        };
+        let (white_sd, white_r) = stats(&noise(0.0));
+        let (slow_sd, slow_r) = stats(&noise(0.5));
+        assert!(white_r.abs() < 0.1, "white noise correlated: {white_r}");
+        assert!(slow_r > 0.3, "half slow noise barely correlated: {slow_r}");
+        assert!((slow_sd / white_sd - 1.0).abs() < 0.35, "{slow_sd} vs {white_sd}");
+    }
+
+    #[test]
+    fn a_rectifying_contact_passes_less_reverse_current() {
+        let f = crate::plan::FilmPlan {
+            physics: crate::plan::PhysicsPlan {
+                reverse_ratio: 0.25,
+                ..Default::default()
+            },
+            ..film()
+        };
+        let r = Response::at(&site(Motif::GrainInterior), &f);
+        assert!((r.current_a(-1.2, false) + 0.25 * r.current_a(1.2, false)).abs() < 1e-18);
     }
 }

@@ -118,7 +118,7 @@ impl SimInstrument {
     /// for scoring discovery against the truth).
     pub fn response_at(&self, x_nm: f64, y_nm: f64) -> Response {
         let site = self.film.site(x_nm, y_nm);
-        Response::at(&site, self.config.film.groove_width_nm, self.config.film.pit_radius_nm)
+        Response::at(&site, self.film.plan())
     }
 
     /// A full noisy sweep at a point, the same one the instrument would record
@@ -131,7 +131,10 @@ impl SimInstrument {
         self.response_at(x_nm, y_nm).sweep(
             request,
             self.config.safety.current_max_a,
-            self.config.film.current_noise_a,
+            (
+                self.film.plan().current_noise_a,
+                self.film.plan().physics.slow_noise_share,
+            ),
             &mut rng,
         )
     }
@@ -309,5 +312,24 @@ mod tests {
         assert!(s.sweep(&request).is_ok());
         assert!(matches!(s.sweep(&request), Err(InstrumentError::SweepFailed(_))));
         assert!(s.sweep(&request).is_ok());
+    }
+
+    /// A drawn film is another film: its own grains, its own physics, in
+    /// the topography and in the curves; draw 0 is the plan as written.
+    #[test]
+    fn a_drawn_film_differs_in_relief_and_response() {
+        let with_draw = |draw: u32| {
+            let mut plan = SessionPlan::default();
+            plan.sim.time_scale = 0.0;
+            plan.film.draw = draw;
+            SimInstrument::new(SimConfig::from_plan(&plan)).unwrap()
+        };
+        let (plain, drawn, again) = (with_draw(0), with_draw(7), with_draw(7));
+        assert_eq!(drawn.response_at(300.0, 900.0), again.response_at(300.0, 900.0));
+        assert_ne!(plain.response_at(300.0, 900.0), drawn.response_at(300.0, 900.0));
+        assert_eq!(plain.film.plan(), &crate::plan::FilmPlan::default());
+        assert_ne!(drawn.film.plan().physics, crate::plan::PhysicsPlan::default());
+        let relief = |s: &SimInstrument| s.film.render(32, 32).heights_nm;
+        assert_ne!(relief(&plain), relief(&drawn));
     }
 }

@@ -2,6 +2,7 @@
 //! cell), with the measured points, the tip, the top of the queue and the
 //! cursor on top. Without colour, heights are shaded with block characters.
 
+use super::layer::MapLayer;
 use crate::engine::QueueKind;
 use crate::record::Source;
 use crate::tui::app::App;
@@ -34,25 +35,39 @@ impl Widget for HeatMap<'_> {
         }
         let h = &survey.heights_nm;
         let (rows, cols) = (h.nrows(), h.ncols());
-        let (lo, hi) = survey.height_range_nm();
-        let span = (hi - lo).max(1e-12);
         let (w, ph) = (area.width as usize, area.height as usize * 2);
-        let value = |py: usize, x: usize| -> f64 {
+        let layer = app.shown_layer();
+        let grid = app.property_grid();
+        let (lo, hi) = match grid.and_then(|g| layer.range(g)) {
+            Some(range) => range,
+            None => survey.height_range_nm(),
+        };
+        let span = (hi - lo).max(1e-12);
+        // Each half cell: its place on the layer's scale (NaN where the model
+        // says nothing), and its colour.
+        let value = |py: usize, x: usize| -> (f64, Color) {
             let r = (py * rows / ph).min(rows - 1);
             let c = (x * cols / w).min(cols - 1);
-            (h[[r, c]] - lo) / span
+            let v = match (layer, grid) {
+                (MapLayer::Topography, _) | (_, None) => Some(h[[r, c]]),
+                (_, Some(g)) => g.at(r as u32, c as u32).and_then(|p| layer.value(p)),
+            };
+            match v {
+                None => (f64::NAN, Color::Black),
+                Some(v) if layer == MapLayer::Cluster => ((v - lo) / span, theme.cluster(v as u32)),
+                Some(v) => ((v - lo) / span, theme.heat_at((v - lo) / span)),
+            }
         };
         for y in 0..area.height as usize {
             for x in 0..w {
-                let (top, bottom) = (value(2 * y, x), value(2 * y + 1, x));
+                let ((top, top_c), (bottom, bottom_c)) = (value(2 * y, x), value(2 * y + 1, x));
                 let cell = &mut buf[(area.x + x as u16, area.y + y as u16)];
                 if theme.monochrome {
                     let v = 0.5 * (top + bottom);
-                    cell.set_symbol(SHADES[((v * 4.999) as usize).min(4)]);
+                    let shade = if v.is_nan() { 0 } else { ((v * 4.999) as usize).min(4) };
+                    cell.set_symbol(SHADES[shade]);
                 } else {
-                    cell.set_symbol("▀")
-                        .set_fg(theme.heat_at(top))
-                        .set_bg(theme.heat_at(bottom));
+                    cell.set_symbol("▀").set_fg(top_c).set_bg(bottom_c);
                 }
             }
         }

@@ -3,6 +3,7 @@
 pub mod clusters;
 pub mod curves;
 pub mod events;
+pub mod layer;
 pub mod map;
 pub mod overlay;
 pub mod queue;

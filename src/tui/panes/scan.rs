@@ -1,5 +1,6 @@
 //! Scan status: run state, progress, pace, instrument and link, and the map.
 
+use super::layer::MapLayer;
 use super::map::{self, HeatMap};
 use crate::engine::RunState;
 use crate::fmt;
@@ -86,19 +87,46 @@ fn cursor_title(app: &App) -> Option<String> {
     Some(format!("· cursor ({r}, {c}) {x_nm:.0}, {y_nm:.0} nm · {h:.1} nm "))
 }
 
-/// The height scale: the heat map's colours from the lowest to the highest
-/// pixel of the survey, with both ends in nm (shades without colour).
-fn height_scale(app: &App, width: u16) -> Line<'static> {
+/// The layer's value under the cursor, for the end of the scale line.
+fn under_cursor(app: &App) -> Option<String> {
+    let (r, c) = app.cursor?;
+    let layer = app.shown_layer();
+    let v = app.property_grid()?.at(r, c).and_then(|p| layer.value(p))?;
+    Some(format!("  ✚ {}", layer.read(v)))
+}
+
+/// The map's scale: the heat map's colours from the lowest to the highest
+/// value of the layer shown (the survey's heights, in nm, or a predicted
+/// property in its units), both ends written out (shades without colour);
+/// for the cluster layer, each cluster's colour.
+fn scale_line(app: &App, width: u16) -> Line<'static> {
     let t = &app.theme;
     let muted = Style::default().fg(t.muted);
     let Some(survey) = app.snap.survey.as_ref() else {
         return Line::default();
     };
-    let (lo, hi) = survey.height_range_nm();
-    let (lo_text, hi_text) = (format!(" {lo:.1} nm "), format!(" {hi:.1} nm"));
-    let room = (width as usize).saturating_sub(8 + lo_text.len() + hi_text.len());
+    let layer = app.shown_layer();
+    let range = app.property_grid().and_then(|g| layer.range(g));
+    let (lo, hi) = match range {
+        Some(r) if layer != MapLayer::Topography => r,
+        _ => survey.height_range_nm(),
+    };
+    let here = under_cursor(app);
+    let here_len = here.as_ref().map_or(0, |h| h.chars().count());
+    let here = here.map(Span::raw);
+    if layer == MapLayer::Cluster {
+        let mut spans = vec![Span::styled(" cluster ", muted)];
+        for k in (lo as u32)..=(hi as u32) {
+            spans.push(Span::styled("●", Style::default().fg(t.cluster(k))));
+            spans.push(Span::raw(format!(" {k} ")));
+        }
+        spans.extend(here);
+        return Line::from(spans);
+    }
+    let (lo_text, hi_text) = (format!(" {} ", layer.read(lo)), format!(" {}", layer.read(hi)));
+    let room = (width as usize).saturating_sub(8 + lo_text.len() + hi_text.len() + here_len);
     let bar = room.clamp(4, 24);
-    let mut spans = vec![Span::styled(" height", muted), Span::raw(lo_text)];
+    let mut spans = vec![Span::styled(format!(" {}", layer.short()), muted), Span::raw(lo_text)];
     for k in 0..bar {
         let v = k as f64 / (bar - 1) as f64;
         spans.push(if t.monochrome {
@@ -108,6 +136,7 @@ fn height_scale(app: &App, width: u16) -> Line<'static> {
         });
     }
     spans.push(Span::raw(hi_text));
+    spans.extend(here);
     Line::from(spans)
 }
 
@@ -154,7 +183,17 @@ fn legend(app: &App) -> Line<'static> {
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let focused = app.focus == Pane::Scan;
-    let mut title = format!(" 1 Scan · {} ", app.snap.session);
+    let layer = app.shown_layer();
+    // A narrow pane with a layer shown keeps the layer and the cursor in
+    // its title and leaves out the session (the top bar names the run).
+    let mut title = if layer != MapLayer::Topography && area.width < 100 {
+        " 1 Scan ".to_string()
+    } else {
+        format!(" 1 Scan · {} ", app.snap.session)
+    };
+    if layer != MapLayer::Topography {
+        title.push_str(&format!("· {} ", layer.tag()));
+    }
     if let Some(cursor) = cursor_title(app) {
         title.push_str(&cursor);
     }
@@ -171,7 +210,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     ])
     .areas(inner);
     frame.render_widget(Paragraph::new(status_lines(app)), status);
-    frame.render_widget(Paragraph::new(height_scale(app, scale.width)), scale);
+    frame.render_widget(Paragraph::new(scale_line(app, scale.width)), scale);
     frame.render_widget(Paragraph::new(legend(app)), legend_area);
     // Square pixels: a cell is about twice as tall as wide, and holds two rows.
     let side = map.width.min(map.height * 2);
