@@ -121,7 +121,17 @@ pub fn report(dir: &Path, out: &Path, args: &TrainArgs) -> color_eyre::Result<i3
         .clone()
         .ok_or_else(|| eyre!("{} has no survey yet", dir.display()))?;
     let a = train(&g)?;
-    let stems = report::figures(out, &survey, &g.samples, &a).map_err(|e| eyre!("drawing the figures: {e}"))?;
+    let points = crate::analysis::property_map::of_frame(
+        &a,
+        &g.samples,
+        &g.logs[0].plan,
+        &survey,
+        g.samples.len() as u32,
+        "report",
+    );
+    let grid = crate::record::PropertyGrid::new(points);
+    let stems =
+        report::figures(out, &survey, &g.samples, &a, Some(&grid)).map_err(|e| eyre!("drawing the figures: {e}"))?;
     let title = format!("dualscope report: session {}", g.logs[0].meta.session_id);
     std::fs::write(
         out.join("report.md"),

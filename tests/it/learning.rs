@@ -116,6 +116,9 @@ fn analyze_and_report_on_a_session() {
         "topography_clusters",
         "hysteresis_by_cluster",
         "acquisition_path",
+        "predicted_loop_area",
+        "predicted_max_current",
+        "predicted_onset",
     ] {
         let png = std::fs::read(figures.join(format!("{stem}.png"))).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{stem}.png");

@@ -1,15 +1,17 @@
 //! Publication-style figures of an analysis (SVG and PNG, with plotters) and a
 //! `report.md` beside them.
 
+mod predicted;
+
 use super::{Analysis, Sample};
-use crate::record::Survey;
+use crate::record::{PropertyGrid, Survey};
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// The bundled font (DejaVu Sans), so figures render the same on any machine.
-static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
 fn fonts() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -359,7 +361,14 @@ fn hysteresis<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, samples: &[Samp
 }
 
 /// Writes every figure as SVG and PNG into `out`; returns the file stems.
-pub fn figures(out: &Path, survey: &Survey, samples: &[Sample], a: &Analysis) -> Result<Vec<String>, ReportError> {
+/// With a property map, each predicted quantity gets a map of its own.
+pub fn figures(
+    out: &Path,
+    survey: &Survey,
+    samples: &[Sample],
+    a: &Analysis,
+    grid: Option<&PropertyGrid>,
+) -> Result<Vec<String>, ReportError> {
     fonts();
     std::fs::create_dir_all(out).map_err(|source| ReportError::Io {
         path: out.to_path_buf(),
@@ -398,6 +407,12 @@ pub fn figures(out: &Path, survey: &Survey, samples: &[Sample], a: &Analysis) ->
         &a.labels,
         true
     ));
+    if let Some(grid) = grid.filter(|g| !g.points.is_empty()) {
+        let measured: Vec<&Sample> = first.iter().map(|(_, s)| *s).collect();
+        for q in predicted::Predicted::ALL {
+            both!(q.stem(), |root| predicted::figure(&root, survey, grid, q, &measured));
+        }
+    }
     Ok(stems)
 }
 
