@@ -35,7 +35,7 @@ use dualscope::engine;
 use dualscope::instrument::sim::film::Film;
 use dualscope::instrument::sim::iv::Response;
 use dualscope::ml::cluster;
-use dualscope::plan::{PolicyKind, SessionPlan};
+use dualscope::plan::{PolicyKind, PropertyLatent, SessionPlan};
 use dualscope::record::Motif;
 use dualscope::store::SessionLog;
 
@@ -187,7 +187,7 @@ fn main() {
     let family = std::env::args().any(|a| a == "--family");
     let mut aris = Vec::new();
     let (mut measured_aris, mut physics_aris, mut four_aris) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut map_r2, mut knn_r2) = (Vec::new(), Vec::new());
+    let (mut map_r2, mut knn_r2, mut other_r2) = (Vec::new(), Vec::new(), Vec::new());
     let mut times = Vec::new();
     // Per finding: films where it held, films with a cluster to judge it on.
     let (mut held, mut judged) = ([0u32; 2], [0u32; 2]);
@@ -208,6 +208,9 @@ fn main() {
         }
         if let Some(l) = arg("--latent").and_then(|v| v.parse().ok()) {
             plan.analysis.vae_latent = l;
+        }
+        if arg("--property-latent").as_deref() == Some("adapter") {
+            plan.analysis.property_latent = PropertyLatent::Adapter;
         }
         plan.analysis.retrain_every = 0;
         plan.policy.name = policy;
@@ -262,17 +265,27 @@ fn main() {
         );
         let t0 = std::time::Instant::now();
         let (map, knn) = property_scores(&a, &samples, &plan, &survey, &film);
+        let mut other = plan.clone();
+        other.analysis.property_latent = match plan.analysis.property_latent {
+            PropertyLatent::Fitted => PropertyLatent::Adapter,
+            PropertyLatent::Adapter => PropertyLatent::Fitted,
+        };
+        let (map_other, _) = property_scores(&a, &samples, &other, &survey, &film);
         println!(
             "film {seed}: property map r² at unmeasured candidates: log loop area {:.3} (k-NN from raw patches {:.3}), \
-             log max current {:.3} ({:.3}); {:.1} s",
+             log max current {:.3} ({:.3}); {:.1} s; with property_latent = {:?}: {:.3}, {:.3}",
             map[0],
             knn[0],
             map[1],
             knn[1],
-            t0.elapsed().as_secs_f64()
+            t0.elapsed().as_secs_f64(),
+            other.analysis.property_latent,
+            map_other[0],
+            map_other[1]
         );
         map_r2.push(map);
         knn_r2.push(knn);
+        other_r2.push(map_other);
         times.push(a.train_s);
         println!(
             "film {seed}: {} measurements ({}), {} clusters, ARI {ari:.3}, dual VAE {:.1} s",
@@ -339,6 +352,13 @@ fn main() {
         list(&column(&map_r2, 1)),
         mean(&column(&knn_r2, 1)),
         list(&column(&knn_r2, 1))
+    );
+    println!(
+        "property map r² with the other property_latent: log loop area mean {:.3} ({}); log max current mean {:.3} ({})",
+        mean(&column(&other_r2, 0)),
+        list(&column(&other_r2, 0)),
+        mean(&column(&other_r2, 1)),
+        list(&column(&other_r2, 1))
     );
     println!(
         "finding 1 (junctions loop most) held in {}/{} films with a junction cluster",

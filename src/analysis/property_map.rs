@@ -53,9 +53,18 @@ pub fn predict(
     model_step: u32,
     model: &str,
 ) -> Vec<PropertyPoint> {
+    let fitted = plan.analysis.property_latent == crate::plan::PropertyLatent::Fitted;
     let members: Vec<_> = a
         .trainings()
-        .filter_map(|e| e.predictor.as_ref().map(|p| (p, &e.z_image)))
+        .filter_map(|e| {
+            let p = e.predictor.as_ref()?;
+            let p = if fitted {
+                p.fitted(&e.z_image, &e.z_spectrum)
+            } else {
+                p.clone()
+            };
+            Some((p, &e.z_image))
+        })
         .collect();
     if members.is_empty() || samples.is_empty() {
         return Vec::new();

@@ -132,10 +132,19 @@ pub fn report(dir: &Path, out: &Path, args: &TrainArgs) -> color_eyre::Result<i3
     let grid = crate::record::PropertyGrid::new(points);
     let stems =
         report::figures(out, &survey, &g.samples, &a, Some(&grid)).map_err(|e| eyre!("drawing the figures: {e}"))?;
-    let title = format!("dualscope report: session {}", g.logs[0].meta.session_id);
+    let meta = &g.logs[0].meta;
+    let started = chrono::DateTime::from_timestamp_millis(meta.started_ms)
+        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M %Z").to_string())
+        .unwrap_or_else(|| "at an unknown time".into());
+    let from = report::Provenance {
+        session_id: &meta.session_id,
+        started,
+        instrument: &meta.instrument_idn,
+        plan: &g.logs[0].plan,
+    };
     std::fs::write(
         out.join("report.md"),
-        report::markdown(&title, &a, g.samples.len(), &stems),
+        report::markdown(&from, &a, g.samples.len(), &stems),
     )
     .wrap_err_with(|| format!("cannot write {}", out.join("report.md").display()))?;
     println!("{}\n", pipeline::headline(&a));

@@ -245,6 +245,20 @@ pub struct AnalysisPlan {
     pub clusters: u32,
     /// Largest number of clusters BIC may choose.
     pub clusters_max: u32,
+    /// How the property map carries a patch's image latent to the spectral
+    /// latent its decoder reads: `fitted` (a least-squares map from the
+    /// image latents to the spectral views of the measured locations) or
+    /// `adapter` (the inverse of the learned alignment A alone).
+    pub property_latent: PropertyLatent,
+}
+
+/// See [`AnalysisPlan::property_latent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PropertyLatent {
+    #[default]
+    Fitted,
+    Adapter,
 }
 
 impl Default for AnalysisPlan {
@@ -263,6 +277,7 @@ impl Default for AnalysisPlan {
             vae_ensemble: 1,
             clusters: 0,
             clusters_max: 8,
+            property_latent: PropertyLatent::default(),
         }
     }
 }

@@ -110,6 +110,17 @@ fn analyze_and_report_on_a_session() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(!table.is_empty() && md.contains(&table), "{printed}\n---\n{md}");
+    // Where the data came from, a caption under every figure, what the words mean.
+    for part in [
+        "Sweep 0 V → 1.5 V → 0 V in 251 points",
+        "policy dn-dkl (budget 30",
+        "Survey 64×64 px over 500×500 nm",
+        "*The survey topography with every measured location coloured by its cluster.*",
+        "## Definitions",
+        "**onset**",
+    ] {
+        assert!(md.contains(part), "{part} missing from report.md:\n{md}");
+    }
     for stem in [
         "latent_map",
         "cluster_iv",

@@ -1,7 +1,10 @@
 //! Publication-style figures of an analysis (SVG and PNG, with plotters) and a
 //! `report.md` beside them.
 
+mod markdown;
 mod predicted;
+
+pub use markdown::{Provenance, markdown};
 
 use super::{Analysis, Sample};
 use crate::record::{PropertyGrid, Survey};
@@ -414,29 +417,6 @@ pub fn figures(
         }
     }
     Ok(stems)
-}
-
-/// The Markdown report beside the figures.
-pub fn markdown(title: &str, a: &Analysis, samples: usize, stems: &[String]) -> String {
-    let mut md = format!("# {title}\n\n");
-    md.push_str(&format!(
-        "{samples} measured locations; training took {:.1} s; {} clusters {}.\n\n",
-        a.train_s,
-        a.summaries.len(),
-        a.how
-    ));
-    if let Some(ari) = a.ari {
-        md.push_str(&format!(
-            "Agreement with the simulator's ground-truth motifs: adjusted Rand index {ari:.3}.\n\n"
-        ));
-    }
-    md.push_str("## Clusters\n\n");
-    md.push_str(&super::summary::table(&a.summaries));
-    md.push_str("\n## Figures\n\n");
-    for s in stems {
-        md.push_str(&format!("![{s}]({s}.png) ([svg]({s}.svg))\n\n"));
-    }
-    md
 }
 
 #[cfg(test)]

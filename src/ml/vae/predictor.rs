@@ -29,6 +29,10 @@ pub struct Predictor {
     /// latent × latent, row-major: the spectral latent whose view A matches a
     /// given image latent, z_spec = z_img·P with P the (ridge) inverse of A.
     to_spectral: Vec<f64>,
+    /// (latent + 1) × latent, row-major: an affine map from an image latent
+    /// to the spectral view the training's measured locations had, where
+    /// one was fitted ([`Predictor::fitted`]).
+    fitted: Option<Vec<f64>>,
     decoder: Vec<Dense>,
 }
 
@@ -46,6 +50,7 @@ impl Predictor {
             pose: image.pose,
             latent,
             to_spectral: ridge_inverse(&a, latent),
+            fitted: None,
             decoder: spectrum.decoder,
         })
     }
@@ -65,14 +70,52 @@ impl Predictor {
             .collect()
     }
 
+    /// The same predictor with the image latent carried to the spectral
+    /// view by the affine least-squares fit of `z_view` on `z_image` (the
+    /// training's own locations): the L1 alignment leaves the two views
+    /// offset and scaled against each other, and the decoder is sensitive
+    /// to where in the latent it is read.
+    pub fn fitted(&self, z_image: &[Vec<f32>], z_view: &[Vec<f32>]) -> Self {
+        let (l, n) = (self.latent, z_image.len());
+        let row = |z: &[f32]| -> Vec<f64> { z.iter().map(|v| *v as f64).chain(std::iter::once(1.0)).collect() };
+        let x: Vec<Vec<f64>> = z_image.iter().map(|z| row(z)).collect();
+        let m = l + 1;
+        // Normal equations with a small ridge for a latent the samples do not span.
+        let gram = faer::Mat::from_fn(m, m, |i, j| x.iter().map(|r| r[i] * r[j]).sum::<f64>());
+        let scale = (0..m).map(|i| gram[(i, i)]).fold(0.0, f64::max).max(1e-12);
+        let gram = faer::Mat::from_fn(m, m, |i, j| gram[(i, j)] + if i == j { 1e-9 * scale } else { 0.0 });
+        let Ok(llt) = gram.llt(faer::Side::Lower) else {
+            return self.clone();
+        };
+        let rhs = faer::Mat::from_fn(m, l, |i, j| {
+            x.iter().zip(z_view).map(|(r, v)| r[i] * v[j] as f64).sum::<f64>()
+        });
+        use faer::linalg::solvers::Solve;
+        let w = llt.solve(&rhs);
+        let ok = n > m && (0..m * l).all(|k| w[(k / l, k % l)].is_finite());
+        Self {
+            fitted: ok.then(|| (0..m * l).map(|k| w[(k / l, k % l)]).collect()),
+            ..self.clone()
+        }
+    }
+
     /// The curve (in [0, 1], the units the spectral view trained on) the
     /// spectral decoder gives for each image latent.
     pub fn curves(&self, z_image: &[Vec<f32>]) -> Vec<Vec<f32>> {
         let l = self.latent;
+        let view = |z: &[f32]| -> Vec<f64> {
+            match &self.fitted {
+                Some(w) => (0..l)
+                    .map(|j| w[l * l + j] + (0..l).map(|k| z[k] as f64 * w[k * l + j]).sum::<f64>())
+                    .collect(),
+                None => z.iter().map(|v| *v as f64).collect(),
+            }
+        };
         let z_spec: Vec<f32> = z_image
             .iter()
             .flat_map(|z| {
-                (0..l).map(move |j| (0..l).map(|k| z[k] as f64 * self.to_spectral[k * l + j]).sum::<f64>() as f32)
+                let v = view(z);
+                (0..l).map(move |j| (0..l).map(|k| v[k] * self.to_spectral[k * l + j]).sum::<f64>() as f32)
             })
             .collect();
         let width = self.decoder.last().map_or(0, |d| d.outputs).max(1);

@@ -183,9 +183,16 @@ fn the_predictor_reads_a_patch_it_never_saw_as_the_curve_of_its_kind() {
     // a dark one with a flat low curve.
     let bright: Vec<f32> = (0..16).map(|k| 0.78 + 0.012 * k as f32).collect();
     let dark = vec![0.12f32; 16];
-    let curves = p.curves(&p.image_latent(&[bright, dark].concat()));
-    let (ramp, flat) = (&curves[0], &curves[1]);
-    assert_eq!(ramp.len(), 10);
-    assert!(ramp[9] > ramp[0] + 0.5, "no ramp: {ramp:?}");
-    assert!(flat.iter().all(|v| (v - 0.05).abs() < 0.1), "not flat: {flat:?}");
+    let patches = [bright, dark].concat();
+    // Through A⁻¹ alone, and with the image latent first carried onto the
+    // spectral views of the training's own locations.
+    let fitted = p.fitted(&trained.z_image, &trained.z_spectrum);
+    for p in [p, &fitted] {
+        let curves = p.curves(&p.image_latent(&patches));
+        let (ramp, flat) = (&curves[0], &curves[1]);
+        assert_eq!(ramp.len(), 10);
+        assert!(ramp[9] > ramp[0] + 0.5, "no ramp: {ramp:?}");
+        assert!(flat.iter().all(|v| (v - 0.05).abs() < 0.1), "not flat: {flat:?}");
+    }
+    assert_ne!(&fitted, p, "a fit was made");
 }

@@ -1,0 +1,93 @@
+//! `report.md`: where the data came from, the clusters, every figure with
+//! its caption, and what the numbers mean.
+
+use crate::analysis::Analysis;
+
+/// What a report says about where its data came from.
+pub struct Provenance<'a> {
+    pub session_id: &'a str,
+    /// When the session started, as the reader's clock shows it.
+    pub started: String,
+    pub instrument: &'a str,
+    pub plan: &'a crate::plan::SessionPlan,
+}
+
+/// What each figure shows, for its caption.
+fn caption(stem: &str) -> &'static str {
+    match stem {
+        "latent_map" => {
+            "The joint latent map of the first dual VAE (the mean of the image and the aligned spectral \
+             latent of each measured location, first two dimensions), coloured by cluster."
+        }
+        "cluster_iv" => "The I–V curves of each cluster: every curve faint, the cluster's mean bold.",
+        "topography_clusters" => "The survey topography with every measured location coloured by its cluster.",
+        "hysteresis_by_cluster" => "The hysteresis loop area of every curve by cluster; the bar is the cluster's mean.",
+        "acquisition_path" => "The order the locations were measured in, over the survey (blue first, red last).",
+        "predicted_loop_area" => {
+            "The loop area the dual VAE predicts from the topography at every candidate location \
+             (the members' mean; see `property_map`), measured locations as points."
+        }
+        "predicted_max_current" => "The predicted maximum current at every candidate location, as above.",
+        "predicted_onset" => "The predicted onset bias at every candidate location, as above.",
+        _ => "",
+    }
+}
+
+/// The Markdown report beside the figures: where the data came from, the
+/// clusters, every figure with a caption, and what the numbers mean.
+pub fn markdown(from: &Provenance, a: &Analysis, samples: usize, stems: &[String]) -> String {
+    let p = from.plan;
+    let mut md = format!("# dualscope report: session {}\n\n", from.session_id);
+    md.push_str(&format!(
+        "Session started {}; instrument `{}`; policy {} (budget {}, {} seeds, seed {}).\n\n",
+        from.started, from.instrument, p.policy.name, p.policy.budget, p.policy.seeds, p.seed
+    ));
+    md.push_str(&format!(
+        "Survey {}×{} px over {:.0}×{:.0} nm. Sweep {} V → {} V → {} V in {} points, {} ms a point; \
+         compliance {:.1e} A.\n\n",
+        p.survey.rows,
+        p.survey.cols,
+        p.survey.width_nm,
+        p.survey.height_nm,
+        p.sweep.v_start,
+        p.sweep.v_max,
+        p.sweep.v_end,
+        p.sweep.points,
+        p.sweep.dwell_ms,
+        p.safety.current_max_a
+    ));
+    md.push_str(&format!(
+        "{samples} measured locations; training took {:.1} s; {} clusters {}.\n\n",
+        a.train_s,
+        a.summaries.len(),
+        a.how
+    ));
+    if let Some(ari) = a.ari {
+        md.push_str(&format!(
+            "Agreement with the simulator's ground-truth motifs: adjusted Rand index {ari:.3}.\n\n"
+        ));
+    }
+    md.push_str("## Clusters\n\n");
+    md.push_str(&crate::analysis::summary::table(&a.summaries));
+    md.push_str("\n## Figures\n\n");
+    for s in stems {
+        md.push_str(&format!("![{s}]({s}.png) ([svg]({s}.svg))\n\n*{}*\n\n", caption(s)));
+    }
+    md.push_str(&format!(
+        "## Definitions\n\n\
+         - **hysteresis loop area**: |∮ I dV| over the sweep, the area between the up and the down branch (V·A; \
+           shown in V·pA).\n\
+         - **onset**: the first bias on the up branch where |I| exceeds {:.0e} A (`analysis.onset_current_a`), \
+           interpolated between samples.\n\
+         - **max current**: the largest |I| of the curve.\n\
+         - **relief**: the mean height of the 4×4 px under the tip minus the patch's mean (nm; negative: a pit or \
+           groove); **depth**: the patch's mean minus its lowest point (nm).\n\
+         - **clusters**: a Gaussian mixture on the dual VAE's joint latent map, the number of clusters by BIC \
+           (or fixed by the settings); with several trainings, their consensus.\n\
+         - **adjusted Rand index**: agreement of two labellings, 1 identical, 0 as by chance.\n\
+         - **predicted maps**: each candidate patch through the image encoder, the shared latent and the spectral \
+           decoder of each trained model, reduced as a measured curve is; the members' mean.\n",
+        p.analysis.onset_current_a
+    ));
+    md
+}
