@@ -130,8 +130,15 @@ pub fn report(dir: &Path, out: &Path, args: &TrainArgs) -> color_eyre::Result<i3
         "report",
     );
     let grid = crate::record::PropertyGrid::new(points);
-    let stems =
-        report::figures(out, &survey, &g.samples, &a, Some(&grid)).map_err(|e| eyre!("drawing the figures: {e}"))?;
+    let stems = report::figures(
+        out,
+        &survey,
+        &g.samples,
+        &a,
+        Some(&grid),
+        g.logs[0].plan.policy.seeds as usize,
+    )
+    .map_err(|e| eyre!("drawing the figures: {e}"))?;
     let meta = &g.logs[0].meta;
     let started = chrono::DateTime::from_timestamp_millis(meta.started_ms)
         .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M %Z").to_string())

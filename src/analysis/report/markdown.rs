@@ -22,7 +22,10 @@ fn caption(stem: &str) -> &'static str {
         "cluster_iv" => "The I–V curves of each cluster: every curve faint, the cluster's mean bold.",
         "topography_clusters" => "The survey topography with every measured location coloured by its cluster.",
         "hysteresis_by_cluster" => "The hysteresis loop area of every curve by cluster; the bar is the cluster's mean.",
-        "acquisition_path" => "The order the locations were measured in, over the survey (blue first, red last).",
+        "acquisition_path" => {
+            "The order the locations were measured in, over the survey: colour by step (the bar), the \
+             Latin-hypercube seeds as squares."
+        }
         "predicted_loop_area" => {
             "The loop area the dual VAE predicts from the topography at every candidate location \
              (the members' mean; see `property_map`), measured locations as points."

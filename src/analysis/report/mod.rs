@@ -3,6 +3,7 @@
 
 mod markdown;
 mod predicted;
+mod topography;
 
 pub use markdown::{Provenance, markdown};
 
@@ -224,99 +225,6 @@ fn cluster_curves<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Analysi
 }
 
 /// Grey-scale survey with measured points on top (coloured by cluster, or a path).
-fn topography<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    survey: &Survey,
-    samples: &[(usize, &Sample)],
-    labels: &[usize],
-    path: bool,
-) -> Res {
-    root.fill(&WHITE).map_err(e)?;
-    let title = if path {
-        "Acquisition path over the survey topography (points: blue first, red last)"
-    } else {
-        "Survey topography with measured points coloured by cluster"
-    };
-    let (w, h) = (survey.width_nm, survey.height_nm);
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(55)
-        .build_cartesian_2d(0.0..w, h..0.0)
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc("x (nm)")
-        .y_desc("y (nm)")
-        .draw()
-        .map_err(e)?;
-    // At most 128 cells a side: an SVG of every pixel would be megabytes.
-    let (rows, cols) = survey.heights_nm.dim();
-    let step = rows.max(cols).div_ceil(128).max(1);
-    let (lo, hi) = survey
-        .heights_nm
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
-    let (cw, ch) = (w / cols as f64, h / rows as f64);
-    let mut cells = Vec::new();
-    for r in (0..rows).step_by(step) {
-        for c in (0..cols).step_by(step) {
-            let v = ((survey.heights_nm[[r, c]] - lo) / (hi - lo).max(1e-12) * 200.0 + 30.0) as u8;
-            let (x0, y0) = (c as f64 * cw, r as f64 * ch);
-            cells.push(Rectangle::new(
-                [(x0, y0), (x0 + cw * step as f64, y0 + ch * step as f64)],
-                RGBColor(v, v, v).filled(),
-            ));
-        }
-    }
-    chart.draw_series(cells).map_err(e)?;
-    if path {
-        let line: Vec<(f64, f64)> = samples.iter().map(|(_, s)| (s.x_nm, s.y_nm)).collect();
-        chart
-            .draw_series(LineSeries::new(line, RGBColor(213, 94, 0).mix(0.7).stroke_width(1)))
-            .map_err(e)?;
-        let n = samples.len().max(1) as f64;
-        chart
-            .draw_series(samples.iter().enumerate().map(|(k, (_, s))| {
-                let t = k as f64 / n;
-                Circle::new(
-                    (s.x_nm, s.y_nm),
-                    3,
-                    RGBColor((255.0 * t) as u8, (80.0 * (1.0 - t)) as u8, (255.0 * (1.0 - t)) as u8).filled(),
-                )
-            }))
-            .map_err(e)?;
-    } else {
-        // One series per cluster, so the legend can say which colour is which.
-        let clusters = labels.iter().copied().max().map_or(0, |m| m + 1);
-        for c in 0..clusters {
-            let mine: Vec<(f64, f64)> = samples
-                .iter()
-                .filter(|(k, _)| labels[*k] == c)
-                .map(|(_, s)| (s.x_nm, s.y_nm))
-                .collect();
-            if mine.is_empty() {
-                continue;
-            }
-            let col = colour(c);
-            let n = mine.len();
-            chart
-                .draw_series(mine.iter().map(|p| Circle::new(*p, 4, col.filled())))
-                .map_err(e)?
-                .label(format!("cluster {c} (n = {n})"))
-                .legend(move |(x, y)| Circle::new((x, y), 4, col.filled()));
-            chart
-                .draw_series(mine.iter().map(|p| Circle::new(*p, 4, BLACK.stroke_width(1))))
-                .map_err(e)?;
-        }
-        let points: Vec<(f64, f64)> = samples.iter().map(|(_, s)| (s.x_nm, s.y_nm)).collect();
-        legend(&mut chart, quiet_corner(&points, &(0.0..w), &(h..0.0)))?;
-    }
-    root.present().map_err(e)
-}
-
 fn hysteresis<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, samples: &[Sample], a: &Analysis) -> Res {
     root.fill(&WHITE).map_err(e)?;
     let k = a.summaries.len();
@@ -364,13 +272,15 @@ fn hysteresis<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, samples: &[Samp
 }
 
 /// Writes every figure as SVG and PNG into `out`; returns the file stems.
-/// With a property map, each predicted quantity gets a map of its own.
+/// With a property map, each predicted quantity gets a map of its own;
+/// the first `seeds` steps are marked as seeds on the acquisition path.
 pub fn figures(
     out: &Path,
     survey: &Survey,
     samples: &[Sample],
     a: &Analysis,
     grid: Option<&PropertyGrid>,
+    seeds: usize,
 ) -> Result<Vec<String>, ReportError> {
     fonts();
     std::fs::create_dir_all(out).map_err(|source| ReportError::Io {
@@ -399,16 +309,16 @@ pub fn figures(
     }
     both!("latent_map", |root| latent_map(&root, a));
     both!("cluster_iv", |root| cluster_curves(&root, a));
-    both!("topography_clusters", |root| topography(
-        &root, survey, &first, &a.labels, false
+    both!("topography_clusters", |root| topography::figure(
+        &root, survey, &first, &a.labels, None
     ));
     both!("hysteresis_by_cluster", |root| hysteresis(&root, samples, a));
-    both!("acquisition_path", |root| topography(
+    both!("acquisition_path", |root| topography::figure(
         &root,
         survey,
         &first_sorted,
         &a.labels,
-        true
+        Some(seeds)
     ));
     if let Some(grid) = grid.filter(|g| !g.points.is_empty()) {
         let measured: Vec<&Sample> = first.iter().map(|(_, s)| *s).collect();

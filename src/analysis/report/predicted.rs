@@ -65,7 +65,7 @@ impl Predicted {
 
 /// Viridis, five stops: perceptually even, readable in grey and by
 /// colour-blind readers.
-fn viridis(t: f64) -> RGBColor {
+pub(super) fn viridis(t: f64) -> RGBColor {
     const STOPS: [(f64, f64, f64); 5] = [
         (68.0, 1.0, 84.0),
         (59.0, 82.0, 139.0),
@@ -98,10 +98,7 @@ pub fn figure<DB: DrawingBackend>(
             (lo.min(*v), hi.max(*v))
         });
     let (lo, hi) = if lo < hi { (lo, hi) } else { (lo - 0.5, lo + 0.5) };
-    // A square frame draws square: the plot is as wide as it is high (the
-    // caption and x labels take about what the y labels and margins do).
-    let (width_px, height_px) = root.dim_in_pixel();
-    let (map_area, bar_area) = root.split_horizontally((height_px + 20).min(width_px.saturating_sub(150)));
+    let (map_area, bar_area) = beside_bar(root);
     let (w, h) = (survey.width_nm, survey.height_nm);
     let caption = format!(
         "{} from the topography ({} curves; points: measured)",
@@ -151,8 +148,18 @@ pub fn figure<DB: DrawingBackend>(
                 .map(|s| Circle::new((s.x_nm, s.y_nm), 3, BLACK.stroke_width(1))),
         )
         .map_err(e)?;
-    colour_bar(&bar_area, q, lo, hi)?;
+    colour_bar(&bar_area, q.units(), (lo, hi), q.log(), viridis)?;
     root.present().map_err(e)
+}
+
+/// The figure split into a map and a colour bar beside it: a square frame
+/// draws square, the plot as wide as it is high (the caption and x labels
+/// take about what the y labels and margins do).
+pub(super) fn beside_bar<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+) -> (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>) {
+    let (width_px, height_px) = root.dim_in_pixel();
+    root.split_horizontally((height_px + 20).min(width_px.saturating_sub(150)))
 }
 
 /// The grid's spacing in pixels (the smallest step between its columns).
@@ -163,7 +170,15 @@ fn spacing_px(grid: &PropertyGrid) -> u32 {
     cols.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(1).max(1)
 }
 
-fn colour_bar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, q: Predicted, lo: f64, hi: f64) -> Res {
+/// A vertical colour bar from `lo` to `hi` in `ramp`'s colours, labelled
+/// `units`; `log`: the values are log10 of what the labels read.
+pub(super) fn colour_bar<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    units: &str,
+    (lo, hi): (f64, f64),
+    log: bool,
+    ramp: fn(f64) -> RGBColor,
+) -> Res {
     let mut bar = ChartBuilder::on(area)
         .margin_top(60)
         .margin_bottom(57)
@@ -171,7 +186,6 @@ fn colour_bar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, q: Predicted, l
         .y_label_area_size(80)
         .build_cartesian_2d(0.0..1.0, lo..hi)
         .map_err(e)?;
-    let log = q.log();
     // Enough digits that neighbouring ticks differ, however narrow the range.
     let (a, b) = if log {
         (10f64.powf(lo), 10f64.powf(hi))
@@ -187,7 +201,7 @@ fn colour_bar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, q: Predicted, l
     bar.configure_mesh()
         .disable_mesh()
         .disable_x_axis()
-        .y_desc(q.units())
+        .y_desc(units)
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 16))
         .y_label_formatter(&|v| {
@@ -199,10 +213,7 @@ fn colour_bar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, q: Predicted, l
     let steps = 100;
     bar.draw_series((0..steps).map(|k| {
         let (a, b) = (k as f64 / steps as f64, (k + 1) as f64 / steps as f64);
-        Rectangle::new(
-            [(0.0, lo + a * (hi - lo)), (1.0, lo + b * (hi - lo))],
-            viridis(a).filled(),
-        )
+        Rectangle::new([(0.0, lo + a * (hi - lo)), (1.0, lo + b * (hi - lo))], ramp(a).filled())
     }))
     .map_err(e)?;
     Ok(())
