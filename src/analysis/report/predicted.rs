@@ -105,20 +105,7 @@ pub fn figure<DB: DrawingBackend>(
         q.caption(),
         grid.model_step
     );
-    let mut chart = ChartBuilder::on(&map_area)
-        .caption(caption, ("sans-serif", 19))
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(55)
-        .build_cartesian_2d(0.0..w, h..0.0)
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc("x (nm)")
-        .y_desc("y (nm)")
-        .draw()
-        .map_err(e)?;
+    let mut chart = super::topography::frame(&map_area, &caption, survey)?;
     // A cell per candidate, as wide as the grid's spacing.
     let (nm_per_px_x, nm_per_px_y) = (w / survey.cols().max(1) as f64, h / survey.rows().max(1) as f64);
     let spacing = spacing_px(grid) as f64;

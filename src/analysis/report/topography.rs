@@ -7,11 +7,36 @@ use super::{Res, colour, e, legend, quiet_corner};
 use crate::analysis::Sample;
 use crate::record::Survey;
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 fn grey(t: f64) -> RGBColor {
     let v = (t.clamp(0.0, 1.0) * 200.0 + 30.0) as u8;
     RGBColor(v, v, v)
+}
+
+/// A chart over the survey frame in nm, y down as the image is, axes
+/// labelled.
+pub(super) fn frame<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+    survey: &Survey,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, super::ReportError> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 19))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0.0..survey.width_nm, survey.height_nm..0.0)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("x (nm)")
+        .y_desc("y (nm)")
+        .draw()
+        .map_err(e)?;
+    Ok(chart)
 }
 
 /// `path`: the acquisition path, the first `seeds` of the steps marked as
@@ -31,20 +56,7 @@ pub fn figure<DB: DrawingBackend>(
     };
     let (map_area, bar_area) = beside_bar(root);
     let (w, h) = (survey.width_nm, survey.height_nm);
-    let mut chart = ChartBuilder::on(&map_area)
-        .caption(title, ("sans-serif", 19))
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(55)
-        .build_cartesian_2d(0.0..w, h..0.0)
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc("x (nm)")
-        .y_desc("y (nm)")
-        .draw()
-        .map_err(e)?;
+    let mut chart = frame(&map_area, title, survey)?;
     // At most 256 cells a side (a 256 px survey is drawn pixel for pixel; an
     // SVG of a larger one would be megabytes).
     let (rows, cols) = survey.heights_nm.dim();
