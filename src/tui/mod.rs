@@ -185,7 +185,10 @@ pub fn run(engine: Engine, console: Console) -> color_eyre::Result<RunOutcome> {
                         gone = true;
                     }
                 }
-                if app.exit {
+                // Nobody to show the ended run to (the terminal hung up, or a
+                // signal asked us to go): leave, or the process outlives its
+                // terminal and its session.
+                if app.exit || (gone && app.engine_done) {
                     break;
                 }
                 tokio::select! {
@@ -243,6 +246,9 @@ pub fn run(engine: Engine, console: Console) -> color_eyre::Result<RunOutcome> {
                     }
                     _ = terminate.recv() => {
                         let _ = commands.send(Command::Quit);
+                        if app.engine_done {
+                            break;
+                        }
                     }
                 }
             }

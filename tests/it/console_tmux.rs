@@ -253,6 +253,40 @@ fn a_finished_console_is_idle() {
     tmux.keys(&["q"]);
 }
 
+/// A finished run's console whose terminal goes away (the tmux server
+/// killed, the SSH link dropped) leaves, as does one asked to by SIGTERM:
+/// found spinning 70 % of a core for an hour after `tmux kill-server`.
+#[test]
+fn a_finished_console_leaves_when_its_terminal_hangs_up_or_it_is_told_to() {
+    for (name, signal) in [("hup-done", libc::SIGHUP), ("term-done", libc::SIGTERM)] {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = fast_plan(dir.path(), "");
+        let runs = dir.path().join("runs");
+        let exit = dir.path().join("exit.txt");
+        let cmd = format!(
+            "exec sh -c '{} run {} --budget 12 --out {}; echo $? > {}'",
+            env!("CARGO_BIN_EXE_dualscope"),
+            plan.display(),
+            runs.display(),
+            exit.display()
+        );
+        let tmux = Tmux::start(name, 100, 30, &cmd);
+        tmux.wait_for("FINISHED", 60);
+        let shell = tmux.pane_pid();
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap_or_default();
+        let console: i32 = children
+            .split_whitespace()
+            .next()
+            .expect("the console runs")
+            .parse()
+            .unwrap();
+        unsafe {
+            libc::kill(console, signal);
+        }
+        assert_eq!(wait_exit(&exit, 15).trim(), "0", "{name}: the console stayed");
+    }
+}
+
 #[test]
 fn a_bad_theme_or_no_terminal_leaves_no_session_behind() {
     let dir = tempfile::tempdir().unwrap();
