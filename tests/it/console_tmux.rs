@@ -170,18 +170,8 @@ fn a_hang_up_leaves_a_resumable_session_with_nothing_lost() {
     let tmux = Tmux::start("hup", 100, 30, &cmd);
     tmux.wait_for("RUNNING", 30);
     std::thread::sleep(Duration::from_millis(1500));
-    // The console is the shell's child: find it and hang it up as sshd would.
-    let shell = tmux.pane_pid();
-    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap_or_default();
-    let console: i32 = children
-        .split_whitespace()
-        .next()
-        .expect("the console runs")
-        .parse()
-        .unwrap();
-    unsafe {
-        libc::kill(console, libc::SIGHUP);
-    }
+    // Hang it up as sshd would.
+    signal_console(&tmux, libc::SIGHUP);
     assert_eq!(wait_exit(&exit, 30).trim(), "0", "a hang-up pauses cleanly");
     let session = only_session(&runs);
     let log = SessionLog::load(&session).unwrap();
@@ -200,6 +190,22 @@ fn a_hang_up_leaves_a_resumable_session_with_nothing_lost() {
     )
     .unwrap();
     assert_eq!(raw.len(), 150, "a step was written twice");
+}
+
+/// Sends `signal` to the console the pane's shell (`exec sh -c '…'`) runs
+/// as its child.
+fn signal_console(tmux: &Tmux, signal: i32) {
+    let shell = tmux.pane_pid();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap_or_default();
+    let console: i32 = children
+        .split_whitespace()
+        .next()
+        .expect("the console runs")
+        .parse()
+        .unwrap();
+    unsafe {
+        libc::kill(console, signal);
+    }
 }
 
 /// CPU time (user + system) of a process so far, in clock ticks.
@@ -272,17 +278,7 @@ fn a_finished_console_leaves_when_its_terminal_hangs_up_or_it_is_told_to() {
         );
         let tmux = Tmux::start(name, 100, 30, &cmd);
         tmux.wait_for("FINISHED", 60);
-        let shell = tmux.pane_pid();
-        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap_or_default();
-        let console: i32 = children
-            .split_whitespace()
-            .next()
-            .expect("the console runs")
-            .parse()
-            .unwrap();
-        unsafe {
-            libc::kill(console, signal);
-        }
+        signal_console(&tmux, signal);
         assert_eq!(wait_exit(&exit, 15).trim(), "0", "{name}: the console stayed");
     }
 }
