@@ -129,8 +129,7 @@ pub fn export(args: &ExportArgs) -> color_eyre::Result<i32> {
         }
         _ if args.table != ExportTable::Measurements => {
             return Err(color_eyre::eyre::eyre!(
-                "--table {} is written as Parquet only (leave out --format)",
-                "property_map"
+                "--table property_map is written as Parquet only (leave out --format)"
             ));
         }
         Format::Gwy => {
