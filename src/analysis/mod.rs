@@ -6,6 +6,7 @@
 //! saved embeddings out), `summary` and `findings` (what the clusters mean),
 //! `relief` (the patch as the tip feels it), `report` (figures).
 
+mod clustered;
 mod curve_scale;
 pub mod findings;
 pub mod pipeline;
@@ -16,6 +17,7 @@ mod samples;
 pub mod summary;
 mod train;
 
+pub use clustered::Clustered;
 pub use curve_scale::CurveScale;
 pub use samples::{PatchView, Sample, samples};
 pub use summary::ClusterSummary;

@@ -161,18 +161,3 @@ pub fn save(g: &Gathered, a: &Analysis) -> Vec<Saved> {
     }
     saved
 }
-
-/// The analysis in one line: how many clusters, how they were decided, how
-/// long it took, and the ARI where the truth is known.
-pub fn headline(a: &Analysis) -> String {
-    let mut s = format!(
-        "{} clusters {}, trained in {:.1} s",
-        a.summaries.len(),
-        a.how,
-        a.train_s
-    );
-    if let Some(ari) = a.ari {
-        s.push_str(&format!("; adjusted Rand index vs. the true motifs: {ari:.3}"));
-    }
-    s
-}

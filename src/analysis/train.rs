@@ -7,7 +7,6 @@ use crate::ml::cluster::{self, Mixture};
 use crate::ml::consensus;
 use crate::ml::vae::{self, Embedding, VaeSettings};
 use crate::plan::AnalysisPlan;
-use crate::record::Motif;
 
 /// The settings of training `member` of an ensemble; member 0 is the one
 /// training of `vae_ensemble = 1`, so a single training is the same either way.
@@ -203,11 +202,7 @@ pub fn analyze_watched(
     let mut members = trainings.into_iter();
     let (embedding, mixture) = members.next().expect("the first training is there");
     let others = members.map(|(e, _)| e).collect();
-    let ari = samples
-        .iter()
-        .map(|s| s.truth.map(|m| Motif::ALL.iter().position(|x| *x == m).unwrap_or(0)))
-        .collect::<Option<Vec<usize>>>()
-        .map(|truth| cluster::adjusted_rand_index(&labels, &truth));
+    let ari = super::clustered::ari(samples, &labels);
     let summaries = summary::summarise(samples, &labels);
     Ok(Analysis {
         embedding,

@@ -2,8 +2,9 @@
 //! figures, offline, on one session or several together.
 
 use crate::analysis::pipeline::{self, Gathered};
-use crate::analysis::{Analysis, report};
+use crate::analysis::{Analysis, Clustered, Sample, report};
 use crate::plan::AnalysisPlan;
+use crate::record::{PropertyGrid, Survey};
 use clap::Args;
 use color_eyre::eyre::{WrapErr, eyre};
 use std::path::{Path, PathBuf};
@@ -38,6 +39,11 @@ impl TrainArgs {
         let mut probe = AnalysisPlan::default();
         self.apply(&mut probe);
         probe.validate().map_err(|e| eyre!("bad training option: {e}"))
+    }
+
+    /// Whether any training option was given.
+    fn any(&self) -> bool {
+        self.epochs.is_some() || self.clusters.is_some() || self.spatial_decoder || self.ensemble.is_some()
     }
 
     fn apply(&self, a: &mut AnalysisPlan) {
@@ -99,7 +105,7 @@ fn train(g: &Gathered) -> color_eyre::Result<Analysis> {
 pub fn analyze(dirs: &[PathBuf], args: &TrainArgs) -> color_eyre::Result<i32> {
     let g = gather(dirs, args)?;
     let a = train(&g)?;
-    println!("{}\n", pipeline::headline(&a));
+    println!("{}\n", Clustered::of(&a).headline());
     print!("{}", crate::analysis::summary::table(&a.summaries));
     for saved in pipeline::save(&g, &a) {
         match saved.result {
@@ -114,28 +120,84 @@ pub fn analyze(dirs: &[PathBuf], args: &TrainArgs) -> color_eyre::Result<i32> {
     Ok(0)
 }
 
-pub fn report(dir: &Path, out: &Path, args: &TrainArgs) -> color_eyre::Result<i32> {
+/// The clusters a report shows, the samples they were made on, the
+/// predicted maps, and what the reader should know about where they came from.
+struct Shown {
+    clusters: Option<Clustered>,
+    samples: Vec<Sample>,
+    grid: Option<PropertyGrid>,
+    notes: Vec<String>,
+}
+
+/// The saved model unless told to train, or none was saved; a session too
+/// short to cluster gets no clusters, and says so.
+fn shown(g: &Gathered, survey: &Survey, retrain: bool) -> color_eyre::Result<Shown> {
+    let mut notes = Vec::new();
+    let n = g.samples.len();
+    if !retrain {
+        let saved = crate::store::saved::newest_model(&g.logs[0].dir)
+            .wrap_err_with(|| format!("cannot read the saved model of {}", g.logs[0].dir.display()))?;
+        if let Some((model, (clusters, samples))) =
+            saved.and_then(|m| Clustered::saved(&g.samples, &m).map(|shown| (m, shown)))
+        {
+            if samples.len() < n {
+                notes.push(format!(
+                    "The saved `{}` model was trained on {} of the {n} curves; the {} later ones are not \
+                     in its clusters (`dualscope report --retrain` trains on all).",
+                    model.model,
+                    samples.len(),
+                    n - samples.len()
+                ));
+            }
+            let grid = (!model.properties.is_empty()).then(|| PropertyGrid::new(model.properties));
+            return Ok(Shown {
+                clusters: Some(clusters),
+                samples,
+                grid,
+                notes,
+            });
+        }
+        if n >= 4 {
+            eprintln!("the session saved no model: training one now");
+        }
+    }
+    if n < 4 {
+        notes.push(format!(
+            "{n} curve(s): too few to cluster (the dual VAE needs at least 4); the path and the curves are shown."
+        ));
+        return Ok(Shown {
+            clusters: None,
+            samples: g.samples.clone(),
+            grid: None,
+            notes,
+        });
+    }
+    let a = train(g)?;
+    let points = crate::analysis::property_map::of_frame(&a, &g.samples, &g.logs[0].plan, survey, n as u32, "report");
+    Ok(Shown {
+        clusters: Some(Clustered::of(&a)),
+        samples: g.samples.clone(),
+        grid: Some(PropertyGrid::new(points)),
+        notes,
+    })
+}
+
+pub fn report(dir: &Path, out: &Path, retrain: bool, args: &TrainArgs) -> color_eyre::Result<i32> {
     let g = gather(&[dir.to_path_buf()], args)?;
     let survey = g.logs[0]
         .survey
         .clone()
-        .ok_or_else(|| eyre!("{} has no survey yet", dir.display()))?;
-    let a = train(&g)?;
-    let points = crate::analysis::property_map::of_frame(
-        &a,
-        &g.samples,
-        &g.logs[0].plan,
-        &survey,
-        g.samples.len() as u32,
-        "report",
-    );
-    let grid = crate::record::PropertyGrid::new(points);
+        .ok_or_else(|| eyre!("{} has no survey yet: nothing to report", dir.display()))?;
+    if g.samples.is_empty() {
+        return Err(eyre!("{} has no measured curve yet: nothing to report", dir.display()));
+    }
+    let shown = shown(&g, &survey, retrain || args.any())?;
     let stems = report::figures(
         out,
         &survey,
-        &g.samples,
-        &a,
-        Some(&grid),
+        &shown.samples,
+        shown.clusters.as_ref(),
+        shown.grid.as_ref(),
         g.logs[0].plan.policy.seeds as usize,
     )
     .map_err(|e| eyre!("drawing the figures: {e}"))?;
@@ -149,13 +211,16 @@ pub fn report(dir: &Path, out: &Path, args: &TrainArgs) -> color_eyre::Result<i3
         instrument: &meta.instrument_idn,
         plan: &g.logs[0].plan,
     };
-    std::fs::write(
-        out.join("report.md"),
-        report::markdown(&from, &a, g.samples.len(), &stems),
-    )
-    .wrap_err_with(|| format!("cannot write {}", out.join("report.md").display()))?;
-    println!("{}\n", pipeline::headline(&a));
-    print!("{}", crate::analysis::summary::table(&a.summaries));
+    let md = report::markdown(&from, shown.clusters.as_ref(), g.samples.len(), &stems, &shown.notes);
+    std::fs::write(out.join("report.md"), md)
+        .wrap_err_with(|| format!("cannot write {}", out.join("report.md").display()))?;
+    for note in &shown.notes {
+        println!("{note}");
+    }
+    if let Some(c) = &shown.clusters {
+        println!("{}\n", c.headline());
+        print!("{}", crate::analysis::summary::table(&c.summaries));
+    }
     println!(
         "\nwrote report.md and {} figures (SVG + PNG) to {}",
         stems.len(),

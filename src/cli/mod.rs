@@ -52,13 +52,21 @@ pub enum Command {
         #[command(flatten)]
         train: analyze::TrainArgs,
     },
-    /// Figures (SVG + PNG) and report.md of a session's latent map and clusters.
+    /// Figures (SVG + PNG) and report.md of a session: its path and curves,
+    /// and its latent map, clusters and predicted maps drawn from the newest
+    /// model the session saved (live or by `analyze`); trains one only with
+    /// --retrain, a training option, or when none was saved. Any session
+    /// with a curve gets a report; clusters need at least 4.
     Report {
         /// The session folder.
         session: PathBuf,
         /// Folder for the figures and report.md.
         #[arg(long)]
         out: PathBuf,
+        /// Train the dual VAE again instead of using the saved model (implied
+        /// by --epochs, --clusters, --ensemble or --spatial-decoder).
+        #[arg(long)]
+        retrain: bool,
         #[command(flatten)]
         train: analyze::TrainArgs,
     },
@@ -78,7 +86,12 @@ pub fn main(cli: Cli) -> color_eyre::Result<i32> {
         Command::Export(args) => sessions::export(&args),
         Command::Sim { command } => sim::main(command),
         Command::Analyze { sessions, train } => analyze::analyze(&sessions, &train),
-        Command::Report { session, out, train } => analyze::report(&session, &out, &train),
+        Command::Report {
+            session,
+            out,
+            retrain,
+            train,
+        } => analyze::report(&session, &out, retrain, &train),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod journal;
 pub mod lock;
 pub mod meta;
 pub mod reader;
+pub mod saved;
 pub mod schema;
 pub mod writer;
 

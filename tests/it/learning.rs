@@ -93,15 +93,18 @@ fn analyze_and_report_on_a_session() {
     assert_eq!(map.column("cluster").unwrap().u32().unwrap().null_count(), 0);
 
     let figures = dir.path().join("figures");
-    let out = run_ok(bin().args([
-        "report",
-        session.to_str().unwrap(),
-        "--out",
-        figures.to_str().unwrap(),
-        "--epochs",
-        "60",
-    ]));
+    let out = run_ok(bin().args(["report", session.to_str().unwrap(), "--out", figures.to_str().unwrap()]));
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    // Drawn from the model `analyze` saved, not trained again.
+    assert!(
+        printed.contains("by the saved `analyze` model of 30 curves (no training now)"),
+        "{printed}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("training"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let md = std::fs::read_to_string(figures.join("report.md")).unwrap();
     // The table in report.md is the table that was printed.
     let table: String = printed
@@ -124,9 +127,12 @@ fn analyze_and_report_on_a_session() {
     for stem in [
         "latent_map",
         "cluster_iv",
+        "cluster_iv_semilog",
+        "cluster_examples",
         "topography_clusters",
         "hysteresis_by_cluster",
         "acquisition_path",
+        "discovery",
         "predicted_loop_area",
         "predicted_max_current",
         "predicted_onset",
@@ -136,6 +142,46 @@ fn analyze_and_report_on_a_session() {
         let svg = std::fs::read_to_string(figures.join(format!("{stem}.svg"))).unwrap();
         assert!(svg.contains("<svg"), "{stem}.svg");
     }
+}
+
+/// A session too short to cluster still gets its path and curves; `--retrain`
+/// trains even where a model was saved, and says so.
+#[test]
+fn every_session_with_a_curve_gets_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = run(dir.path(), "short", &["--budget", "3"]);
+    let figures = dir.path().join("short-figures");
+    let out = run_ok(bin().args(["report", short.to_str().unwrap(), "--out", figures.to_str().unwrap()]));
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(printed.contains("too few to cluster"), "{printed}");
+    for stem in ["acquisition_path", "measured_iv"] {
+        let png = std::fs::read(figures.join(format!("{stem}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{stem}.png");
+    }
+    assert!(!figures.join("latent_map.png").exists());
+    let md = std::fs::read_to_string(figures.join("report.md")).unwrap();
+    assert!(md.contains("3 measured locations; no clusters."), "{md}");
+
+    // --retrain trains, with the options given.
+    let session = run(dir.path(), "eight", &["--budget", "8"]);
+    let figures = dir.path().join("eight-figures");
+    let out = run_ok(bin().args([
+        "report",
+        session.to_str().unwrap(),
+        "--out",
+        figures.to_str().unwrap(),
+        "--retrain",
+        "--epochs",
+        "40",
+        "--clusters",
+        "2",
+    ]));
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        printed.contains("2 clusters") && printed.contains("(trained in"),
+        "{printed}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("training the dual VAE on 8 locations"));
 }
 
 /// A quit while the session waits for its last dual VAE ends the run at once:

@@ -1,7 +1,7 @@
 //! `report.md`: where the data came from, the clusters, every figure with
 //! its caption, and what the numbers mean.
 
-use crate::analysis::Analysis;
+use crate::analysis::Clustered;
 
 /// What a report says about where its data came from.
 pub struct Provenance<'a> {
@@ -19,7 +19,26 @@ fn caption(stem: &str) -> &'static str {
             "The joint latent map of the first dual VAE (the mean of the image and the aligned spectral \
              latent of each measured location, first two dimensions), coloured by cluster."
         }
-        "cluster_iv" => "The I–V curves of each cluster: every curve faint, the cluster's mean bold.",
+        "cluster_iv" => {
+            "The mean I–V curve of each cluster, up branch solid and down branch dashed, with a band of \
+             ±1 standard deviation across its curves."
+        }
+        "cluster_iv_semilog" => {
+            "The same means as |I| on a logarithmic axis, where the onset and the low-current branches show \
+             (currents below a ten-thousandth of the largest are drawn at that floor)."
+        }
+        "cluster_examples" => {
+            "Three measured curves of each cluster, the ones nearest the cluster's centre in the joint latent \
+             map (its typical curves, not its extremes), on one current scale; the legend gives each curve's step."
+        }
+        "discovery" => {
+            "How soon the policy reached each cluster: the measured locations in each cluster against the \
+             number of curves measured; the dashed line is the end of the seeds."
+        }
+        "measured_iv" => {
+            "Every measured I–V curve, coloured by step (up branch solid, down branch dashed), linear and \
+             semi-log."
+        }
         "topography_clusters" => "The survey topography with every measured location coloured by its cluster.",
         "hysteresis_by_cluster" => "The hysteresis loop area of every curve by cluster; the bar is the cluster's mean.",
         "acquisition_path" => {
@@ -38,7 +57,14 @@ fn caption(stem: &str) -> &'static str {
 
 /// The Markdown report beside the figures: where the data came from, the
 /// clusters, every figure with a caption, and what the numbers mean.
-pub fn markdown(from: &Provenance, a: &Analysis, samples: usize, stems: &[String]) -> String {
+/// Without clusters (a session too short to cluster), `notes` say why.
+pub fn markdown(
+    from: &Provenance,
+    clusters: Option<&Clustered>,
+    samples: usize,
+    stems: &[String],
+    notes: &[String],
+) -> String {
     let p = from.plan;
     let mut md = format!("# dualscope report: session {}\n\n", from.session_id);
     md.push_str(&format!(
@@ -59,19 +85,27 @@ pub fn markdown(from: &Provenance, a: &Analysis, samples: usize, stems: &[String
         p.sweep.dwell_ms,
         p.safety.current_max_a
     ));
-    md.push_str(&format!(
-        "{samples} measured locations; training took {:.1} s; {} clusters {}.\n\n",
-        a.train_s,
-        a.summaries.len(),
-        a.how
-    ));
-    if let Some(ari) = a.ari {
-        md.push_str(&format!(
-            "Agreement with the simulator's ground-truth motifs: adjusted Rand index {ari:.3}.\n\n"
-        ));
+    for note in notes {
+        md.push_str(&format!("{note}\n\n"));
     }
-    md.push_str("## Clusters\n\n");
-    md.push_str(&crate::analysis::summary::table(&a.summaries));
+    match clusters {
+        Some(a) => {
+            md.push_str(&format!(
+                "{samples} measured locations; {} clusters {} ({}).\n\n",
+                a.summaries.len(),
+                a.how,
+                a.source
+            ));
+            if let Some(ari) = a.ari {
+                md.push_str(&format!(
+                    "Agreement with the simulator's ground-truth motifs: adjusted Rand index {ari:.3}.\n\n"
+                ));
+            }
+            md.push_str("## Clusters\n\n");
+            md.push_str(&crate::analysis::summary::table(&a.summaries));
+        }
+        None => md.push_str(&format!("{samples} measured locations; no clusters.\n")),
+    }
     md.push_str("\n## Figures\n\n");
     for s in stems {
         md.push_str(&format!("![{s}]({s}.png) ([svg]({s}.svg))\n\n*{}*\n\n", caption(s)));

@@ -1,13 +1,14 @@
 //! Publication-style figures of an analysis (SVG and PNG, with plotters) and a
 //! `report.md` beside them.
 
+mod curves;
 mod markdown;
 mod predicted;
 mod topography;
 
 pub use markdown::{Provenance, markdown};
 
-use super::{Analysis, Sample};
+use super::{Clustered, Sample};
 use crate::record::{PropertyGrid, Survey};
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
@@ -111,10 +112,10 @@ fn legend<'a, DB: DrawingBackend + 'a>(
         .map_err(e)
 }
 
-fn latent_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Analysis) -> Res {
+fn latent_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Clustered) -> Res {
     root.fill(&WHITE).map_err(e)?;
-    let pts: Vec<Vec<f32>> = (0..a.labels.len()).map(|k| a.joint(k)).collect();
-    let xy: Vec<(f64, f64)> = pts
+    let xy: Vec<(f64, f64)> = a
+        .joint
         .iter()
         .map(|p| (p[0] as f64, p.get(1).copied().unwrap_or(0.0) as f64))
         .collect();
@@ -148,84 +149,8 @@ fn latent_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Analysis) -
     root.present().map_err(e)
 }
 
-fn cluster_curves<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Analysis) -> Res {
-    root.fill(&WHITE).map_err(e)?;
-    let to_pa = 1e12;
-    let ys = a.summaries.iter().flat_map(|s| {
-        s.mean_current_a
-            .iter()
-            .zip(&s.sd_current_a)
-            .flat_map(|(m, d)| [(m - d) * to_pa, (m + d) * to_pa])
-    });
-    let xs = a.summaries.iter().flat_map(|s| s.bias_v.iter().copied());
-    let mut chart = ChartBuilder::on(root)
-        .caption(
-            "Mean I–V curve of each cluster (solid: up, dashed: down; band: ±1 sd)",
-            ("sans-serif", 20),
-        )
-        .margin(12)
-        .x_label_area_size(45)
-        .y_label_area_size(65)
-        .build_cartesian_2d(range(xs), range(ys))
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .x_desc("bias (V)")
-        .y_desc("current (pA)")
-        .draw()
-        .map_err(e)?;
-    for s in &a.summaries {
-        let col = colour(s.cluster);
-        let turn = s
-            .bias_v
-            .iter()
-            .enumerate()
-            .max_by(|x, y| x.1.abs().total_cmp(&y.1.abs()))
-            .map(|(k, _)| k)
-            .unwrap_or(0);
-        let band: Vec<(f64, f64)> = s
-            .bias_v
-            .iter()
-            .zip(s.mean_current_a.iter().zip(&s.sd_current_a))
-            .map(|(v, (m, d))| (*v, (m + d) * to_pa))
-            .chain(
-                s.bias_v
-                    .iter()
-                    .zip(s.mean_current_a.iter().zip(&s.sd_current_a))
-                    .rev()
-                    .map(|(v, (m, d))| (*v, (m - d) * to_pa)),
-            )
-            .collect();
-        chart
-            .draw_series(std::iter::once(Polygon::new(band, col.mix(0.12))))
-            .map_err(e)?;
-        let up: Vec<(f64, f64)> = (0..=turn.min(s.bias_v.len().saturating_sub(1)))
-            .map(|k| (s.bias_v[k], s.mean_current_a[k] * to_pa))
-            .collect();
-        let down: Vec<(f64, f64)> = (turn..s.bias_v.len())
-            .map(|k| (s.bias_v[k], s.mean_current_a[k] * to_pa))
-            .collect();
-        chart
-            .draw_series(LineSeries::new(up, col.stroke_width(2)))
-            .map_err(e)?
-            .label(format!("cluster {} (n = {})", s.cluster, s.size))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
-        chart
-            .draw_series(DashedLineSeries::new(down, 6, 4, col.stroke_width(2)))
-            .map_err(e)?;
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(e)?;
-    root.present().map_err(e)
-}
-
-/// Grey-scale survey with measured points on top (coloured by cluster, or a path).
-fn hysteresis<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, samples: &[Sample], a: &Analysis) -> Res {
+/// The loop area of every curve, by cluster.
+fn hysteresis<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, samples: &[Sample], a: &Clustered) -> Res {
     root.fill(&WHITE).map_err(e)?;
     let k = a.summaries.len();
     let mut chart = ChartBuilder::on(root)
@@ -272,13 +197,15 @@ fn hysteresis<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, samples: &[Samp
 }
 
 /// Writes every figure as SVG and PNG into `out`; returns the file stems.
-/// With a property map, each predicted quantity gets a map of its own;
-/// the first `seeds` steps are marked as seeds on the acquisition path.
+/// `samples` are those `clusters` was made with (in its order); without
+/// clusters (a session too short to cluster) only the path and the curves
+/// are drawn. With a property map, each predicted quantity gets a map of its
+/// own; the first `seeds` steps are marked as seeds.
 pub fn figures(
     out: &Path,
     survey: &Survey,
     samples: &[Sample],
-    a: &Analysis,
+    clusters: Option<&Clustered>,
     grid: Option<&PropertyGrid>,
     seeds: usize,
 ) -> Result<Vec<String>, ReportError> {
@@ -307,8 +234,21 @@ pub fn figures(
             stems.push($stem.to_string());
         }};
     }
+    let Some(a) = clusters else {
+        both!("acquisition_path", |root| topography::figure(
+            &root,
+            survey,
+            &first_sorted,
+            &[],
+            Some(seeds)
+        ));
+        both!("measured_iv", |root| curves::measured(&root, samples));
+        return Ok(stems);
+    };
     both!("latent_map", |root| latent_map(&root, a));
-    both!("cluster_iv", |root| cluster_curves(&root, a));
+    both!("cluster_iv", |root| curves::cluster_means(&root, a, false));
+    both!("cluster_iv_semilog", |root| curves::cluster_means(&root, a, true));
+    both!("cluster_examples", |root| curves::examples(&root, samples, a));
     both!("topography_clusters", |root| topography::figure(
         &root, survey, &first, &a.labels, None
     ));
@@ -320,6 +260,7 @@ pub fn figures(
         &a.labels,
         Some(seeds)
     ));
+    both!("discovery", |root| curves::discovery(&root, samples, a, seeds));
     if let Some(grid) = grid.filter(|g| !g.points.is_empty()) {
         let measured: Vec<&Sample> = first.iter().map(|(_, s)| *s).collect();
         for q in predicted::Predicted::ALL {
