@@ -7,6 +7,7 @@ use super::snapshot::Snapshot;
 use super::theme::Theme;
 use crate::engine::{Command, EngineEvent, RunState};
 use crate::plan::PolicyKind;
+use crate::record::Measurement;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
@@ -40,6 +41,7 @@ impl Pane {
                 Action::Left,
                 Action::Right,
                 Action::AddManual,
+                Action::PickCurve,
                 Action::MapLayer,
             ],
             Self::Queue => &[Action::Up, Action::Down, Action::Drop, Action::MoveUp],
@@ -328,6 +330,10 @@ impl App {
                 );
                 Vec::new()
             }
+            Action::PickCurve => {
+                self.pick_curve();
+                Vec::new()
+            }
             Action::MapLayer => {
                 let has_map = self.property_grid().is_some();
                 self.notice = Some(if has_map {
@@ -363,6 +369,37 @@ impl App {
         self.notice = Some(match self.curve_shown {
             Some(k) => format!("curve {} of {} (] for newer)", k + 1, n),
             None => "following the newest curve".into(),
+        });
+    }
+
+    /// Shows the curve measured nearest the map cursor (the map stays in
+    /// focus, so the cursor can go on to the next point of interest).
+    fn pick_curve(&mut self) {
+        let Some((r, c)) = self.cursor else {
+            self.notice = Some("no map cursor: m shows it, then i shows the curve nearest it".into());
+            return;
+        };
+        let distance = |m: &Measurement| {
+            let (dr, dc) = (m.row as i64 - r as i64, m.col as i64 - c as i64);
+            dr * dr + dc * dc
+        };
+        let n = self.snap.curves.len();
+        let nearest = (0..n).min_by_key(|k| (distance(&self.snap.curves[*k]), n - k));
+        self.notice = Some(match nearest {
+            None => "no curve yet".into(),
+            Some(k) => {
+                self.curve_shown = Some(k);
+                let m = &self.snap.curves[k];
+                format!(
+                    "curve {} of {} (step {}) at {:.0}, {:.0} nm, {:.0} px from the cursor",
+                    k + 1,
+                    n,
+                    m.step,
+                    m.x_nm,
+                    m.y_nm,
+                    (distance(m) as f64).sqrt()
+                )
+            }
         });
     }
 

@@ -47,6 +47,8 @@ pub enum Action {
     OlderCurve,
     /// Show the next newer curve (past the newest: follow the run again).
     NewerCurve,
+    /// Show the curve measured nearest the map cursor.
+    PickCurve,
     /// Current on a linear axis or |I| on a log axis.
     LogCurrent,
     /// The map's next layer: topography or a predicted property.
@@ -56,7 +58,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 31] = [
         Self::Quit,
         Self::PauseResume,
         Self::StepOnce,
@@ -83,6 +85,7 @@ impl Action {
         Self::Retrain,
         Self::OlderCurve,
         Self::NewerCurve,
+        Self::PickCurve,
         Self::LogCurrent,
         Self::MapLayer,
         Self::Confirm,
@@ -118,6 +121,7 @@ impl Action {
             Self::Retrain => "retrain the dual VAE now",
             Self::OlderCurve => "show the curve before (older)",
             Self::NewerCurve => "show the curve after (past the newest: follow the run)",
+            Self::PickCurve => "show the curve measured nearest the map cursor (◆ on the map)",
             Self::LogCurrent => "current axis: linear I / log |I| (semi-log)",
             Self::MapLayer => "map layer: topography, or a predicted property",
             Self::Confirm => "answer yes",
@@ -228,6 +232,7 @@ impl Default for Keymap {
             (Action::Retrain, &["r"]),
             (Action::OlderCurve, &["["]),
             (Action::NewerCurve, &["]"]),
+            (Action::PickCurve, &["i"]),
             (Action::LogCurrent, &["g"]),
             (Action::MapLayer, &["c"]),
             (Action::Confirm, &["y"]),

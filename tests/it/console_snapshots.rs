@@ -285,6 +285,45 @@ fn older_curves_and_the_log_axis() {
     insta::assert_snapshot!("curves_log_160x48", log);
 }
 
+/// `i` on the map shows the curve measured nearest the cursor, marks it ◆,
+/// and leaves the map in focus for the next pick.
+#[test]
+fn picking_a_measured_point_on_the_map_shows_its_curve() {
+    let mut app = scripted();
+    app.on_action(Action::PickCurve);
+    assert!(app.curve_shown.is_none(), "no cursor, nothing picked");
+    assert!(app.notice.as_deref().unwrap_or("").contains("m shows it"));
+    app.on_action(Action::Cursor);
+    let target = app.snap.curves[5].clone();
+    // The cursor one pixel off the 6th curve's location: that curve is nearest.
+    app.cursor = Some((target.row + 1, target.col));
+    assert!(app.on_action(Action::PickCurve).is_empty());
+    assert_eq!(app.shown_curve(), Some(5));
+    assert_eq!(app.focus, Pane::Scan, "the map keeps the keys");
+    let notice = app.notice.clone().unwrap();
+    assert!(
+        notice.starts_with(&format!("curve 6 of 24 (step {})", target.step)),
+        "{notice}"
+    );
+    // The cursor goes on; the pick stays.
+    for _ in 0..6 {
+        app.on_action(Action::Right);
+    }
+    assert_eq!(app.shown_curve(), Some(5));
+    let wide = screen(&app, 160, 48);
+    let text = format!("{wide:?}");
+    assert!(text.contains("◆") && text.contains("curve 6/24"), "{text}");
+    assert!(text.contains("curve shown"), "the legend says what ◆ is: {text}");
+    insta::assert_snapshot!("picked_curve_160x48", wide);
+    // At 80×24 one pane at a time: the map marks it, the I–V tab shows it.
+    let map = format!("{:?}", screen(&app, 80, 24));
+    assert!(map.contains("◆"), "{map}");
+    app.on_action(Action::FocusCurves);
+    let curves = screen(&app, 80, 24);
+    assert!(format!("{curves:?}").contains("curve 6/24"), "{curves:?}");
+    insta::assert_snapshot!("picked_curve_80x24", curves);
+}
+
 /// Where the cursor glyph is on the screen.
 fn cursor_cell(t: &TestBackend) -> (u16, u16) {
     let b = t.buffer();

@@ -97,6 +97,18 @@ impl Widget for HeatMap<'_> {
             };
             put(p.row, p.col, "●", Style::default().fg(fg).bg(Color::Black));
         }
+        // The curve the I–V pane shows, when it is not simply the newest.
+        if let Some(m) = app.curve_shown.and_then(|k| app.snap.curves.get(k)) {
+            put(
+                m.row,
+                m.col,
+                "◆",
+                Style::default()
+                    .fg(Color::Black)
+                    .bg(theme.accent)
+                    .add_modifier(Modifier::BOLD),
+            );
+        }
         for (k, q) in app.snap.queue.iter().take(3).enumerate() {
             let symbol = match q.kind {
                 QueueKind::Manual => "M",

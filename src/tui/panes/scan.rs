@@ -140,45 +140,53 @@ fn scale_line(app: &App, width: u16) -> Line<'static> {
     Line::from(spans)
 }
 
-/// What every glyph and colour on the map means.
-fn legend(app: &App) -> Line<'static> {
+/// What every glyph and colour on the map means: one entry per glyph, set
+/// on as few lines of `width` as hold them, never splitting an entry.
+fn legend(app: &App, width: usize) -> Vec<Line<'static>> {
     let t = &app.theme;
     let muted = Style::default().fg(t.muted);
     let dot = |c: Color| Span::styled("●", Style::default().fg(c));
-    let mut spans = vec![Span::raw(" ")];
+    let mut entries: Vec<Vec<Span<'static>>> = Vec::new();
     match app.snap.clusters.as_ref() {
         Some(c) => {
             let k = c.summaries.len().max(1) as u32;
-            for cluster in 0..k.min(6) {
-                spans.push(dot(t.cluster(cluster)));
-            }
-            spans.push(Span::styled(format!(" measured, by cluster ({k})  "), muted));
+            let mut entry: Vec<Span> = (0..k.min(6)).map(|cluster| dot(t.cluster(cluster))).collect();
+            entry.push(Span::styled(format!(" measured, by cluster ({k})"), muted));
+            entries.push(entry);
         }
         None => {
-            for (c, what) in [
-                (Color::White, " seed "),
-                (t.accent, " policy "),
-                (t.warning, " manual  "),
-            ] {
-                spans.push(dot(c));
-                spans.push(Span::styled(what, muted));
+            for (c, what) in [(Color::White, " seed"), (t.accent, " policy"), (t.warning, " manual")] {
+                entries.push(vec![dot(c), Span::styled(what, muted)]);
             }
         }
     }
-    let tag = |text: &'static str, style: Style| Span::styled(text, style);
-    spans.extend([
-        tag("◉", Style::default().fg(t.error).add_modifier(Modifier::BOLD)),
-        Span::styled(" tip  ", muted),
-        tag("1 2 3", Style::default().fg(Color::Black).bg(t.ok)),
-        Span::styled(" next  ", muted),
-        tag("M", Style::default().fg(Color::Black).bg(t.ok)),
-        Span::styled(" manual  ", muted),
-        tag("P", Style::default().fg(Color::Black).bg(t.ok)),
-        Span::styled(" pinned  ", muted),
-        tag("✚", Style::default().fg(Color::Black).bg(t.warning)),
-        Span::styled(" cursor", muted),
-    ]);
-    Line::from(spans)
+    let on_ok = Style::default().fg(Color::Black).bg(t.ok);
+    let mut tags: Vec<(&'static str, Style, &'static str)> = vec![
+        ("◉", Style::default().fg(t.error).add_modifier(Modifier::BOLD), " tip"),
+        ("1 2 3", on_ok, " next"),
+        ("M", on_ok, " manual"),
+        ("P", on_ok, " pinned"),
+        ("✚", Style::default().fg(Color::Black).bg(t.warning), " cursor"),
+    ];
+    if app.curve_shown.is_some() {
+        tags.push(("◆", Style::default().fg(Color::Black).bg(t.accent), " curve shown"));
+    }
+    for (glyph, style, what) in tags {
+        entries.push(vec![Span::styled(glyph, style), Span::styled(what, muted)]);
+    }
+    let mut lines: Vec<Vec<Span<'static>>> = vec![vec![Span::raw(" ")]];
+    for entry in entries {
+        let len: usize = entry.iter().map(|s| s.width()).sum();
+        let line = lines.last_mut().expect("one line at least");
+        let used: usize = line.iter().map(|s| s.width()).sum();
+        if used > 1 && used + 2 + len > width {
+            lines.push(vec![Span::raw(" ")]);
+        } else if used > 1 {
+            line.push(Span::raw("  "));
+        }
+        lines.last_mut().expect("just pushed").extend(entry);
+    }
+    lines.into_iter().map(Line::from).collect()
 }
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -202,16 +210,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .border_style(app.theme.border(focused));
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    // The legend wraps onto a second line rather than lose its last words.
+    let legend = legend(app, inner.width as usize);
+    let legend_rows = legend.len().min(2) as u16;
     let [status, map, scale, legend_area] = Layout::vertical([
         Constraint::Length(3),
         Constraint::Min(1),
         Constraint::Length(1),
-        Constraint::Length(1),
+        Constraint::Length(legend_rows),
     ])
     .areas(inner);
     frame.render_widget(Paragraph::new(status_lines(app)), status);
     frame.render_widget(Paragraph::new(scale_line(app, scale.width)), scale);
-    frame.render_widget(Paragraph::new(legend(app)), legend_area);
+    frame.render_widget(Paragraph::new(legend), legend_area);
     // Square pixels: a cell is about twice as tall as wide, and holds two rows.
     let side = map.width.min(map.height * 2);
     let map = Rect {
