@@ -291,6 +291,9 @@ pub struct OutputPlan {
     pub flush_rows: u32,
     /// Longest time a journaled row waits for its part file.
     pub flush_ms: u64,
+    /// When the session is done (finished or aborted), rewrite each table's
+    /// many small parts as one, so readers open a few files, not thousands.
+    pub compact: bool,
 }
 
 impl Default for OutputPlan {
@@ -299,6 +302,7 @@ impl Default for OutputPlan {
             dir: "sessions/runs".into(),
             flush_rows: 16,
             flush_ms: 3_000,
+            compact: true,
         }
     }
 }

@@ -107,8 +107,20 @@ pub(super) fn write_part(
     part: u32,
     rows: &[(u64, Entry)],
 ) -> Result<(), StoreError> {
-    let folder = dir.join(table.folder());
-    super::frame::create_dir_synced(&folder)?;
+    write_part_in(dir, &dir.join(table.folder()), journal, table, part, rows)
+}
+
+/// [`write_part`] into another folder of the session `dir` (a compaction's
+/// staging folder).
+pub(super) fn write_part_in(
+    dir: &std::path::Path,
+    folder: &std::path::Path,
+    journal: &Mutex<Journal>,
+    table: JournalTable,
+    part: u32,
+    rows: &[(u64, Entry)],
+) -> Result<(), StoreError> {
+    super::frame::create_dir_synced(folder)?;
     let mut df = table.frame(rows)?;
     let path = folder.join(part_name(part));
     let staged = stage(&path, &parquet_bytes(&mut df, super::frame::session_id_of(dir))?)?;

@@ -79,6 +79,15 @@ pub enum Entry {
         #[serde(default)]
         crc32: Option<u32>,
     },
+    /// Part `into` of `table` holds every row of the parts `replaces`, which
+    /// are removed after this note (a finished session's many small parts
+    /// made one). Written once `into` is on disk and noted; a reader skips
+    /// any of `replaces` a crash left behind, so no row is read twice.
+    Compacted {
+        table: JournalTable,
+        into: u32,
+        replaces: Vec<u32>,
+    },
     /// Where the next curve will be taken, journaled before the tip moves so
     /// that a crash in between resumes at the same point. Not a row of any
     /// table: the `decisions` row is journaled with its measurement, so each

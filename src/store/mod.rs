@@ -5,6 +5,7 @@
 //! files with the journal rows no part holds yet, so a session reads whole while
 //! it runs and after a crash.
 
+mod compaction;
 pub mod derived;
 pub mod export;
 #[cfg(feature = "test-hooks")]

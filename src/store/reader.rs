@@ -38,6 +38,9 @@ pub struct TableState {
     pub damaged: Vec<(u32, PathBuf, String)>,
     /// Parts the journal notes that are not on disk (and hold rows).
     pub missing: Vec<u32>,
+    /// Parts a good compacted part holds again, left behind by a crash
+    /// during the compaction: not read, and removed by the next writer.
+    pub superseded: Vec<(u32, PathBuf)>,
     /// A part number no file and no note has used.
     pub next_part: u32,
 }
@@ -125,7 +128,38 @@ pub fn inspect(
             .unwrap_or(0),
         ..TableState::default()
     };
+    // A compaction counts once its part is in the folder with the bytes its
+    // note recorded: parts it replaced that are still there are not read.
+    // One whose folders were never swapped (a crash, a file system that
+    // cannot) never happened, and its part is not missing.
+    let compactions: Vec<(u32, &Vec<u32>)> = entries
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Entry::Compacted {
+                table: t,
+                into,
+                replaces,
+            } if *t == table => Some((*into, replaces)),
+            _ => None,
+        })
+        .collect();
+    let on_disk = |n: u32| parts.iter().any(|(p, _)| *p == n);
+    let done: Vec<(u32, &Vec<u32>)> = compactions
+        .iter()
+        .filter(|(into, _)| {
+            parts
+                .iter()
+                .any(|(n, path)| n == into && part_matches(path, notes.get(into)))
+        })
+        .copied()
+        .collect();
+    let superseded = |n: u32| done.iter().any(|(into, old)| *into != n && old.contains(&n));
+    let never_swapped = |n: u32| !on_disk(n) && compactions.iter().any(|(into, _)| *into == n);
     for (n, path) in parts {
+        if superseded(*n) {
+            state.superseded.push((*n, path.clone()));
+            continue;
+        }
         let bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
         let note = notes.get(n);
         if let Some(Note { crc32: Some(want), .. }) = note {
@@ -154,11 +188,21 @@ pub fn inspect(
             .covered
             .iter()
             .any(|&(a, b)| a <= note.first_seq && note.last_seq <= b);
-        if note.rows != Some(0) && !parts.iter().any(|(p, _)| p == n) && !rewritten {
+        let accounted = rewritten || superseded(*n) || never_swapped(*n);
+        if note.rows != Some(0) && !on_disk(*n) && !accounted {
             state.missing.push(*n);
         }
     }
     Ok(state)
+}
+
+/// Whether a part's bytes still have the checksum its note recorded (a part
+/// without a recorded checksum counts as matching).
+fn part_matches(path: &Path, note: Option<&Note>) -> bool {
+    match note {
+        Some(Note { crc32: Some(want), .. }) => std::fs::read(path).is_ok_and(|b| crc32fast::hash(&b) == *want),
+        _ => true,
+    }
 }
 
 /// A step that was decided but whose curve is not in the log.
@@ -190,7 +234,21 @@ pub struct SessionLog {
 }
 
 impl SessionLog {
+    /// Reads the session whole. A part that vanishes between the listing and
+    /// the read (the writer compacted the table meanwhile) makes it read again.
     pub fn load(dir: &Path) -> Result<Self, StoreError> {
+        let mut tries = 0;
+        loop {
+            match Self::load_once(dir) {
+                Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound && tries < 3 => {
+                    tries += 1;
+                }
+                read => return read,
+            }
+        }
+    }
+
+    fn load_once(dir: &Path) -> Result<Self, StoreError> {
         let (meta, plan) = meta::read(dir)?;
         // Parts first, journal second: see `inspect`.
         let listed: Vec<(JournalTable, Vec<(u32, PathBuf)>)> = JournalTable::ALL

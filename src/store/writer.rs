@@ -132,6 +132,7 @@ impl SessionWriter {
         let lock = SessionLock::acquire(dir)?;
         let (meta, plan) = meta::read(dir)?;
         remove_temporaries(dir)?;
+        super::compaction::clear_staging(dir)?;
         for table in TABLES {
             create_dir_synced(&dir.join(table))?;
         }
@@ -152,6 +153,10 @@ impl SessionWriter {
             for (n, path, _) in &state.damaged {
                 set_aside(path)?;
                 tracing::warn!(table = table.folder(), part = n, "damaged part set aside");
+            }
+            // A crash during a compaction left parts its new part holds again.
+            for (_, path) in &state.superseded {
+                std::fs::remove_file(path).map_err(|e| StoreError::io(path, e))?;
             }
             let mut part = state.next_part;
             let rows: Vec<(u64, Entry)> = entries
@@ -314,12 +319,38 @@ impl SessionWriter {
     }
 
     /// Writes every pending part, then records the status in `session.toml`.
+    /// A session that is done (finished or aborted) is compacted to one part
+    /// per table first (`output.compact`); a compaction that fails leaves the
+    /// parts as they were.
     pub fn set_status(&mut self, status: SessionStatus, detail: Option<String>) -> Result<(), StoreError> {
         self.sync()?;
+        if self.plan.output.compact
+            && matches!(status, SessionStatus::Finished | SessionStatus::Aborted)
+            && let Err(e) = self.compact()
+        {
+            tracing::warn!(error = %e, "the session's parts were not compacted");
+        }
         self.meta.status = status;
         self.meta.status_detail = detail;
         self.meta.updated_ms = now_ms();
         meta::write(&self.dir, &self.meta, &self.plan)
+    }
+
+    /// Makes each journaled table one part (see [`super::compaction`]);
+    /// returns how many parts were replaced.
+    pub fn compact(&mut self) -> Result<usize, StoreError> {
+        self.sync()?;
+        let entries = super::journal::read(&self.dir)?;
+        let mut replaced = 0;
+        for table in JournalTable::ALL {
+            let into = self.next_part.get(&table).copied().unwrap_or(0);
+            let n = super::compaction::compact_table(&self.dir, &self.journal, &entries, table, into)?;
+            if n > 0 {
+                self.next_part.insert(table, into + 1);
+            }
+            replaced += n;
+        }
+        Ok(replaced)
     }
 
     /// Records a changed plan (the console switched policy or β), so a resumed

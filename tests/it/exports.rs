@@ -291,7 +291,8 @@ want = {s: c for s, c, m in zip(e["step"], e["cluster"], e["model_step"]) if m =
 assert len(want) == len(d["step"]), (len(want), len(d["step"]))
 assert all(want[s] == c for s, c in zip(d["step"], d["cluster"])), (want, d["cluster"])
 # A part file of the session itself says its units and its session too.
-part = pq.read_metadata(f"{session}/measurements/part-000001.parquet").metadata
+import glob
+part = pq.read_metadata(sorted(glob.glob(f"{session}/measurements/part-*.parquet"))[-1]).metadata
 assert part[b"dualscope.session_id"].decode() == sid and part[b"dualscope.unit.bias_v"] == b"V", part
 print("parquet ok", len(d["step"]), len(set(d["cluster"])))
 "#;

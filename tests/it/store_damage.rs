@@ -139,7 +139,8 @@ fn a_journal_that_lost_its_survey_frame_still_resumes_on_the_same_survey() {
 #[test]
 fn a_flipped_byte_in_a_part_file_is_caught_and_its_rows_come_from_the_journal() {
     let dir = tempfile::tempdir().unwrap();
-    let session = session_of(dir.path(), 20, "");
+    // Uncompacted, so that there are small parts to damage.
+    let session = session_of(dir.path(), 20, "compact = false");
     let before = SessionLog::load(&session).unwrap();
     let part = session.join("measurements/part-000002.parquet");
     let size = std::fs::metadata(&part).unwrap().len() as usize;
@@ -168,7 +169,7 @@ fn a_flipped_byte_in_a_part_file_is_caught_and_its_rows_come_from_the_journal() 
 #[test]
 fn a_deleted_part_is_reported_and_nothing_is_missing() {
     let dir = tempfile::tempdir().unwrap();
-    let session = session_of(dir.path(), 40, "");
+    let session = session_of(dir.path(), 40, "compact = false");
     std::fs::remove_file(session.join("measurements/part-000003.parquet")).unwrap();
     let out = run_ok(bin().args(["sessions", session.to_str().unwrap()]));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -372,4 +373,70 @@ fn every_table_is_a_readable_folder_from_the_start() {
         .unwrap();
     assert_eq!(emb.height(), 0);
     assert!(emb.column("z_image").is_ok(), "an empty part still has the schema");
+}
+
+fn parts(folder: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(folder)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A finished session is one part per journaled table; a kill before or
+/// after the folders' swap loses no row and never reads one twice, and the
+/// next writer clears what the kill left.
+#[test]
+fn a_finished_session_is_compacted_and_a_kill_during_it_loses_nothing() {
+    use dualscope::store::SessionWriter;
+    let dir = tempfile::tempdir().unwrap();
+    let session = session_of(dir.path(), 20, "compact = false");
+    let before = SessionLog::load(&session).unwrap();
+    let old = parts(&session.join("measurements"));
+    assert!(old.len() > 3, "{old:?}");
+    let saved: Vec<(PathBuf, Vec<u8>)> = old.iter().map(|p| (p.clone(), std::fs::read(p).unwrap())).collect();
+
+    let (mut writer, _) = SessionWriter::reopen(&session).unwrap();
+    assert!(writer.compact().unwrap() > 6, "three tables of several parts");
+    drop(writer);
+    for table in ["measurements", "decisions", "events"] {
+        assert_eq!(parts(&session.join(table)).len(), 1, "{table}");
+    }
+    let new = parts(&session.join("measurements")).remove(0);
+    let same = |log: &SessionLog, when: &str| {
+        assert_eq!(log.measurements, before.measurements, "{when}");
+        assert_eq!(log.decisions, before.decisions, "{when}");
+        assert_eq!(log.events.len(), before.events.len(), "{when}: no event twice");
+        assert!(log.damage.is_empty(), "{when}: {:?}", log.damage);
+    };
+    same(&SessionLog::load(&session).unwrap(), "compacted");
+    let df = dualscope::store::reader::table_frame(&session, "measurements")
+        .unwrap()
+        .unwrap();
+    assert_eq!(df.height(), 20);
+
+    // Killed after the swap: the old parts wait in the staging folder.
+    let stage = session.join(".measurements.compacting");
+    std::fs::create_dir(&stage).unwrap();
+    for (path, bytes) in &saved {
+        std::fs::write(stage.join(path.file_name().unwrap()), bytes).unwrap();
+    }
+    same(&SessionLog::load(&session).unwrap(), "killed after the swap");
+    drop(SessionWriter::reopen(&session).unwrap());
+    assert!(!stage.exists(), "the next writer clears it");
+
+    // Killed before the swap: the old parts are the table, the new one waits.
+    std::fs::create_dir(&stage).unwrap();
+    std::fs::rename(&new, stage.join(new.file_name().unwrap())).unwrap();
+    for (path, bytes) in &saved {
+        std::fs::write(path, bytes).unwrap();
+    }
+    same(&SessionLog::load(&session).unwrap(), "killed before the swap");
+    drop(SessionWriter::reopen(&session).unwrap());
+    assert!(!stage.exists());
+    same(&SessionLog::load(&session).unwrap(), "reopened");
+    assert_eq!(parts(&session.join("measurements")).len(), old.len());
 }

@@ -10,9 +10,12 @@ use plotters::prelude::*;
 
 const TO_PA: f64 = 1e12;
 
+/// One branch of a sweep as `(bias, y)` points.
+type Branch = Vec<(f64, f64)>;
+
 /// Splits a sweep at its turn (the largest |bias|) into the up and the down
 /// branch, both holding the turn, in `(bias, y)` points.
-fn branches(bias_v: &[f64], y: impl Fn(usize) -> f64) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+fn branches(bias_v: &[f64], y: impl Fn(usize) -> f64) -> (Branch, Branch) {
     let turn = bias_v
         .iter()
         .enumerate()
