@@ -108,6 +108,29 @@ impl Engine {
         self.pace = eta::Pace::with_probe(cost);
     }
 
+    /// Times the plan's decisions on a throw-away copy of the policy (at 16
+    /// curves and a quarter of the budget, where the fit's growth shows; ~0.3 s
+    /// on the demo plan), for the ETA before the first policy step.
+    pub(super) fn time_the_decisions(&mut self, survey: &crate::record::Survey) {
+        let Some(field) = self.field.as_ref() else { return };
+        let half = (self.plan.policy.budget as usize / 4).clamp(32, 128);
+        let t0 = std::time::Instant::now();
+        let timed = crate::policy::time_decisions(
+            self.plan.policy.name,
+            &self.plan,
+            survey,
+            &field.candidates,
+            &[16, half],
+        );
+        tracing::info!(probe_s = t0.elapsed().as_secs_f64(), "decisions timed");
+        let line = match timed[..] {
+            [a, b] => eta::Line::through(a, b),
+            _ => None,
+        };
+        tracing::info!(?timed, ?line, "decision cost");
+        self.pace.decisions_timed(line);
+    }
+
     /// The rest of the session by [`eta::forecast`]: `measured` of `budget`
     /// curves in (the budget is the curves there are once the run is closing).
     pub(super) fn forecast_for(&self, measured: usize, budget: usize) -> eta::Forecast {

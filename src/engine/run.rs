@@ -113,6 +113,7 @@ impl Engine {
         self.field = Some(self.build_field(&survey));
         self.publish_queue();
         self.time_the_training();
+        self.time_the_decisions(&survey);
 
         let budget = self.plan.policy.budget;
         loop {

@@ -109,6 +109,24 @@ pub fn fallback(kind: PolicyKind) -> Option<PolicyKind> {
     }
 }
 
+/// Seconds a decision of the plan's policy takes after `n` curves, for each
+/// of `sizes`, timed on a throw-away copy; empty for the policies whose
+/// decision costs nothing worth timing (random, grid).
+pub fn time_decisions(
+    kind: PolicyKind,
+    plan: &SessionPlan,
+    survey: &crate::record::Survey,
+    candidates: &Candidates,
+    sizes: &[usize],
+) -> Vec<(usize, f64)> {
+    match kind {
+        PolicyKind::DnDkl | PolicyKind::DklUcb | PolicyKind::Structure => {
+            dn_dkl::time_decisions(&DnDklSettings::from_plan(kind, plan), survey, candidates, sizes)
+        }
+        PolicyKind::Random | PolicyKind::Grid => Vec::new(),
+    }
+}
+
 /// Builds the policy a plan names.
 pub fn build(
     kind: PolicyKind,

@@ -172,6 +172,9 @@ pub struct Pace {
     /// Per epoch, what the last landed training beside acquisition took more
     /// than the probe says.
     contention_s: Option<f64>,
+    /// A decision's seconds against the curves, timed at the start: what a
+    /// policy step costs beyond a seed's, until policy steps are measured.
+    decision: Option<Line>,
 }
 
 impl Pace {
@@ -180,6 +183,11 @@ impl Pace {
             probe,
             ..Self::default()
         }
+    }
+
+    /// The policy's decisions, timed at the start on a throw-away copy.
+    pub fn decisions_timed(&mut self, decision: Option<Line>) {
+        self.decision = decision;
     }
 
     /// The step taken after `curves` curves took `took`; `chosen_by_policy`
@@ -202,8 +210,27 @@ impl Pace {
     /// and never below zero (a slope the steps show beyond their noise: on
     /// the twenty steps after the seeds, where the first training starts
     /// beside acquisition, the plain slope put the ETA 30-60 % high); the
-    /// mean of any steps while there are fewer than three policy steps.
+    /// mean of any steps while there are fewer than three policy steps, plus
+    /// the timed decision where there is one (a seed takes no decision).
     pub fn step_line(&self) -> Line {
+        if self.recent_policy_steps.len() < 3
+            && let Some(decision) = self.decision
+        {
+            fn mean(q: &VecDeque<(usize, f64)>, s: impl Fn(&(usize, f64)) -> f64) -> f64 {
+                q.iter().map(s).sum::<f64>() / q.len().max(1) as f64
+            }
+            // The instrument's part of a step: a seed's whole time, or a policy
+            // step's less its decision.
+            let instrument_s = if self.recent_policy_steps.is_empty() {
+                mean(&self.recent_steps, |(_, s)| *s)
+            } else {
+                mean(&self.recent_policy_steps, |(n, s)| s - decision.at(*n)).max(0.0)
+            };
+            return Line {
+                fixed_s: instrument_s + decision.fixed_s,
+                per_curve_s: decision.per_curve_s,
+            };
+        }
         let steps = if self.recent_policy_steps.len() >= 3 {
             &self.recent_policy_steps
         } else {

@@ -188,3 +188,30 @@ fn steps_that_grow_with_the_curves_are_forecast_growing() {
     }
     assert_eq!(falling.step_line().per_curve_s, 0.0);
 }
+
+/// Before the first policy step a step costs a seed's time plus the timed
+/// decision; once policy steps come in, their own time (less the decision)
+/// stands for the instrument; from three on, they alone set the line.
+#[test]
+fn the_timed_decision_prices_the_steps_until_policy_steps_are_measured() {
+    let mut pace = Pace::with_probe(None);
+    pace.decisions_timed(Some(Line {
+        fixed_s: 0.02,
+        per_curve_s: 0.001,
+    }));
+    for n in 0..8 {
+        pace.step_taken(n, Duration::from_millis(70), false);
+    }
+    let line = pace.step_line();
+    assert!((line.at(100) - (0.07 + 0.02 + 0.1)).abs() < 1e-9, "{line:?}");
+    // A policy step after 8 curves took 0.15 s: 0.028 s of it the decision.
+    pace.step_taken(8, Duration::from_millis(150), true);
+    let line = pace.step_line();
+    assert!((line.at(8) - 0.15).abs() < 1e-9, "{line:?}");
+    assert!((line.per_curve_s - 0.001).abs() < 1e-12);
+    for n in 9..12 {
+        pace.step_taken(n, Duration::from_millis(150), true);
+    }
+    let line = pace.step_line();
+    assert!((line.at(50) - 0.15).abs() < 1e-6, "measured steps take over: {line:?}");
+}

@@ -12,11 +12,13 @@
 //! and its fit), `rank` (one ranking of every candidate), `shelf` (where
 //! rankings wait for the policy), and here the policy itself.
 
+mod probe;
 mod rank;
 mod settings;
 mod shelf;
 mod worker;
 
+pub use probe::time_decisions;
 pub use settings::{DnDklSettings, Observation};
 pub use shelf::{DnDklError, Ranking};
 pub use worker::DecisionCore;
