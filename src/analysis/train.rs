@@ -36,8 +36,8 @@ pub fn analyze(samples: &[Sample], a: &AnalysisPlan, seed: u64) -> Result<Analys
 /// real ones will cost, before any is measured. The values matter a little
 /// (measured at 300 samples, 1000 epochs: 9.3 ms an epoch on smooth patches
 /// and sigmoid curves, 13.1 ms on white noise), so the made-up samples are
-/// smooth like real ones. Each `n` trains for 3 and for 45 epochs and the
-/// difference is divided by the 42 epochs between, so the set-up of a training
+/// smooth like real ones. Each `n` trains for 3 and for 83 epochs and the
+/// difference is divided by the 80 epochs between, so the set-up of a training
 /// (weights, buffers, threads) is not counted as epochs; 15 instead of 45 read
 /// 10-25 % low against whole trainings.
 pub fn time_epochs(a: &AnalysisPlan, patch_side: usize, points: usize, sizes: &[usize]) -> Vec<(usize, f64)> {
@@ -73,9 +73,11 @@ pub fn time_epochs(a: &AnalysisPlan, patch_side: usize, points: usize, sizes: &[
         .map(|&n| {
             // The faster of two tries, as a busy moment only ever makes a
             // try slower.
+            // 80 epochs apart: 42 left the estimate of a 40-curve training
+            // varying by ±30 % between runs on 2 cores, 80 by ±10 %.
             let short = run(n, 3).min(run(n, 3));
-            let long = run(n, 45).min(run(n, 45));
-            (n, ((long - short) / 42.0).max(0.0))
+            let long = run(n, 83).min(run(n, 83));
+            (n, ((long - short) / 80.0).max(0.0))
         })
         .collect()
 }

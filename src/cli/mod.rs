@@ -1,6 +1,7 @@
 //! The command line: `run`, `resume`, `sessions`, `export`, `sim export`.
 
 mod analyze;
+mod dry_run;
 mod headless;
 mod run;
 mod serve_nanonis;

@@ -40,6 +40,15 @@ pub struct RunArgs {
     /// output.dir, built in sessions/runs].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Check everything that is checked before the first move (plan ranges,
+    /// instrument limits, output folder, disk space), print the plan in words
+    /// with an estimate of its duration and disk use, and start nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: print the same as one JSON object (`estimated_s`,
+    /// `estimated_bytes`, …).
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +109,9 @@ fn prepare_console(plan: &SessionPlan, theme: Option<String>) -> color_eyre::Res
 
 pub fn run(args: RunArgs) -> color_eyre::Result<i32> {
     let plan = plan_with_overrides(&args)?;
+    if args.dry_run {
+        return super::dry_run::dry_run(&args.plan, &plan, args.json);
+    }
     let console_ready = if args.headless {
         None
     } else {

@@ -25,7 +25,7 @@ mod stop;
 
 pub use handle::{EngineError, EngineHandle, Running};
 pub use messages::*;
-pub use setup::{Resume, SetupError, prepare_new, prepare_resume};
+pub use setup::{Resume, SetupError, check_new, prepare_new, prepare_resume};
 
 use crate::instrument::Instrument;
 use crate::plan::SessionPlan;

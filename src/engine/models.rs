@@ -79,56 +79,14 @@ impl Engine {
         self.retrainer.start(&self.plan, &survey, &self.history);
     }
 
-    /// Times dual-VAE epochs of the session's shapes on a few and on all the
-    /// budget's curves, so that the first ETA already counts the training the
-    /// session waits for at its end (~0.1 s in a release build at the demo's
-    /// 210 curves; skipped when nothing trains live).
-    pub(super) fn time_the_training(&mut self) {
-        if self.plan.analysis.retrain_every == 0 {
-            return;
+    /// Times the dual VAE and the policy's decisions (see [`eta::probe`]), so
+    /// that the first ETA already prices what the session will do.
+    pub(super) fn time_the_work(&mut self, survey: &crate::record::Survey) {
+        self.pace = eta::Pace::with_probe(eta::probe::training_cost(&self.plan));
+        if let Some(field) = self.field.as_ref() {
+            self.pace
+                .decisions_timed(eta::probe::decision_cost(&self.plan, survey, &field.candidates));
         }
-        // Two sizes far enough apart for a slope, the larger where the session
-        // ends (a budget of 32 or less timed 32 twice: no line, no wait).
-        let large = (self.plan.policy.budget as usize).clamp(128, 512);
-        let timed = crate::analysis::time_epochs(
-            &self.plan.analysis,
-            self.plan.policy.patch_px as usize,
-            self.plan.sweep.points as usize,
-            &[32, large],
-        );
-        let epoch = eta::Line::through(timed[0], timed[1]);
-        let clustered = crate::analysis::time_clustering(&self.plan.analysis, &[32, 96], self.plan.seed);
-        let clustering = eta::Line::through(clustered[0], clustered[1]);
-        let cost = epoch.zip(clustering).map(|(epoch, clustering)| eta::TrainingCost {
-            epoch,
-            clustering,
-            contention_s: 0.0,
-        });
-        tracing::info!(?timed, ?clustered, ?cost, "dual-VAE training cost");
-        self.pace = eta::Pace::with_probe(cost);
-    }
-
-    /// Times the plan's decisions on a throw-away copy of the policy (at 16
-    /// curves and a quarter of the budget, where the fit's growth shows; ~0.3 s
-    /// on the demo plan), for the ETA before the first policy step.
-    pub(super) fn time_the_decisions(&mut self, survey: &crate::record::Survey) {
-        let Some(field) = self.field.as_ref() else { return };
-        let half = (self.plan.policy.budget as usize / 4).clamp(32, 128);
-        let t0 = std::time::Instant::now();
-        let timed = crate::policy::time_decisions(
-            self.plan.policy.name,
-            &self.plan,
-            survey,
-            &field.candidates,
-            &[16, half],
-        );
-        tracing::info!(probe_s = t0.elapsed().as_secs_f64(), "decisions timed");
-        let line = match timed[..] {
-            [a, b] => eta::Line::through(a, b),
-            _ => None,
-        };
-        tracing::info!(?timed, ?line, "decision cost");
-        self.pace.decisions_timed(line);
     }
 
     /// The rest of the session by [`eta::forecast`]: `measured` of `budget`

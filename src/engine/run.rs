@@ -112,8 +112,7 @@ impl Engine {
         self.emit(EngineEvent::History(Arc::new(self.history.clone())));
         self.field = Some(self.build_field(&survey));
         self.publish_queue();
-        self.time_the_training();
-        self.time_the_decisions(&survey);
+        self.time_the_work(&survey);
 
         let budget = self.plan.policy.budget;
         loop {

@@ -50,14 +50,28 @@ fn check_limits(plan: &SessionPlan, limits: &Limits) -> Result<(), SetupError> {
     Ok(())
 }
 
-/// A new session for `plan`, its folder created under `plan.output.dir`.
-pub fn prepare_new(plan: SessionPlan) -> Result<Engine, SetupError> {
+/// The plan checked, the instrument opened, asked who it is and what it
+/// allows, and the plan checked against that.
+fn open_checked(plan: &SessionPlan) -> Result<(Box<dyn Instrument>, crate::record::Identity, Limits), SetupError> {
     plan.validate()?;
-    let mut instrument = instrument::open(&plan)?;
+    let mut instrument = instrument::open(plan)?;
     let idn = instrument.identity()?;
     instrument::check::identity(&idn)?;
     let limits = instrument.limits()?;
-    check_limits(&plan, &limits)?;
+    check_limits(plan, &limits)?;
+    Ok((instrument, idn, limits))
+}
+
+/// Everything [`prepare_new`] checks before it creates a session, and none
+/// of what it does after (for a dry run): the instrument is closed again.
+pub fn check_new(plan: &SessionPlan) -> Result<(crate::record::Identity, Limits), SetupError> {
+    let (_, idn, limits) = open_checked(plan)?;
+    Ok((idn, limits))
+}
+
+/// A new session for `plan`, its folder created under `plan.output.dir`.
+pub fn prepare_new(plan: SessionPlan) -> Result<Engine, SetupError> {
+    let (instrument, idn, limits) = open_checked(&plan)?;
     let writer = SessionWriter::create(Path::new(&plan.output.dir), &plan, &idn, limits)?;
     Ok(Engine::new(plan, instrument, writer, limits, None))
 }

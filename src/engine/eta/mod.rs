@@ -4,6 +4,8 @@
 //! final phase, so the ETA does not say 0:00 while a minute of training is
 //! still to come.
 
+pub mod probe;
+
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -101,6 +103,8 @@ pub struct Forecast {
     /// After the last curve: the training under way then, and the last one on
     /// every curve.
     pub final_training: Duration,
+    /// Trainings still to start, the last one included (each writes a map).
+    pub trainings: usize,
 }
 
 impl Forecast {
@@ -120,6 +124,7 @@ pub fn forecast(now: &Now, cost: Option<TrainingCost>) -> Forecast {
         return Forecast {
             acquisition,
             final_training: Duration::ZERO,
+            trainings: 0,
         };
     };
     let training_s = |curves: usize, beside: bool| cost.member_s(curves, now.epochs, beside) * now.members as f64;
@@ -131,6 +136,7 @@ pub fn forecast(now: &Now, cost: Option<TrainingCost>) -> Forecast {
         )
     });
     let mut last_started = now.last_started;
+    let mut trainings = 0;
     for n in now.measured + 1..=now.budget {
         if let Some((_, to_go)) = running.as_mut() {
             *to_go -= now.step.at(n - 1);
@@ -141,17 +147,22 @@ pub fn forecast(now: &Now, cost: Option<TrainingCost>) -> Forecast {
         if running.is_none() && n >= last_started + now.retrain_every && n >= 4 {
             running = Some((n, training_s(n, n < now.budget)));
             last_started = n;
+            trainings += 1;
         }
     }
     // At the close a training on fewer curves gives way to the last one.
     let after_s = match running {
         Some((curves, to_go)) if curves >= now.budget => to_go.max(0.0),
-        _ if last_started < now.budget || running.is_some() => training_s(now.budget, false),
+        _ if last_started < now.budget || running.is_some() => {
+            trainings += 1;
+            training_s(now.budget, false)
+        }
         _ => 0.0,
     };
     Forecast {
         acquisition,
         final_training: Duration::from_secs_f64(after_s),
+        trainings,
     }
 }
 

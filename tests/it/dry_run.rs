@@ -1,0 +1,87 @@
+//! `run PLAN --dry-run`: the checks a run makes before the first move, the
+//! plan in words and an estimate, and nothing created.
+
+use crate::common::*;
+
+fn du(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                du(&p)
+            } else {
+                std::fs::metadata(&p).unwrap().len()
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn a_dry_run_checks_estimates_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    let runs = dir.path().join("runs");
+    let out = run_ok(bin().args(["run", plan.to_str().unwrap(), "--dry-run"]));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    for part in [
+        "checked: ranges, instrument limits",
+        "survey      64×64 px",
+        "estimate    ~",
+        "writable",
+    ] {
+        assert!(text.contains(part), "{part} missing:\n{text}");
+    }
+    assert!(!runs.exists(), "a dry run creates no folder");
+
+    let out = run_ok(bin().args(["run", plan.to_str().unwrap(), "--dry-run", "--json", "--budget", "20"]));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let estimated_s = json["estimated_s"].as_f64().unwrap();
+    let estimated_bytes = json["estimated_bytes"].as_u64().unwrap();
+    assert!(estimated_s > 0.0 && estimated_s < 60.0, "{json}");
+    assert_eq!(json["budget"], 20);
+    assert_eq!(json["disk_ok"], true);
+    assert!(!runs.exists());
+
+    // The disk estimate against the session it estimates.
+    run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "20"]));
+    let used = du(&only_session(&runs));
+    let ratio = estimated_bytes as f64 / used as f64;
+    assert!(
+        (0.5..2.0).contains(&ratio),
+        "estimated {estimated_bytes} B, used {used} B"
+    );
+}
+
+#[test]
+fn a_dry_run_refuses_what_a_run_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    let out = bin().args(["run", plan.to_str().unwrap(), "--json"]).output().unwrap();
+    assert!(!out.status.success(), "--json needs --dry-run");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--dry-run"));
+    // An output folder under a file cannot be written.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = bin()
+        .args(["run", plan.to_str().unwrap(), "--dry-run", "--out"])
+        .arg(file.join("runs"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains("output.dir") && err.contains("is not a folder"), "{err}");
+    // A sweep beyond the safety limit is refused as a run refuses it.
+    let bad = fast_plan(dir.path(), "[sweep]\nv_max = 5.0\n");
+    let out = bin()
+        .args(["run", bad.to_str().unwrap(), "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("v_max"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
