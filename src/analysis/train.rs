@@ -54,7 +54,9 @@ pub fn time_epochs(a: &AnalysisPlan, patch_side: usize, points: usize, sizes: &[
             .map(|k| {
                 let (sample, p) = (k / points, k % points);
                 let x = 8.0 * p as f32 / points as f32 - 4.0 - 0.3 * (sample % 7) as f32;
-                1.0 / (1.0 + (-x).exp())
+                // A measured curve's noise, a few per cent of its range.
+                let noise = ((k as u64).wrapping_mul(2_654_435_761) % 1000) as f32 / 1000.0 - 0.5;
+                1.0 / (1.0 + (-x).exp()) + 0.06 * noise
             })
             .collect();
         let views = vae::Views {

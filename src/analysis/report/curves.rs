@@ -3,9 +3,10 @@
 //! cluster, and, for a session too short to cluster, every curve it measured.
 
 use super::predicted::viridis;
-use super::{Res, colour, e, range};
+use super::{Res, colour, e, legend, range};
 use crate::analysis::{Clustered, Sample};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 const TO_PA: f64 = 1e12;
@@ -41,6 +42,28 @@ fn floor_at(v: f64, lo: f64) -> f64 {
     v.abs().max(lo)
 }
 
+type Chart<'a, DB, Y> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>;
+
+/// One sweep as the lab draws it: the up branch solid (in the legend as
+/// `label`, when given), the down branch dashed.
+fn sweep<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
+    chart: &mut Chart<'a, DB, Y>,
+    bias_v: &[f64],
+    y: impl Fn(usize) -> f64,
+    style: ShapeStyle,
+    label: Option<String>,
+) -> Res {
+    let (up, down) = branches(bias_v, y);
+    let drawn = chart.draw_series(LineSeries::new(up, style)).map_err(e)?;
+    if let Some(label) = label {
+        drawn
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+    }
+    chart.draw_series(DashedLineSeries::new(down, 6, 4, style)).map_err(e)?;
+    Ok(())
+}
+
 /// Each cluster's mean curve, solid up and dashed down; linear with a ±1 sd
 /// band, or semi-log (|I|) without one.
 pub fn cluster_means<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Clustered, semilog: bool) -> Res {
@@ -70,24 +93,11 @@ pub fn cluster_means<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Clus
             .draw()
             .map_err(e)?;
         for s in &c.summaries {
-            let col = colour(s.cluster);
-            let (up, down) = branches(&s.bias_v, |k| floor_at(s.mean_current_a[k] * TO_PA, lo));
-            chart
-                .draw_series(LineSeries::new(up, col.stroke_width(2)))
-                .map_err(e)?
-                .label(format!("cluster {} (n = {})", s.cluster, s.size))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
-            chart
-                .draw_series(DashedLineSeries::new(down, 6, 4, col.stroke_width(2)))
-                .map_err(e)?;
+            let label = format!("cluster {} (n = {})", s.cluster, s.size);
+            let y = |k: usize| floor_at(s.mean_current_a[k] * TO_PA, lo);
+            sweep(&mut chart, &s.bias_v, y, colour(s.cluster).stroke_width(2), Some(label))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 13)?;
         return root.present().map_err(e);
     }
     let ys = range(c.summaries.iter().flat_map(|s| {
@@ -119,23 +129,11 @@ pub fn cluster_means<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Clus
         chart
             .draw_series(std::iter::once(Polygon::new(band, col.mix(0.12))))
             .map_err(e)?;
-        let (up, down) = branches(&s.bias_v, |k| s.mean_current_a[k] * TO_PA);
-        chart
-            .draw_series(LineSeries::new(up, col.stroke_width(2)))
-            .map_err(e)?
-            .label(format!("cluster {} (n = {})", s.cluster, s.size))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
-        chart
-            .draw_series(DashedLineSeries::new(down, 6, 4, col.stroke_width(2)))
-            .map_err(e)?;
+        let label = format!("cluster {} (n = {})", s.cluster, s.size);
+        let y = |k: usize| s.mean_current_a[k] * TO_PA;
+        sweep(&mut chart, &s.bias_v, y, col.stroke_width(2), Some(label))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(e)?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)?;
     root.present().map_err(e)
 }
 
@@ -207,25 +205,11 @@ pub fn examples<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, samples: &[Sa
             .map_err(e)?;
         for (n, i) in picked[cl].iter().enumerate() {
             let s = &samples[*i];
-            let shade = col.mix(1.0 - 0.3 * n as f64);
-            let (up, down) = branches(&s.bias_v, |k| s.current_a[k] * TO_PA);
-            chart
-                .draw_series(LineSeries::new(up, shade.stroke_width(2)))
-                .map_err(e)?
-                .label(format!("step {}", s.step))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], shade.stroke_width(2)));
-            chart
-                .draw_series(DashedLineSeries::new(down, 5, 3, shade.stroke_width(2)))
-                .map_err(e)?;
+            let shade = col.mix(1.0 - 0.3 * n as f64).stroke_width(2);
+            let label = format!("step {}", s.step);
+            sweep(&mut chart, &s.bias_v, |k| s.current_a[k] * TO_PA, shade, Some(label))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 11))
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, 11)?;
     }
     root.present().map_err(e)
 }
@@ -292,13 +276,7 @@ pub fn discovery<DB: DrawingBackend>(
             .label("end of the seeds")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.mix(0.6).stroke_width(1)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(e)?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)?;
     root.present().map_err(e)
 }
 
@@ -339,29 +317,19 @@ pub fn measured<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, samples: &[Sa
         .draw()
         .map_err(e)?;
     for (n, s) in samples.iter().enumerate() {
-        let col = viridis(n as f64 / last);
-        let (up, down) = branches(&s.bias_v, |k| s.current_a[k] * TO_PA);
-        lin.draw_series(LineSeries::new(up, col.stroke_width(2)))
-            .map_err(e)?
-            .label(format!("step {}", s.step))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], col.stroke_width(2)));
-        lin.draw_series(DashedLineSeries::new(down, 5, 3, col.stroke_width(2)))
-            .map_err(e)?;
-        let (up, down) = branches(&s.bias_v, |k| floor_at(s.current_a[k] * TO_PA, lo));
-        semilog
-            .draw_series(LineSeries::new(up, col.stroke_width(2)))
-            .map_err(e)?;
-        semilog
-            .draw_series(DashedLineSeries::new(down, 5, 3, col.stroke_width(2)))
-            .map_err(e)?;
+        let style = viridis(n as f64 / last).stroke_width(2);
+        let label = format!("step {}", s.step);
+        sweep(&mut lin, &s.bias_v, |k| s.current_a[k] * TO_PA, style, Some(label))?;
+        sweep(
+            &mut semilog,
+            &s.bias_v,
+            |k| floor_at(s.current_a[k] * TO_PA, lo),
+            style,
+            None,
+        )?;
     }
     if samples.len() <= 12 {
-        lin.configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(e)?;
+        legend(&mut lin, SeriesLabelPosition::UpperLeft, 13)?;
     }
     root.present().map_err(e)
 }

@@ -97,17 +97,18 @@ fn quiet_corner(points: &[(f64, f64)], x: &std::ops::Range<f64>, y: &std::ops::R
     .expect("four corners")
 }
 
-/// The boxed legend of a map's series, in `corner`.
-fn legend<'a, DB: DrawingBackend + 'a>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+/// The boxed legend of a chart's labelled series, in `corner`.
+fn legend<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
     corner: SeriesLabelPosition,
+    font_px: u32,
 ) -> Res {
     chart
         .configure_series_labels()
         .position(corner)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .label_font(("sans-serif", 13))
+        .label_font(("sans-serif", font_px))
         .draw()
         .map_err(e)
 }
@@ -145,7 +146,7 @@ fn latent_map<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Clustered) 
             .label(format!("cluster {c}: {}", a.summaries[c].reading))
             .legend(move |(x, y)| Circle::new((x, y), 4, col.filled()));
     }
-    legend(&mut chart, corner)?;
+    legend(&mut chart, corner, 13)?;
     root.present().map_err(e)
 }
 

@@ -131,7 +131,7 @@ pub fn figure<DB: DrawingBackend>(
                     .map_err(e)?;
             }
             let points: Vec<(f64, f64)> = samples.iter().map(|(_, s)| (s.x_nm, s.y_nm)).collect();
-            legend(&mut chart, quiet_corner(&points, &(0.0..w), &(h..0.0)))?;
+            legend(&mut chart, quiet_corner(&points, &(0.0..w), &(h..0.0)), 13)?;
             colour_bar(&bar_area, "height (nm)", (lo, hi.max(lo + 1e-9)), false, grey)?;
         }
     }

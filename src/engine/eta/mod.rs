@@ -103,7 +103,7 @@ pub struct Forecast {
     /// After the last curve: the training under way then, and the last one on
     /// every curve.
     pub final_training: Duration,
-    /// Trainings still to start, the last one included (each writes a map).
+    /// Trainings still to land, the last one included (each writes a map).
     pub trainings: usize,
 }
 
@@ -154,7 +154,11 @@ pub fn forecast(now: &Now, cost: Option<TrainingCost>) -> Forecast {
     let after_s = match running {
         Some((curves, to_go)) if curves >= now.budget => to_go.max(0.0),
         _ if last_started < now.budget || running.is_some() => {
-            trainings += 1;
+            // One under way on fewer curves is let go and writes no map: the
+            // last one takes its place in the count.
+            if running.is_none_or(|(curves, _)| curves <= now.measured) {
+                trainings += 1;
+            }
             training_s(now.budget, false)
         }
         _ => 0.0,

@@ -84,8 +84,9 @@ fn at_the_close_only_the_training_on_every_curve_is_waited_for() {
         elapsed: Duration::from_secs(12),
         epochs_done: 0,
     });
-    // The one on 124 curves gives way to the last one on all 210.
+    // The one on 124 curves gives way to the last one on all 210: one map.
     let f = forecast(&now, Some(cost));
+    assert_eq!(f.trainings, 1);
     let want = cost.member_s(210, 1000, false) * 8.0;
     assert!(
         (f.final_training.as_secs_f64() - want).abs() < 1e-6,
