@@ -6,6 +6,7 @@ use super::predicted::viridis;
 use super::{Res, colour, e, legend, range};
 use crate::analysis::{Clustered, Sample};
 use plotters::coord::Shift;
+use plotters::coord::combinators::LogCoord;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
@@ -64,6 +65,17 @@ fn sweep<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
     Ok(())
 }
 
+/// Bias against |current| on a log axis, labelled.
+fn log_axes<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB, LogCoord<f64>>) -> Res {
+    chart
+        .configure_mesh()
+        .x_desc("bias (V)")
+        .y_desc("|current| (pA)")
+        .y_label_formatter(&|v| format!("{v:.0e}"))
+        .draw()
+        .map_err(e)
+}
+
 /// Each cluster's mean curve, solid up and dashed down; linear with a ±1 sd
 /// band, or semi-log (|I|) without one.
 pub fn cluster_means<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Clustered, semilog: bool) -> Res {
@@ -85,13 +97,7 @@ pub fn cluster_means<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Clus
             )
             .build_cartesian_2d(xs, ys.log_scale())
             .map_err(e)?;
-        chart
-            .configure_mesh()
-            .x_desc("bias (V)")
-            .y_desc("|current| (pA)")
-            .y_label_formatter(&|v| format!("{v:.0e}"))
-            .draw()
-            .map_err(e)?;
+        log_axes(&mut chart)?;
         for s in &c.summaries {
             let label = format!("cluster {} (n = {})", s.cluster, s.size);
             let y = |k: usize| floor_at(s.mean_current_a[k] * TO_PA, lo);
@@ -309,13 +315,7 @@ pub fn measured<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, samples: &[Sa
         .y_label_area_size(60)
         .build_cartesian_2d(xs, logs.log_scale())
         .map_err(e)?;
-    semilog
-        .configure_mesh()
-        .x_desc("bias (V)")
-        .y_desc("|current| (pA)")
-        .y_label_formatter(&|v| format!("{v:.0e}"))
-        .draw()
-        .map_err(e)?;
+    log_axes(&mut semilog)?;
     for (n, s) in samples.iter().enumerate() {
         let style = viridis(n as f64 / last).stroke_width(2);
         let label = format!("step {}", s.step);
