@@ -16,6 +16,7 @@ pub mod eta;
 mod handle;
 mod messages;
 mod models;
+mod notify;
 mod queue;
 mod retrain;
 mod run;

@@ -52,6 +52,12 @@ impl Engine {
             }
         }
         self.set_state(state);
+        let steps = self.next_step();
+        if let Some(said) =
+            super::notify::on_end(&self.plan.notify, self.writer.dir(), status, steps, detail.as_deref())
+        {
+            tracing::info!(%said, "end of session notified");
+        }
         RunOutcome {
             status: if detail.is_some() && status != SessionStatus::Failed {
                 SessionStatus::Failed

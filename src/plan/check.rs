@@ -278,6 +278,14 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     within("output.flush_ms", o.flush_ms, 10..=3_600_000)?;
     within("console.tick_ms", plan.console.tick_ms, 50..=60_000)?;
     within("host.memory_budget_mb", plan.host.memory_budget_mb, 0..=1 << 30)?;
+    finite_within("notify.timeout_s", plan.notify.timeout_s, 0.1..=3_600.0)?;
+    if plan.notify.on_end.first().is_some_and(|p| p.trim().is_empty()) {
+        return Err(PlanError::new(
+            "notify.on_end",
+            "[\"\", …]",
+            "a program first, then its arguments",
+        ));
+    }
     check_memory(plan)
 }
 

@@ -106,6 +106,7 @@ pub struct SessionPlan {
     pub output: OutputPlan,
     pub console: ConsolePlan,
     pub host: HostPlan,
+    pub notify: NotifyPlan,
 }
 
 impl Default for SessionPlan {
@@ -126,6 +127,7 @@ impl Default for SessionPlan {
             output: OutputPlan::default(),
             console: ConsolePlan::default(),
             host: HostPlan::default(),
+            notify: NotifyPlan::default(),
         }
     }
 }

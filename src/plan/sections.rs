@@ -307,6 +307,29 @@ impl Default for OutputPlan {
     }
 }
 
+/// A word when the session ends: a command run once the session's last
+/// status is on disk (finished, aborted, failed or paused), with the session
+/// in its environment (`DUALSCOPE_SESSION_DIR`, `DUALSCOPE_STATUS`,
+/// `DUALSCOPE_STEPS`, `DUALSCOPE_DETAIL`): a mail, a chat message, a sound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyPlan {
+    /// The program and its arguments, not through a shell; empty: nothing runs.
+    pub on_end: Vec<String>,
+    /// Longest the command may run before it is killed (the session is closed
+    /// either way).
+    pub timeout_s: f64,
+}
+
+impl Default for NotifyPlan {
+    fn default() -> Self {
+        Self {
+            on_end: Vec::new(),
+            timeout_s: 30.0,
+        }
+    }
+}
+
 /// The computer the console runs on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]

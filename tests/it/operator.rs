@@ -1,5 +1,6 @@
-//! `run PLAN --dry-run`: the checks a run makes before the first move, the
-//! plan in words and an estimate, and nothing created.
+//! The operator's tools: `run PLAN --dry-run` (the checks a run makes before
+//! the first move, the plan in words and an estimate, and nothing created),
+//! and the word at the end (`[notify] on_end`).
 
 use crate::common::*;
 
@@ -84,4 +85,49 @@ fn a_dry_run_refuses_what_a_run_would_refuse() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `[notify] on_end` runs once the session is closed, with the session in
+/// its environment; one that never ends is killed at its limit and the run
+/// still ends.
+#[test]
+fn a_word_when_the_session_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let said = dir.path().join("said.txt");
+    let plan = fast_plan(
+        dir.path(),
+        &format!(
+            "[notify]\non_end = [\"sh\", \"-c\", \"echo $DUALSCOPE_STATUS $DUALSCOPE_STEPS > {}; cat $DUALSCOPE_SESSION_DIR/session.toml >> {}\"]\n",
+            said.display(),
+            said.display()
+        ),
+    );
+    run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "5"]));
+    let text = std::fs::read_to_string(&said).unwrap();
+    assert!(text.starts_with("finished 5\n"), "{text}");
+    assert!(
+        text.contains("status = \"finished\""),
+        "the status was on disk first: {text}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(
+        dir.path(),
+        "[notify]\non_end = [\"sleep\", \"1000\"]\ntimeout_s = 0.5\n",
+    );
+    let t0 = std::time::Instant::now();
+    let out = run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "3"]));
+    assert!(t0.elapsed().as_secs_f64() < 20.0, "{:?}", t0.elapsed());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("finished"));
+    let log = std::fs::read_to_string(dir.path().join("runs/dualscope.log")).unwrap();
+    assert!(log.contains("was still running after 0.5 s and was killed"), "{log}");
+
+    // A plan whose command is an empty string is refused before anything starts.
+    let bad = fast_plan(dir.path(), "[notify]\non_end = [\"\"]\n");
+    let out = bin()
+        .args(["run", bad.to_str().unwrap(), "--headless"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("notify.on_end"));
 }
