@@ -99,16 +99,7 @@ pub fn estimate(plan: &SessionPlan) -> Estimate {
     pace.decisions_timed(decision);
     // What the first seed will show: the instrument's time alone.
     pace.step_taken(0, std::time::Duration::from_secs_f64(instrument_step_s), false);
-    let now = eta::Now {
-        measured: 0,
-        budget: p.budget as usize,
-        step: pace.step_line(),
-        retrain_every: plan.analysis.retrain_every as usize,
-        epochs: plan.analysis.vae_epochs as usize,
-        members: plan.analysis.vae_ensemble.max(1) as usize,
-        in_flight: None,
-        last_started: 0,
-    };
+    let now = eta::Now::at(plan, 0, p.budget as usize, pace.step_line());
     let forecast = eta::forecast(&now, pace.cost());
     let (acquisition_s, final_training_s) = (
         forecast.acquisition.as_secs_f64(),

@@ -93,14 +93,9 @@ impl Engine {
     /// curves in (the budget is the curves there are once the run is closing).
     pub(super) fn forecast_for(&self, measured: usize, budget: usize) -> eta::Forecast {
         let now = eta::Now {
-            measured,
-            budget,
-            step: self.pace.step_line(),
-            retrain_every: self.plan.analysis.retrain_every as usize,
-            epochs: self.plan.analysis.vae_epochs as usize,
-            members: self.plan.analysis.vae_ensemble.max(1) as usize,
             in_flight: self.retrainer.in_flight(),
             last_started: self.retrainer.last_started,
+            ..eta::Now::at(&self.plan, measured, budget, self.pace.step_line())
         };
         eta::forecast(&now, self.pace.cost())
     }

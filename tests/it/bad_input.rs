@@ -10,14 +10,6 @@ fn no_session_in(runs: &std::path::Path) -> bool {
         .unwrap_or(true)
 }
 
-fn stderr_of(cmd: &mut std::process::Command) -> (i32, String) {
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
-
 #[test]
 fn unknown_key_and_out_of_range_value_are_named() {
     let dir = tempfile::tempdir().unwrap();

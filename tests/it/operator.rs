@@ -59,32 +59,24 @@ fn a_dry_run_checks_estimates_and_creates_nothing() {
 fn a_dry_run_refuses_what_a_run_would_refuse() {
     let dir = tempfile::tempdir().unwrap();
     let plan = fast_plan(dir.path(), "");
-    let out = bin().args(["run", plan.to_str().unwrap(), "--json"]).output().unwrap();
-    assert!(!out.status.success(), "--json needs --dry-run");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--dry-run"));
+    let (code, err) = stderr_of(bin().args(["run", plan.to_str().unwrap(), "--json"]));
+    assert!(code != 0, "--json needs --dry-run");
+    assert!(err.contains("--dry-run"), "{err}");
     // An output folder under a file cannot be written.
     let file = dir.path().join("a-file");
     std::fs::write(&file, "").unwrap();
-    let out = bin()
-        .args(["run", plan.to_str().unwrap(), "--dry-run", "--out"])
-        .arg(file.join("runs"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let (code, err) = stderr_of(
+        bin()
+            .args(["run", plan.to_str().unwrap(), "--dry-run", "--out"])
+            .arg(file.join("runs")),
+    );
+    assert!(code != 0);
     assert!(err.contains("output.dir") && err.contains("is not a folder"), "{err}");
     // A sweep beyond the safety limit is refused as a run refuses it.
     let bad = fast_plan(dir.path(), "[sweep]\nv_max = 5.0\n");
-    let out = bin()
-        .args(["run", bad.to_str().unwrap(), "--dry-run"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("v_max"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, err) = stderr_of(bin().args(["run", bad.to_str().unwrap(), "--dry-run"]));
+    assert!(code != 0);
+    assert!(err.contains("v_max"), "{err}");
 }
 
 /// `[notify] on_end` runs once the session is closed, with the session in
@@ -124,10 +116,7 @@ fn a_word_when_the_session_ends() {
 
     // A plan whose command is an empty string is refused before anything starts.
     let bad = fast_plan(dir.path(), "[notify]\non_end = [\"\"]\n");
-    let out = bin()
-        .args(["run", bad.to_str().unwrap(), "--headless"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("notify.on_end"));
+    let (code, err) = stderr_of(bin().args(["run", bad.to_str().unwrap(), "--headless"]));
+    assert!(code != 0);
+    assert!(err.contains("notify.on_end"), "{err}");
 }

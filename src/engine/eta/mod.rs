@@ -96,6 +96,24 @@ pub struct Now {
     pub last_started: usize,
 }
 
+impl Now {
+    /// The session as `plan` sets it, `measured` of `budget` curves in, the
+    /// steps priced by `step`, and no training started yet.
+    pub fn at(plan: &crate::plan::SessionPlan, measured: usize, budget: usize, step: Line) -> Self {
+        let a = &plan.analysis;
+        Self {
+            measured,
+            budget,
+            step,
+            retrain_every: a.retrain_every as usize,
+            epochs: a.vae_epochs as usize,
+            members: a.vae_ensemble.max(1) as usize,
+            in_flight: None,
+            last_started: 0,
+        }
+    }
+}
+
 /// The rest of the session, in two parts.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Forecast {

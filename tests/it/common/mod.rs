@@ -48,6 +48,15 @@ flush_rows = 4
     path
 }
 
+/// The exit code (-1 for a signal) and the stderr of a command expected to fail.
+pub fn stderr_of(cmd: &mut Command) -> (i32, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 pub fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("run dualscope");
     assert!(
