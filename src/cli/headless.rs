@@ -145,7 +145,7 @@ fn print_event(event: &EngineEvent, header_printed: &mut bool, finishing_told: &
         }
         EngineEvent::Logged(e) => {
             if !matches!(e.kind, EventKind::Start | EventKind::Survey) {
-                let _ = writeln!(out, "event  {:<14} {}", e.kind, e.detail);
+                let _ = writeln!(out, "event  {:<15} {}", e.kind, e.detail);
             }
         }
         EngineEvent::Finishing(f) => {
@@ -165,6 +165,11 @@ fn print_event(event: &EngineEvent, header_printed: &mut bool, finishing_told: &
         }
         EngineEvent::PolicyChanged { policy, beta } => {
             let _ = writeln!(out, "policy  {policy} (β = {beta})");
+        }
+        EngineEvent::Regions(regions) => {
+            for (k, r) in regions.iter().enumerate() {
+                let _ = writeln!(out, "excluded  region {}: {r}", k + 1);
+            }
         }
         // For the console: images, whole curves, the queue, cluster maps.
         EngineEvent::State(_)

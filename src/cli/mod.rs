@@ -1,8 +1,10 @@
-//! The command line: `run`, `resume`, `sessions`, `export`, `sim export`.
+//! The command line: `run`, `resume`, `sessions`, `export`, `analyze`,
+//! `report`, `note`, `sim`.
 
 mod analyze;
 mod dry_run;
 mod headless;
+mod note;
 mod run;
 mod serve_nanonis;
 mod sessions;
@@ -71,6 +73,16 @@ pub enum Command {
         #[command(flatten)]
         train: analyze::TrainArgs,
     },
+    /// Add a timestamped note to a session's events (kind `note`), running
+    /// or not, from any login: a running session logs it after the curve it
+    /// is taking (at once while paused); its lock is never needed.
+    Note {
+        /// The session folder.
+        session: PathBuf,
+        /// The note (the words are joined with spaces).
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+    },
     /// The built-in simulated instrument.
     Sim {
         #[command(subcommand)]
@@ -86,6 +98,7 @@ pub fn main(cli: Cli) -> color_eyre::Result<i32> {
         Command::Sessions { dir } => sessions::list(&dir),
         Command::Export(args) => sessions::export(&args),
         Command::Sim { command } => sim::main(command),
+        Command::Note { session, text } => note::note(&session, &text),
         Command::Analyze { sessions, train } => analyze::analyze(&sessions, &train),
         Command::Report {
             session,

@@ -5,7 +5,7 @@ use super::queue::Dropped;
 use super::{AfterStep, Command, Engine, EngineEvent, RunState, Stop};
 use crate::record::EventKind;
 use crate::store::SessionStatus;
-use std::sync::mpsc::TryRecvError;
+use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 
 /// What a command asks of the run, beyond what it does itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,7 @@ impl Engine {
     /// Handles commands; returns a final status when the run should end here.
     pub(super) fn checkpoint(&mut self) -> Result<Option<SessionStatus>, Stop> {
         self.collect_training()?;
+        self.collect_outside()?;
         if self.retrainer.due(&self.plan, self.history.len()) {
             self.start_training();
         }
@@ -60,10 +61,17 @@ impl Engine {
         self.set_state(RunState::Paused);
         self.writer.set_status(SessionStatus::Paused, None)?;
         self.log(EventKind::Pause, format!("paused before step {}", self.next_step()))?;
+        self.tell_pause();
         self.rank_afresh();
         loop {
-            let Ok(cmd) = self.commands.recv() else {
-                return self.quit().map(Some);
+            // Waiting wakes now and then for what arrives from outside.
+            let cmd = match self.commands.recv_timeout(std::time::Duration::from_millis(250)) {
+                Ok(cmd) => cmd,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.collect_outside()?;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return self.quit().map(Some),
             };
             match self.command(cmd)? {
                 Asks::End(status) => return Ok(Some(status)),
@@ -76,10 +84,45 @@ impl Engine {
                 }
             }
             self.writer.set_status(SessionStatus::Running, None)?;
+            self.pause_told = false;
             self.log(EventKind::Resume, format!("resumed at step {}", self.next_step()))?;
             self.set_state(RunState::Running);
             return Ok(None);
         }
+    }
+
+    /// Starts the plan's `on_pause` hook beside the paused run.
+    fn tell_pause(&mut self) {
+        let argv = self.plan.notify.on_pause.clone();
+        if argv.is_empty() {
+            return;
+        }
+        let told = super::notify::told(
+            self.writer.dir(),
+            SessionStatus::Paused,
+            self.history.len() as u32,
+            None,
+        );
+        self.hooks
+            .push(super::notify::spawn("on_pause", argv, told, self.plan.notify.timeout_s));
+        self.pause_told = true;
+    }
+
+    /// Logs the hooks that have ended, and the notes left from outside.
+    pub(super) fn collect_outside(&mut self) -> Result<(), Stop> {
+        for row in self.writer.take_inbox()? {
+            self.emit(EngineEvent::Logged(row));
+        }
+        let (done, running): (Vec<_>, Vec<_>) = std::mem::take(&mut self.hooks)
+            .into_iter()
+            .partition(|h| h.is_finished());
+        self.hooks = running;
+        for hook in done {
+            if let Ok(o) = hook.join() {
+                self.log(o.kind, o.detail)?;
+            }
+        }
+        Ok(())
     }
 
     fn command(&mut self, cmd: Command) -> Result<Asks, Stop> {
@@ -116,6 +159,13 @@ impl Engine {
                     self.replace_policy(format!("β is now {beta}"))?;
                 }
             }
+            Command::Exclude(region) => self.exclude(region)?,
+            Command::Include(index) => self.include(index)?,
+            Command::Note(text) => {
+                if let Some(text) = crate::store::inbox::clean(&text) {
+                    self.log(EventKind::Note, text)?;
+                }
+            }
             Command::RetrainNow => {
                 if self.retrainer.busy() {
                     self.log(EventKind::Retrain, "a retraining is already running".to_string())?;
@@ -137,7 +187,7 @@ impl Engine {
     /// curve so far, so what the user reads and edits (after a pause, a
     /// policy switch, β, a point) is what the policy would choose now, not
     /// the ranking the last decision was made on.
-    fn rank_afresh(&mut self) {
+    pub(super) fn rank_afresh(&mut self) {
         if self.state == RunState::Paused
             && let Some(field) = &mut self.field
         {

@@ -98,6 +98,12 @@ pub enum Command {
     SetBeta(f64),
     /// Start a dual-VAE retraining now.
     RetrainNow,
+    /// The operator's note for the lab notebook (an `events` row, kind `note`).
+    Note(String),
+    /// Keep seeds and policy points out of this region from now on.
+    Exclude(crate::plan::Exclusion),
+    /// Take back the excluded region at this place in the list.
+    Include(usize),
 }
 
 /// Why a location is in the acquisition queue.
@@ -209,6 +215,8 @@ pub enum EngineEvent {
     Measured(Arc<Measurement>),
     /// The acquisition queue after a decision or a queue command.
     Queue(Vec<QueueEntry>),
+    /// The excluded regions, at the start and whenever they change.
+    Regions(Vec<crate::plan::Exclusion>),
     /// A new live dual-VAE map.
     Clusters(Arc<ClusterView>),
     /// The session waits for its last model (state `Finishing`).

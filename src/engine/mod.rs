@@ -18,6 +18,7 @@ mod messages;
 mod models;
 mod notify;
 mod queue;
+mod regions;
 mod retrain;
 mod run;
 mod setup;
@@ -77,6 +78,10 @@ pub struct Engine {
     steps_this_run: u32,
     retrainer: retrain::Retrainer,
     field: Option<Field>,
+    /// `[notify]` hooks running beside the run.
+    hooks: Vec<std::thread::JoinHandle<notify::Outcome>>,
+    /// The pause under way has run `on_pause` already.
+    pause_told: bool,
 }
 
 /// The parts of a run that exist once the survey is known.
@@ -84,8 +89,17 @@ struct Field {
     candidates: Candidates,
     /// Per candidate: measured, given up on, or dropped by the user.
     taken: Vec<bool>,
+    /// Per candidate: inside an excluded region (the plan's and the console's).
+    barred: Vec<bool>,
     seeds: Seeds,
     policy: Box<dyn Policy>,
+}
+
+impl Field {
+    /// Per candidate: not to be chosen (taken, or inside an excluded region).
+    fn closed(&self) -> Vec<bool> {
+        self.taken.iter().zip(&self.barred).map(|(t, b)| *t || *b).collect()
+    }
 }
 
 /// What the run does after the curve it is taking.
@@ -139,6 +153,8 @@ impl Engine {
             steps_this_run: 0,
             retrainer: retrain::Retrainer::default(),
             field: None,
+            hooks: Vec::new(),
+            pause_told: false,
         }
     }
 

@@ -2,6 +2,7 @@
 //! checkpoint and step until the budget is spent; however it ends, the tip is
 //! made safe and the session's status recorded.
 
+use super::notify;
 use super::queue::Seeds;
 use super::stop::{Stop, panic_message};
 use super::{AfterStep, Engine, EngineEvent, Field, QueueEntry, QueueKind, RunOutcome, RunState};
@@ -45,19 +46,13 @@ impl Engine {
         };
         // A failed status write (disk full) must not hide the first error.
         let mut detail = detail;
-        if let Err(e) = self.writer.set_status(status, detail.clone()) {
+        if let Err(e) = self.close(status, detail.clone()) {
             tracing::error!(error = %e, "could not record the session status");
             if detail.is_none() {
                 detail = Some(e.to_string());
             }
         }
         self.set_state(state);
-        let steps = self.next_step();
-        if let Some(said) =
-            super::notify::on_end(&self.plan.notify, self.writer.dir(), status, steps, detail.as_deref())
-        {
-            tracing::info!(%said, "end of session notified");
-        }
         RunOutcome {
             status: if detail.is_some() && status != SessionStatus::Failed {
                 SessionStatus::Failed
@@ -69,6 +64,34 @@ impl Engine {
             budget,
             detail,
         }
+    }
+
+    /// Records the last status; the plan's hooks for this end run once it is
+    /// on disk, and their rows are in the log before it is compacted.
+    fn close(&mut self, status: SessionStatus, detail: Option<String>) -> Result<(), crate::store::StoreError> {
+        // A note left during the last curve is the session's too.
+        if let Err(e) = self.collect_outside() {
+            tracing::warn!(error = %e, "the notes left in the inbox were not logged");
+        }
+        let mut hooks = notify::at_end(&self.plan.notify, status);
+        if self.pause_told {
+            // A run paused in the console, then ended: its pause was told.
+            hooks.retain(|(name, _)| *name != "on_pause");
+        }
+        let pending = std::mem::take(&mut self.hooks);
+        if hooks.is_empty() && pending.is_empty() {
+            return self.writer.set_status(status, detail);
+        }
+        self.writer.record_status(status, detail.clone())?;
+        let told = notify::told(self.writer.dir(), status, self.history.len() as u32, detail.as_deref());
+        let mut outcomes: Vec<notify::Outcome> = pending.into_iter().filter_map(|h| h.join().ok()).collect();
+        for (name, argv) in hooks {
+            outcomes.push(notify::run(name, argv, &told, self.plan.notify.timeout_s));
+        }
+        for o in outcomes {
+            self.log(o.kind, o.detail)?;
+        }
+        self.writer.set_status(status, detail)
     }
 
     fn run_inner(&mut self) -> Result<SessionStatus, Stop> {
@@ -117,6 +140,7 @@ impl Engine {
         self.emit(EngineEvent::SurveyImage(survey.clone()));
         self.emit(EngineEvent::History(Arc::new(self.history.clone())));
         self.field = Some(self.build_field(&survey));
+        self.emit(EngineEvent::Regions(self.plan.policy.exclude.clone()));
         self.publish_queue();
         self.time_the_work(&survey);
 
@@ -169,7 +193,13 @@ impl Engine {
         let p = &self.plan.policy;
         let sites = self.instrument.measurable_sites();
         let candidates = Candidates::new(survey.rows(), survey.cols(), p.patch_px, p.stride_px, sites.as_deref());
-        let seeds = Seeds::new(policy::latin_hypercube(&candidates, p.seeds as usize, self.plan.seed));
+        let barred = policy::exclude::barred(&p.exclude, &candidates, survey);
+        let seeds = Seeds::new(policy::latin_hypercube(
+            &candidates,
+            p.seeds as usize,
+            self.plan.seed,
+            &barred,
+        ));
         let policy = self.fresh_policy(survey, &candidates);
         let mut taken = vec![false; candidates.len()];
         // Where the curves were taken, and where the tip was sent for them
@@ -187,6 +217,7 @@ impl Engine {
         Field {
             candidates,
             taken,
+            barred,
             seeds,
             policy,
         }
@@ -219,7 +250,7 @@ impl Engine {
         };
         let ranked: Vec<QueueEntry> = field
             .policy
-            .queue(&field.taken)
+            .queue(&field.closed())
             .into_iter()
             .map(|r| {
                 let (row, col) = field.candidates.site(r.candidate);

@@ -198,7 +198,8 @@ impl Engine {
                 "manual",
             )));
         }
-        let open = |(row, col): (u32, u32)| field.candidates.find(row, col).is_some_and(|k| !field.taken[k]);
+        let closed = field.closed();
+        let open = |(row, col): (u32, u32)| field.candidates.find(row, col).is_some_and(|k| !closed[k]);
         if let Some((row, col)) = self.queue.next_pinned(open) {
             let k = field.candidates.find(row, col).expect("an open candidate");
             let label = format!("{} (moved up)", field.policy.kind().label());
@@ -210,7 +211,7 @@ impl Engine {
             )));
         }
         let seeds_done = self.history.iter().filter(|m| m.source == Source::Seed).count();
-        if let Some(k) = field.seeds.next(seeds_done, &field.taken) {
+        if let Some(k) = field.seeds.next(seeds_done, &closed) {
             let (row, col) = field.candidates.site(k);
             return Ok(Some(Chosen::fresh(
                 row,
@@ -221,10 +222,11 @@ impl Engine {
         }
         loop {
             let field = self.field.as_mut().expect("field built before steps");
+            let closed = field.closed();
             let ctx = DecideContext {
                 step,
                 candidates: &field.candidates,
-                taken: &field.taken,
+                taken: &closed,
             };
             let decided = field.policy.decide(&ctx);
             if let Some(why) = field.policy.failure() {

@@ -260,6 +260,10 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     within("policy.dkl_refit_steps", p.dkl_refit_steps, 1..=100_000)?;
     within("policy.dkl_restart_every", p.dkl_restart_every, 0..=100_000)?;
     within("policy.queue_len", p.queue_len, 1..=1_000)?;
+    within("policy.exclude", p.exclude.len(), 0..=1_000)?;
+    for (k, region) in p.exclude.iter().enumerate() {
+        exclusion(&format!("policy.exclude[{k}]"), region, v.width_nm, v.height_nm)?;
+    }
     if p.patch_px < 7 && matches!(p.name, super::PolicyKind::DnDkl | super::PolicyKind::Structure) {
         return Err(PlanError::new(
             "policy.patch_px",
@@ -279,14 +283,31 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     within("console.tick_ms", plan.console.tick_ms, 50..=60_000)?;
     within("host.memory_budget_mb", plan.host.memory_budget_mb, 0..=1 << 30)?;
     finite_within("notify.timeout_s", plan.notify.timeout_s, 0.1..=3_600.0)?;
-    if plan.notify.on_end.first().is_some_and(|p| p.trim().is_empty()) {
-        return Err(PlanError::new(
-            "notify.on_end",
-            "[\"\", …]",
-            "a program first, then its arguments",
-        ));
+    for (key, argv) in plan.notify.hooks() {
+        if argv.first().is_some_and(|p| p.trim().is_empty()) {
+            return Err(PlanError::new(
+                format!("notify.{key}"),
+                "[\"\", …]",
+                "a program first, then its arguments",
+            ));
+        }
     }
     check_memory(plan)
+}
+
+/// A region of the frame: each range ordered, within the frame (`key` names it).
+pub fn exclusion(key: &str, region: &super::Exclusion, width_nm: f64, height_nm: f64) -> Result<(), PlanError> {
+    for (axis, [from, to], size) in [("x_nm", region.x_nm, width_nm), ("y_nm", region.y_nm, height_nm)] {
+        let ok = from.is_finite() && to.is_finite() && 0.0 <= from && from < to && to <= size;
+        if !ok {
+            return Err(PlanError::new(
+                format!("{key}.{axis}"),
+                format!("[{from}, {to}]"),
+                format!("[from, to] with 0 ≤ from < to ≤ {size} nm (the frame)"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a plan whose survey and candidates would not fit the memory budget.

@@ -10,7 +10,7 @@ pub mod memory;
 pub mod physics;
 mod sections;
 
-pub use check::PlanError;
+pub use check::{PlanError, exclusion as check_exclusion};
 pub use instruments::*;
 pub use physics::PhysicsPlan;
 pub use sections::*;

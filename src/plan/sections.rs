@@ -184,6 +184,37 @@ pub struct PolicyPlan {
     pub dkl_restart_every: u32,
     /// How many top candidates the acquisition queue shows.
     pub queue_len: u32,
+    /// Regions of the frame no seed and no policy decision may land in
+    /// (`[[policy.exclude]]`); the console adds and removes them too.
+    pub exclude: Vec<Exclusion>,
+}
+
+/// A rectangle of the frame kept free of seeds and policy points: a scratch,
+/// an electrode, dirt, a region already studied.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exclusion {
+    /// From and to, in nm from the frame's left edge.
+    pub x_nm: [f64; 2],
+    /// From and to, in nm from the frame's top edge.
+    pub y_nm: [f64; 2],
+}
+
+impl Exclusion {
+    /// Whether a position in the frame is inside (edges included).
+    pub fn contains(&self, x_nm: f64, y_nm: f64) -> bool {
+        (self.x_nm[0]..=self.x_nm[1]).contains(&x_nm) && (self.y_nm[0]..=self.y_nm[1]).contains(&y_nm)
+    }
+}
+
+impl std::fmt::Display for Exclusion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "x_nm = [{:.1}, {:.1}], y_nm = [{:.1}, {:.1}]",
+            self.x_nm[0], self.x_nm[1], self.y_nm[0], self.y_nm[1]
+        )
+    }
 }
 
 impl Default for PolicyPlan {
@@ -204,6 +235,7 @@ impl Default for PolicyPlan {
             dkl_refit_steps: 6,
             dkl_restart_every: 25,
             queue_len: 12,
+            exclude: Vec::new(),
         }
     }
 }
@@ -307,23 +339,48 @@ impl Default for OutputPlan {
     }
 }
 
-/// A word when the session ends: a command run once the session's last
-/// status is on disk (finished, aborted, failed or paused), with the session
-/// in its environment (`DUALSCOPE_SESSION_DIR`, `DUALSCOPE_STATUS`,
-/// `DUALSCOPE_STEPS`, `DUALSCOPE_DETAIL`): a mail, a chat message, a sound.
+/// A word when something happens: each hook a command (program and
+/// arguments, not through a shell; empty: nothing runs) with the session in
+/// its environment (`DUALSCOPE_SESSION`, `DUALSCOPE_STATUS`,
+/// `DUALSCOPE_MEASUREMENTS`, `DUALSCOPE_DETAIL`): a mail, a chat message, a
+/// sound. Its exit status and output become an `events` row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifyPlan {
-    /// The program and its arguments, not through a shell; empty: nothing runs.
+    /// Run when the budget is spent or nothing is left to measure, once the
+    /// status is on disk.
+    pub on_finish: Vec<String>,
+    /// Run when the run stops on an error, once the status is on disk.
+    pub on_fail: Vec<String>,
+    /// Run when the session pauses (a pause in the console, or a run that
+    /// ends resumable); beside the paused run, which goes on taking commands.
+    pub on_pause: Vec<String>,
+    /// Run at every end of a run (finished, aborted, failed or paused), after
+    /// the hook of that end.
     pub on_end: Vec<String>,
-    /// Longest the command may run before it is killed (the session is closed
-    /// either way).
+    /// Longest a hook may run before it is killed, with anything it started
+    /// (the session goes on, or closes, either way).
     pub timeout_s: f64,
+}
+
+impl NotifyPlan {
+    /// Each hook by its key.
+    pub fn hooks(&self) -> [(&'static str, &[String]); 4] {
+        [
+            ("on_finish", &self.on_finish),
+            ("on_fail", &self.on_fail),
+            ("on_pause", &self.on_pause),
+            ("on_end", &self.on_end),
+        ]
+    }
 }
 
 impl Default for NotifyPlan {
     fn default() -> Self {
         Self {
+            on_finish: Vec::new(),
+            on_fail: Vec::new(),
+            on_pause: Vec::new(),
             on_end: Vec::new(),
             timeout_s: 30.0,
         }

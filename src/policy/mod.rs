@@ -3,6 +3,7 @@
 
 mod baseline;
 pub mod dn_dkl;
+pub mod exclude;
 mod seeds;
 
 use crate::record::Candidates;
@@ -136,7 +137,13 @@ pub fn build(
 ) -> Box<dyn Policy> {
     match kind {
         PolicyKind::DnDkl | PolicyKind::DklUcb | PolicyKind::Structure => {
-            Box::new(DnDkl::new(DnDklSettings::from_plan(kind, plan), survey, candidates))
+            let barred = exclude::barred(&plan.policy.exclude, candidates, survey);
+            Box::new(DnDkl::new(
+                DnDklSettings::from_plan(kind, plan),
+                survey,
+                candidates,
+                barred,
+            ))
         }
         PolicyKind::Random => Box::new(RandomPolicy::new(plan.seed)),
         PolicyKind::Grid => {

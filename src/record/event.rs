@@ -80,12 +80,24 @@ pub enum EventKind {
     RetrainFailed,
     /// Opening the log found damage and mended it.
     LogRepaired,
+    /// A `[notify]` hook ran and ended well: its exit status and output.
+    Notify,
+    /// A `[notify]` hook failed, did not start, or was killed at its limit.
+    NotifyFailed,
+    /// The operator's note in the lab notebook (`n`, `dualscope note`).
+    Note,
+    /// A region of the frame was excluded (the console's `v`).
+    ExcludeAdded,
+    /// An excluded region was taken back (the console's `V`).
+    ExcludeRemoved,
+    /// A region out of the frame, or a region that is not there, refused.
+    ExcludeRefused,
     /// A kind this version does not know, kept as it was written.
     Other(String),
 }
 
 impl EventKind {
-    const KNOWN: [EventKind; 28] = [
+    const KNOWN: [EventKind; 34] = [
         Self::Start,
         Self::Resume,
         Self::Survey,
@@ -114,6 +126,12 @@ impl EventKind {
         Self::Retrain,
         Self::RetrainFailed,
         Self::LogRepaired,
+        Self::Notify,
+        Self::NotifyFailed,
+        Self::Note,
+        Self::ExcludeAdded,
+        Self::ExcludeRemoved,
+        Self::ExcludeRefused,
     ];
 
     /// The word in the `kind` column.
@@ -147,6 +165,12 @@ impl EventKind {
             Self::Retrain => "retrain",
             Self::RetrainFailed => "retrain_failed",
             Self::LogRepaired => "log_repaired",
+            Self::Notify => "notify",
+            Self::NotifyFailed => "notify_failed",
+            Self::Note => "note",
+            Self::ExcludeAdded => "exclude_added",
+            Self::ExcludeRemoved => "exclude_removed",
+            Self::ExcludeRefused => "exclude_refused",
             Self::Other(s) => s,
         }
     }
@@ -170,6 +194,7 @@ impl EventKind {
                 | Self::SiteSkipped
                 | Self::PolicyFailed
                 | Self::RetrainFailed
+                | Self::NotifyFailed
         )
     }
 }

@@ -15,6 +15,7 @@ pub mod frame;
 pub mod grid;
 pub mod gwy;
 pub mod ibw;
+pub mod inbox;
 pub mod journal;
 pub mod lock;
 pub mod meta;

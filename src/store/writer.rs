@@ -330,6 +330,13 @@ impl SessionWriter {
         {
             tracing::warn!(error = %e, "the session's parts were not compacted");
         }
+        self.record_status(status, detail)
+    }
+
+    /// Writes every pending part, then records the status in `session.toml`,
+    /// compacting nothing (what a hook reads before the session is closed).
+    pub fn record_status(&mut self, status: SessionStatus, detail: Option<String>) -> Result<(), StoreError> {
+        self.sync()?;
         self.meta.status = status;
         self.meta.status_detail = detail;
         self.meta.updated_ms = now_ms();
@@ -351,6 +358,24 @@ impl SessionWriter {
             replaced += n;
         }
         Ok(replaced)
+    }
+
+    /// Journals the notes left in the session's inbox (`dualscope note`) as
+    /// `note` events at the time each was written; returns them.
+    pub fn take_inbox(&mut self) -> Result<Vec<crate::record::Event>, StoreError> {
+        let mut taken = Vec::new();
+        for note in super::inbox::waiting(&self.dir) {
+            let row = crate::record::Event {
+                t_ms: note.t_ms,
+                kind: crate::record::EventKind::Note,
+                detail: note.text.clone(),
+            };
+            // On disk when append returns: the file may go.
+            self.append(Entry::Event(row.clone()))?;
+            super::inbox::done(&note)?;
+            taken.push(row);
+        }
+        Ok(taken)
     }
 
     /// Records a changed plan (the console switched policy or β), so a resumed

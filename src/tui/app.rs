@@ -7,7 +7,6 @@ use super::snapshot::Snapshot;
 use super::theme::Theme;
 use crate::engine::{Command, EngineEvent, RunState};
 use crate::plan::PolicyKind;
-use crate::record::Measurement;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
@@ -43,6 +42,8 @@ impl Pane {
                 Action::AddManual,
                 Action::PickCurve,
                 Action::MapLayer,
+                Action::Exclude,
+                Action::Regions,
             ],
             Self::Queue => &[Action::Up, Action::Down, Action::Drop, Action::MoveUp],
             Self::Events | Self::Clusters => &[Action::Up, Action::Down],
@@ -57,6 +58,10 @@ pub enum Popup {
     Help,
     ConfirmAbort,
     ConfirmQuit,
+    /// The excluded regions, one selected.
+    Regions(usize),
+    /// A manual point inside an excluded region: measure it anyway?
+    ConfirmManual(u32, u32),
 }
 
 pub struct App {
@@ -81,41 +86,17 @@ pub struct App {
     pub map_cells: std::cell::Cell<(u16, u16)>,
     /// A short answer to the last key (shown in the command bar).
     pub notice: Option<String>,
+    /// The note being typed (`n`), while its line is open.
+    pub typing: Option<String>,
+    /// The corner a region being drawn on the map starts at (`v`); the
+    /// cursor is the other corner.
+    pub drawing: Option<(u32, u32)>,
     /// Bytes per second written to the terminal, measured.
     pub tty_bytes_per_s: f64,
     /// The engine thread has ended; the screen stays until the user quits.
     pub engine_done: bool,
     pub exit: bool,
     pub dirty: bool,
-}
-
-/// Map cursor step in pixels per key before the map has been drawn.
-const CURSOR_STEP: u32 = 4;
-
-/// The pixel one map cell before or after `at` along an axis of `pixels`
-/// drawn in `cells` cells (the map draws pixel p in cell ⌊p·cells/pixels⌋),
-/// at the middle of that cell; at the edge it stays.
-fn one_cell(at: u32, pixels: u32, cells: u16, forward: bool) -> u32 {
-    let last = pixels.saturating_sub(1);
-    if cells == 0 {
-        return if forward {
-            (at + CURSOR_STEP).min(last)
-        } else {
-            at.saturating_sub(CURSOR_STEP)
-        };
-    }
-    let (n, cells) = (pixels as u64, cells as u64);
-    let cell = at as u64 * cells / n;
-    let target = match (forward, cell) {
-        (true, c) if c + 1 >= cells => return at,
-        (true, c) => c + 1,
-        (false, 0) => return at,
-        (false, c) => c - 1,
-    };
-    // The pixels of a cell: from ⌈c·n/cells⌉ to ⌈(c+1)·n/cells⌉ − 1.
-    let first = (target * n).div_ceil(cells);
-    let end = ((target + 1) * n).div_ceil(cells).max(first + 1);
-    (((first + end - 1) / 2) as u32).min(last)
 }
 
 impl App {
@@ -149,6 +130,8 @@ impl App {
             layer: Default::default(),
             map_cells: std::cell::Cell::new((0, 0)),
             notice: None,
+            typing: None,
+            drawing: None,
             tty_bytes_per_s: 0.0,
             engine_done: false,
             exit: false,
@@ -173,7 +156,10 @@ impl App {
         self.notice = None;
         match self.popup {
             Popup::Help => {
-                if matches!(action, Action::Help | Action::Cancel | Action::Quit | Action::Confirm) {
+                if matches!(
+                    action,
+                    Action::Help | Action::Cancel | Action::Quit | Action::Confirm | Action::Note
+                ) {
                     self.popup = Popup::None;
                 }
                 return Vec::new();
@@ -195,6 +181,16 @@ impl App {
                         Vec::new()
                     }
                 };
+            }
+            Popup::Regions(selected) => return self.on_regions_popup(action, selected),
+            Popup::ConfirmManual(row, col) => {
+                self.popup = Popup::None;
+                if action == Action::Confirm {
+                    self.notice = Some(format!("manual point ({row}, {col}) goes next, in the region"));
+                    return vec![Command::AddManual { row, col }];
+                }
+                self.notice = Some("cancelled".into());
+                return Vec::new();
             }
             Popup::None => {}
         }
@@ -268,8 +264,14 @@ impl App {
                 };
                 Vec::new()
             }
+            Action::AddManual if self.drawing.is_some() => self.keep_region(),
             Action::AddManual => match (self.focus, self.cursor) {
                 (Pane::Scan, Some((row, col))) if !self.engine_done => {
+                    if let Some(k) = self.region_at(row, col) {
+                        self.notice = Some(format!("({row}, {col}) is in excluded region {}", k + 1));
+                        self.popup = Popup::ConfirmManual(row, col);
+                        return Vec::new();
+                    }
                     self.notice = Some(format!("manual point ({row}, {col}) goes next"));
                     vec![Command::AddManual { row, col }]
                 }
@@ -344,6 +346,23 @@ impl App {
                 });
                 Vec::new()
             }
+            Action::Note => {
+                self.start_note();
+                Vec::new()
+            }
+            Action::Exclude => {
+                self.start_region();
+                Vec::new()
+            }
+            Action::Regions => {
+                self.popup = Popup::Regions(0);
+                Vec::new()
+            }
+            Action::Cancel if self.drawing.is_some() => {
+                self.drawing = None;
+                self.notice = Some("region dropped".into());
+                Vec::new()
+            }
             Action::Confirm | Action::Cancel => Vec::new(),
         }
     }
@@ -354,91 +373,8 @@ impl App {
         (n > 0).then(|| self.curve_shown.map_or(n - 1, |k| k.min(n - 1)))
     }
 
-    fn step_curves(&mut self, older: bool) {
-        self.focus = Pane::Curves;
-        let n = self.snap.curves.len();
-        let Some(k) = self.shown_curve() else {
-            self.notice = Some("no curve yet".into());
-            return;
-        };
-        self.curve_shown = match (older, k) {
-            (true, k) => Some(k.saturating_sub(1)),
-            (false, k) if k + 1 >= n => None,
-            (false, k) => Some(k + 1),
-        };
-        self.notice = Some(match self.curve_shown {
-            Some(k) => format!("curve {} of {} (] for newer)", k + 1, n),
-            None => "following the newest curve".into(),
-        });
-    }
-
-    /// Shows the curve measured nearest the map cursor (the map stays in
-    /// focus, so the cursor can go on to the next point of interest).
-    fn pick_curve(&mut self) {
-        let Some((r, c)) = self.cursor else {
-            self.notice = Some("no map cursor: m shows it, then i shows the curve nearest it".into());
-            return;
-        };
-        let distance = |m: &Measurement| {
-            let (dr, dc) = (m.row as i64 - r as i64, m.col as i64 - c as i64);
-            dr * dr + dc * dc
-        };
-        let n = self.snap.curves.len();
-        let nearest = (0..n).min_by_key(|k| (distance(&self.snap.curves[*k]), n - k));
-        self.notice = Some(match nearest {
-            None => "no curve yet".into(),
-            Some(k) => {
-                self.curve_shown = Some(k);
-                let m = &self.snap.curves[k];
-                format!(
-                    "curve {} of {} (step {}) at {:.0}, {:.0} nm, {:.0} px from the cursor",
-                    k + 1,
-                    n,
-                    m.step,
-                    m.x_nm,
-                    m.y_nm,
-                    (distance(m) as f64).sqrt()
-                )
-            }
-        });
-    }
-
     fn focus_on(&mut self, pane: Pane) -> Vec<Command> {
         self.focus = pane;
         Vec::new()
-    }
-
-    fn navigate(&mut self, action: Action) {
-        match self.focus {
-            Pane::Scan => {
-                let (Some((r, c)), Some(s)) = (self.cursor, self.snap.survey.as_ref()) else {
-                    return;
-                };
-                let (rows, cols) = (s.rows(), s.cols());
-                let (width, height) = self.map_cells.get();
-                self.cursor = Some(match action {
-                    Action::Up => (one_cell(r, rows, height, false), c),
-                    Action::Down => (one_cell(r, rows, height, true), c),
-                    Action::Left => (r, one_cell(c, cols, width, false)),
-                    _ => (r, one_cell(c, cols, width, true)),
-                });
-            }
-            Pane::Queue => {
-                let n = self.snap.queue.len();
-                if action == Action::Up {
-                    self.queue_selected = self.queue_selected.saturating_sub(1);
-                } else if action == Action::Down && n > 0 {
-                    self.queue_selected = (self.queue_selected + 1).min(n - 1);
-                }
-            }
-            Pane::Events => {
-                if action == Action::Up {
-                    self.events_scroll = (self.events_scroll + 1).min(self.snap.events.len().saturating_sub(1));
-                } else if action == Action::Down {
-                    self.events_scroll = self.events_scroll.saturating_sub(1);
-                }
-            }
-            Pane::Curves | Pane::Clusters => {}
-        }
     }
 }

@@ -53,12 +53,18 @@ pub enum Action {
     LogCurrent,
     /// The map's next layer: topography or a predicted property.
     MapLayer,
+    /// Write a note for the session's lab notebook.
+    Note,
+    /// Start (or drop) a rectangle on the map to exclude.
+    Exclude,
+    /// List the excluded regions, to take one back.
+    Regions,
     Confirm,
     Cancel,
 }
 
 impl Action {
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 34] = [
         Self::Quit,
         Self::PauseResume,
         Self::StepOnce,
@@ -88,6 +94,9 @@ impl Action {
         Self::PickCurve,
         Self::LogCurrent,
         Self::MapLayer,
+        Self::Note,
+        Self::Exclude,
+        Self::Regions,
         Self::Confirm,
         Self::Cancel,
     ];
@@ -124,8 +133,11 @@ impl Action {
             Self::PickCurve => "show the curve measured nearest the map cursor (◆ on the map)",
             Self::LogCurrent => "current axis: linear I / log |I| (semi-log)",
             Self::MapLayer => "map layer: topography, or a predicted property",
+            Self::Note => "write a note in the session's events (enter logs, esc drops)",
+            Self::Exclude => "exclude a region: arrows grow it, enter keeps, esc drops",
+            Self::Regions => "list the excluded regions (d takes one back)",
             Self::Confirm => "answer yes",
-            Self::Cancel => "answer no / close",
+            Self::Cancel => "answer no / close (any key but y answers no)",
         }
     }
 }
@@ -236,7 +248,10 @@ impl Default for Keymap {
             (Action::LogCurrent, &["g"]),
             (Action::MapLayer, &["c"]),
             (Action::Confirm, &["y"]),
-            (Action::Cancel, &["n", "esc"]),
+            (Action::Note, &["n"]),
+            (Action::Exclude, &["v"]),
+            (Action::Regions, &["V"]),
+            (Action::Cancel, &["esc"]),
         ];
         for (action, keys) in defaults {
             for key in *keys {

@@ -7,8 +7,11 @@
 //! checkpoints and ends resumable.
 
 pub mod app;
+mod browse;
 pub mod keymap;
+mod notebook;
 pub mod panes;
+mod regions;
 pub mod snapshot;
 pub mod theme;
 pub mod ui;
@@ -199,7 +202,11 @@ pub fn run(engine: Engine, console: Console) -> color_eyre::Result<RunOutcome> {
                                 app.dirty = true;
                                 continue;
                             }
-                            if let Some(action) = app.keymap.action(&k) {
+                            if app.typing.is_some() {
+                                for c in app.on_typed(&k) {
+                                    let _ = commands.send(c);
+                                }
+                            } else if let Some(action) = app.keymap.action(&k) {
                                 for c in app.on_action(action) {
                                     let _ = commands.send(c);
                                 }

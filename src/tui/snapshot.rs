@@ -42,6 +42,8 @@ pub struct Snapshot {
     /// Hysteresis area of every curve, in step order.
     pub hysteresis: Vec<f64>,
     pub queue: Vec<QueueEntry>,
+    /// Regions kept free of seeds and policy points.
+    pub regions: Vec<crate::plan::Exclusion>,
     pub clusters: Option<Arc<ClusterView>>,
     pub events: VecDeque<Event>,
     pub last: Option<StepReport>,
@@ -71,6 +73,7 @@ impl Snapshot {
             curves: Vec::new(),
             hysteresis: Vec::new(),
             queue: Vec::new(),
+            regions: plan.policy.exclude.clone(),
             clusters: None,
             events: VecDeque::new(),
             last: None,
@@ -164,6 +167,7 @@ impl Snapshot {
             }
             EngineEvent::Finishing(f) => self.finishing = Some(f),
             EngineEvent::Queue(q) => self.queue = q,
+            EngineEvent::Regions(r) => self.regions = r,
             EngineEvent::Clusters(c) => self.clusters = Some(c),
             EngineEvent::PolicyChanged { policy, beta } => {
                 self.policy = policy;

@@ -468,3 +468,88 @@ fn the_map_layers_at_both_sizes() {
         Some("no property map yet: the dual VAE has not trained")
     );
 }
+
+/// `v` draws a region from the cursor, enter asks the engine to exclude it;
+/// the map outlines the engine's regions, `V` lists them and takes one back,
+/// and a manual point inside one asks first.
+#[test]
+fn excluding_a_region_from_the_map() {
+    use dualscope::plan::Exclusion;
+    let mut app = scripted();
+    app.on_action(Action::Exclude);
+    assert!(app.drawing.is_none(), "no cursor, no region");
+    app.on_action(Action::Cursor);
+    app.cursor = Some((8, 8));
+    app.on_action(Action::Exclude);
+    for _ in 0..3 {
+        app.on_action(Action::Down);
+        app.on_action(Action::Right);
+    }
+    let (r1, c1) = app.cursor.unwrap();
+    let drawn = app.drawn_region().unwrap();
+    let px = 500.0 / 64.0;
+    assert_eq!(drawn.x_nm, [8.0 * px, (c1 + 1) as f64 * px]);
+    assert_eq!(drawn.y_nm, [8.0 * px, (r1 + 1) as f64 * px]);
+    insta::assert_snapshot!("drawing_region_80x24", screen(&app, 80, 24));
+    assert_eq!(app.on_action(Action::AddManual), vec![Command::Exclude(drawn)]);
+    assert!(app.drawing.is_none());
+    // Esc drops a region being drawn; nothing is sent.
+    app.on_action(Action::Exclude);
+    assert!(app.on_action(Action::Cancel).is_empty());
+    assert!(app.drawing.is_none());
+
+    // The engine's answer: the region is drawn and listed.
+    let region = Exclusion {
+        x_nm: [0.0, 250.0],
+        y_nm: [0.0, 250.0],
+    };
+    app.on_engine(EngineEvent::Regions(vec![drawn, region]));
+    let wide = screen(&app, 160, 48);
+    assert!(format!("{wide:?}").contains("┌") && format!("{wide:?}").contains("excluded"));
+    insta::assert_snapshot!("regions_160x48", wide);
+    app.on_action(Action::Regions);
+    app.on_action(Action::Down);
+    assert_eq!(app.popup, Popup::Regions(1));
+    insta::assert_snapshot!("regions_list_80x24", screen(&app, 80, 24));
+    assert_eq!(app.on_action(Action::Drop), vec![Command::Include(1)]);
+
+    // A manual point inside a region asks; yes sends it, anything else not.
+    app.cursor = Some((10, 10));
+    assert!(app.on_action(Action::AddManual).is_empty());
+    assert_eq!(app.popup, Popup::ConfirmManual(10, 10));
+    assert!(app.on_action(Action::Note).is_empty(), "n answers no");
+    app.on_action(Action::AddManual);
+    assert_eq!(
+        app.on_action(Action::Confirm),
+        vec![Command::AddManual { row: 10, col: 10 }]
+    );
+    // Outside every region it goes at once.
+    app.cursor = Some((50, 50));
+    assert_eq!(
+        app.on_action(Action::AddManual),
+        vec![Command::AddManual { row: 50, col: 50 }]
+    );
+}
+
+/// `n` opens the note line; typed keys go to it, enter sends the note.
+#[test]
+fn a_note_from_the_console() {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
+    let mut app = scripted();
+    app.on_action(Action::Note);
+    for c in "tip  dull?x".chars() {
+        app.on_typed(&key(KeyCode::Char(c)));
+    }
+    app.on_typed(&key(KeyCode::Backspace));
+    insta::assert_snapshot!("note_80x24", screen(&app, 80, 24));
+    assert_eq!(
+        app.on_typed(&key(KeyCode::Enter)),
+        vec![Command::Note("tip dull?".into())]
+    );
+    assert!(app.typing.is_none());
+    app.on_action(Action::Note);
+    app.on_typed(&key(KeyCode::Char('x')));
+    assert!(app.on_typed(&key(KeyCode::Esc)).is_empty());
+    assert!(app.typing.is_none());
+}

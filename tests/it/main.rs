@@ -14,6 +14,7 @@ mod bad_input;
 mod console_snapshots;
 mod console_tmux;
 mod crash_resume;
+mod exclusion;
 mod exports;
 mod findings;
 mod golden;

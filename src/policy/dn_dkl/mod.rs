@@ -47,7 +47,14 @@ pub struct DnDkl {
 }
 
 impl DnDkl {
-    pub fn new(settings: DnDklSettings, survey: &crate::record::Survey, candidates: &Candidates) -> Self {
+    /// A policy over `candidates`; the `barred` ones (inside an excluded
+    /// region) are never worth an exact score.
+    pub fn new(
+        settings: DnDklSettings,
+        survey: &crate::record::Survey,
+        candidates: &Candidates,
+        barred: Vec<bool>,
+    ) -> Self {
         let image = patches::normalise(&survey.heights_nm);
         let patches = patches::extract(&image, candidates);
         let (tx, rx) = channel();
@@ -57,7 +64,7 @@ impl DnDkl {
             let shelf = shelf.clone();
             std::thread::Builder::new()
                 .name("dn-dkl".into())
-                .spawn(move || DecisionCore::new(settings, patches).run(rx, &shelf))
+                .spawn(move || DecisionCore::new(settings, patches).barring(&barred).run(rx, &shelf))
                 .expect("spawn the DN-DKL worker")
         };
         Self {

@@ -55,6 +55,14 @@ impl DecisionCore {
         }
     }
 
+    /// Treats the `barred` candidates as taken: no exact score is spent on them.
+    pub(super) fn barring(mut self, barred: &[bool]) -> Self {
+        for (t, &b) in self.taken.iter_mut().zip(barred) {
+            *t |= b;
+        }
+        self
+    }
+
     pub(super) fn run(mut self, rx: Receiver<Observation>, shelf: &Shelf) {
         for obs in rx {
             let catching_up = obs.catching_up;

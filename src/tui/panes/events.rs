@@ -45,7 +45,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             };
             Line::from(vec![
                 Span::styled(format!("{} ", since(e.t_ms, start)), Style::default().fg(t.muted)),
-                Span::styled(format!("{:<15}", e.kind), Style::default().fg(colour)),
+                Span::styled(format!("{:<14} ", e.kind), Style::default().fg(colour)),
                 Span::raw(e.detail.clone()),
             ])
         })

@@ -4,6 +4,7 @@
 
 use super::layer::MapLayer;
 use crate::engine::QueueKind;
+use crate::plan::Exclusion;
 use crate::record::Source;
 use crate::tui::app::App;
 use ratatui::buffer::Buffer;
@@ -70,6 +71,16 @@ impl Widget for HeatMap<'_> {
                     cell.set_symbol("▀").set_fg(top_c).set_bg(bottom_c);
                 }
             }
+        }
+        // Excluded regions outlined, the one being drawn too: the map under
+        // them stays readable.
+        let frame_nm = (survey.width_nm, survey.height_nm);
+        for region in &app.snap.regions {
+            outline(buf, area, frame_nm, region, Style::default().fg(theme.error));
+        }
+        if let Some(region) = app.drawn_region() {
+            let style = Style::default().fg(theme.warning).add_modifier(Modifier::BOLD);
+            outline(buf, area, frame_nm, &region, style);
         }
         let to_cell = |row: u32, col: u32| -> (u16, u16) {
             let x = (col as usize * w / cols).min(w - 1) as u16;
@@ -146,6 +157,35 @@ impl Widget for HeatMap<'_> {
                     .bg(theme.warning)
                     .add_modifier(Modifier::BOLD),
             );
+        }
+    }
+}
+
+/// Draws a region's edges in the cells its rectangle covers.
+fn outline(buf: &mut Buffer, area: Rect, (width_nm, height_nm): (f64, f64), region: &Exclusion, style: Style) {
+    let (w, h) = (area.width as f64, area.height as f64);
+    let cell = |v: f64, size: f64, cells: f64| ((v / size * cells).floor().max(0.0) as u16).min(cells as u16 - 1);
+    let (x0, x1) = (
+        cell(region.x_nm[0], width_nm, w),
+        cell((region.x_nm[1] - 1e-9).max(region.x_nm[0]), width_nm, w),
+    );
+    let (y0, y1) = (
+        cell(region.y_nm[0], height_nm, h),
+        cell((region.y_nm[1] - 1e-9).max(region.y_nm[0]), height_nm, h),
+    );
+    for x in x0..=x1 {
+        for y in y0..=y1 {
+            let symbol = match (x == x0, x == x1, y == y0, y == y1) {
+                (true, _, true, _) => "┌",
+                (_, true, true, _) => "┐",
+                (true, _, _, true) => "└",
+                (_, true, _, true) => "┘",
+                (_, _, true, _) | (_, _, _, true) => "─",
+                (true, _, _, _) | (_, true, _, _) => "│",
+                _ => continue,
+            };
+            let c = &mut buf[(area.x + x, area.y + y)];
+            c.set_symbol(symbol).set_style(style.bg(Color::Black));
         }
     }
 }

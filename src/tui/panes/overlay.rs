@@ -47,10 +47,16 @@ pub fn render_popup(frame: &mut Frame, app: &App) {
                 format!("{} pane", app.focus.title()),
                 Style::default().fg(t.muted),
             ))];
+            let arrows = [Action::Up, Action::Down, Action::Left, Action::Right];
+            let actions = app.focus.actions();
+            if actions.contains(&Action::Left) {
+                // One line for the four directions, where the pane has them.
+                lines.push(binding_line(app, &arrows, "move the cursor up / down / left / right"));
+            }
             lines.extend(
-                app.focus
-                    .actions()
+                actions
                     .iter()
+                    .filter(|a| !(actions.contains(&Action::Left) && arrows.contains(a)))
                     .map(|a| binding_line(app, &[*a], a.describe())),
             );
             lines.push(Line::from(Span::styled("everywhere", Style::default().fg(t.muted))));
@@ -76,6 +82,7 @@ pub fn render_popup(frame: &mut Frame, app: &App) {
                     "β up / down (more / less exploration)",
                 ),
                 (&[Action::Retrain], Action::Retrain.describe()),
+                (&[Action::Note], Action::Note.describe()),
                 (&[Action::Help], "show or hide this help (esc closes it too)"),
             ];
             lines.extend(global.iter().map(|(a, what)| binding_line(app, a, what)));
@@ -96,50 +103,126 @@ pub fn render_popup(frame: &mut Frame, app: &App) {
             let (title, text) = if app.popup == Popup::ConfirmAbort {
                 (
                     " Abort the run? ",
-                    "The current curve is stopped, the bias ramps to 0 V and the tip is withdrawn. The session is marked aborted (its data stays).",
+                    "The current curve is stopped, the bias ramps to 0 V and the tip is withdrawn. The session is marked aborted (its data stays).".to_string(),
                 )
             } else {
                 (
                     " Quit? ",
-                    "The run pauses after the current curve and the session stays resumable: dualscope resume <session>.",
+                    "The run pauses after the current curve and the session stays resumable: dualscope resume <session>.".to_string(),
                 )
             };
-            let lines = vec![
-                Line::from(text),
-                Line::from(""),
-                Line::from(vec![
-                    Span::styled(
-                        " y ",
-                        Style::default().fg(t.bg).bg(t.error).add_modifier(Modifier::BOLD),
-                    ),
-                    Span::raw(" yes    "),
-                    Span::styled(
-                        " n ",
-                        Style::default().fg(t.bg).bg(t.muted).add_modifier(Modifier::BOLD),
-                    ),
-                    Span::raw(" no"),
-                ]),
-            ];
-            let popup = centred(area, 60, 7);
-            frame.render_widget(Clear, popup);
-            frame.render_widget(
-                Paragraph::new(lines)
-                    .wrap(Wrap { trim: true })
-                    .block(
-                        Block::bordered()
-                            .title(title)
-                            .border_style(Style::default().fg(t.error)),
-                    )
-                    .style(t.base()),
-                popup,
-            );
+            confirm(frame, app, title, text);
         }
+        Popup::ConfirmManual(row, col) => {
+            let k = app.region_at(row, col).map_or(0, |k| k + 1);
+            let text = format!(
+                "({row}, {col}) is inside excluded region {k}, which seeds and the policy keep out of. Measure it anyway, as a manual point?"
+            );
+            confirm(frame, app, " Measure inside the region? ", text);
+        }
+        Popup::Regions(selected) => regions(frame, app, selected),
     }
+}
+
+/// A yes/no question.
+fn confirm(frame: &mut Frame, app: &App, title: &str, text: String) {
+    let t = &app.theme;
+    let lines = vec![
+        Line::from(text),
+        Line::from(""),
+        Line::from(vec![
+            Span::styled(
+                " y ",
+                Style::default().fg(t.bg).bg(t.error).add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(" yes    "),
+            Span::styled(
+                " n ",
+                Style::default().fg(t.bg).bg(t.muted).add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(" no"),
+        ]),
+    ];
+    let popup = centred(frame.area(), 60, 7);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(
+                Block::bordered()
+                    .title(title.to_string())
+                    .border_style(Style::default().fg(t.error)),
+            )
+            .style(t.base()),
+        popup,
+    );
+}
+
+/// The excluded regions, the selected one marked.
+fn regions(frame: &mut Frame, app: &App, selected: usize) {
+    let t = &app.theme;
+    let mut lines: Vec<Line> = if app.snap.regions.is_empty() {
+        vec![Line::from(
+            "No region is excluded: m shows the map cursor, v starts one.",
+        )]
+    } else {
+        app.snap
+            .regions
+            .iter()
+            .enumerate()
+            .map(|(k, r)| {
+                let style = if k == selected {
+                    Style::default().fg(t.bg).bg(t.accent)
+                } else {
+                    Style::default().fg(t.fg)
+                };
+                Line::from(Span::styled(format!(" {:>2}  {r} ", k + 1), style))
+            })
+            .collect()
+    };
+    lines.push(Line::from(""));
+    let key = |a: Action| app.keymap.keys_for(a).first().cloned().unwrap_or_default();
+    lines.push(Line::from(Span::styled(
+        format!(
+            "{}/{} select · {} take back · {} close",
+            key(Action::Up),
+            key(Action::Down),
+            key(Action::Drop),
+            key(Action::Cancel)
+        ),
+        Style::default().fg(t.muted),
+    )));
+    let popup = centred(frame.area(), 64, lines.len() as u16 + 2);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(
+                Block::bordered()
+                    .title(" Excluded regions ")
+                    .border_style(Style::default().fg(t.accent)),
+            )
+            .style(t.base()),
+        popup,
+    );
 }
 
 /// The bottom line: the main keys, or the answer to the last key.
 pub fn command_bar(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
+    if let Some(text) = &app.typing {
+        let line = Line::from(vec![
+            Span::styled(" note ", Style::default().fg(t.bg).bg(t.accent)),
+            Span::styled(format!(" {text}▏"), Style::default().fg(t.fg)),
+            Span::styled("  enter: log it · esc: drop", Style::default().fg(t.muted)),
+        ]);
+        // The end of a long note stays in sight while it is typed.
+        let width = area.width as usize;
+        let shown = line.width();
+        let scroll = shown.saturating_sub(width) as u16;
+        frame.render_widget(Paragraph::new(line).scroll((0, scroll)), area);
+        return;
+    }
     if let Some(n) = &app.notice {
         frame.render_widget(
             Paragraph::new(Span::styled(format!(" {n}"), Style::default().fg(t.warning))),

@@ -171,6 +171,12 @@ fn legend(app: &App, width: usize) -> Vec<Line<'static>> {
     if app.curve_shown.is_some() {
         tags.push(("◆", Style::default().fg(Color::Black).bg(t.accent), " curve shown"));
     }
+    if !app.snap.regions.is_empty() {
+        tags.push(("┌┐", Style::default().fg(t.error), " excluded"));
+    }
+    if app.drawing.is_some() {
+        tags.push(("┌┐", Style::default().fg(t.warning), " drawing (enter keeps)"));
+    }
     for (glyph, style, what) in tags {
         entries.push(vec![Span::styled(glyph, style), Span::styled(what, muted)]);
     }
