@@ -83,6 +83,23 @@ pub enum Command {
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
     },
+    /// Watch a session from a second login: the console's panes fed by the
+    /// session log as it grows (a new curve shows within a second). Read-only:
+    /// it takes no lock, writes nothing under the session, and keys that would
+    /// command the run say so. It follows pauses, a resume by another process
+    /// and the end; q leaves.
+    Watch {
+        /// The session folder.
+        session: PathBuf,
+        /// Leave by itself once the session has ended (finished, aborted or
+        /// failed) and no process holds it.
+        #[arg(long)]
+        exit_at_end: bool,
+        /// Console theme: dark, light, high-contrast, or a theme TOML file
+        /// [default: the session plan's console.theme].
+        #[arg(long)]
+        theme: Option<String>,
+    },
     /// The built-in simulated instrument.
     Sim {
         #[command(subcommand)]
@@ -99,6 +116,11 @@ pub fn main(cli: Cli) -> color_eyre::Result<i32> {
         Command::Export(args) => sessions::export(&args),
         Command::Sim { command } => sim::main(command),
         Command::Note { session, text } => note::note(&session, &text),
+        Command::Watch {
+            session,
+            exit_at_end,
+            theme,
+        } => run::watch(&session, exit_at_end, theme),
         Command::Analyze { sessions, train } => analyze::analyze(&sessions, &train),
         Command::Report {
             session,

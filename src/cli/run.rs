@@ -107,6 +107,16 @@ fn prepare_console(plan: &SessionPlan, theme: Option<String>) -> color_eyre::Res
     })
 }
 
+/// `dualscope watch`: the session's own console settings, read-only.
+pub fn watch(session: &std::path::Path, exit_at_end: bool, theme: Option<String>) -> color_eyre::Result<i32> {
+    let (_, plan) = crate::store::meta::read(session)
+        .map_err(|e| color_eyre::eyre::eyre!(e))
+        .wrap_err_with(|| format!("cannot watch {}", session.display()))?;
+    let console = prepare_console(&plan, theme)?;
+    crate::tui::watch::watch(session, console, exit_at_end)?;
+    Ok(0)
+}
+
 pub fn run(args: RunArgs) -> color_eyre::Result<i32> {
     let plan = plan_with_overrides(&args)?;
     if args.dry_run {

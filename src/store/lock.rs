@@ -54,6 +54,33 @@ impl SessionLock {
     }
 }
 
+/// The process holding the session's lock, found without touching the lock
+/// (a reader that took even a shared lock for a moment could make a `resume`
+/// starting at that instant fail): the kernel's table of flock locks,
+/// `/proc/locks`, matched by the lock file's inode. `None` when nobody holds
+/// it, or where the table cannot be read.
+pub fn holder_pid(dir: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(dir.join(LOCK_FILE)).ok()?.ino();
+    let table = std::fs::read_to_string("/proc/locks").ok()?;
+    holder_in(&table, ino)
+}
+
+/// The pid of the FLOCK in a `/proc/locks` table on inode `ino`.
+fn holder_in(table: &str, ino: u64) -> Option<u32> {
+    table.lines().find_map(|line| {
+        // "1: FLOCK  ADVISORY  WRITE 12345 00:2f:1234 0 EOF"; a blocked
+        // waiter's line starts "1: -> FLOCK …" and is not a holder.
+        let mut words = line.split_whitespace().skip(1);
+        if words.next()? != "FLOCK" {
+            return None;
+        }
+        let pid = words.nth(2)?.parse().ok()?;
+        let inode: u64 = words.next()?.rsplit(':').next()?.parse().ok()?;
+        (inode == ino).then_some(pid)
+    })
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
@@ -71,8 +98,19 @@ mod tests {
         assert!(SessionLock::is_held(dir.path()));
         let err = SessionLock::acquire(dir.path()).unwrap_err();
         assert!(err.to_string().contains("pid"), "{err}");
+        assert_eq!(holder_pid(dir.path()), Some(std::process::id()));
         drop(first);
         assert!(!SessionLock::is_held(dir.path()));
+        assert_eq!(holder_pid(dir.path()), None);
         SessionLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn the_kernel_table_names_the_holder_and_not_a_waiter() {
+        let table = "1: POSIX  ADVISORY  WRITE 10 00:2f:77 0 EOF\n\
+                     2: FLOCK  ADVISORY  WRITE 4242 00:2f:77 0 EOF\n\
+                     2: -> FLOCK  ADVISORY  WRITE 99 00:2f:77 0 EOF\n";
+        assert_eq!(holder_in(table, 77), Some(4242));
+        assert_eq!(holder_in(table, 78), None);
     }
 }

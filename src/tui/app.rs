@@ -95,6 +95,9 @@ pub struct App {
     pub tty_bytes_per_s: f64,
     /// The engine thread has ended; the screen stays until the user quits.
     pub engine_done: bool,
+    /// A watch of a session another process runs: keys that would command
+    /// the run only say so.
+    pub read_only: bool,
     pub exit: bool,
     pub dirty: bool,
 }
@@ -134,6 +137,7 @@ impl App {
             drawing: None,
             tty_bytes_per_s: 0.0,
             engine_done: false,
+            read_only: false,
             exit: false,
             dirty: true,
         }
@@ -154,6 +158,16 @@ impl App {
     pub fn on_action(&mut self, action: Action) -> Vec<Command> {
         self.dirty = true;
         self.notice = None;
+        if self.read_only && self.popup == Popup::None {
+            if action == Action::Quit {
+                self.exit = true;
+                return Vec::new();
+            }
+            if action.commands_the_run() {
+                self.notice = Some("read-only: this is a watch".into());
+                return Vec::new();
+            }
+        }
         match self.popup {
             Popup::Help => {
                 if matches!(

@@ -101,6 +101,25 @@ impl Action {
         Self::Cancel,
     ];
 
+    /// Whether the action asks something of the run (a watch refuses these).
+    pub fn commands_the_run(self) -> bool {
+        matches!(
+            self,
+            Self::PauseResume
+                | Self::StepOnce
+                | Self::Abort
+                | Self::AddManual
+                | Self::Drop
+                | Self::MoveUp
+                | Self::NextPolicy
+                | Self::BetaUp
+                | Self::BetaDown
+                | Self::Retrain
+                | Self::Note
+                | Self::Exclude
+        )
+    }
+
     /// What the action does, for the help overlay.
     pub fn describe(self) -> &'static str {
         match self {

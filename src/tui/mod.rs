@@ -8,6 +8,7 @@
 
 pub mod app;
 mod browse;
+pub mod follow;
 pub mod keymap;
 mod notebook;
 pub mod panes;
@@ -15,6 +16,7 @@ mod regions;
 pub mod snapshot;
 pub mod theme;
 pub mod ui;
+pub mod watch;
 
 use crate::engine::{Command, Engine, RunOutcome, Running};
 use app::App;
@@ -172,95 +174,11 @@ pub fn run(engine: Engine, console: Console) -> color_eyre::Result<RunOutcome> {
 
     // A bug in the console must not end the process under a running sweep:
     // the panic is held until the engine has parked the tip and closed the log.
+    let send = |c: Command| {
+        let _ = commands.send(c);
+    };
     let ui = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> color_eyre::Result<()> {
-        runtime.block_on(async {
-            let mut keys = EventStream::new();
-            let mut tick = tokio::time::interval(tick);
-            let mut hangup = signal(SignalKind::hangup())?;
-            let mut terminate = signal(SignalKind::terminate())?;
-            let mut gone = false;
-            let (mut last_bytes, mut last_at) = (0u64, Instant::now());
-            loop {
-                if app.dirty && !gone {
-                    app.dirty = false;
-                    // A terminal that went away cannot be drawn on; the run carries on.
-                    if term.draw(|f| ui::draw(f, &app)).is_err() {
-                        gone = true;
-                    }
-                }
-                // Nobody to show the ended run to (the terminal hung up, or a
-                // signal asked us to go): leave, or the process outlives its
-                // terminal and its session.
-                if app.exit || (gone && app.engine_done) {
-                    break;
-                }
-                tokio::select! {
-                    key = keys.next(), if !gone => match key {
-                        Some(Ok(Event::Key(k))) if k.kind == KeyEventKind::Press => {
-                            if k.code == KeyCode::Char('z') && k.modifiers.contains(KeyModifiers::CONTROL) {
-                                suspend(&mut term)?;
-                                app.dirty = true;
-                                continue;
-                            }
-                            if app.typing.is_some() {
-                                for c in app.on_typed(&k) {
-                                    let _ = commands.send(c);
-                                }
-                            } else if let Some(action) = app.keymap.action(&k) {
-                                for c in app.on_action(action) {
-                                    let _ = commands.send(c);
-                                }
-                            }
-                        }
-                        Some(Ok(Event::Resize(..))) => {
-                            term.autoresize()?;
-                            app.dirty = true;
-                        }
-                        Some(Ok(_)) => {}
-                        Some(Err(_)) | None => gone = true,
-                    },
-                    // Once the engine is gone its channel answers `None` at once,
-                    // forever: stop asking, or the loop spins a core.
-                    event = events.recv(), if !app.engine_done => match event {
-                        Some(e) => app.on_engine(e),
-                        None => {
-                            // The run is over; after a quit or a hang-up we leave with it.
-                            app.engine_done = true;
-                            app.dirty = true;
-                            if gone || app.snap.state == crate::engine::RunState::Paused {
-                                break;
-                            }
-                        }
-                    },
-                    _ = tick.tick() => {
-                        let now = Instant::now();
-                        let total = bytes.load(Ordering::Relaxed);
-                        let dt = now.duration_since(last_at).as_secs_f64();
-                        if dt > 0.0 {
-                            let rate = (total - last_bytes) as f64 / dt;
-                            if (rate - app.tty_bytes_per_s).abs() > 50.0 {
-                                app.dirty = true;
-                            }
-                            app.tty_bytes_per_s = rate;
-                            tracing::debug!(bytes_per_s = rate, "terminal output");
-                        }
-                        (last_bytes, last_at) = (total, now);
-                    }
-                    _ = hangup.recv() => {
-                        tracing::warn!("terminal hung up: finishing the current curve and leaving a resumable session");
-                        gone = true;
-                        let _ = commands.send(Command::Quit);
-                    }
-                    _ = terminate.recv() => {
-                        let _ = commands.send(Command::Quit);
-                        if app.engine_done {
-                            break;
-                        }
-                    }
-                }
-            }
-            Ok(())
-        })
+        runtime.block_on(drive(&mut app, &mut term, &mut events, &send, tick, bytes))
     }));
     leave();
     // Quitting the console ends the run (resumable), whatever state it was in.
@@ -272,4 +190,106 @@ pub fn run(engine: Engine, console: Console) -> color_eyre::Result<RunOutcome> {
         Err(panic) => std::panic::resume_unwind(panic),
     }
     Ok(outcome)
+}
+
+/// The console's loop: draws when something changed, turns keys into
+/// commands (`send`), folds `events` in, until the user quits, the terminal
+/// goes away with the run over, or — for a watch — the events end.
+async fn drive(
+    app: &mut App,
+    term: &mut Term,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<crate::engine::EngineEvent>,
+    send: &dyn Fn(Command),
+    tick: Duration,
+    bytes: Arc<AtomicU64>,
+) -> color_eyre::Result<()> {
+    let mut keys = EventStream::new();
+    let mut tick = tokio::time::interval(tick);
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut gone = false;
+    let (mut last_bytes, mut last_at) = (0u64, Instant::now());
+    loop {
+        if app.dirty && !gone {
+            app.dirty = false;
+            // A terminal that went away cannot be drawn on; the run carries on.
+            if term.draw(|f| ui::draw(f, app)).is_err() {
+                gone = true;
+            }
+        }
+        // Nobody to show the ended run to (the terminal hung up, or a
+        // signal asked us to go): leave, or the process outlives its
+        // terminal and its session.
+        if app.exit || (gone && app.engine_done) {
+            break;
+        }
+        tokio::select! {
+            key = keys.next(), if !gone => match key {
+                Some(Ok(Event::Key(k))) if k.kind == KeyEventKind::Press => {
+                    if k.code == KeyCode::Char('z') && k.modifiers.contains(KeyModifiers::CONTROL) {
+                        suspend(term)?;
+                        app.dirty = true;
+                        continue;
+                    }
+                    if app.typing.is_some() {
+                        for c in app.on_typed(&k) {
+                            send(c);
+                        }
+                    } else if let Some(action) = app.keymap.action(&k) {
+                        for c in app.on_action(action) {
+                            send(c);
+                        }
+                    }
+                }
+                Some(Ok(Event::Resize(..))) => {
+                    term.autoresize()?;
+                    app.dirty = true;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => gone = true,
+            },
+            // Once the engine is gone its channel answers `None` at once,
+            // forever: stop asking, or the loop spins a core.
+            event = events.recv(), if !app.engine_done => match event {
+                Some(e) => app.on_engine(e),
+                None => {
+                    // The run is over; after a quit or a hang-up we leave with it.
+                    app.engine_done = true;
+                    app.dirty = true;
+                    if gone || app.read_only || app.snap.state == crate::engine::RunState::Paused {
+                        break;
+                    }
+                }
+            },
+            _ = tick.tick() => {
+                let now = Instant::now();
+                let total = bytes.load(Ordering::Relaxed);
+                let dt = now.duration_since(last_at).as_secs_f64();
+                if dt > 0.0 {
+                    let rate = (total - last_bytes) as f64 / dt;
+                    if (rate - app.tty_bytes_per_s).abs() > 50.0 {
+                        app.dirty = true;
+                    }
+                    app.tty_bytes_per_s = rate;
+                    tracing::debug!(bytes_per_s = rate, "terminal output");
+                }
+                (last_bytes, last_at) = (total, now);
+            }
+            _ = hangup.recv() => {
+                if app.read_only {
+                    break;
+                }
+                tracing::warn!("terminal hung up: finishing the current curve and leaving a resumable session");
+                gone = true;
+                send(Command::Quit);
+            }
+            _ = terminate.recv() => {
+                send(Command::Quit);
+                if app.engine_done || app.read_only {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -87,7 +87,7 @@ fn narrow(frame: &mut Frame, area: Rect, app: &App) {
         Some(f) => format!("final map {}/{}", f.member, f.members),
         None => format!("{} β={}", s.policy, s.beta),
     };
-    let line = Line::from(vec![
+    let mut line = Line::from(vec![
         Span::styled(format!(" {} ", s.state.label().to_uppercase()), scan::state_style(app)),
         Span::raw(format!(
             " {}/{} · {doing} · ETA {eta} · link {}",
@@ -96,6 +96,9 @@ fn narrow(frame: &mut Frame, area: Rect, app: &App) {
             s.link_health()
         )),
     ]);
+    if app.read_only {
+        line.push_span(Span::styled(" · WATCH: read-only", Style::default().fg(t.warning)));
+    }
     frame.render_widget(Paragraph::new(line), status);
     pane(frame, body, app, app.focus);
     overlay::command_bar(frame, bar, app);

@@ -9,12 +9,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
 }
 
 impl Tmux {
-    fn start(tag: &str, width: u16, height: u16, command: &str) -> Self {
+    pub(crate) fn start(tag: &str, width: u16, height: u16, command: &str) -> Self {
         let socket = format!("dualscope-test-{tag}-{}", std::process::id());
         let ok = Command::new("tmux")
             .args([
@@ -38,7 +38,7 @@ impl Tmux {
         Self { socket }
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         let out = Command::new("tmux")
             .args(["-L", &self.socket, "capture-pane", "-p", "-t", "t"])
             .output()
@@ -46,7 +46,7 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         for k in keys {
             Command::new("tmux")
                 .args(["-L", &self.socket, "send-keys", "-t", "t", k])
@@ -65,7 +65,7 @@ impl Tmux {
     }
 
     /// Waits until the screen shows `text`.
-    fn wait_for(&self, text: &str, secs: u64) -> String {
+    pub(crate) fn wait_for(&self, text: &str, secs: u64) -> String {
         let t0 = Instant::now();
         loop {
             let s = self.screen();
@@ -101,7 +101,7 @@ fn slow_plan(dir: &Path) -> std::path::PathBuf {
     plan
 }
 
-fn wait_exit(path: &Path, secs: u64) -> String {
+pub(crate) fn wait_exit(path: &Path, secs: u64) -> String {
     let t0 = Instant::now();
     while !path.exists() {
         assert!(t0.elapsed() < Duration::from_secs(secs), "the console never exited");

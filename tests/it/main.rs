@@ -27,3 +27,4 @@ mod reference_readers;
 mod replay;
 mod serial_pty;
 mod store_damage;
+mod watch;

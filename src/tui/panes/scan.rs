@@ -40,6 +40,13 @@ pub fn status_lines(app: &App) -> Vec<Line<'static>> {
         Span::styled(format!(" {state} "), state_style(app)),
         Span::raw(format!(" step {}/{}", s.steps(), s.budget)),
     ];
+    if app.read_only {
+        // First, where even a narrow pane keeps it.
+        first.insert(
+            0,
+            Span::styled(" WATCH: read-only ", Style::default().fg(t.bg).bg(t.warning)),
+        );
+    }
     let finishing = s.final_training();
     if finishing.is_none() {
         first.push(Span::styled(format!("  {:.0}/min", s.rate_per_min), muted));
