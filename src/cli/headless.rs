@@ -178,6 +178,7 @@ fn print_event(event: &EngineEvent, header_printed: &mut bool, finishing_told: &
         | EngineEvent::Decided { .. }
         | EngineEvent::Measured(_)
         | EngineEvent::Queue(_)
+        | EngineEvent::Rejected(_)
         | EngineEvent::Clusters(_) => {}
     }
     let _ = out.flush();

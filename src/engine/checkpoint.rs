@@ -24,7 +24,7 @@ impl Engine {
     pub(super) fn checkpoint(&mut self) -> Result<Option<SessionStatus>, Stop> {
         self.collect_training()?;
         self.collect_outside()?;
-        if self.retrainer.due(&self.plan, self.history.len()) {
+        if self.retrainer.due(&self.plan, self.learned_count()) {
             self.start_training();
         }
         let mut pause = self.after_step == AfterStep::Pause;
@@ -160,6 +160,9 @@ impl Engine {
                 }
             }
             Command::Exclude(region) => self.exclude(region)?,
+            Command::Reject(step) => self.flag(step, true)?,
+            Command::Restore(step) => self.flag(step, false)?,
+            Command::Repeat(step) => self.repeat(step)?,
             Command::Include(index) => self.include(index)?,
             Command::Note(text) => {
                 if let Some(text) = crate::store::inbox::clean(&text) {
@@ -169,13 +172,13 @@ impl Engine {
             Command::RetrainNow => {
                 if self.retrainer.busy() {
                     self.log(EventKind::Retrain, "a retraining is already running".to_string())?;
-                } else if self.history.len() < 4 {
+                } else if self.learned_count() < 4 {
                     self.log(EventKind::Retrain, "too few curves to train on yet".to_string())?;
                 } else {
                     self.start_training();
                     self.log(
                         EventKind::Retrain,
-                        format!("dual VAE retraining on {} curves", self.history.len()),
+                        format!("dual VAE retraining on {} curves", self.learned_count()),
                     )?;
                 }
             }

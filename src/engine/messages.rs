@@ -104,6 +104,13 @@ pub enum Command {
     Exclude(crate::plan::Exclusion),
     /// Take back the excluded region at this place in the list.
     Include(usize),
+    /// Reject the curve of this step: kept in the log, flagged, and left out
+    /// of every model from the next decision on.
+    Reject(u32),
+    /// Take a rejection back.
+    Restore(u32),
+    /// Measure the location of this step's curve again (a manual point).
+    Repeat(u32),
 }
 
 /// Why a location is in the acquisition queue.
@@ -135,8 +142,10 @@ pub struct QueueEntry {
 pub struct ClusterView {
     pub model_step: u32,
     pub summaries: Vec<crate::analysis::ClusterSummary>,
-    /// Joint latent position and cluster of every measured location.
+    /// Joint latent position and cluster of every location it learned from.
     pub points: Vec<(f32, f32, u32)>,
+    /// The step of each of `points`, ascending (a rejected curve has none).
+    pub steps: Vec<u32>,
     pub ari: Option<f64>,
     /// The model's predicted response at every candidate (the map's layers).
     pub properties: std::sync::Arc<crate::record::PropertyGrid>,
@@ -217,6 +226,8 @@ pub enum EngineEvent {
     Queue(Vec<QueueEntry>),
     /// The excluded regions, at the start and whenever they change.
     Regions(Vec<crate::plan::Exclusion>),
+    /// The steps whose curves are rejected, at the start and on each change.
+    Rejected(Vec<u32>),
     /// A new live dual-VAE map.
     Clusters(Arc<ClusterView>),
     /// The session waits for its last model (state `Finishing`).

@@ -13,6 +13,7 @@
 
 mod checkpoint;
 pub mod eta;
+mod flags;
 mod handle;
 mod messages;
 mod models;
@@ -82,6 +83,10 @@ pub struct Engine {
     hooks: Vec<std::thread::JoinHandle<notify::Outcome>>,
     /// The pause under way has run `on_pause` already.
     pause_told: bool,
+    /// Steps whose curve the operator rejected: no model learns from them.
+    rejected: std::collections::BTreeSet<u32>,
+    /// Manual points that repeat a step: where, and which step.
+    repeats: Vec<((u32, u32), u32)>,
 }
 
 /// The parts of a run that exist once the survey is known.
@@ -122,12 +127,13 @@ impl Engine {
     ) -> Self {
         let (cmd_tx, commands) = mpsc::channel();
         let (events, ev_rx) = unbounded_channel();
-        let (survey, history, dangling, asked) = match log {
+        let (survey, history, dangling, asked, rejected) = match log {
             Some(log) => {
                 let asked = log.decisions.iter().map(|d| (d.row, d.col)).collect();
-                (log.survey, log.measurements, log.dangling, asked)
+                let rejected = crate::record::flag::rejected(&log.flags);
+                (log.survey, log.measurements, log.dangling, asked, rejected)
             }
-            None => (None, Vec::new(), None, Vec::new()),
+            None => (None, Vec::new(), None, Vec::new(), Default::default()),
         };
         Self {
             plan,
@@ -155,6 +161,8 @@ impl Engine {
             field: None,
             hooks: Vec::new(),
             pause_told: false,
+            rejected,
+            repeats: Vec::new(),
         }
     }
 

@@ -67,6 +67,7 @@ impl Engine {
             model_step: trained.model_step,
             summaries: a.summaries.clone(),
             points,
+            steps: trained.rows.iter().map(|r| r.step).collect(),
             ari: a.ari,
             properties: Arc::new(crate::record::PropertyGrid::new(trained.properties)),
         })));
@@ -76,7 +77,7 @@ impl Engine {
     /// Starts a background training on every curve so far.
     pub(super) fn start_training(&mut self) {
         let survey = self.survey.clone().expect("survey taken");
-        self.retrainer.start(&self.plan, &survey, &self.history);
+        self.retrainer.start(&self.plan, &survey, &self.learned());
     }
 
     /// Times the dual VAE and the policy's decisions (see [`eta::probe`]), so
@@ -138,7 +139,7 @@ impl Engine {
         if self.plan.analysis.retrain_every > 0 {
             self.set_state(RunState::Finishing);
             self.collect_training()?;
-            let all = self.history.len();
+            let all = self.learned_count();
             // A training on fewer curves would only be replaced by the last
             // one: let it go (it ends at its next epoch) rather than wait for
             // both; on the demo that is half a minute less.

@@ -141,6 +141,7 @@ impl Engine {
         self.emit(EngineEvent::History(Arc::new(self.history.clone())));
         self.field = Some(self.build_field(&survey));
         self.emit(EngineEvent::Regions(self.plan.policy.exclude.clone()));
+        self.emit(EngineEvent::Rejected(self.rejected.iter().copied().collect()));
         self.publish_queue();
         self.time_the_work(&survey);
 
@@ -226,11 +227,8 @@ impl Engine {
     /// The plan's policy, caught up on every curve so far.
     pub(super) fn fresh_policy(&self, survey: &Survey, candidates: &Candidates) -> Box<dyn Policy> {
         let mut policy = policy::build(self.plan.policy.name, &self.plan, survey, candidates);
-        let replay: Vec<_> = self
-            .history
-            .iter()
-            .map(|m| (candidates.find(m.row, m.col), m))
-            .collect();
+        let learned = self.learned();
+        let replay: Vec<_> = learned.iter().map(|m| (candidates.find(m.row, m.col), m)).collect();
         policy.observe_history(&replay);
         policy
     }

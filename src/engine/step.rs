@@ -191,11 +191,15 @@ impl Engine {
         let field = self.field.as_mut().expect("field built before steps");
         if let Some((row, col)) = self.queue.next_manual() {
             let k = field.candidates.find(row, col).unwrap_or(usize::MAX);
+            let label = match self.take_repeat((row, col)) {
+                Some(step) => format!("manual: repeat of step {step}"),
+                None => "manual".to_string(),
+            };
             return Ok(Some(Chosen::fresh(
                 row,
                 col,
                 Choice::unscored(k, Source::Manual),
-                "manual",
+                &label,
             )));
         }
         let closed = field.closed();

@@ -92,12 +92,18 @@ pub enum EventKind {
     ExcludeRemoved,
     /// A region out of the frame, or a region that is not there, refused.
     ExcludeRefused,
+    /// The operator rejected a curve: flagged, left out of the models.
+    Rejected,
+    /// A rejection taken back.
+    Restored,
+    /// A flag or repeat for a curve that is not there (or flagged so already).
+    FlagRefused,
     /// A kind this version does not know, kept as it was written.
     Other(String),
 }
 
 impl EventKind {
-    const KNOWN: [EventKind; 34] = [
+    const KNOWN: [EventKind; 37] = [
         Self::Start,
         Self::Resume,
         Self::Survey,
@@ -132,6 +138,9 @@ impl EventKind {
         Self::ExcludeAdded,
         Self::ExcludeRemoved,
         Self::ExcludeRefused,
+        Self::Rejected,
+        Self::Restored,
+        Self::FlagRefused,
     ];
 
     /// The word in the `kind` column.
@@ -171,6 +180,9 @@ impl EventKind {
             Self::ExcludeAdded => "exclude_added",
             Self::ExcludeRemoved => "exclude_removed",
             Self::ExcludeRefused => "exclude_refused",
+            Self::Rejected => "rejected",
+            Self::Restored => "restored",
+            Self::FlagRefused => "flag_refused",
             Self::Other(s) => s,
         }
     }

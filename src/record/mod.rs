@@ -10,6 +10,7 @@
 mod candidates;
 mod decision;
 mod event;
+pub mod flag;
 mod instrument;
 mod latent;
 mod measurement;
@@ -21,6 +22,7 @@ mod sweep;
 pub use candidates::Candidates;
 pub use decision::Decision;
 pub use event::{Event, EventKind, LinkEvent};
+pub use flag::Flag;
 pub use instrument::{Identity, Limits};
 pub use latent::LatentPoint;
 pub use measurement::{Measurement, Source};

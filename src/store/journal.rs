@@ -28,16 +28,18 @@ pub enum JournalTable {
     Measurements,
     Decisions,
     Events,
+    Flags,
 }
 
 impl JournalTable {
-    pub const ALL: [JournalTable; 3] = [Self::Measurements, Self::Decisions, Self::Events];
+    pub const ALL: [JournalTable; 4] = [Self::Measurements, Self::Decisions, Self::Events, Self::Flags];
 
     pub const fn folder(self) -> &'static str {
         match self {
             Self::Measurements => "measurements",
             Self::Decisions => "decisions",
             Self::Events => "events",
+            Self::Flags => "flags",
         }
     }
 }
@@ -96,6 +98,8 @@ pub enum Entry {
         decision: Decision,
         source: Source,
     },
+    /// The operator flagged a curve (a `flags` row).
+    Flag(crate::record::Flag),
 }
 
 impl Entry {
@@ -104,6 +108,7 @@ impl Entry {
             Self::Measurement(_) => Some(JournalTable::Measurements),
             Self::Decision(_) => Some(JournalTable::Decisions),
             Self::Event(_) => Some(JournalTable::Events),
+            Self::Flag(_) => Some(JournalTable::Flags),
             _ => None,
         }
     }

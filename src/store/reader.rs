@@ -226,6 +226,9 @@ pub struct SessionLog {
     pub measurements: Vec<Measurement>,
     pub decisions: Vec<Decision>,
     pub events: Vec<Event>,
+    /// The operator's flags on curves, in the order given (see
+    /// [`crate::record::flag::rejected`]).
+    pub flags: Vec<crate::record::Flag>,
     /// Where the curve of the next step was going when the writer stopped,
     /// if it stopped between the decision and the curve.
     pub dangling: Option<Dangling>,
@@ -262,6 +265,7 @@ impl SessionLog {
         let mut measurements: BTreeMap<u32, Measurement> = BTreeMap::new();
         let mut decisions: BTreeMap<u32, Decision> = BTreeMap::new();
         let mut events = Vec::new();
+        let mut flags = Vec::new();
         let mut take = |e: Entry| match e {
             // Keyed by step: a row can never appear twice, whatever a crash did.
             Entry::Measurement(m) => {
@@ -271,6 +275,7 @@ impl SessionLog {
                 decisions.insert(d.step, d);
             }
             Entry::Event(ev) => events.push(ev),
+            Entry::Flag(f) => flags.push(f),
             _ => {}
         };
         for (table, parts) in &listed {
@@ -287,6 +292,7 @@ impl SessionLog {
             uncovered.into_iter().for_each(&mut take);
         }
         events.sort_by_key(|e| e.t_ms);
+        flags.sort_by_key(|f| f.t_ms);
 
         let next = measurements.keys().next_back().map(|s| s + 1).unwrap_or(0);
         let dangling = entries
@@ -318,6 +324,7 @@ impl SessionLog {
             measurements: measurements.into_values().collect(),
             decisions: decisions.into_values().collect(),
             events,
+            flags,
             dangling,
             damage,
         })

@@ -52,6 +52,7 @@ impl JournalTable {
             Self::Measurements => frame_of_entries::<Measurements>(entries),
             Self::Decisions => frame_of_entries::<Decisions>(entries),
             Self::Events => frame_of_entries::<Events>(entries),
+            Self::Flags => frame_of_entries::<Flags>(entries),
         }
     }
 
@@ -61,6 +62,7 @@ impl JournalTable {
             Self::Measurements => entries_of_frame::<Measurements>(df),
             Self::Decisions => entries_of_frame::<Decisions>(df),
             Self::Events => entries_of_frame::<Events>(df),
+            Self::Flags => entries_of_frame::<Flags>(df),
         }
     }
 }
@@ -258,6 +260,47 @@ impl Journaled for Events {
     }
     fn entry(row: Event) -> Entry {
         Entry::Event(row)
+    }
+}
+
+/// `flags`: the operator's word on a curve (`rejected`, `restored`).
+pub struct Flags;
+
+impl Table for Flags {
+    const NAME: &'static str = JournalTable::Flags.folder();
+    type Row = crate::record::Flag;
+
+    fn frame(rows: &[Self::Row]) -> Result<DataFrame, StoreError> {
+        DataFrame::new_infer_height(vec![
+            col_u32("step", rows.iter().map(|r| r.step).collect()),
+            col_i64("t_ms", rows.iter().map(|r| r.t_ms).collect()),
+            col_str("flag", rows.iter().map(|r| r.flag.clone()).collect()),
+            col_str("reason", rows.iter().map(|r| r.reason.clone()).collect()),
+        ])
+        .map_err(|e| StoreError::Polars(e.to_string()))
+    }
+
+    fn rows(df: &DataFrame) -> Result<Vec<Self::Row>, StoreError> {
+        let (step, t_ms) = (get_u32(df, "step")?, get_i64(df, "t_ms")?);
+        let (flag, reason) = (get_str(df, "flag")?, get_str(df, "reason")?);
+        Ok((0..step.len())
+            .map(|k| crate::record::Flag {
+                step: step[k],
+                t_ms: t_ms[k],
+                flag: flag[k].clone(),
+                reason: reason[k].clone(),
+            })
+            .collect())
+    }
+}
+
+impl Journaled for Flags {
+    const KIND: JournalTable = JournalTable::Flags;
+    fn row(entry: &Entry) -> Option<&Self::Row> {
+        if let Entry::Flag(f) = entry { Some(f) } else { None }
+    }
+    fn entry(row: Self::Row) -> Entry {
+        Entry::Flag(row)
     }
 }
 

@@ -33,11 +33,12 @@ pub struct SessionWriter {
 }
 
 /// The tables every session has a folder for from its first second.
-pub const TABLES: [&str; 6] = [
+pub const TABLES: [&str; 7] = [
     "topography",
     "measurements",
     "decisions",
     "events",
+    "flags",
     "embeddings",
     "property_map",
 ];

@@ -47,7 +47,13 @@ impl Pane {
             ],
             Self::Queue => &[Action::Up, Action::Down, Action::Drop, Action::MoveUp],
             Self::Events | Self::Clusters => &[Action::Up, Action::Down],
-            Self::Curves => &[Action::OlderCurve, Action::NewerCurve, Action::LogCurrent],
+            Self::Curves => &[
+                Action::OlderCurve,
+                Action::NewerCurve,
+                Action::LogCurrent,
+                Action::Reject,
+                Action::Repeat,
+            ],
         }
     }
 }
@@ -62,6 +68,8 @@ pub enum Popup {
     Regions(usize),
     /// A manual point inside an excluded region: measure it anyway?
     ConfirmManual(u32, u32),
+    /// Reject (true) the curve of this step, or take its rejection back?
+    ConfirmReject(u32, bool),
 }
 
 pub struct App {
@@ -205,6 +213,22 @@ impl App {
                 }
                 self.notice = Some("cancelled".into());
                 return Vec::new();
+            }
+            Popup::ConfirmReject(step, reject) => {
+                self.popup = Popup::None;
+                if action != Action::Confirm {
+                    self.notice = Some("cancelled".into());
+                    return Vec::new();
+                }
+                self.notice = Some(format!(
+                    "curve of step {step} {}",
+                    if reject { "rejected" } else { "restored" }
+                ));
+                return vec![if reject {
+                    Command::Reject(step)
+                } else {
+                    Command::Restore(step)
+                }];
             }
             Popup::None => {}
         }
@@ -372,6 +396,7 @@ impl App {
                 self.popup = Popup::Regions(0);
                 Vec::new()
             }
+            Action::Reject | Action::Repeat => self.judge_curve(action),
             Action::Cancel if self.drawing.is_some() => {
                 self.drawing = None;
                 self.notice = Some("region dropped".into());

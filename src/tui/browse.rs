@@ -118,3 +118,22 @@ impl App {
         }
     }
 }
+
+impl App {
+    /// `x` and `R` on the curve the I–V pane shows: rejecting (or restoring)
+    /// asks first; a repeat goes in the queue at once.
+    pub(super) fn judge_curve(&mut self, action: Action) -> Vec<crate::engine::Command> {
+        let Some(k) = self.shown_curve().filter(|_| !self.engine_done) else {
+            self.notice = Some("no curve to judge".into());
+            return Vec::new();
+        };
+        let step = self.snap.curves[k].step;
+        if action == Action::Repeat {
+            self.notice = Some(format!("a repeat of step {step} goes next"));
+            return vec![crate::engine::Command::Repeat(step)];
+        }
+        self.focus = Pane::Curves;
+        self.popup = super::app::Popup::ConfirmReject(step, !self.snap.rejected.contains(&step));
+        Vec::new()
+    }
+}

@@ -21,6 +21,7 @@ pub struct Follower {
     told: Option<(SessionStatus, Option<u32>)>,
     policy_told: Option<(crate::plan::PolicyKind, u64)>,
     regions_told: Option<Vec<crate::plan::Exclusion>>,
+    rejected_told: Option<std::collections::BTreeSet<u32>>,
     /// The `embeddings` folder as last read (names of its parts).
     embeddings_seen: Vec<PathBuf>,
 }
@@ -35,6 +36,7 @@ impl Follower {
             told: None,
             policy_told: None,
             regions_told: None,
+            rejected_told: None,
             embeddings_seen: Vec::new(),
         }
     }
@@ -79,6 +81,11 @@ impl Follower {
         if self.regions_told.as_ref() != Some(&p.exclude) {
             self.regions_told = Some(p.exclude.clone());
             out.push(EngineEvent::Regions(p.exclude.clone()));
+        }
+        let rejected = crate::record::flag::rejected(&log.flags);
+        if self.rejected_told.as_ref() != Some(&rejected) {
+            out.push(EngineEvent::Rejected(rejected.iter().copied().collect()));
+            self.rejected_told = Some(rejected);
         }
         let new = log.measurements.get(self.measurements..).unwrap_or_default();
         if self.measurements == 0 && !new.is_empty() {
@@ -129,7 +136,7 @@ impl Follower {
         };
         let truth = crate::instrument::ground_truth(&log.plan, survey);
         let samples = crate::analysis::samples(0, &log.plan, survey, &log.measurements, truth.as_deref());
-        let Some((c, _)) = crate::analysis::Clustered::saved(&samples, &model) else {
+        let Some((c, shown)) = crate::analysis::Clustered::saved(&samples, &model) else {
             return Ok(None);
         };
         Ok(Some(ClusterView {
@@ -141,6 +148,7 @@ impl Follower {
                 .zip(&c.labels)
                 .map(|(z, &l)| (z[0], z.get(1).copied().unwrap_or(0.0), l as u32))
                 .collect(),
+            steps: shown.iter().map(|s| s.step).collect(),
             ari: c.ari,
             properties: Arc::new(crate::record::PropertyGrid::new(model.properties)),
         }))

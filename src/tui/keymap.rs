@@ -59,12 +59,16 @@ pub enum Action {
     Exclude,
     /// List the excluded regions, to take one back.
     Regions,
+    /// Reject the curve shown (or take its rejection back).
+    Reject,
+    /// Measure the shown curve's location again.
+    Repeat,
     Confirm,
     Cancel,
 }
 
 impl Action {
-    pub const ALL: [Action; 34] = [
+    pub const ALL: [Action; 36] = [
         Self::Quit,
         Self::PauseResume,
         Self::StepOnce,
@@ -97,6 +101,8 @@ impl Action {
         Self::Note,
         Self::Exclude,
         Self::Regions,
+        Self::Reject,
+        Self::Repeat,
         Self::Confirm,
         Self::Cancel,
     ];
@@ -117,6 +123,8 @@ impl Action {
                 | Self::Retrain
                 | Self::Note
                 | Self::Exclude
+                | Self::Reject
+                | Self::Repeat
         )
     }
 
@@ -155,6 +163,8 @@ impl Action {
             Self::Note => "write a note in the session's events (enter logs, esc drops)",
             Self::Exclude => "exclude a region: arrows grow it, enter keeps, esc drops",
             Self::Regions => "list the excluded regions (d takes one back)",
+            Self::Reject => "reject the curve shown: flagged, left out of the models (again: undo)",
+            Self::Repeat => "measure the shown curve's location again (a manual point)",
             Self::Confirm => "answer yes",
             Self::Cancel => "answer no / close (any key but y answers no)",
         }
@@ -270,6 +280,8 @@ impl Default for Keymap {
             (Action::Note, &["n"]),
             (Action::Exclude, &["v"]),
             (Action::Regions, &["V"]),
+            (Action::Reject, &["x"]),
+            (Action::Repeat, &["R"]),
             (Action::Cancel, &["esc"]),
         ];
         for (action, keys) in defaults {

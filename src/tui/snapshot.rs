@@ -44,6 +44,8 @@ pub struct Snapshot {
     pub queue: Vec<QueueEntry>,
     /// Regions kept free of seeds and policy points.
     pub regions: Vec<crate::plan::Exclusion>,
+    /// Steps whose curves are rejected (the models leave them out).
+    pub rejected: std::collections::BTreeSet<u32>,
     pub clusters: Option<Arc<ClusterView>>,
     pub events: VecDeque<Event>,
     pub last: Option<StepReport>,
@@ -74,6 +76,7 @@ impl Snapshot {
             hysteresis: Vec::new(),
             queue: Vec::new(),
             regions: plan.policy.exclude.clone(),
+            rejected: Default::default(),
             clusters: None,
             events: VecDeque::new(),
             last: None,
@@ -168,6 +171,7 @@ impl Snapshot {
             EngineEvent::Finishing(f) => self.finishing = Some(f),
             EngineEvent::Queue(q) => self.queue = q,
             EngineEvent::Regions(r) => self.regions = r,
+            EngineEvent::Rejected(steps) => self.rejected = steps.into_iter().collect(),
             EngineEvent::Clusters(c) => self.clusters = Some(c),
             EngineEvent::PolicyChanged { policy, beta } => {
                 self.policy = policy;

@@ -122,6 +122,7 @@ fn scripted() -> App {
             model_step: 24,
             summaries,
             points,
+            steps: (0..24).collect(),
             ari: Some(0.61),
             properties: Arc::new(truth_as_prediction(&plan, &sim, &survey)),
         })),
@@ -552,4 +553,38 @@ fn a_note_from_the_console() {
     app.on_typed(&key(KeyCode::Char('x')));
     assert!(app.on_typed(&key(KeyCode::Esc)).is_empty());
     assert!(app.typing.is_none());
+}
+
+/// `x` on the I–V pane rejects the curve shown (asking first), `x` again
+/// takes it back, `R` repeats its location; a watch refuses all three.
+#[test]
+fn rejecting_and_repeating_the_curve_shown() {
+    let mut app = scripted();
+    app.on_action(Action::OlderCurve);
+    let step = app.snap.curves[app.shown_curve().unwrap()].step;
+    assert!(app.on_action(Action::Reject).is_empty());
+    assert_eq!(app.popup, Popup::ConfirmReject(step, true));
+    insta::assert_snapshot!("confirm_reject_80x24", screen(&app, 80, 24));
+    assert_eq!(app.on_action(Action::Confirm), vec![Command::Reject(step)]);
+    app.on_engine(EngineEvent::Rejected(vec![step]));
+    let shown = format!("{:?}", screen(&app, 80, 24));
+    assert!(shown.contains(&format!("REJECTED · step {step}")), "{shown}");
+    app.on_action(Action::Reject);
+    assert_eq!(app.popup, Popup::ConfirmReject(step, false));
+    assert!(app.on_action(Action::Cancel).is_empty(), "no answer, nothing sent");
+    app.on_action(Action::Reject);
+    assert_eq!(app.on_action(Action::Confirm), vec![Command::Restore(step)]);
+    assert_eq!(app.on_action(Action::Repeat), vec![Command::Repeat(step)]);
+    // The map marks a rejected point, and says what ✕ is.
+    app.focus = Pane::Scan;
+    let map = format!("{:?}", screen(&app, 80, 24));
+    assert!(map.contains("✕") && map.contains("rejected"), "{map}");
+
+    app.read_only = true;
+    for action in [Action::Reject, Action::Repeat, Action::PauseResume, Action::Note] {
+        assert!(app.on_action(action).is_empty());
+        assert_eq!(app.notice.as_deref(), Some("read-only: this is a watch"));
+    }
+    app.on_action(Action::Quit);
+    assert!(app.exit, "a watch leaves at once");
 }

@@ -24,6 +24,7 @@ mod learning;
 mod nanonis;
 mod operator;
 mod reference_readers;
+mod reject;
 mod replay;
 mod serial_pty;
 mod store_damage;

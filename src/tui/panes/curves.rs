@@ -145,8 +145,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     } else {
         String::new()
     };
+    let rejected = if app.snap.rejected.contains(&latest.step) {
+        "REJECTED · "
+    } else {
+        ""
+    };
     let title = format!(
-        "{place}step {} ({}, {}) · {} · loop {} · Imax {}",
+        "{place}{rejected}step {} ({}, {}) · {} · loop {} · Imax {}",
         latest.step,
         latest.row,
         latest.col,

@@ -96,8 +96,9 @@ impl Widget for HeatMap<'_> {
             }
         };
         let clusters = app.snap.clusters.as_ref();
-        for (k, p) in app.snap.points.iter().enumerate() {
-            let fg = match clusters.and_then(|c| c.points.get(k)) {
+        for p in app.snap.points.iter() {
+            let learned = clusters.and_then(|c| c.steps.binary_search(&p.step).ok().and_then(|i| c.points.get(i)));
+            let fg = match learned {
                 Some((_, _, cluster)) => theme.cluster(*cluster),
                 None => match p.source {
                     Source::Seed => Color::White,
@@ -106,7 +107,12 @@ impl Widget for HeatMap<'_> {
                     Source::Random | Source::Grid => theme.fg,
                 },
             };
-            put(p.row, p.col, "●", Style::default().fg(fg).bg(Color::Black));
+            let symbol = if app.snap.rejected.contains(&p.step) {
+                "✕"
+            } else {
+                "●"
+            };
+            put(p.row, p.col, symbol, Style::default().fg(fg).bg(Color::Black));
         }
         // The curve the I–V pane shows, when it is not simply the newest.
         if let Some(m) = app.curve_shown.and_then(|k| app.snap.curves.get(k)) {

@@ -120,6 +120,22 @@ pub fn render_popup(frame: &mut Frame, app: &App) {
             );
             confirm(frame, app, " Measure inside the region? ", text);
         }
+        Popup::ConfirmReject(step, true) => confirm(
+            frame,
+            app,
+            " Reject this curve? ",
+            format!(
+                "The curve of step {step} stays in the log, flagged rejected (the flags table), and every model from the next decision and training on leaves it out. x again takes it back."
+            ),
+        ),
+        Popup::ConfirmReject(step, false) => confirm(
+            frame,
+            app,
+            " Take the rejection back? ",
+            format!(
+                "The curve of step {step} is rejected. Let the models learn from it again from the next decision on?"
+            ),
+        ),
         Popup::Regions(selected) => regions(frame, app, selected),
     }
 }

@@ -178,6 +178,9 @@ fn legend(app: &App, width: usize) -> Vec<Line<'static>> {
     if app.curve_shown.is_some() {
         tags.push(("◆", Style::default().fg(Color::Black).bg(t.accent), " curve shown"));
     }
+    if !app.snap.rejected.is_empty() {
+        tags.push(("✕", Style::default().fg(t.error), " rejected"));
+    }
     if !app.snap.regions.is_empty() {
         tags.push(("┌┐", Style::default().fg(t.error), " excluded"));
     }
