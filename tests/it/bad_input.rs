@@ -152,17 +152,6 @@ fn out_of_range_training_options_are_named_before_the_session_is_opened() {
     assert!(!dir.path().join("figures").exists(), "nor write figures");
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .flat_map(|e| {
-            let p = e.path();
-            if p.is_dir() { walk(&p) } else { vec![p] }
-        })
-        .collect()
-}
-
 #[test]
 fn a_plan_that_cannot_fit_in_memory_is_refused_with_the_key_and_the_figure() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,6 @@
 use crate::common::*;
 use dualscope::record::Source;
 use dualscope::store::{SessionLog, SessionStatus};
-use std::time::Duration;
 
 /// The top-left quarter of fast_plan's 500 × 500 nm frame.
 const QUARTER: &str = "[[policy.exclude]]\nx_nm = [0.0, 250.0]\ny_nm = [0.0, 250.0]\n";
@@ -74,11 +73,7 @@ fn an_excluded_region_holds_after_a_kill_and_a_resume() {
     let plan = timed_plan(dir.path(), 0.05, QUARTER);
     let mut child = spawn_run(&plan, &["--budget", "30"]);
     let session = wait_for_session(&dir.path().join("runs"), 60);
-    let t0 = std::time::Instant::now();
-    while SessionLog::load(&session).map(|l| l.measurements.len()).unwrap_or(0) < 8 {
-        assert!(t0.elapsed().as_secs() < 60, "no curves");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_curves(&session, 8, 60);
     child.kill().unwrap();
     child.wait().unwrap();
     let before = assert_outside(&session);

@@ -162,11 +162,7 @@ fn a_paused_session_says_so() {
     );
     let mut child = spawn_run(&plan, &["--budget", "400"]);
     let session = wait_for_session(&dir.path().join("runs"), 60);
-    let t0 = std::time::Instant::now();
-    while SessionLog::load(&session).map(|l| l.measurements.len()).unwrap_or(0) < 3 {
-        assert!(t0.elapsed().as_secs() < 60, "no curves");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_curves(&session, 3, 60);
     // SAFETY: a signal to the child this test started.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
@@ -192,11 +188,7 @@ fn a_note_from_outside_lands_in_the_events() {
     let plan = timed_plan(dir.path(), 0.05, "");
     let mut child = spawn_run(&plan, &["--budget", "400"]);
     let session = wait_for_session(&dir.path().join("runs"), 60);
-    let t0 = std::time::Instant::now();
-    while SessionLog::load(&session).map(|l| l.measurements.len()).unwrap_or(0) < 2 {
-        assert!(t0.elapsed().as_secs() < 60, "no curves");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_curves(&session, 2, 60);
     let out = run_ok(bin().args(["note", session.to_str().unwrap(), "tip", "looks dull"]));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("noted by the running session"), "{said}");

@@ -7,7 +7,7 @@ use dualscope::store::SessionLog;
 const READ_ALL: &str = r#"
 import sys, pyarrow.dataset as ds
 session = sys.argv[1]
-for table in ["topography", "measurements", "decisions", "events", "embeddings"]:
+for table in ["topography", "measurements", "decisions", "events", "flags", "embeddings"]:
     t = ds.dataset(f"{session}/{table}", format="parquet").to_table()
     print(table, t.num_rows)
 "#;
@@ -33,6 +33,7 @@ fn pyarrow_and_duckdb_read_every_table_of_a_finished_session() {
     assert_eq!(rows["decisions"], 12, "one decision row per step");
     assert_eq!(rows["events"], log.events.len());
     assert_eq!(rows["embeddings"], 0);
+    assert_eq!(rows["flags"], 0, "an empty table with its schema");
     // DuckDB, as the README says a user would.
     let duck = python::run(
         &py,
@@ -200,4 +201,56 @@ fn the_property_map_is_written_live_one_row_per_candidate() {
         .unwrap()
         .unwrap();
     assert_eq!(df.height(), all);
+}
+
+/// The `flags` table as DuckDB reads it: its columns and types, and the
+/// newest flag of a step as its standing.
+#[test]
+fn duckdb_reads_the_flags_table() {
+    use dualscope::record::Flag;
+    use dualscope::store::{Entry, SessionWriter};
+    let Some(py) = python::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "6"]));
+    let session = only_session(&dir.path().join("runs"));
+    {
+        let (mut writer, _) = SessionWriter::reopen(&session).unwrap();
+        for (t_ms, step, flag) in [(1, 2, "rejected"), (2, 4, "rejected"), (3, 2, "restored")] {
+            writer
+                .append(Entry::Flag(Flag {
+                    step,
+                    t_ms,
+                    flag: flag.into(),
+                    reason: "by hand".into(),
+                }))
+                .unwrap();
+        }
+        writer.sync().unwrap();
+    }
+    let out = python::run(
+        &py,
+        r#"
+import sys, duckdb
+s = sys.argv[1]
+q = f"read_parquet('{s}/flags/*.parquet')"
+print([(c[0], c[1]) for c in duckdb.sql(f"describe select * from {q}").fetchall()])
+print(duckdb.sql(f"select step from (select step, arg_max(flag, t_ms) f from {q} group by step) where f = 'rejected'").fetchall())
+"#,
+        &[session.to_str().unwrap()],
+    );
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("[('step', 'UINTEGER'), ('t_ms', 'BIGINT'), ('flag', 'VARCHAR'), ('reason', 'VARCHAR')]"),
+        "{out}"
+    );
+    assert_eq!(lines.next(), Some("[(4,)]"), "{out}");
+    let log = SessionLog::load(&session).unwrap();
+    assert_eq!(
+        dualscope::record::flag::rejected(&log.flags)
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [4]
+    );
 }

@@ -32,11 +32,7 @@ fn a_rejected_curve_is_left_out_and_a_repeat_is_measured_there() {
     let tmux = Tmux::start("reject", 120, 40, &cmd);
     tmux.wait_for("RUNNING", 30);
     let session = wait_for_session(&runs, 30);
-    let t0 = std::time::Instant::now();
-    while SessionLog::load(&session).map(|l| l.measurements.len()).unwrap_or(0) < 3 {
-        assert!(t0.elapsed().as_secs() < 30, "no curves");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for_curves(&session, 3, 30);
     tmux.keys(&["p"]);
     tmux.wait_for("PAUSED", 30);
     tmux.keys(&["2", "[", "x"]);

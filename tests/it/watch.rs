@@ -41,17 +41,6 @@ fn content(session: &Path) -> Content {
     (m, d, files)
 }
 
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .flat_map(|e| {
-            let p = e.path();
-            if p.is_dir() { walk(&p) } else { vec![p] }
-        })
-        .collect()
-}
-
 #[test]
 fn a_watch_follows_a_run_it_never_touches() {
     let dir = tempfile::tempdir().unwrap();

@@ -126,3 +126,28 @@ pub fn wait_for_session(runs: &Path, secs: u64) -> PathBuf {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Every file under `dir`, in its subfolders too.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .flat_map(|e| {
+            let p = e.path();
+            if p.is_dir() { walk(&p) } else { vec![p] }
+        })
+        .collect()
+}
+
+/// Waits until the session holds at least `n` curves.
+pub fn wait_for_curves(session: &Path, n: usize, secs: u64) {
+    let t0 = std::time::Instant::now();
+    while dualscope::store::SessionLog::load(session)
+        .map(|l| l.measurements.len())
+        .unwrap_or(0)
+        < n
+    {
+        assert!(t0.elapsed().as_secs() < secs, "fewer than {n} curves after {secs} s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
