@@ -5,7 +5,7 @@
 
 use super::{Analysis, PatchView, Sample};
 use crate::plan::SessionPlan;
-use crate::record::{PropertyPoint, Survey};
+use crate::record::{Measurement, PropertyPoint, Survey};
 use crate::scalar::CurveSummary;
 
 /// Candidates pushed through the networks at once: the activations of a
@@ -159,4 +159,81 @@ fn sweep_of(samples: &[Sample]) -> Vec<f64> {
         .max_by_key(|s| s.bias_v.len())
         .map(|s| s.bias_v.clone())
         .unwrap_or_default()
+}
+
+/// Seconds one property map of the plan's frame takes (every member's image
+/// encoder, the latent map and the decoder at every candidate), timed on one
+/// candidate in `SUBSET` and scaled up (the work is the same at each), with a
+/// one-epoch model of 24 made-up curves: the part of a training that grows
+/// with the frame, not with the curves. `None` when that model cannot be made.
+pub fn time_property_map(plan: &SessionPlan, survey: &Survey) -> Option<f64> {
+    const SUBSET: usize = 16;
+    let p = &plan.policy;
+    let grid = crate::record::Candidates::new(survey.rows(), survey.cols(), p.patch_px, p.stride_px, None);
+    if grid.len() < 24 {
+        return None;
+    }
+    let w = &plan.sweep;
+    let half = (w.points as usize / 2).max(2);
+    let bias_v: Vec<f64> = (0..half)
+        .map(|k| w.v_start + (w.v_max - w.v_start) * k as f64 / (half - 1) as f64)
+        .chain((0..half).map(|k| w.v_max + (w.v_end - w.v_max) * k as f64 / (half - 1) as f64))
+        .collect();
+    let curves: Vec<Measurement> = (0..24u32)
+        .map(|n| {
+            let (row, col) = grid.site(n as usize * grid.len() / 24);
+            let (x_nm, y_nm) = survey.pixel_to_nm(row, col);
+            let gain = 1.0 + 0.15 * (n % 5) as f64;
+            let current_a: Vec<f64> = bias_v.iter().map(|v| 1e-11 * gain * (v * v + 0.1 * v)).collect();
+            Measurement {
+                step: n,
+                t_ms: 0,
+                row,
+                col,
+                x_nm,
+                y_nm,
+                source: crate::record::Source::Seed,
+                max_current_a: current_a.iter().fold(0.0, |m: f64, a| m.max(a.abs())),
+                bias_v: bias_v.clone(),
+                current_a,
+                sweep_end: crate::record::SweepEnd::Complete,
+                hysteresis_area: 0.0,
+                onset_v: None,
+            }
+        })
+        .collect();
+    let samples = super::samples(0, plan, survey, &curves, None);
+    let mut settings = plan.analysis.clone();
+    settings.vae_epochs = 1;
+    let a = super::analyze(&samples, &settings, plan.seed).ok()?;
+    let sites: Vec<(u32, u32)> = grid.sites().iter().step_by(SUBSET).copied().collect();
+    let t0 = std::time::Instant::now();
+    let map = predict(&a, &samples, plan, survey, &sites, &bias_v, 24, "probe");
+    let took = t0.elapsed().as_secs_f64();
+    (!map.is_empty()).then(|| took * grid.len() as f64 / sites.len() as f64)
+}
+
+#[cfg(test)]
+mod probe_tests {
+    use super::*;
+
+    #[test]
+    fn the_map_is_timed_on_a_made_up_model() {
+        let mut plan = SessionPlan::default();
+        plan.analysis.vae_ensemble = 1;
+        plan.analysis.vae_hidden = 16;
+        let survey = Survey {
+            width_nm: 500.0,
+            height_nm: 500.0,
+            heights_nm: ndarray::Array2::from_shape_fn((64, 64), |(r, c)| ((r * 7 + c * 3) % 11) as f64),
+        };
+        let t = time_property_map(&plan, &survey).expect("timed");
+        assert!(t > 0.0 && t < 60.0, "{t}");
+        // Too small a frame for the made-up curves: nothing to time.
+        let tiny = Survey {
+            heights_nm: ndarray::Array2::zeros((16, 16)),
+            ..survey
+        };
+        assert_eq!(time_property_map(&plan, &tiny), None);
+    }
 }

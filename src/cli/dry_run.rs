@@ -89,8 +89,8 @@ fn made_up_survey(plan: &SessionPlan) -> Survey {
 pub fn estimate(plan: &SessionPlan) -> Estimate {
     let (survey_s, instrument_step_s, caveat) = instrument_times(plan);
     let t0 = Instant::now();
-    let cost = eta::probe::training_cost(plan);
     let survey = made_up_survey(plan);
+    let cost = eta::probe::training_cost(plan, &survey);
     let p = &plan.policy;
     let candidates = Candidates::new(survey.rows(), survey.cols(), p.patch_px, p.stride_px, None);
     let decision = eta::probe::decision_cost(plan, &survey, &candidates);

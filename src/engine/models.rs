@@ -83,7 +83,7 @@ impl Engine {
     /// Times the dual VAE and the policy's decisions (see [`eta::probe`]), so
     /// that the first ETA already prices what the session will do.
     pub(super) fn time_the_work(&mut self, survey: &crate::record::Survey) {
-        self.pace = eta::Pace::with_probe(eta::probe::training_cost(&self.plan));
+        self.pace = eta::Pace::with_probe(eta::probe::training_cost(&self.plan, survey));
         if let Some(field) = self.field.as_ref() {
             self.pace
                 .decisions_timed(eta::probe::decision_cost(&self.plan, survey, &field.candidates));

@@ -46,6 +46,8 @@ pub struct TrainingCost {
     pub epoch: Line,
     pub clustering: Line,
     pub contention_s: f64,
+    /// The property map every training ends with, once per training.
+    pub mapping_s: f64,
 }
 
 impl TrainingCost {
@@ -145,7 +147,8 @@ pub fn forecast(now: &Now, cost: Option<TrainingCost>) -> Forecast {
             trainings: 0,
         };
     };
-    let training_s = |curves: usize, beside: bool| cost.member_s(curves, now.epochs, beside) * now.members as f64;
+    let training_s =
+        |curves: usize, beside: bool| cost.member_s(curves, now.epochs, beside) * now.members as f64 + cost.mapping_s;
     // (curves, seconds still to run) of the training under way.
     let mut running = now.in_flight.map(|f| {
         (

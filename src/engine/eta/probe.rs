@@ -9,7 +9,7 @@ use crate::record::{Candidates, Survey};
 /// Dual-VAE epochs of the session's shapes on a few and on all the budget's
 /// curves, and the clustering (~0.1 s in a release build at the demo's 210
 /// curves); `None` when nothing trains live.
-pub fn training_cost(plan: &SessionPlan) -> Option<TrainingCost> {
+pub fn training_cost(plan: &SessionPlan, survey: &Survey) -> Option<TrainingCost> {
     if plan.analysis.retrain_every == 0 {
         return None;
     }
@@ -25,10 +25,12 @@ pub fn training_cost(plan: &SessionPlan) -> Option<TrainingCost> {
     let epoch = Line::through(timed[0], timed[1]);
     let clustered = crate::analysis::time_clustering(&plan.analysis, &[32, 96], plan.seed);
     let clustering = Line::through(clustered[0], clustered[1]);
+    let mapping_s = crate::analysis::property_map::time_property_map(plan, survey).unwrap_or(0.0);
     let cost = epoch.zip(clustering).map(|(epoch, clustering)| TrainingCost {
         epoch,
         clustering,
         contention_s: 0.0,
+        mapping_s,
     });
     tracing::info!(?timed, ?clustered, ?cost, "dual-VAE training cost");
     cost

@@ -10,6 +10,7 @@ fn demo_cost() -> TrainingCost {
             fixed_s: 0.0,
             per_curve_s: 0.0,
         },
+        mapping_s: 0.0,
         contention_s: 0.0,
     }
 }
@@ -120,6 +121,7 @@ fn a_landed_training_measures_the_contention() {
             per_curve_s: 0.0,
         },
         contention_s: 0.0,
+        mapping_s: 0.0,
     };
     let mut pace = Pace::with_probe(Some(probe));
     assert_eq!(pace.cost(), Some(probe));
@@ -215,4 +217,19 @@ fn the_timed_decision_prices_the_steps_until_policy_steps_are_measured() {
     }
     let line = pace.step_line();
     assert!((line.at(50) - 0.15).abs() < 1e-6, "measured steps take over: {line:?}");
+}
+
+#[test]
+fn the_property_map_is_priced_once_per_training() {
+    let plain = demo_cost();
+    let mapped = TrainingCost {
+        mapping_s: 2.5,
+        ..plain
+    };
+    // After the last curve, nothing under way: only the last training is left.
+    let now = demo_now(210);
+    let (a, b) = (forecast(&now, Some(plain)), forecast(&now, Some(mapped)));
+    let more = b.final_training.as_secs_f64() - a.final_training.as_secs_f64();
+    assert!((more - 2.5).abs() < 1e-6, "{more}");
+    assert_eq!(a.trainings, 1);
 }
