@@ -176,6 +176,30 @@ pub struct StepReport {
     pub eta: Duration,
 }
 
+impl StepReport {
+    /// The report of curve `m`, chosen by `policy`, of a session of `budget`.
+    pub fn of(m: &Measurement, budget: u32, policy: String, took: Duration, elapsed: Duration, eta: Duration) -> Self {
+        Self {
+            step: m.step,
+            budget,
+            row: m.row,
+            col: m.col,
+            x_nm: m.x_nm,
+            y_nm: m.y_nm,
+            source: m.source,
+            policy,
+            sweep_end: m.sweep_end,
+            points: m.bias_v.len(),
+            max_current_a: m.max_current_a,
+            hysteresis_area: m.hysteresis_area,
+            onset_v: m.onset_v,
+            took,
+            elapsed,
+            eta,
+        }
+    }
+}
+
 /// The wait for the last dual-VAE map, told every second while it trains.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FinalTraining {

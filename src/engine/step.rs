@@ -134,24 +134,14 @@ impl Engine {
         self.steps_this_run += 1;
         self.pace
             .step_taken(step as usize, took, measured.source == crate::record::Source::Policy);
-        let report = StepReport {
-            step,
-            budget: self.plan.policy.budget,
-            row: measured.row,
-            col: measured.col,
-            x_nm,
-            y_nm,
-            source: measured.source,
-            policy: policy_label,
-            sweep_end: measured.sweep_end,
-            points: measured.bias_v.len(),
-            max_current_a: measured.max_current_a,
-            hysteresis_area: measured.hysteresis_area,
-            onset_v: measured.onset_v,
+        let report = StepReport::of(
+            &measured,
+            self.plan.policy.budget,
+            policy_label,
             took,
-            elapsed: self.started.elapsed(),
-            eta: self.forecast().total(),
-        };
+            self.started.elapsed(),
+            self.forecast().total(),
+        );
         let shared = Arc::new(measured.clone());
         self.history.push(measured);
         self.emit(EngineEvent::Measured(shared));

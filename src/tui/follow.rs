@@ -200,23 +200,17 @@ fn step_report(log: &SessionLog, m: &Measurement) -> StepReport {
         [a, .., b] => gap(a, b) / (recent.len() as u32 - 1),
         _ => Duration::ZERO,
     };
-    let decision = log.decisions.iter().find(|d| d.step == m.step);
-    StepReport {
-        step: m.step,
+    let policy = log
+        .decisions
+        .iter()
+        .find(|d| d.step == m.step)
+        .map(|d| d.policy.clone());
+    StepReport::of(
+        m,
         budget,
-        row: m.row,
-        col: m.col,
-        x_nm: m.x_nm,
-        y_nm: m.y_nm,
-        source: m.source,
-        policy: decision.map(|d| d.policy.clone()).unwrap_or_default(),
-        sweep_end: m.sweep_end,
-        points: m.current_a.len(),
-        max_current_a: m.max_current_a,
-        hysteresis_area: m.hysteresis_area,
-        onset_v: m.onset_v,
+        policy.unwrap_or_default(),
         took,
-        elapsed: gap(first, m),
-        eta: per_curve * budget.saturating_sub(m.step + 1),
-    }
+        gap(first, m),
+        per_curve * budget.saturating_sub(m.step + 1),
+    )
 }
