@@ -7,19 +7,34 @@ use super::{Engine, EngineEvent, Stop};
 use crate::record::flag::{REJECTED, RESTORED};
 use crate::record::{EventKind, Flag, Measurement};
 use crate::store::{Entry, now_ms};
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+
+/// `history` less the `rejected` steps; borrowed while nothing is rejected.
+pub(super) fn learned<'a>(history: &'a [Measurement], rejected: &BTreeSet<u32>) -> Cow<'a, [Measurement]> {
+    if rejected.is_empty() {
+        return Cow::Borrowed(history);
+    }
+    Cow::Owned(
+        history
+            .iter()
+            .filter(|m| !rejected.contains(&m.step))
+            .cloned()
+            .collect(),
+    )
+}
 
 impl Engine {
-    /// The curves the models learn from: every curve but the rejected ones.
-    pub(super) fn learned(&self) -> Vec<Measurement> {
-        self.history
-            .iter()
-            .filter(|m| !self.rejected.contains(&m.step))
-            .cloned()
-            .collect()
+    /// The curves the models learn from: every curve but the rejected ones
+    /// (the log itself, not a copy, while nothing is rejected).
+    pub(super) fn learned(&self) -> Cow<'_, [Measurement]> {
+        learned(&self.history, &self.rejected)
     }
 
+    /// How many curves the models learn from (a flag read from the log may
+    /// name a step the log has no curve for: it takes none away).
     pub(super) fn learned_count(&self) -> usize {
-        self.history.len() - self.rejected.len()
+        self.history.iter().filter(|m| !self.rejected.contains(&m.step)).count()
     }
 
     /// Rejects (`reject`) or restores the curve of `step`.

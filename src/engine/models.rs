@@ -77,7 +77,9 @@ impl Engine {
     /// Starts a background training on every curve so far.
     pub(super) fn start_training(&mut self) {
         let survey = self.survey.clone().expect("survey taken");
-        self.retrainer.start(&self.plan, &survey, &self.learned());
+        // The fields apart: the retrainer changes while the log is lent.
+        let learned = super::flags::learned(&self.history, &self.rejected);
+        self.retrainer.start(&self.plan, &survey, &learned);
     }
 
     /// Times the dual VAE and the policy's decisions (see [`eta::probe`]), so
