@@ -21,7 +21,7 @@ pub use clustered::Clustered;
 pub use curve_scale::CurveScale;
 pub use samples::{PatchView, Sample, samples};
 pub use summary::ClusterSummary;
-pub use train::{analyze, analyze_watched, time_clustering, time_epochs};
+pub use train::{analyze, analyze_watched, beside_a_training, time_clustering, time_epochs};
 
 use crate::ml::cluster::Mixture;
 use crate::ml::vae::Embedding;

@@ -39,49 +39,94 @@ pub fn analyze(samples: &[Sample], a: &AnalysisPlan, seed: u64) -> Result<Analys
 /// smooth like real ones. Each `n` trains for 3 and for 83 epochs and the
 /// difference is divided by the 80 epochs between, so the set-up of a training
 /// (weights, buffers, threads) is not counted as epochs; 15 instead of 45 read
-/// 10-25 % low against whole trainings.
+/// 10-25 % low against whole trainings. One try: a caller wanting a steadier
+/// figure times again a few seconds later (see `engine::eta::probe`).
 pub fn time_epochs(a: &AnalysisPlan, patch_side: usize, points: usize, sizes: &[usize]) -> Vec<(usize, f64)> {
     let mut settings = member_settings(a, 0, 0);
     let mut run = |n: usize, epochs: usize| {
-        let area = patch_side * patch_side;
-        let images: Vec<f32> = (0..n * area)
-            .map(|k| {
-                let (sample, (i, j)) = (k / area, ((k % area) / patch_side, k % patch_side));
-                0.5 + 0.4 * (i as f32 * 0.3 + j as f32 * 0.2 + sample as f32).sin()
-            })
-            .collect();
-        let spectra: Vec<f32> = (0..n * points)
-            .map(|k| {
-                let (sample, p) = (k / points, k % points);
-                let x = 8.0 * p as f32 / points as f32 - 4.0 - 0.3 * (sample % 7) as f32;
-                // A measured curve's noise, a few per cent of its range.
-                let noise = ((k as u64).wrapping_mul(2_654_435_761) % 1000) as f32 / 1000.0 - 0.5;
-                1.0 / (1.0 + (-x).exp()) + 0.06 * noise
-            })
-            .collect();
-        let views = vae::Views {
-            images: &images,
-            patch_side,
-            spectra: &spectra,
-            spectrum_width: points,
-        };
+        let (images, spectra) = made_up(n, patch_side, points);
         settings.epochs = epochs;
         let t0 = std::time::Instant::now();
-        vae::train(views, &settings);
+        vae::train(made_up_views(&images, &spectra, patch_side, points), &settings);
         t0.elapsed().as_secs_f64()
     };
     sizes
         .iter()
         .map(|&n| {
-            // The faster of two tries, as a busy moment only ever makes a
-            // try slower.
             // 80 epochs apart: 42 left the estimate of a 40-curve training
             // varying by ±30 % between runs on 2 cores, 80 by ±10 %.
-            let short = run(n, 3).min(run(n, 3));
-            let long = run(n, 83).min(run(n, 83));
+            let short = run(n, 3);
+            let long = run(n, 83);
             (n, ((long - short) / 80.0).max(0.0))
         })
         .collect()
+}
+
+/// `n` made-up samples of the session's shapes: smooth patches and sigmoid
+/// curves with a measured curve's noise (a few per cent of its range).
+fn made_up(n: usize, patch_side: usize, points: usize) -> (Vec<f32>, Vec<f32>) {
+    let area = patch_side * patch_side;
+    let images: Vec<f32> = (0..n * area)
+        .map(|k| {
+            let (sample, (i, j)) = (k / area, ((k % area) / patch_side, k % patch_side));
+            0.5 + 0.4 * (i as f32 * 0.3 + j as f32 * 0.2 + sample as f32).sin()
+        })
+        .collect();
+    let spectra: Vec<f32> = (0..n * points)
+        .map(|k| {
+            let (sample, p) = (k / points, k % points);
+            let x = 8.0 * p as f32 / points as f32 - 4.0 - 0.3 * (sample % 7) as f32;
+            let noise = ((k as u64).wrapping_mul(2_654_435_761) % 1000) as f32 / 1000.0 - 0.5;
+            1.0 / (1.0 + (-x).exp()) + 0.06 * noise
+        })
+        .collect();
+    (images, spectra)
+}
+
+fn made_up_views<'a>(images: &'a [f32], spectra: &'a [f32], patch_side: usize, points: usize) -> vae::Views<'a> {
+    vae::Views {
+        images,
+        patch_side,
+        spectra,
+        spectrum_width: points,
+    }
+}
+
+/// Runs `work` while a dual VAE trains on `n` made-up samples beside it, as
+/// a live training runs beside the acquisition: what the policy's decisions
+/// cost then. The training starts first and stops once `work` returns.
+pub fn beside_a_training<R>(
+    a: &AnalysisPlan,
+    patch_side: usize,
+    points: usize,
+    n: usize,
+    work: impl FnOnce() -> R,
+) -> R {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (images, spectra) = made_up(n.max(4), patch_side, points);
+    let settings = VaeSettings {
+        epochs: usize::MAX / 2,
+        ..member_settings(a, 0, 0)
+    };
+    let (epochs_done, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
+    std::thread::scope(|scope| {
+        let training = scope.spawn(|| {
+            vae::train_watched(
+                made_up_views(&images, &spectra, patch_side, points),
+                &settings,
+                &epochs_done,
+                &stop,
+            )
+        });
+        // Past its set-up, with both halves running.
+        while epochs_done.load(Ordering::Relaxed) < 2 && !training.is_finished() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let out = work();
+        stop.store(true, Ordering::Relaxed);
+        let _ = training.join();
+        out
+    })
 }
 
 /// The numbers of clusters the plan lets a mixture on `n` locations choose

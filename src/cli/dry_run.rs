@@ -5,7 +5,7 @@
 //! the running session's ETA uses (`engine::eta`), fed by the same timings
 //! of the dual VAE and the policy. Nothing is created and the tip never moves.
 
-use crate::engine::eta::{self, Line};
+use crate::engine::eta::{self, DecisionCost};
 use crate::plan::{InstrumentSpec, SessionPlan};
 use crate::record::{Candidates, Survey};
 use color_eyre::eyre::{WrapErr, eyre};
@@ -26,7 +26,7 @@ pub struct Estimate {
     pub estimated_bytes: u64,
     /// The instrument's part of one curve.
     pub instrument_step_s: f64,
-    pub decision: Option<Line>,
+    pub decision: Option<DecisionCost>,
     pub trainings: usize,
     /// What the estimate leaves out, in words.
     pub caveats: Vec<String>,
@@ -90,16 +90,15 @@ pub fn estimate(plan: &SessionPlan) -> Estimate {
     let (survey_s, instrument_step_s, caveat) = instrument_times(plan);
     let t0 = Instant::now();
     let survey = made_up_survey(plan);
-    let cost = eta::probe::training_cost(plan, &survey);
     let p = &plan.policy;
     let candidates = Candidates::new(survey.rows(), survey.cols(), p.patch_px, p.stride_px, None);
-    let decision = eta::probe::decision_cost(plan, &survey, &candidates);
+    let (cost, decision) = eta::probe::time_the_work(plan, &survey, Some(&candidates));
     let probes_s = t0.elapsed().as_secs_f64();
     let mut pace = eta::Pace::with_probe(cost);
     pace.decisions_timed(decision);
     // What the first seed will show: the instrument's time alone.
-    pace.step_taken(0, std::time::Duration::from_secs_f64(instrument_step_s), false);
-    let now = eta::Now::at(plan, 0, p.budget as usize, pace.step_line());
+    pace.step_taken(0, std::time::Duration::from_secs_f64(instrument_step_s), false, false);
+    let now = eta::Now::at(plan, 0, p.budget as usize, &pace);
     let forecast = eta::forecast(&now, pace.cost());
     let (acquisition_s, final_training_s) = (
         forecast.acquisition.as_secs_f64(),
@@ -240,10 +239,15 @@ pub fn dry_run(plan_path: &Path, plan: &SessionPlan, json: bool) -> color_eyre::
             e.instrument_step_s * 1e3
         );
         let decision = e.decision.map_or("no fit to time".to_string(), |d| {
+            let beside = if d.beside_factor > 1.0 {
+                format!(", ×{:.1} beside a training", d.beside_factor)
+            } else {
+                String::new()
+            };
             format!(
-                "a decision ~{:.0} ms + {:.2} ms a curve",
-                d.fixed_s * 1e3,
-                d.per_curve_s * 1e3
+                "a decision ~{:.0} ms + {:.2} ms a curve{beside}",
+                d.alone.fixed_s * 1e3,
+                d.alone.per_curve_s * 1e3
             )
         });
         println!(

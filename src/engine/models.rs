@@ -85,11 +85,10 @@ impl Engine {
     /// Times the dual VAE and the policy's decisions (see [`eta::probe`]), so
     /// that the first ETA already prices what the session will do.
     pub(super) fn time_the_work(&mut self, survey: &crate::record::Survey) {
-        self.pace = eta::Pace::with_probe(eta::probe::training_cost(&self.plan, survey));
-        if let Some(field) = self.field.as_ref() {
-            self.pace
-                .decisions_timed(eta::probe::decision_cost(&self.plan, survey, &field.candidates));
-        }
+        let candidates = self.field.as_ref().map(|field| &field.candidates);
+        let (training, decision) = eta::probe::time_the_work(&self.plan, survey, candidates);
+        self.pace = eta::Pace::with_probe(training);
+        self.pace.decisions_timed(decision);
     }
 
     /// The rest of the session by [`eta::forecast`]: `measured` of `budget`
@@ -98,7 +97,7 @@ impl Engine {
         let now = eta::Now {
             in_flight: self.retrainer.in_flight(),
             last_started: self.retrainer.last_started,
-            ..eta::Now::at(&self.plan, measured, budget, self.pace.step_line())
+            ..eta::Now::at(&self.plan, measured, budget, &self.pace)
         };
         eta::forecast(&now, self.pace.cost())
     }

@@ -132,8 +132,9 @@ impl Engine {
 
         let took = t0.elapsed();
         self.steps_this_run += 1;
-        self.pace
-            .step_taken(step as usize, took, measured.source == crate::record::Source::Policy);
+        let by_policy = measured.source == crate::record::Source::Policy;
+        let beside_training = self.retrainer.in_flight().is_some();
+        self.pace.step_taken(step as usize, took, by_policy, beside_training);
         let report = StepReport::of(
             &measured,
             self.plan.policy.budget,

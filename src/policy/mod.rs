@@ -8,7 +8,7 @@ mod seeds;
 
 use crate::record::Candidates;
 pub use baseline::{GridPolicy, RandomPolicy};
-pub use dn_dkl::{DnDkl, DnDklSettings};
+pub use dn_dkl::{DecisionTimes, DnDkl, DnDklSettings};
 pub use seeds::latin_hypercube;
 
 use crate::plan::{PolicyKind, SessionPlan};
@@ -111,20 +111,22 @@ pub fn fallback(kind: PolicyKind) -> Option<PolicyKind> {
 }
 
 /// Seconds a decision of the plan's policy takes after `n` curves, for each
-/// of `sizes`, timed on a throw-away copy; empty for the policies whose
-/// decision costs nothing worth timing (random, grid).
+/// of `sizes`, timed on a throw-away copy, and at the last size inside
+/// `beside` (see [`dn_dkl::time_decisions`]); nothing for the policies
+/// whose decision costs nothing worth timing (random, grid).
 pub fn time_decisions(
     kind: PolicyKind,
     plan: &SessionPlan,
     survey: &crate::record::Survey,
     candidates: &Candidates,
     sizes: &[usize],
-) -> Vec<(usize, f64)> {
+    beside: impl FnOnce(&mut dyn FnMut()),
+) -> DecisionTimes {
     match kind {
         PolicyKind::DnDkl | PolicyKind::DklUcb | PolicyKind::Structure => {
-            dn_dkl::time_decisions(&DnDklSettings::from_plan(kind, plan), survey, candidates, sizes)
+            dn_dkl::time_decisions(&DnDklSettings::from_plan(kind, plan), survey, candidates, sizes, beside)
         }
-        PolicyKind::Random | PolicyKind::Grid => Vec::new(),
+        PolicyKind::Random | PolicyKind::Grid => DecisionTimes::default(),
     }
 }
 

@@ -87,6 +87,8 @@ pub struct Now {
     /// Seconds the curve after `n` curves takes (decision, move, sweep), as
     /// measured lately: the policy's fit grows with the curves it learns from.
     pub step: Line,
+    /// The same while a dual-VAE training runs beside the step.
+    pub step_beside: Line,
     /// `analysis.retrain_every`; 0 = no live training, nothing to wait for.
     pub retrain_every: usize,
     /// Epochs each member trains.
@@ -100,13 +102,14 @@ pub struct Now {
 
 impl Now {
     /// The session as `plan` sets it, `measured` of `budget` curves in, the
-    /// steps priced by `step`, and no training started yet.
-    pub fn at(plan: &crate::plan::SessionPlan, measured: usize, budget: usize, step: Line) -> Self {
+    /// steps priced by `pace`, and no training started yet.
+    pub fn at(plan: &crate::plan::SessionPlan, measured: usize, budget: usize, pace: &Pace) -> Self {
         let a = &plan.analysis;
         Self {
             measured,
             budget,
-            step,
+            step: pace.step_line(),
+            step_beside: pace.step_beside_line(),
             retrain_every: a.retrain_every as usize,
             epochs: a.vae_epochs as usize,
             members: a.vae_ensemble.max(1) as usize,
@@ -138,11 +141,10 @@ impl Forecast {
 /// curves have come in since it started), then adds what the close waits for:
 /// the last training on every curve (one under way on fewer is let go).
 pub fn forecast(now: &Now, cost: Option<TrainingCost>) -> Forecast {
-    let acquisition_s: f64 = (now.measured..now.budget).map(|n| now.step.at(n)).sum();
-    let acquisition = Duration::from_secs_f64(acquisition_s.max(0.0));
     let (Some(cost), true) = (cost, now.retrain_every > 0) else {
+        let acquisition_s: f64 = (now.measured..now.budget).map(|n| now.step.at(n)).sum();
         return Forecast {
-            acquisition,
+            acquisition: Duration::from_secs_f64(acquisition_s.max(0.0)),
             final_training: Duration::ZERO,
             trainings: 0,
         };
@@ -156,11 +158,19 @@ pub fn forecast(now: &Now, cost: Option<TrainingCost>) -> Forecast {
             f.seconds_to_go(now.epochs * now.members, training_s(f.curves, true)),
         )
     });
+    let mut acquisition_s = 0.0;
     let mut last_started = now.last_started;
     let mut trainings = 0;
     for n in now.measured + 1..=now.budget {
+        // A step with a training beside takes longer: the two share the cores.
+        let step_s = if running.is_some() {
+            now.step_beside.at(n - 1)
+        } else {
+            now.step.at(n - 1)
+        };
+        acquisition_s += step_s;
         if let Some((_, to_go)) = running.as_mut() {
-            *to_go -= now.step.at(n - 1);
+            *to_go -= step_s;
             if *to_go <= 0.0 {
                 running = None;
             }
@@ -185,7 +195,7 @@ pub fn forecast(now: &Now, cost: Option<TrainingCost>) -> Forecast {
         _ => 0.0,
     };
     Forecast {
-        acquisition,
+        acquisition: Duration::from_secs_f64(acquisition_s.max(0.0)),
         final_training: Duration::from_secs_f64(after_s),
         trainings,
     }
@@ -195,22 +205,87 @@ pub fn forecast(now: &Now, cost: Option<TrainingCost>) -> Forecast {
 /// stand out of the noise of single steps.
 const STEPS_KEPT: usize = 120;
 
+/// What a policy's decision costs: its seconds against the curves, alone,
+/// and how many times that it takes while a training runs beside it (on 2
+/// cores the dual VAE's two threads take both: measured on the demo, 65-112
+/// ms a decision beside a training against 29 ms alone).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecisionCost {
+    pub alone: Line,
+    pub beside_factor: f64,
+}
+
+impl DecisionCost {
+    /// What a training beside adds to a decision.
+    fn extra(&self) -> Line {
+        let more = (self.beside_factor - 1.0).max(0.0);
+        Line {
+            fixed_s: self.alone.fixed_s * more,
+            per_curve_s: self.alone.per_curve_s * more,
+        }
+    }
+}
+
 /// The measurements the forecast stands on, gathered during the run.
 #[derive(Debug, Clone, Default)]
 pub struct Pace {
     /// (curves before it, seconds) of the latest steps.
     recent_steps: VecDeque<(usize, f64)>,
-    /// The same, of the latest steps the policy chose: the ones whose time
-    /// grows with the curves (seeds and manual points take no fit).
+    /// The same, of the latest steps the policy chose with no training
+    /// beside: the ones whose time grows with the curves (seeds and manual
+    /// points take no fit).
     recent_policy_steps: VecDeque<(usize, f64)>,
+    /// The policy's steps while a training ran beside them.
+    recent_beside_steps: VecDeque<(usize, f64)>,
     /// From short timings at the start of the run (no contention in them).
     probe: Option<TrainingCost>,
     /// Per epoch, what the last landed training beside acquisition took more
     /// than the probe says.
     contention_s: Option<f64>,
-    /// A decision's seconds against the curves, timed at the start: what a
-    /// policy step costs beyond a seed's, until policy steps are measured.
-    decision: Option<Line>,
+    /// The decisions, timed at the start: what a policy step costs beyond a
+    /// seed's, until policy steps are measured.
+    decision: Option<DecisionCost>,
+}
+
+/// The least-squares line through `steps`; with `trend`, its slope taken
+/// down by twice its standard error and never below zero (a slope the steps
+/// show beyond their noise: on the twenty steps after the seeds, where the
+/// first training starts beside acquisition, the plain slope put the ETA
+/// 30-60 % high); without, their mean.
+fn fitted(steps: &VecDeque<(usize, f64)>, trend: bool) -> Line {
+    let k = steps.len() as f64;
+    if k == 0.0 {
+        return Line {
+            fixed_s: 0.0,
+            per_curve_s: 0.0,
+        };
+    }
+    let mean_n = steps.iter().map(|(n, _)| *n as f64).sum::<f64>() / k;
+    let mean_s = steps.iter().map(|(_, s)| s).sum::<f64>() / k;
+    let sxx: f64 = steps.iter().map(|(n, _)| (*n as f64 - mean_n).powi(2)).sum();
+    let sxy: f64 = steps.iter().map(|(n, s)| (*n as f64 - mean_n) * (s - mean_s)).sum();
+    let slope = if trend && sxx > 0.0 && k > 2.0 {
+        let fitted = sxy / sxx;
+        let residual: f64 = steps
+            .iter()
+            .map(|(n, s)| (s - mean_s - fitted * (*n as f64 - mean_n)).powi(2))
+            .sum();
+        let standard_error = (residual / (k - 2.0) / sxx).sqrt();
+        (fitted - 2.0 * standard_error).max(0.0)
+    } else {
+        0.0
+    };
+    Line {
+        fixed_s: mean_s - slope * mean_n,
+        per_curve_s: slope,
+    }
+}
+
+fn plus(a: Line, b: Line, sign: f64) -> Line {
+    Line {
+        fixed_s: (a.fixed_s + sign * b.fixed_s).max(0.0),
+        per_curve_s: (a.per_curve_s + sign * b.per_curve_s).max(0.0),
+    }
 }
 
 impl Pace {
@@ -222,13 +297,14 @@ impl Pace {
     }
 
     /// The policy's decisions, timed at the start on a throw-away copy.
-    pub fn decisions_timed(&mut self, decision: Option<Line>) {
+    pub fn decisions_timed(&mut self, decision: Option<DecisionCost>) {
         self.decision = decision;
     }
 
     /// The step taken after `curves` curves took `took`; `chosen_by_policy`
-    /// when the policy's fit went into it.
-    pub fn step_taken(&mut self, curves: usize, took: Duration, chosen_by_policy: bool) {
+    /// when the policy's fit went into it, `beside_training` when a dual-VAE
+    /// training ran meanwhile.
+    pub fn step_taken(&mut self, curves: usize, took: Duration, chosen_by_policy: bool, beside_training: bool) {
         let keep = |q: &mut VecDeque<(usize, f64)>| {
             q.push_back((curves, took.as_secs_f64()));
             if q.len() > STEPS_KEPT {
@@ -236,67 +312,59 @@ impl Pace {
             }
         };
         keep(&mut self.recent_steps);
-        if chosen_by_policy {
-            keep(&mut self.recent_policy_steps);
+        match (chosen_by_policy, beside_training) {
+            (true, false) => keep(&mut self.recent_policy_steps),
+            (true, true) => keep(&mut self.recent_beside_steps),
+            (false, _) => {}
         }
     }
 
-    /// A step's time against the curves: the least-squares line through the
-    /// latest policy steps, its slope taken down by twice its standard error
-    /// and never below zero (a slope the steps show beyond their noise: on
-    /// the twenty steps after the seeds, where the first training starts
-    /// beside acquisition, the plain slope put the ETA 30-60 % high); the
-    /// mean of any steps while there are fewer than three policy steps, plus
-    /// the timed decision where there is one (a seed takes no decision).
+    /// A step's time against the curves with no training beside: the line
+    /// through the latest such policy steps (see [`fitted`]) from three of
+    /// them on; else the steps beside trainings less what a training adds to
+    /// a decision; else, while there are fewer than three policy steps, the
+    /// instrument's part of the steps so far plus the timed decision (a seed
+    /// takes no decision); the mean of any steps without a timed decision.
     pub fn step_line(&self) -> Line {
-        if self.recent_policy_steps.len() < 3
-            && let Some(decision) = self.decision
-        {
-            fn mean(q: &VecDeque<(usize, f64)>, s: impl Fn(&(usize, f64)) -> f64) -> f64 {
-                q.iter().map(s).sum::<f64>() / q.len().max(1) as f64
-            }
-            // The instrument's part of a step: a seed's whole time, or a policy
-            // step's less its decision.
-            let instrument_s = if self.recent_policy_steps.is_empty() {
-                mean(&self.recent_steps, |(_, s)| *s)
-            } else {
-                mean(&self.recent_policy_steps, |(n, s)| s - decision.at(*n)).max(0.0)
-            };
-            return Line {
-                fixed_s: instrument_s + decision.fixed_s,
-                per_curve_s: decision.per_curve_s,
-            };
+        if self.recent_policy_steps.len() >= 3 {
+            return fitted(&self.recent_policy_steps, true);
         }
-        let steps = if self.recent_policy_steps.len() >= 3 {
-            &self.recent_policy_steps
-        } else {
-            &self.recent_steps
+        let Some(decision) = self.decision else {
+            return fitted(&self.recent_steps, false);
         };
-        let k = steps.len() as f64;
-        if k == 0.0 {
-            return Line {
-                fixed_s: 0.0,
-                per_curve_s: 0.0,
-            };
+        if self.recent_beside_steps.len() >= 3 {
+            return plus(fitted(&self.recent_beside_steps, true), decision.extra(), -1.0);
         }
-        let mean_n = steps.iter().map(|(n, _)| *n as f64).sum::<f64>() / k;
-        let mean_s = steps.iter().map(|(_, s)| s).sum::<f64>() / k;
-        let sxx: f64 = steps.iter().map(|(n, _)| (*n as f64 - mean_n).powi(2)).sum();
-        let sxy: f64 = steps.iter().map(|(n, s)| (*n as f64 - mean_n) * (s - mean_s)).sum();
-        let slope = if std::ptr::eq(steps, &self.recent_policy_steps) && sxx > 0.0 {
-            let fitted = sxy / sxx;
-            let residual: f64 = steps
-                .iter()
-                .map(|(n, s)| (s - mean_s - fitted * (*n as f64 - mean_n)).powi(2))
-                .sum();
-            let standard_error = (residual / (k - 2.0) / sxx).sqrt();
-            (fitted - 2.0 * standard_error).max(0.0)
+        // The instrument's part of a step: a seed's whole time, or a policy
+        // step's less its decision.
+        let policy: Vec<f64> = (self.recent_policy_steps.iter().map(|(n, s)| s - decision.alone.at(*n)))
+            .chain(
+                self.recent_beside_steps
+                    .iter()
+                    .map(|(n, s)| s - decision.alone.at(*n) * decision.beside_factor.max(1.0)),
+            )
+            .collect();
+        let instrument_s = if policy.is_empty() {
+            fitted(&self.recent_steps, false).fixed_s
         } else {
-            0.0
+            (policy.iter().sum::<f64>() / policy.len() as f64).max(0.0)
         };
         Line {
-            fixed_s: mean_s - slope * mean_n,
-            per_curve_s: slope,
+            fixed_s: instrument_s + decision.alone.fixed_s,
+            per_curve_s: decision.alone.per_curve_s,
+        }
+    }
+
+    /// The same while a training runs beside: the latest such policy steps'
+    /// line from three of them on, else [`Pace::step_line`] and what a
+    /// training adds to the timed decision.
+    pub fn step_beside_line(&self) -> Line {
+        if self.recent_beside_steps.len() >= 3 {
+            return fitted(&self.recent_beside_steps, true);
+        }
+        match self.decision {
+            Some(decision) => plus(self.step_line(), decision.extra(), 1.0),
+            None => self.step_line(),
         }
     }
 

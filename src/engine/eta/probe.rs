@@ -2,51 +2,93 @@
 //! session's, or a dry run's) prices the work before any of it is measured:
 //! the dual VAE's epochs and clustering, and the policy's decisions.
 
-use super::{Line, TrainingCost};
+use super::{DecisionCost, Line, TrainingCost};
 use crate::plan::SessionPlan;
 use crate::record::{Candidates, Survey};
 
-/// Dual-VAE epochs of the session's shapes on a few and on all the budget's
-/// curves, and the clustering (~0.1 s in a release build at the demo's 210
-/// curves); `None` when nothing trains live.
-pub fn training_cost(plan: &SessionPlan, survey: &Survey) -> Option<TrainingCost> {
-    if plan.analysis.retrain_every == 0 {
-        return None;
-    }
+/// Times the work before the first curve: the dual VAE's epochs and
+/// clustering (`None` when nothing trains live) and the policy's decisions
+/// (`None` for a policy that decides in no time). The epochs are timed twice,
+/// before and after the rest, and the two tries averaged: on 2 cores a
+/// machine's pace holds for seconds and then changes by up to a third (one
+/// dry run read 7 ms an epoch, the run started 2 s later 10 ms, its final
+/// training 9.2), and a whole training averages over many such spells.
+pub fn time_the_work(
+    plan: &SessionPlan,
+    survey: &Survey,
+    candidates: Option<&Candidates>,
+) -> (Option<TrainingCost>, Option<DecisionCost>) {
+    let trains = plan.analysis.retrain_every > 0;
     // Two sizes far enough apart for a slope, the larger where the session
     // ends (a budget of 32 or less timed 32 twice: no line, no wait).
     let large = (plan.policy.budget as usize).clamp(128, 512);
-    let timed = crate::analysis::time_epochs(
-        &plan.analysis,
-        plan.policy.patch_px as usize,
-        plan.sweep.points as usize,
-        &[32, large],
-    );
-    let epoch = Line::through(timed[0], timed[1]);
+    let time_epochs = || {
+        crate::analysis::time_epochs(
+            &plan.analysis,
+            plan.policy.patch_px as usize,
+            plan.sweep.points as usize,
+            &[32, large],
+        )
+    };
+    let first = if trains { time_epochs() } else { Vec::new() };
+    let decision = candidates.and_then(|c| decision_cost(plan, survey, c));
+    if !trains {
+        return (None, decision);
+    }
     let clustered = crate::analysis::time_clustering(&plan.analysis, &[32, 96], plan.seed);
-    let clustering = Line::through(clustered[0], clustered[1]);
     let mapping_s = crate::analysis::property_map::time_property_map(plan, survey).unwrap_or(0.0);
+    let timed: Vec<(usize, f64)> = first
+        .iter()
+        .zip(time_epochs())
+        .map(|(a, b)| (a.0, (a.1 + b.1) / 2.0))
+        .collect();
+    let epoch = Line::through(timed[0], timed[1]);
+    let clustering = Line::through(clustered[0], clustered[1]);
     let cost = epoch.zip(clustering).map(|(epoch, clustering)| TrainingCost {
         epoch,
         clustering,
         contention_s: 0.0,
         mapping_s,
     });
-    tracing::info!(?timed, ?clustered, ?cost, "dual-VAE training cost");
-    cost
+    tracing::info!(?first, ?timed, ?clustered, ?cost, "dual-VAE training cost");
+    (cost, decision)
 }
 
 /// The plan's decisions timed on a throw-away copy of the policy, at 16
-/// curves and a quarter of the budget, where the fit's growth shows (~0.3 s
-/// on the demo plan); `None` for a policy that decides in no time.
-pub fn decision_cost(plan: &SessionPlan, survey: &Survey, candidates: &Candidates) -> Option<Line> {
-    let quarter = (plan.policy.budget as usize / 4).clamp(32, 128);
+/// curves and at half the budget (up to 128), where the fit's growth shows
+/// (the demo's decisions took 32 ms at 10-25 curves and 112 ms at 150-210,
+/// beside trainings; each curve on the way costs its SSIM column, ~10 ms, so
+/// the whole budget would cost 2 s), and there again beside a training of as
+/// many made-up curves (~1.3 s in all on the demo plan); `None` for a policy
+/// that decides in no time.
+fn decision_cost(plan: &SessionPlan, survey: &Survey, candidates: &Candidates) -> Option<DecisionCost> {
+    let large = (plan.policy.budget as usize / 2).clamp(32, 128);
     let t0 = std::time::Instant::now();
-    let timed = crate::policy::time_decisions(plan.policy.name, plan, survey, candidates, &[16, quarter]);
-    let line = match timed[..] {
+    let beside = |work: &mut dyn FnMut()| {
+        if plan.analysis.retrain_every == 0 {
+            return work();
+        }
+        crate::analysis::beside_a_training(
+            &plan.analysis,
+            plan.policy.patch_px as usize,
+            plan.sweep.points as usize,
+            large,
+            work,
+        )
+    };
+    let timed = crate::policy::time_decisions(plan.policy.name, plan, survey, candidates, &[16, large], beside);
+    let alone = match timed.alone[..] {
         [a, b] => Line::through(a, b),
         _ => None,
     };
-    tracing::info!(probe_s = t0.elapsed().as_secs_f64(), ?timed, ?line, "decision cost");
-    line
+    let cost = alone.map(|alone| {
+        // Beside a training only where one runs live; never below alone.
+        let beside_factor = match timed.beside {
+            Some((n, s)) if plan.analysis.retrain_every > 0 && alone.at(n) > 0.0 => (s / alone.at(n)).clamp(1.0, 8.0),
+            _ => 1.0,
+        };
+        DecisionCost { alone, beside_factor }
+    });
+    tracing::info!(probe_s = t0.elapsed().as_secs_f64(), ?timed, ?cost, "decision cost");
+    cost
 }

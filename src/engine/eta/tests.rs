@@ -23,6 +23,10 @@ fn demo_now(measured: usize) -> Now {
             fixed_s: 0.14,
             per_curve_s: 0.0,
         },
+        step_beside: Line {
+            fixed_s: 0.14,
+            per_curve_s: 0.0,
+        },
         retrain_every: 25,
         epochs: 1000,
         members: 8,
@@ -136,8 +140,8 @@ fn a_landed_training_measures_the_contention() {
 #[test]
 fn steps_that_grow_with_the_curves_are_forecast_growing() {
     let mut pace = Pace::default();
-    pace.step_taken(0, Duration::from_millis(100), false);
-    pace.step_taken(1, Duration::from_millis(300), false);
+    pace.step_taken(0, Duration::from_millis(100), false, false);
+    pace.step_taken(1, Duration::from_millis(300), false, false);
     // Too few for a slope: the mean.
     assert_eq!(
         pace.step_line(),
@@ -149,11 +153,11 @@ fn steps_that_grow_with_the_curves_are_forecast_growing() {
     // Seeds are quick and take no fit: they do not make a trend.
     let mut pace = Pace::default();
     for n in 0..10 {
-        pace.step_taken(n, Duration::from_secs_f64(0.01), false);
+        pace.step_taken(n, Duration::from_secs_f64(0.01), false, false);
     }
     assert_eq!(pace.step_line().per_curve_s, 0.0);
     for n in 10..13 {
-        pace.step_taken(n, Duration::from_secs_f64(0.05 + 0.001 * n as f64), true);
+        pace.step_taken(n, Duration::from_secs_f64(0.05 + 0.001 * n as f64), true, false);
     }
     // Three policy steps without noise: their line, the seeds left out
     // (they take no fit).
@@ -167,11 +171,11 @@ fn steps_that_grow_with_the_curves_are_forecast_growing() {
     for n in 10..30 {
         let jitter = if n % 2 == 0 { 0.02 } else { -0.02 };
         let shift = if n >= 25 { 0.02 } else { 0.0 };
-        noisy.step_taken(n, Duration::from_secs_f64(0.1 + jitter + shift), true);
+        noisy.step_taken(n, Duration::from_secs_f64(0.1 + jitter + shift), true, false);
     }
     assert_eq!(noisy.step_line().per_curve_s, 0.0, "{:?}", noisy.step_line());
     for n in 13..40 {
-        pace.step_taken(n, Duration::from_secs_f64(0.05 + 0.001 * n as f64), true);
+        pace.step_taken(n, Duration::from_secs_f64(0.05 + 0.001 * n as f64), true, false);
     }
     let line = pace.step_line();
     assert!((line.per_curve_s - 0.001).abs() < 1e-4, "{line:?}");
@@ -187,7 +191,7 @@ fn steps_that_grow_with_the_curves_are_forecast_growing() {
     // Faster steps later are noise, not a trend to extrapolate.
     let mut falling = Pace::default();
     for n in 0..20 {
-        falling.step_taken(n, Duration::from_secs_f64(0.3 - 0.01 * n as f64), true);
+        falling.step_taken(n, Duration::from_secs_f64(0.3 - 0.01 * n as f64), true, false);
     }
     assert_eq!(falling.step_line().per_curve_s, 0.0);
 }
@@ -198,22 +202,25 @@ fn steps_that_grow_with_the_curves_are_forecast_growing() {
 #[test]
 fn the_timed_decision_prices_the_steps_until_policy_steps_are_measured() {
     let mut pace = Pace::with_probe(None);
-    pace.decisions_timed(Some(Line {
-        fixed_s: 0.02,
-        per_curve_s: 0.001,
+    pace.decisions_timed(Some(DecisionCost {
+        alone: Line {
+            fixed_s: 0.02,
+            per_curve_s: 0.001,
+        },
+        beside_factor: 1.0,
     }));
     for n in 0..8 {
-        pace.step_taken(n, Duration::from_millis(70), false);
+        pace.step_taken(n, Duration::from_millis(70), false, false);
     }
     let line = pace.step_line();
     assert!((line.at(100) - (0.07 + 0.02 + 0.1)).abs() < 1e-9, "{line:?}");
     // A policy step after 8 curves took 0.15 s: 0.028 s of it the decision.
-    pace.step_taken(8, Duration::from_millis(150), true);
+    pace.step_taken(8, Duration::from_millis(150), true, false);
     let line = pace.step_line();
     assert!((line.at(8) - 0.15).abs() < 1e-9, "{line:?}");
     assert!((line.per_curve_s - 0.001).abs() < 1e-12);
     for n in 9..12 {
-        pace.step_taken(n, Duration::from_millis(150), true);
+        pace.step_taken(n, Duration::from_millis(150), true, false);
     }
     let line = pace.step_line();
     assert!((line.at(50) - 0.15).abs() < 1e-6, "measured steps take over: {line:?}");
@@ -232,4 +239,61 @@ fn the_property_map_is_priced_once_per_training() {
     let more = b.final_training.as_secs_f64() - a.final_training.as_secs_f64();
     assert!((more - 2.5).abs() < 1e-6, "{more}");
     assert_eq!(a.trainings, 1);
+}
+
+/// A decision beside a training takes `beside_factor` times its time alone:
+/// until steps beside trainings are measured, they cost the instrument's
+/// part plus the decision so scaled; then their own line, and the steps
+/// alone are theirs less that.
+#[test]
+fn steps_beside_a_training_cost_more_until_measured() {
+    let decision = DecisionCost {
+        alone: Line {
+            fixed_s: 0.03,
+            per_curve_s: 0.0002,
+        },
+        beside_factor: 2.5,
+    };
+    let mut pace = Pace::with_probe(None);
+    pace.decisions_timed(Some(decision));
+    for n in 0..10 {
+        pace.step_taken(n, Duration::from_millis(70), false, false);
+    }
+    let (alone, beside) = (pace.step_line(), pace.step_beside_line());
+    assert!((alone.at(100) - (0.07 + 0.05)).abs() < 1e-9, "{alone:?}");
+    assert!((beside.at(100) - (0.07 + 2.5 * 0.05)).abs() < 1e-9, "{beside:?}");
+    // Measured beside trainings (0.2 s each): their own line, and alone
+    // is that less what the training adds to a decision.
+    for n in 10..14 {
+        pace.step_taken(n, Duration::from_millis(200), true, true);
+    }
+    let (alone, beside) = (pace.step_line(), pace.step_beside_line());
+    assert!((beside.at(50) - 0.2).abs() < 1e-9, "{beside:?}");
+    assert!((alone.at(0) - (0.2 - 1.5 * 0.03)).abs() < 1e-9, "{alone:?}");
+    // The forecast takes the dearer steps while a training runs: demo
+    // trainings of ~7 s at 14 curves cover about 35 steps of 0.2 s.
+    let mut now = demo_now(14);
+    now.step = Line {
+        fixed_s: 0.1,
+        per_curve_s: 0.0,
+    };
+    now.step_beside = Line {
+        fixed_s: 0.2,
+        per_curve_s: 0.0,
+    };
+    now.last_started = 0;
+    let contended = forecast(&now, Some(demo_cost()));
+    let plain = forecast(
+        &Now {
+            step_beside: now.step,
+            ..now.clone()
+        },
+        Some(demo_cost()),
+    );
+    let (c, p) = (contended.acquisition.as_secs_f64(), plain.acquisition.as_secs_f64());
+    assert!((p - 196.0 * 0.1).abs() < 1e-6, "{p}");
+    assert!(c > p + 0.1 * 100.0 && c <= 196.0 * 0.2 + 1e-6, "{c} against {p}");
+    // Without any training live, no step is ever beside one.
+    now.retrain_every = 0;
+    assert!((forecast(&now, Some(demo_cost())).acquisition.as_secs_f64() - p).abs() < 1e-6);
 }

@@ -18,7 +18,7 @@ mod settings;
 mod shelf;
 mod worker;
 
-pub use probe::time_decisions;
+pub use probe::{DecisionTimes, time_decisions};
 pub use settings::{DnDklSettings, Observation};
 pub use shelf::{DnDklError, Ranking};
 pub use worker::DecisionCore;

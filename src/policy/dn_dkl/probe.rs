@@ -12,13 +12,16 @@ use std::time::Instant;
 /// (ascending): a core of its own, fed made-up curves at candidates spread
 /// over the frame, timed on the ranking after one more curve (as in a run,
 /// where the structural novelty of earlier curves is already settled).
-/// Nothing of the session's own policy is touched.
+/// Nothing of the session's own policy is touched. Then, at the last size,
+/// two more rankings are timed inside `beside` (which runs what it is given
+/// beside a training, as in a run), their mean in `beside`.
 pub fn time_decisions(
     settings: &DnDklSettings,
     survey: &Survey,
     candidates: &Candidates,
     sizes: &[usize],
-) -> Vec<(usize, f64)> {
+    beside: impl FnOnce(&mut dyn FnMut()),
+) -> DecisionTimes {
     let image = patches::normalise(&survey.heights_nm);
     let side = candidates.patch_px as usize;
     let mut core = DecisionCore::new(settings.clone(), patches::extract(&image, candidates));
@@ -43,7 +46,7 @@ pub fn time_decisions(
         }
     };
     let mut absorbed = 0;
-    let mut timed = Vec::new();
+    let mut timed = DecisionTimes::default();
     for &n in sizes {
         while absorbed + 1 < n.max(2) {
             core.absorb(made_up(absorbed));
@@ -58,9 +61,31 @@ pub fn time_decisions(
         if core.rank().is_err() {
             return timed;
         }
-        timed.push((absorbed, t0.elapsed().as_secs_f64()));
+        timed.alone.push((absorbed, t0.elapsed().as_secs_f64()));
+    }
+    let mut tries = Vec::new();
+    beside(&mut || {
+        for _ in 0..2 {
+            core.absorb(made_up(absorbed));
+            absorbed += 1;
+            let t0 = Instant::now();
+            if core.rank().is_ok() {
+                tries.push(t0.elapsed().as_secs_f64());
+            }
+        }
+    });
+    if !tries.is_empty() && !timed.alone.is_empty() {
+        timed.beside = Some((absorbed, tries.iter().sum::<f64>() / tries.len() as f64));
     }
     timed
+}
+
+/// Decisions timed by [`time_decisions`]: (curves, seconds) alone at each
+/// size, and beside a training at the last.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DecisionTimes {
+    pub alone: Vec<(usize, f64)>,
+    pub beside: Option<(usize, f64)>,
 }
 
 #[cfg(test)]
@@ -80,8 +105,16 @@ mod tests {
         let candidates = Candidates::new(48, 48, 16, 4, None);
         let plan = SessionPlan::default();
         let settings = DnDklSettings::from_plan(PolicyKind::DnDkl, &plan);
-        let timed = time_decisions(&settings, &survey, &candidates, &[4, 12]);
-        assert_eq!(timed.iter().map(|t| t.0).collect::<Vec<_>>(), vec![4, 12]);
-        assert!(timed.iter().all(|t| t.1 > 0.0 && t.1 < 30.0), "{timed:?}");
+        let mut ran = false;
+        let timed = time_decisions(&settings, &survey, &candidates, &[4, 12], |work| {
+            ran = true;
+            work()
+        });
+        assert!(ran);
+        assert_eq!(timed.alone.iter().map(|t| t.0).collect::<Vec<_>>(), vec![4, 12]);
+        assert!(timed.alone.iter().all(|t| t.1 > 0.0 && t.1 < 30.0), "{timed:?}");
+        // Two more curves, each ranked beside.
+        let (n, s) = timed.beside.expect("timed beside");
+        assert!(n == 14 && s > 0.0 && s < 30.0, "{timed:?}");
     }
 }
