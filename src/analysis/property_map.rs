@@ -199,6 +199,7 @@ pub fn time_property_map(plan: &SessionPlan, survey: &Survey) -> Option<f64> {
                 sweep_end: crate::record::SweepEnd::Complete,
                 hysteresis_area: 0.0,
                 onset_v: None,
+                quality: None,
             }
         })
         .collect();

@@ -10,23 +10,25 @@ use crate::store::{Entry, now_ms};
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
-/// `history` less the `rejected` steps; borrowed while nothing is rejected.
+/// Whether a model may learn from `m`: not rejected, and not failed by the
+/// quality gate.
+fn learnable(m: &Measurement, rejected: &BTreeSet<u32>) -> bool {
+    !rejected.contains(&m.step) && !m.failed_gate()
+}
+
+/// `history` less the `rejected` steps and the curves the quality gate
+/// failed; borrowed while there are none.
 pub(super) fn learned<'a>(history: &'a [Measurement], rejected: &BTreeSet<u32>) -> Cow<'a, [Measurement]> {
-    if rejected.is_empty() {
+    if history.iter().all(|m| learnable(m, rejected)) {
         return Cow::Borrowed(history);
     }
-    Cow::Owned(
-        history
-            .iter()
-            .filter(|m| !rejected.contains(&m.step))
-            .cloned()
-            .collect(),
-    )
+    Cow::Owned(history.iter().filter(|m| learnable(m, rejected)).cloned().collect())
 }
 
 impl Engine {
     /// The curves the models learn from: every curve but the rejected ones
-    /// (the log itself, not a copy, while nothing is rejected).
+    /// and those the gate failed (the log itself, not a copy, while there
+    /// are none).
     pub(super) fn learned(&self) -> Cow<'_, [Measurement]> {
         learned(&self.history, &self.rejected)
     }
@@ -34,7 +36,7 @@ impl Engine {
     /// How many curves the models learn from (a flag read from the log may
     /// name a step the log has no curve for: it takes none away).
     pub(super) fn learned_count(&self) -> usize {
-        self.history.iter().filter(|m| !self.rejected.contains(&m.step)).count()
+        self.history.iter().filter(|m| learnable(m, &self.rejected)).count()
     }
 
     /// Rejects (`reject`) or restores the curve of `step`.
@@ -105,5 +107,40 @@ impl Engine {
     pub(super) fn take_repeat(&mut self, at: (u32, u32)) -> Option<u32> {
         let i = self.repeats.iter().position(|(p, _)| *p == at)?;
         Some(self.repeats.remove(i).1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Quality, Source, Sweep, SweepEnd};
+
+    fn curve(step: u32, quality: Option<Quality>) -> Measurement {
+        let sweep = Sweep {
+            bias_v: vec![0.0, 1.0, 0.0],
+            current_a: vec![0.0, 1e-10, 0.0],
+            end: SweepEnd::Complete,
+        };
+        Measurement {
+            quality,
+            ..Measurement::of_sweep(step, 0, (1, 1), (1.0, 1.0), Source::Seed, sweep, 1e-12)
+        }
+    }
+
+    #[test]
+    fn the_models_learn_from_neither_rejected_nor_failed_curves() {
+        let history = vec![
+            curve(0, Some(Quality::Ok)),
+            curve(1, Some(Quality::NoContact)),
+            curve(2, None),
+            curve(3, Some(Quality::Compliance)),
+        ];
+        let none = BTreeSet::new();
+        let steps = |c: Cow<'_, [Measurement]>| c.iter().map(|m| m.step).collect::<Vec<_>>();
+        assert_eq!(steps(learned(&history, &none)), vec![0, 2]);
+        assert_eq!(steps(learned(&history, &BTreeSet::from([2]))), vec![0]);
+        // Nothing failed, nothing rejected: the log itself, no copy.
+        let clean = vec![curve(0, Some(Quality::Ok)), curve(1, None)];
+        assert!(matches!(learned(&clean, &none), Cow::Borrowed(_)));
     }
 }

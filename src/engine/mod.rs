@@ -14,6 +14,7 @@
 mod checkpoint;
 pub mod eta;
 mod flags;
+mod gate;
 mod handle;
 mod messages;
 mod models;
@@ -57,6 +58,12 @@ pub struct Engine {
     dangling_was_row: bool,
     /// Locations given up on since the last good curve.
     skipped_in_a_row: u32,
+    /// Curves in a row the quality gate failed.
+    failed_in_a_row: u32,
+    /// Places measured again after a failed curve (once each).
+    gate_remeasured: std::collections::BTreeSet<(u32, u32)>,
+    /// Why the run should end here, resumable (the gate's suspender).
+    suspended: Option<String>,
     /// The instrument's limits (`LIM?`), checked at setup.
     limits: Limits,
     /// Pixels the tip was sent to in the log so far (from `decisions`).
@@ -144,6 +151,9 @@ impl Engine {
             dangling,
             dangling_was_row: false,
             skipped_in_a_row: 0,
+            failed_in_a_row: 0,
+            gate_remeasured: Default::default(),
+            suspended: None,
             limits,
             asked,
             commands,

@@ -165,6 +165,10 @@ impl Engine {
                 }
                 return self.finish("every candidate has been measured");
             }
+            if let Some(why) = self.suspended.take() {
+                self.log(EventKind::Suspended, why)?;
+                return self.quit();
+            }
             if self.after_step == AfterStep::Pause {
                 self.set_state(RunState::Pausing);
             }

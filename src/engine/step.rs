@@ -106,7 +106,7 @@ impl Engine {
                 ),
             )?;
         }
-        let measured = Measurement::of_sweep(
+        let mut measured = Measurement::of_sweep(
             step,
             now_ms(),
             (m_row, m_col),
@@ -115,6 +115,7 @@ impl Engine {
             sweep,
             self.plan.analysis.onset_current_a,
         );
+        self.judge_curve(&mut measured);
         let mut entries = Vec::with_capacity(2);
         // A session from before intents were journaled has the decision's row already.
         if !(journaled && self.dangling_was_row) {
@@ -127,7 +128,10 @@ impl Engine {
         for k in [candidate, field.candidates.find(m_row, m_col)].into_iter().flatten() {
             field.taken[k] = true;
         }
-        field.policy.observe(candidate, &measured);
+        // The policy learns from the curves that passed the gate.
+        if !measured.failed_gate() {
+            field.policy.observe(candidate, &measured);
+        }
         self.drain_link_events()?;
 
         let took = t0.elapsed();
@@ -144,9 +148,11 @@ impl Engine {
             self.forecast().total(),
         );
         let shared = Arc::new(measured.clone());
+        let verdict = measured.quality;
         self.history.push(measured);
         self.emit(EngineEvent::Measured(shared));
         self.emit(EngineEvent::Step(report));
+        self.gate_passed_or_failed(step, (m_row, m_col), verdict)?;
         Ok(true)
     }
 

@@ -182,6 +182,20 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     finite_within("sim.move_speed_nm_per_s", s.move_speed_nm_per_s, 1.0..=1e9)?;
     within("sim.slow_reply_ms", s.slow_reply_ms, 0..=600_000)?;
     finite_within("sim.settle_grid_nm", s.settle_grid_nm, 0.0..=1e5)?;
+    let a = &s.artefacts;
+    for v in a.drift_nm_per_min {
+        finite_within("sim.artefacts.drift_nm_per_min[]", v, -1e4..=1e4)?;
+    }
+    finite_within(
+        "sim.artefacts.drift_wobble_nm_per_min",
+        a.drift_wobble_nm_per_min,
+        0.0..=1e4,
+    )?;
+    finite_within("sim.artefacts.drift_period_min", a.drift_period_min, 0.1..=1e6)?;
+    finite_within("sim.artefacts.creep_fraction", a.creep_fraction, 0.0..=0.5)?;
+    finite_within("sim.artefacts.creep_tau_s", a.creep_tau_s, 0.01..=1e5)?;
+    finite_within("sim.artefacts.contact_loss", a.contact_loss, 0.0..=1.0)?;
+    finite_within("sim.artefacts.tip_change_factor", a.tip_change_factor, 0.0..=10.0)?;
     for v in s.settle_offset_nm {
         finite_within("sim.settle_offset_nm[]", v, -1e5..=1e5)?;
     }
@@ -283,6 +297,8 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     within("console.tick_ms", plan.console.tick_ms, 50..=60_000)?;
     within("host.memory_budget_mb", plan.host.memory_budget_mb, 0..=1 << 30)?;
     finite_within("notify.timeout_s", plan.notify.timeout_s, 0.1..=3_600.0)?;
+    finite_within("quality.min_contact_score", plan.quality.min_contact_score, 0.0..=1e6)?;
+    within("quality.pause_after", plan.quality.pause_after, 0..=10_000)?;
     for (key, argv) in plan.notify.hooks() {
         if argv.first().is_some_and(|p| p.trim().is_empty()) {
             return Err(PlanError::new(

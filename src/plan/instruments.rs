@@ -89,6 +89,61 @@ pub struct SimPlan {
     /// The tip settles this far from where it was sent (x, y), as a stage with
     /// an uncorrected offset does.
     pub settle_offset_nm: [f64; 2],
+    /// What a real microscope does over a long session (`[sim.artefacts]`):
+    /// all off by default.
+    pub artefacts: ArtefactPlan,
+}
+
+/// Drift, creep, lost contact and a tip that changes: the artefacts of a
+/// long C-AFM session, seeded and in instrument time (the time the real
+/// microscope would take, whatever `time_scale` says). The instrument still
+/// reports the position it was sent to, as a real piezo does: drift shows
+/// only in the topography and in the curves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArtefactPlan {
+    /// The sample's drift under the tip (x, y), in nm per minute.
+    pub drift_nm_per_min: [f64; 2],
+    /// A slowly turning part of the drift's velocity: this many nm/min,
+    /// going round once every `drift_period_min`.
+    pub drift_wobble_nm_per_min: f64,
+    pub drift_period_min: f64,
+    /// After a move the piezo creeps on in its direction, up to this share
+    /// of the move's length, with time constant `creep_tau_s`.
+    pub creep_fraction: f64,
+    pub creep_tau_s: f64,
+    /// The share of sweeps on which the tip has no contact: only noise.
+    pub contact_loss: f64,
+    /// After this many sweeps of the instrument's life the tip changes
+    /// (0 = never) and every later current is scaled by `tip_change_factor`.
+    pub tip_change_after: u32,
+    pub tip_change_factor: f64,
+}
+
+impl Default for ArtefactPlan {
+    fn default() -> Self {
+        Self {
+            drift_nm_per_min: [0.0, 0.0],
+            drift_wobble_nm_per_min: 0.0,
+            drift_period_min: 30.0,
+            creep_fraction: 0.0,
+            creep_tau_s: 20.0,
+            contact_loss: 0.0,
+            tip_change_after: 0,
+            tip_change_factor: 0.4,
+        }
+    }
+}
+
+impl ArtefactPlan {
+    /// Whether any artefact is on.
+    pub fn any(&self) -> bool {
+        self.drift_nm_per_min != [0.0, 0.0]
+            || self.drift_wobble_nm_per_min != 0.0
+            || self.creep_fraction > 0.0
+            || self.contact_loss > 0.0
+            || self.tip_change_after > 0
+    }
 }
 
 impl Default for SimPlan {
@@ -103,6 +158,7 @@ impl Default for SimPlan {
             audit_log: None,
             settle_grid_nm: 0.0,
             settle_offset_nm: [0.0, 0.0],
+            artefacts: ArtefactPlan::default(),
         }
     }
 }

@@ -8,11 +8,13 @@ mod check;
 mod instruments;
 pub mod memory;
 pub mod physics;
+mod quality;
 mod sections;
 
 pub use check::{PlanError, exclusion as check_exclusion};
 pub use instruments::*;
 pub use physics::PhysicsPlan;
+pub use quality::QualityPlan;
 pub use sections::*;
 
 use serde::{Deserialize, Serialize};
@@ -107,6 +109,7 @@ pub struct SessionPlan {
     pub console: ConsolePlan,
     pub host: HostPlan,
     pub notify: NotifyPlan,
+    pub quality: QualityPlan,
 }
 
 impl Default for SessionPlan {
@@ -128,6 +131,7 @@ impl Default for SessionPlan {
             console: ConsolePlan::default(),
             host: HostPlan::default(),
             notify: NotifyPlan::default(),
+            quality: QualityPlan::default(),
         }
     }
 }
@@ -224,6 +228,14 @@ mod tests {
         assert_eq!(demo.analysis.vae_learning_rate, 3e-3);
         let fast = SessionPlan::from_toml(include_str!("../../sessions/fast.toml")).unwrap();
         assert_eq!(fast.analysis.vae_ensemble, 1);
+        let realistic = SessionPlan::from_toml(include_str!("../../sessions/realistic.toml")).unwrap();
+        assert!(realistic.sim.artefacts.any() && !demo.sim.artefacts.any());
+        assert_eq!(realistic.sim.artefacts.tip_change_after, 150);
+        // Only the artefacts differ from the demo.
+        let mut like_demo = realistic.clone();
+        like_demo.sim.artefacts = demo.sim.artefacts.clone();
+        (like_demo.name, like_demo.output) = (demo.name.clone(), demo.output.clone());
+        assert_eq!(like_demo, demo);
     }
 
     #[test]

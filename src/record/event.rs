@@ -98,12 +98,17 @@ pub enum EventKind {
     Restored,
     /// A flag or repeat for a curve that is not there (or flagged so already).
     FlagRefused,
+    /// A curve failed the quality gate: kept, left out of the models.
+    QualityFailed,
+    /// Curves failed the gate in a row: the run ended resumable, for a
+    /// person to look at the tip.
+    Suspended,
     /// A kind this version does not know, kept as it was written.
     Other(String),
 }
 
 impl EventKind {
-    const KNOWN: [EventKind; 37] = [
+    const KNOWN: [EventKind; 39] = [
         Self::Start,
         Self::Resume,
         Self::Survey,
@@ -141,6 +146,8 @@ impl EventKind {
         Self::Rejected,
         Self::Restored,
         Self::FlagRefused,
+        Self::QualityFailed,
+        Self::Suspended,
     ];
 
     /// The word in the `kind` column.
@@ -183,6 +190,8 @@ impl EventKind {
             Self::Rejected => "rejected",
             Self::Restored => "restored",
             Self::FlagRefused => "flag_refused",
+            Self::QualityFailed => "quality_failed",
+            Self::Suspended => "suspended",
             Self::Other(s) => s,
         }
     }
@@ -207,6 +216,8 @@ impl EventKind {
                 | Self::PolicyFailed
                 | Self::RetrainFailed
                 | Self::NotifyFailed
+                | Self::QualityFailed
+                | Self::Suspended
         )
     }
 }

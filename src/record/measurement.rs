@@ -67,6 +67,10 @@ pub struct Measurement {
     /// `None` when the current never crossed the onset threshold.
     pub onset_v: Option<f64>,
     pub max_current_a: f64,
+    /// The quality gate's verdict (`None`: no gate judged it, as before the
+    /// gate existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<super::Quality>,
 }
 
 impl Measurement {
@@ -96,6 +100,12 @@ impl Measurement {
             hysteresis_area: summary.hysteresis_area,
             onset_v: summary.onset_v,
             max_current_a: summary.max_current_a,
+            quality: None,
         }
+    }
+
+    /// Whether the quality gate failed it (a curve no gate judged passes).
+    pub fn failed_gate(&self) -> bool {
+        self.quality.is_some_and(|q| !q.is_ok())
     }
 }

@@ -1,7 +1,7 @@
 //! The lab's vocabulary, which every part of the house speaks: a sweep and
 //! the measurement made of it, the decision that chose where, the events of a
 //! session, the survey, the instrument's identity and limits, the motifs of a
-//! film, the candidate grid, a place in the latent map.
+//! film, the candidate grid, a place in the latent map, a curve's quality.
 //!
 //! Records are plain values; how they become Parquet rows is the store's
 //! business (`store::schema`), how they are shown the console's. Nothing here
@@ -16,6 +16,7 @@ mod latent;
 mod measurement;
 mod motif;
 mod property;
+pub mod quality;
 mod survey;
 mod sweep;
 
@@ -28,5 +29,6 @@ pub use latent::LatentPoint;
 pub use measurement::{Measurement, Source};
 pub use motif::{GroundTruth, Labels, Motif};
 pub use property::{PropertyGrid, PropertyPoint};
+pub use quality::Quality;
 pub use survey::{Survey, nm_to_pixel, pixel_to_nm};
 pub use sweep::{Sweep, SweepEnd};

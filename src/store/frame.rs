@@ -23,6 +23,11 @@ pub fn col_str(name: &str, values: Vec<String>) -> Column {
     Column::new(name.into(), values)
 }
 
+/// A utf8 column whose `None`s are Parquet nulls.
+pub fn col_opt_str(name: &str, values: Vec<Option<&str>>) -> Column {
+    Column::new(name.into(), values)
+}
+
 pub fn col_list_f64(name: &str, values: &[&[f64]]) -> Column {
     let total: usize = values.iter().map(|v| v.len()).sum();
     let mut b = ListPrimitiveChunkedBuilder::<Float64Type>::new(name.into(), values.len(), total, DataType::Float64);
@@ -79,6 +84,16 @@ pub fn get_str(df: &DataFrame, name: &str) -> Result<Vec<String>, StoreError> {
     let c = column(df, name)?;
     let ca = c.str().map_err(|e| schema_err(name, e))?;
     Ok(ca.iter().map(|v| v.unwrap_or("").to_string()).collect())
+}
+
+/// An optional utf8 column: nulls, and every row of a frame written before
+/// the column existed, read as `None`.
+pub fn get_opt_str(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>, StoreError> {
+    let Ok(c) = df.column(name) else {
+        return Ok(vec![None; df.height()]);
+    };
+    let ca = c.str().map_err(|e| schema_err(name, e))?;
+    Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
 }
 
 pub fn get_list_f64(df: &DataFrame, name: &str) -> Result<Vec<Vec<f64>>, StoreError> {

@@ -4,7 +4,7 @@ use super::StoreError;
 use super::frame::*;
 use super::journal::{Entry, JournalTable};
 use crate::record::SweepEnd;
-use crate::record::{Decision, Event, EventKind, LatentPoint, Measurement, PropertyPoint, Source};
+use crate::record::{Decision, Event, EventKind, LatentPoint, Measurement, PropertyPoint, Quality, Source};
 use polars::prelude::DataFrame;
 
 /// Float column where NaN is written as a Parquet null.
@@ -97,6 +97,8 @@ impl Table for Measurements {
             col_f64("hysteresis_area_va", rows.iter().map(|r| r.hysteresis_area).collect()),
             col_opt_f64("onset_v", rows.iter().map(|r| r.onset_v).collect()),
             col_f64("max_current_a", rows.iter().map(|r| r.max_current_a).collect()),
+            // The quality gate's verdict; null where no gate judged the curve.
+            col_opt_str("quality", rows.iter().map(|r| r.quality.map(|q| q.label())).collect()),
         ])
         .map_err(|e| StoreError::Polars(e.to_string()))
     }
@@ -115,6 +117,7 @@ impl Table for Measurements {
         let area = get_f64(df, "hysteresis_area")?;
         let onset = get_f64(df, "onset_v")?;
         let max_i = get_f64(df, "max_current_a")?;
+        let quality = get_opt_str(df, "quality")?;
         let mut out = Vec::with_capacity(step.len());
         for k in 0..step.len() {
             out.push(Measurement {
@@ -133,6 +136,13 @@ impl Table for Measurements {
                 hysteresis_area: area[k],
                 onset_v: none_if_nan(onset[k]),
                 max_current_a: max_i[k],
+                quality: match &quality[k] {
+                    Some(label) => Some(
+                        Quality::parse(label)
+                            .ok_or_else(|| StoreError::Schema(format!("unknown quality `{label}`")))?,
+                    ),
+                    None => None,
+                },
             });
         }
         Ok(out)

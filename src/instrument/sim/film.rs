@@ -196,6 +196,13 @@ impl Film {
 
     /// Renders the survey image and the ground truth at `rows × cols`.
     pub fn render(&self, rows: u32, cols: u32) -> FilmImage {
+        self.render_drifted(rows, cols, [0.0, 0.0])
+    }
+
+    /// The same with the film drifted by (dx, dy) nm under the frame: each
+    /// pixel shows the film point that far back. The roughness and line
+    /// offsets are the scan's own and stay in place.
+    pub fn render_drifted(&self, rows: u32, cols: u32, [dx, dy]: [f64; 2]) -> FilmImage {
         let (r, c) = (rows as usize, cols as usize);
         let mut heights = Array2::<f64>::zeros((r, c));
         let mut motifs = Array2::from_elem((r, c), Motif::GrainInterior);
@@ -203,6 +210,7 @@ impl Film {
             for col in 0..c {
                 let (x, y) =
                     crate::record::pixel_to_nm(row as u32, col as u32, rows, cols, self.width_nm, self.height_nm);
+                let (x, y) = (x - dx, y - dy);
                 heights[[row, col]] = self.surface_nm(x, y);
                 motifs[[row, col]] = self.site(x, y).motif;
             }

@@ -2,6 +2,7 @@
 //! model (compressed by default, real speed on request) and faults that tests can
 //! switch on. It has the same face as the hardware.
 
+pub mod artefacts;
 pub mod film;
 pub mod iv;
 
@@ -9,6 +10,7 @@ use super::{Instrument, InstrumentError, SweepRequest};
 use crate::plan::{FilmPlan, SafetyPlan, SimPlan, SurveyPlan};
 use crate::record::{Identity, Limits, Survey, Sweep};
 use crate::seed;
+use artefacts::Artefacts;
 use film::Film;
 use iv::Response;
 use std::collections::HashMap;
@@ -60,6 +62,7 @@ pub struct SimInstrument {
     replies: u64,
     visits: HashMap<(u64, u64), u64>,
     audit: Option<std::fs::File>,
+    artefacts: Artefacts,
 }
 
 impl SimInstrument {
@@ -78,6 +81,7 @@ impl SimInstrument {
             replies: 0,
             visits: HashMap::new(),
             audit,
+            artefacts: Artefacts::new(&config.sim.artefacts, config.master_seed),
             config,
         })
     }
@@ -86,8 +90,10 @@ impl SimInstrument {
         &self.film
     }
 
-    /// Waits `real_ms` scaled by the plan's time scale.
-    fn wait(&self, real_ms: f64) {
+    /// Waits `real_ms` scaled by the plan's time scale; the instrument's own
+    /// clock (the artefacts') moves on by all of `real_ms`.
+    fn wait(&mut self, real_ms: f64) {
+        self.artefacts.advance(real_ms);
         let ms = real_ms * self.config.sim.time_scale;
         if ms > 0.0 {
             std::thread::sleep(Duration::from_secs_f64(ms / 1000.0));
@@ -124,11 +130,27 @@ impl SimInstrument {
     /// A full noisy sweep at a point, the same one the instrument would record
     /// on its `visit`-th sweep there.
     pub fn sweep_at(&self, x_nm: f64, y_nm: f64, request: &SweepRequest, visit: u64) -> Sweep {
+        self.sweep_under(x_nm, y_nm, (x_nm, y_nm), request, visit, 1.0)
+    }
+
+    /// The sweep of a tip sent to (x, y) whose film point is `under_nm`
+    /// (drift and creep), its currents scaled by `factor` (0: no contact).
+    fn sweep_under(
+        &self,
+        x_nm: f64,
+        y_nm: f64,
+        (under_x, under_y): (f64, f64),
+        request: &SweepRequest,
+        visit: u64,
+        factor: f64,
+    ) -> Sweep {
         let key = (x_nm.to_bits(), y_nm.to_bits());
         // Noise is keyed by place and visit, not by a running stream: a session
         // resumed after a crash sees the same curve at the same point.
         let mut rng = seed::rng(self.config.master_seed, "sweep-noise", &[key.0, key.1, visit]);
-        self.response_at(x_nm, y_nm).sweep(
+        let mut response = self.response_at(under_x, under_y);
+        response.scale_a *= factor;
+        response.sweep(
             request,
             self.config.safety.current_max_a,
             (
@@ -168,7 +190,8 @@ impl Instrument for SimInstrument {
         self.reply();
         // A raster scan takes about one line per 10 ms at real speed.
         self.wait(rows as f64 * 10.0);
-        let image = self.film.render(rows, cols);
+        // The image of the film as it lies now, drifted.
+        let image = self.film.render_drifted(rows, cols, self.artefacts.drift_nm());
         Ok(Survey {
             width_nm: self.config.width_nm,
             height_nm: self.config.height_nm,
@@ -200,10 +223,15 @@ impl Instrument for SimInstrument {
         }
         self.reply();
         let (x_nm, y_nm) = self.settle_point(x_nm, y_nm);
-        let distance = (x_nm - self.x_nm).hypot(y_nm - self.y_nm);
-        self.wait(distance / self.config.sim.move_speed_nm_per_s * 1000.0 + self.config.sim.settle_ms);
+        let by_nm = [x_nm - self.x_nm, y_nm - self.y_nm];
+        let distance = by_nm[0].hypot(by_nm[1]);
+        self.wait(distance / self.config.sim.move_speed_nm_per_s * 1000.0);
+        self.artefacts.moved(by_nm);
+        self.wait(self.config.sim.settle_ms);
         self.x_nm = x_nm;
         self.y_nm = y_nm;
+        // Where it was sent, as a real piezo's sensor says: drift and creep
+        // show only in what the tip measures.
         Ok((x_nm, y_nm))
     }
 
@@ -234,20 +262,22 @@ impl Instrument for SimInstrument {
         let visit = self.visits.entry(key).or_insert(0);
         let this_visit = *visit;
         *visit += 1;
-        let sweep = self.sweep_at(self.x_nm, self.y_nm, request, this_visit);
+        let under = self.artefacts.under_tip(self.x_nm, self.y_nm);
+        let factor = if self.artefacts.contact_lost(key, this_visit) {
+            0.0
+        } else {
+            self.artefacts.current_factor(self.sweeps)
+        };
+        let sweep = self.sweep_under(self.x_nm, self.y_nm, under, request, this_visit, factor);
         self.wait(request.dwell_ms * sweep.bias_v.len() as f64);
         if let Some(audit) = &mut self.audit {
             // Written before the curve is handed over, so a test can tell a curve
             // the instrument returned from one the host merely asked for.
             // One write of a whole line: a kill cannot leave half of it.
+            // The film point measured, drift and creep included (the same as
+            // where it was sent while no artefact is on).
             let sum: f64 = sweep.current_a.iter().sum();
-            let line = format!(
-                "{:.6} {:.6} {} {:e}\n",
-                self.x_nm,
-                self.y_nm,
-                sweep.current_a.len(),
-                sum
-            );
+            let line = format!("{:.6} {:.6} {} {:e}\n", under.0, under.1, sweep.current_a.len(), sum);
             audit.write_all(line.as_bytes())?;
         }
         Ok(sweep)
@@ -331,5 +361,75 @@ mod tests {
         assert_ne!(drawn.film.plan().physics, crate::plan::PhysicsPlan::default());
         let relief = |s: &SimInstrument| s.film.render(32, 32).heights_nm;
         assert_ne!(relief(&plain), relief(&drawn));
+    }
+
+    /// Drift moves the film under a tip that still reports where it was
+    /// sent; a lost contact gives only noise; a changed tip conducts less.
+    #[test]
+    fn artefacts_show_in_the_curves_not_in_the_reported_position() {
+        let with = |artefacts: crate::plan::ArtefactPlan| {
+            let mut plan = SessionPlan::default();
+            plan.sim.time_scale = 0.0;
+            plan.sim.artefacts = artefacts;
+            let mut s = SimInstrument::new(SimConfig::from_plan(&plan)).unwrap();
+            s.engage().unwrap();
+            s
+        };
+        let request = SweepRequest::default();
+        let max = |sweep: &Sweep| sweep.current_a.iter().fold(0.0f64, |m, i| m.max(i.abs()));
+        let mut plain = with(Default::default());
+        let mut drifting = with(crate::plan::ArtefactPlan {
+            drift_nm_per_min: [600.0, 0.0],
+            ..Default::default()
+        });
+        for s in [&mut plain, &mut drifting] {
+            // A minute of instrument time: the film moves 600 nm.
+            s.wait(60_000.0);
+            assert_eq!(s.move_to(1000.0, 1000.0).unwrap(), (1000.0, 1000.0));
+        }
+        let expected = drifting.artefacts.under_tip(1000.0, 1000.0);
+        let drifted = drifting.sweep(&request).unwrap();
+        // (and a little more for the engage and settle times).
+        assert!((expected.0 - (1000.0 - 600.0)).abs() < 10.0, "{expected:?}");
+        // The film's curve there, with the noise of the place it was sent to.
+        let there = plain.sweep_under(1000.0, 1000.0, expected, &request, 0, 1.0);
+        assert!(drifted.current_a == there.current_a, "the curve of the drifted point");
+        assert!(drifted.current_a != plain.sweep_at(1000.0, 1000.0, &request, 0).current_a);
+        // The survey shows the film moved too.
+        let (a, b) = (plain.survey(64, 64).unwrap(), drifting.survey(64, 64).unwrap());
+        assert_ne!(a.heights_nm, b.heights_nm);
+
+        let mut lost = with(crate::plan::ArtefactPlan {
+            contact_loss: 1.0,
+            ..Default::default()
+        });
+        lost.move_to(1000.0, 1000.0).unwrap();
+        let mut plain = with(Default::default());
+        plain.move_to(1000.0, 1000.0).unwrap();
+        let (noise, curve) = (lost.sweep(&request).unwrap(), plain.sweep(&request).unwrap());
+        let noise_a = plain.film.plan().current_noise_a;
+        assert!(
+            max(&noise) < 8.0 * noise_a && max(&curve) > 20.0 * noise_a,
+            "{} {}",
+            max(&noise),
+            max(&curve)
+        );
+
+        let mut worn = with(crate::plan::ArtefactPlan {
+            tip_change_after: 1,
+            tip_change_factor: 0.25,
+            ..Default::default()
+        });
+        worn.move_to(1000.0, 1000.0).unwrap();
+        let first = worn.sweep(&request).unwrap();
+        assert_eq!(first.current_a, curve.current_a);
+        let second = worn.sweep(&request).unwrap();
+        let again = plain.sweep(&request).unwrap();
+        assert!(
+            max(&second) < 0.4 * max(&again),
+            "{} against {}",
+            max(&second),
+            max(&again)
+        );
     }
 }

@@ -1,0 +1,68 @@
+//! The quality gate between the instrument and the models: every curve is
+//! judged as it comes in (`record::quality`); a failed one is kept in the
+//! log, never learned from, and its place is measured once more; failures
+//! in a row suspend the run, since the tip then needs a person.
+
+use super::{Engine, Stop};
+use crate::record::{EventKind, Measurement, quality};
+
+impl Engine {
+    /// The gate's verdict on a new curve, in its row (none with the gate off).
+    pub(super) fn judge_curve(&self, m: &mut Measurement) {
+        let q = &self.plan.quality;
+        if q.gate {
+            m.quality = Some(quality::judge(
+                &m.bias_v,
+                &m.current_a,
+                m.sweep_end,
+                q.min_contact_score,
+            ));
+        }
+    }
+
+    /// After the curve of `step` at `at` is in the log: an event and a
+    /// repeat for a failed one (once per place), and the suspender's count.
+    pub(super) fn gate_passed_or_failed(
+        &mut self,
+        step: u32,
+        at: (u32, u32),
+        verdict: Option<quality::Quality>,
+    ) -> Result<(), Stop> {
+        let Some(verdict) = verdict.filter(|v| !v.is_ok()) else {
+            self.failed_in_a_row = 0;
+            return Ok(());
+        };
+        self.failed_in_a_row += 1;
+        let q = &self.plan.quality;
+        let again = q.remeasure && self.gate_remeasured.insert(at);
+        let then = if again {
+            "; its place is measured again next"
+        } else if q.remeasure {
+            "; its place was measured again already"
+        } else {
+            ""
+        };
+        self.log(
+            EventKind::QualityFailed,
+            format!(
+                "curve of step {step} at ({}, {}): {}; kept in the log, left out of every model{then}",
+                at.0,
+                at.1,
+                verdict.label()
+            ),
+        )?;
+        if again {
+            self.repeat(step)?;
+        }
+        let limit = self.plan.quality.pause_after;
+        if limit > 0 && self.failed_in_a_row >= limit {
+            self.suspended = Some(format!(
+                "{} curves in a row failed the quality gate (the last: {}): the tip needs a look; \
+                 the session is resumable",
+                self.failed_in_a_row,
+                verdict.label()
+            ));
+        }
+        Ok(())
+    }
+}

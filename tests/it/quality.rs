@@ -1,0 +1,128 @@
+//! The simulator's artefacts against the quality gate: every curve the
+//! instrument returned without contact is judged `no_contact` (and no other
+//! is), each is measured again once, failures in a row suspend the run, and
+//! with no artefact on, the gate changes nothing but the new column.
+
+use crate::common::*;
+use dualscope::instrument::sim::artefacts::Artefacts;
+use dualscope::plan::{ArtefactPlan, SessionPlan};
+use dualscope::record::{EventKind, Quality, Source};
+use dualscope::store::{SessionLog, SessionStatus};
+
+#[test]
+fn every_curve_without_contact_is_judged_so_and_measured_again_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(
+        dir.path(),
+        "[sim.artefacts]\ncontact_loss = 0.2\n[quality]\npause_after = 0\n",
+    );
+    run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "40"]));
+    let session = only_session(&dir.path().join("runs"));
+    let log = SessionLog::load(&session).unwrap();
+    assert_eq!(log.measurements.len(), 40);
+    // Which sweeps had no contact, as the instrument drew it: keyed by the
+    // place the tip was sent to and the visit there.
+    let written = SessionPlan::from_toml(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    let artefacts = Artefacts::new(
+        &ArtefactPlan {
+            contact_loss: 0.2,
+            ..ArtefactPlan::default()
+        },
+        written.seed,
+    );
+    let mut visits = std::collections::HashMap::new();
+    let mut lost = 0;
+    for m in &log.measurements {
+        let key = (m.x_nm.to_bits(), m.y_nm.to_bits());
+        let visit = visits.entry(key).or_insert(0u64);
+        let without = artefacts.contact_lost(key, *visit);
+        *visit += 1;
+        lost += without as usize;
+        let want = if without { Quality::NoContact } else { Quality::Ok };
+        assert_eq!(m.quality, Some(want), "step {} at ({}, {})", m.step, m.row, m.col);
+    }
+    assert!(lost >= 3, "the test needs some lost contacts: {lost}");
+    // Each failed curve's place is measured once more (a manual point), and
+    // no place more than twice.
+    for m in log.measurements.iter().filter(|m| m.failed_gate()) {
+        let later: Vec<_> = log
+            .measurements
+            .iter()
+            .filter(|n| n.step > m.step && (n.row, n.col) == (m.row, m.col))
+            .collect();
+        let first_at_place = !log
+            .measurements
+            .iter()
+            .any(|n| n.step < m.step && (n.row, n.col) == (m.row, m.col));
+        if first_at_place && m.step < 39 {
+            assert_eq!(later.len(), 1, "step {} measured again once", m.step);
+            assert_eq!(later[0].source, Source::Manual);
+        } else {
+            assert!(later.is_empty(), "step {}: a place is measured again only once", m.step);
+        }
+    }
+    let failed_events = log.events.iter().filter(|e| e.kind == EventKind::QualityFailed).count();
+    assert_eq!(failed_events, lost);
+    assert!(log.events.iter().all(|e| e.kind != EventKind::Suspended));
+    // The column as an outside reader sees it.
+    let Some(py) = python::python() else { return };
+    let counts = python::run(
+        &py,
+        "import sys, pyarrow.parquet as pq, collections\n\
+         t = pq.read_table(sys.argv[1])\n\
+         c = collections.Counter(t.column('quality').to_pylist())\n\
+         print(c['ok'], c['no_contact'], t.schema.field('quality').type)",
+        &[session.join("measurements").to_str().unwrap()],
+    );
+    // utf8, as polars writes every text column (`string` or `string_view`).
+    let want = format!("{} {lost} string", 40 - lost);
+    assert!(counts.trim().starts_with(&want), "{counts} against {want}");
+}
+
+#[test]
+fn curves_failing_in_a_row_suspend_the_run_resumable() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "[sim.artefacts]\ncontact_loss = 1.0\n");
+    let out = run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "40"]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("suspended"), "{stdout}");
+    let session = only_session(&dir.path().join("runs"));
+    let log = SessionLog::load(&session).unwrap();
+    assert_eq!(log.measurements.len(), 3, "three failures, then the run ends");
+    assert!(log.measurements.iter().all(|m| m.quality == Some(Quality::NoContact)));
+    // The second curve is the first one's place again.
+    assert_eq!(log.measurements[1].source, Source::Manual);
+    assert_eq!(
+        (log.measurements[0].row, log.measurements[0].col),
+        (log.measurements[1].row, log.measurements[1].col)
+    );
+    assert!(log.events.iter().any(|e| e.kind == EventKind::Suspended));
+    assert_eq!(log.meta.status, SessionStatus::Paused);
+}
+
+/// With no artefact on, the gate passes every curve of the simulated film:
+/// the session is the same point for point with the gate on and off.
+#[test]
+fn without_artefacts_the_gate_changes_nothing_but_its_column() {
+    let run = |extra: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = fast_plan(dir.path(), extra);
+        let text = std::fs::read_to_string(&plan)
+            .unwrap()
+            .replace("name = \"random\"", "name = \"dn-dkl\"");
+        std::fs::write(&plan, text).unwrap();
+        run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "25"]));
+        let log = SessionLog::load(&only_session(&dir.path().join("runs"))).unwrap();
+        (dir, log)
+    };
+    let ((_a, on), (_b, off)) = (run(""), run("[quality]\ngate = false\n"));
+    assert!(on.measurements.iter().all(|m| m.quality == Some(Quality::Ok)));
+    assert!(off.measurements.iter().all(|m| m.quality.is_none()));
+    let places = |log: &SessionLog| -> Vec<_> {
+        log.measurements
+            .iter()
+            .map(|m| (m.row, m.col, m.x_nm.to_bits(), m.current_a.clone()))
+            .collect()
+    };
+    assert_eq!(places(&on), places(&off));
+}
