@@ -8,7 +8,12 @@
 //!   RMS distance from its true (noise-free, globally min–max normalised) curve
 //!   to the nearest measured curve.
 //!
-//! `cargo run --release --example discovery [-- --films 5 --budget 210]`
+//! `--artefacts` runs every session on a microscope with the artefacts of
+//! `sessions/realistic.toml` (drift, creep, 3 % lost contact, a tip change
+//! after 150 curves); `--gate off` turns the quality gate off. Motifs are
+//! counted at the film point each curve actually measured.
+//!
+//! `cargo run --release --example discovery [-- --films 5 --budget 210 --artefacts --gate off]`
 
 use dualscope::engine;
 use dualscope::instrument::sim::film::Film;
@@ -59,17 +64,40 @@ fn true_curves(plan: &SessionPlan, film: &Film, sites: &[(u32, u32)]) -> Vec<Vec
         .collect()
 }
 
+fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
+}
+
+/// The artefacts of `sessions/realistic.toml`.
+fn realistic_artefacts() -> dualscope::plan::ArtefactPlan {
+    let text = include_str!("../sessions/realistic.toml");
+    SessionPlan::from_toml(text)
+        .expect("the shipped plan parses")
+        .sim
+        .artefacts
+}
+
 fn run_one(seed: u64, policy: PolicyKind, budget: u32, out: &std::path::Path) -> Score {
     let mut plan = SessionPlan {
         seed,
         ..SessionPlan::default()
     };
+    if flag("--artefacts") {
+        plan.sim.artefacts = realistic_artefacts();
+    }
+    let args: Vec<String> = std::env::args().collect();
+    if args.windows(2).any(|w| w[0] == "--gate" && w[1] == "off") {
+        plan.quality.gate = false;
+    }
     plan.sim.time_scale = 0.0;
     // Acquisition only: no live dual VAE competing for the cores.
     plan.analysis.retrain_every = 0;
     plan.policy.name = policy;
     plan.policy.budget = budget;
     plan.output.dir = out.to_string_lossy().to_string();
+    let audit_path = out.join(format!("audit-{seed}-{}.txt", policy.label()));
+    let _ = std::fs::remove_file(&audit_path);
+    plan.sim.audit_log = Some(audit_path.to_string_lossy().to_string());
     let t0 = Instant::now();
     let eng = engine::prepare_new(plan.clone()).expect("start session");
     let dir = eng.session_dir().to_path_buf();
@@ -82,10 +110,32 @@ fn run_one(seed: u64, policy: PolicyKind, budget: u32, out: &std::path::Path) ->
     let log = SessionLog::load(&dir).expect("read session");
 
     let film = Film::new(&plan.film, seed, plan.survey.width_nm, plan.survey.height_nm);
+    // Where each curve really measured: the simulator's audit log, one line
+    // per sweep returned (the recorded position is where the tip was sent).
+    let audit: Vec<(f64, f64)> = std::fs::read_to_string(&audit_path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+        })
+        .collect();
+    // Which sweeps had no contact, as the simulator drew them (keyed by the
+    // place the tip was sent to and the visit there): they find no motif.
+    let artefacts = dualscope::instrument::sim::artefacts::Artefacts::new(&plan.sim.artefacts, seed);
+    let mut visits: HashMap<(u64, u64), u64> = HashMap::new();
     let mut counts: HashMap<Motif, u32> = HashMap::new();
     let mut steps_to_all_motifs = None;
-    for m in &log.measurements {
-        *counts.entry(film.site(m.x_nm, m.y_nm).motif).or_default() += 1;
+    for (k, m) in log.measurements.iter().enumerate() {
+        let key = (m.x_nm.to_bits(), m.y_nm.to_bits());
+        let visit = visits.entry(key).or_insert(0);
+        let lost = artefacts.contact_lost(key, *visit);
+        *visit += 1;
+        if lost {
+            continue;
+        }
+        let (x, y) = audit.get(k).copied().unwrap_or((m.x_nm, m.y_nm));
+        *counts.entry(film.site(x, y).motif).or_default() += 1;
         if steps_to_all_motifs.is_none() && Motif::ALL.iter().all(|k| counts.get(k).copied().unwrap_or(0) >= 3) {
             steps_to_all_motifs = Some(m.step + 1);
         }

@@ -588,3 +588,22 @@ fn rejecting_and_repeating_the_curve_shown() {
     app.on_action(Action::Quit);
     assert!(app.exit, "a watch leaves at once");
 }
+
+/// A curve the quality gate failed says so on the I–V pane.
+#[test]
+fn a_curve_the_gate_failed_says_so() {
+    let mut app = scripted();
+    let latest = app.snap.curves.last().unwrap().clone();
+    let failed = Measurement {
+        step: latest.step + 1,
+        quality: Some(dualscope::record::Quality::NoContact),
+        ..(*latest).clone()
+    };
+    app.on_engine(EngineEvent::Measured(Arc::new(failed)));
+    app.focus = Pane::Curves;
+    let shown = format!("{:?}", screen(&app, 120, 40));
+    assert!(
+        shown.contains(&format!("FAILED no_contact · step {}", latest.step + 1)),
+        "{shown}"
+    );
+}

@@ -146,12 +146,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         String::new()
     };
     let rejected = if app.snap.rejected.contains(&latest.step) {
-        "REJECTED · "
+        "REJECTED · ".to_string()
     } else {
-        ""
+        String::new()
+    };
+    // The gate's word on a curve no model learns from.
+    let failed = match latest.quality.filter(|q| !q.is_ok()) {
+        Some(q) => format!("FAILED {} · ", q.label()),
+        None => String::new(),
     };
     let title = format!(
-        "{place}{rejected}step {} ({}, {}) · {} · loop {} · Imax {}",
+        "{place}{rejected}{failed}step {} ({}, {}) · {} · loop {} · Imax {}",
         latest.step,
         latest.row,
         latest.col,
