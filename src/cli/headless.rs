@@ -171,8 +171,10 @@ fn print_event(event: &EngineEvent, header_printed: &mut bool, finishing_told: &
                 let _ = writeln!(out, "excluded  region {}: {r}", k + 1);
             }
         }
-        // For the console: images, whole curves, the queue, cluster maps.
+        // For the console: images, whole curves, the queue, cluster maps (the
+        // drift is in its own `drift` event line).
         EngineEvent::State(_)
+        | EngineEvent::Drift(_)
         | EngineEvent::SurveyImage(_)
         | EngineEvent::History(_)
         | EngineEvent::Decided { .. }

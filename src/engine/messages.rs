@@ -252,6 +252,8 @@ pub enum EngineEvent {
     Regions(Vec<crate::plan::Exclusion>),
     /// The steps whose curves are rejected, at the start and on each change.
     Rejected(Vec<u32>),
+    /// A new estimate of the sample's drift under the tip (x, y nm).
+    Drift([f64; 2]),
     /// A new live dual-VAE map.
     Clusters(Arc<ClusterView>),
     /// The session waits for its last model (state `Finishing`).

@@ -12,6 +12,7 @@
 //! (why a run ends).
 
 mod checkpoint;
+mod drift;
 pub mod eta;
 mod flags;
 mod gate;
@@ -26,6 +27,7 @@ mod run;
 mod setup;
 mod step;
 mod stop;
+mod tip;
 
 pub use handle::{EngineError, EngineHandle, Running};
 pub use messages::*;
@@ -62,8 +64,20 @@ pub struct Engine {
     failed_in_a_row: u32,
     /// Places measured again after a failed curve (once each).
     gate_remeasured: std::collections::BTreeSet<(u32, u32)>,
-    /// Why the run should end here, resumable (the gate's suspender).
+    /// Why the run should end here, resumable (the gate's suspender, a
+    /// changed tip).
     suspended: Option<String>,
+    /// Tip checks queued: (pixel, the reference's step).
+    tip_checks: Vec<((u32, u32), u32)>,
+    curves_since_tip_check: u32,
+    /// The step under way is a tip check.
+    checking_tip: bool,
+    /// The max current a tip check is held against (the reference's, then
+    /// the level of the latest changed tip).
+    tip_baseline: Option<f64>,
+    /// The sample's drift under the tip as last measured (x, y nm).
+    drift_nm: [f64; 2],
+    curves_since_drift: u32,
     /// The instrument's limits (`LIM?`), checked at setup.
     limits: Limits,
     /// Pixels the tip was sent to in the log so far (from `decisions`).
@@ -154,6 +168,12 @@ impl Engine {
             failed_in_a_row: 0,
             gate_remeasured: Default::default(),
             suspended: None,
+            tip_checks: Vec::new(),
+            curves_since_tip_check: 0,
+            checking_tip: false,
+            tip_baseline: None,
+            drift_nm: [0.0, 0.0],
+            curves_since_drift: 0,
             limits,
             asked,
             commands,

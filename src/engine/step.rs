@@ -148,11 +148,13 @@ impl Engine {
             self.forecast().total(),
         );
         let shared = Arc::new(measured.clone());
-        let verdict = measured.quality;
+        let (verdict, max_current_a) = (measured.quality, measured.max_current_a);
         self.history.push(measured);
         self.emit(EngineEvent::Measured(shared));
         self.emit(EngineEvent::Step(report));
         self.gate_passed_or_failed(step, (m_row, m_col), verdict)?;
+        self.tip_after_curve(max_current_a, verdict.is_some_and(|v| !v.is_ok()))?;
+        self.drift_after_curve()?;
         Ok(true)
     }
 
@@ -188,9 +190,12 @@ impl Engine {
         let field = self.field.as_mut().expect("field built before steps");
         if let Some((row, col)) = self.queue.next_manual() {
             let k = field.candidates.find(row, col).unwrap_or(usize::MAX);
-            let label = match self.take_repeat((row, col)) {
-                Some(step) => format!("manual: repeat of step {step}"),
-                None => "manual".to_string(),
+            let label = match self.take_tip_check((row, col)) {
+                Some(step) => format!("manual: tip check at the place of step {step}"),
+                None => match self.take_repeat((row, col)) {
+                    Some(step) => format!("manual: repeat of step {step}"),
+                    None => "manual".to_string(),
+                },
             };
             return Ok(Some(Chosen::fresh(
                 row,
@@ -271,8 +276,9 @@ impl Engine {
                     self.instrument.engage()?;
                     self.engaged = true;
                 }
-                let settled = self.instrument.move_to(x_nm, y_nm)?;
-                check::settled((x_nm, y_nm), settled, &limits)?;
+                let sent = self.drift_sent(x_nm, y_nm);
+                let settled = self.instrument.move_to(sent.0, sent.1)?;
+                check::settled(sent, settled, &limits)?;
                 self.take_commands_mid_step();
                 let sweep = self.instrument.sweep(&request)?;
                 if let Err(e) = check::sweep(&served, &sweep, &limits, compliance) {
@@ -281,11 +287,9 @@ impl Engine {
                     let _ = self.instrument.abort();
                     return Err(e);
                 }
-                Ok(Taken {
-                    sweep,
-                    x_nm: settled.0,
-                    y_nm: settled.1,
-                })
+                // The film point measured: where it settled, less the drift.
+                let (x_nm, y_nm) = self.drift_undone(settled.0, settled.1);
+                Ok(Taken { sweep, x_nm, y_nm })
             })();
             match result {
                 Ok(taken) => return Ok(Some(taken)),

@@ -7,6 +7,7 @@ pub mod gp;
 pub mod iforest;
 pub mod infer;
 pub mod patches;
+pub mod registration;
 pub mod spectra;
 pub mod ssim;
 pub mod vae;

@@ -299,6 +299,13 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     finite_within("notify.timeout_s", plan.notify.timeout_s, 0.1..=3_600.0)?;
     finite_within("quality.min_contact_score", plan.quality.min_contact_score, 0.0..=1e6)?;
     within("quality.pause_after", plan.quality.pause_after, 0..=10_000)?;
+    within("quality.reference_every", plan.quality.reference_every, 0..=100_000)?;
+    let d = &plan.drift;
+    within("drift.every", d.every, 0..=100_000)?;
+    within("drift.coarse_factor", d.coarse_factor, 1..=16)?;
+    within("drift.max_shift_px", d.max_shift_px, 1..=64)?;
+    finite_within("drift.min_score", d.min_score, -1.0..=1.0)?;
+    finite_within("quality.tip_drop", plan.quality.tip_drop, 0.01..=1.0)?;
     for (key, argv) in plan.notify.hooks() {
         if argv.first().is_some_and(|p| p.trim().is_empty()) {
             return Err(PlanError::new(

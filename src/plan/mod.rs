@@ -5,6 +5,7 @@
 //! checked against a range by [`SessionPlan::validate`].
 
 mod check;
+mod drift;
 mod instruments;
 pub mod memory;
 pub mod physics;
@@ -12,6 +13,7 @@ mod quality;
 mod sections;
 
 pub use check::{PlanError, exclusion as check_exclusion};
+pub use drift::DriftPlan;
 pub use instruments::*;
 pub use physics::PhysicsPlan;
 pub use quality::QualityPlan;
@@ -110,6 +112,7 @@ pub struct SessionPlan {
     pub host: HostPlan,
     pub notify: NotifyPlan,
     pub quality: QualityPlan,
+    pub drift: DriftPlan,
 }
 
 impl Default for SessionPlan {
@@ -132,6 +135,7 @@ impl Default for SessionPlan {
             host: HostPlan::default(),
             notify: NotifyPlan::default(),
             quality: QualityPlan::default(),
+            drift: DriftPlan::default(),
         }
     }
 }
@@ -231,9 +235,12 @@ mod tests {
         let realistic = SessionPlan::from_toml(include_str!("../../sessions/realistic.toml")).unwrap();
         assert!(realistic.sim.artefacts.any() && !demo.sim.artefacts.any());
         assert_eq!(realistic.sim.artefacts.tip_change_after, 150);
-        // Only the artefacts differ from the demo.
+        // Only the artefacts and the tip check differ from the demo.
         let mut like_demo = realistic.clone();
         like_demo.sim.artefacts = demo.sim.artefacts.clone();
+        assert_eq!(realistic.quality.reference_every, 10);
+        like_demo.quality = demo.quality.clone();
+        like_demo.drift = demo.drift.clone();
         (like_demo.name, like_demo.output) = (demo.name.clone(), demo.output.clone());
         assert_eq!(like_demo, demo);
     }

@@ -1,4 +1,5 @@
-//! `[quality]`: the gate every curve passes before any model learns from it.
+//! `[quality]`: the gate every curve passes before any model learns from
+//! it, and the check of the tip on a reference place.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,14 @@ pub struct QualityPlan {
     /// This many failed curves in a row end the run, resumable, with a
     /// `suspended` event (0 = never).
     pub pause_after: u32,
+    /// Every this many curves the place of the first good curve is measured
+    /// again to check the tip (0 = never).
+    pub reference_every: u32,
+    /// A check whose max current is under this share of the reference's (or
+    /// of the last changed tip's) is a tip change (`tip_changed` event).
+    pub tip_drop: f64,
+    /// A tip change ends the run, resumable, for a person to look.
+    pub tip_change_pauses: bool,
 }
 
 impl Default for QualityPlan {
@@ -33,6 +42,9 @@ impl Default for QualityPlan {
             min_contact_score: 2.6,
             remeasure: true,
             pause_after: 3,
+            reference_every: 0,
+            tip_drop: 0.6,
+            tip_change_pauses: true,
         }
     }
 }

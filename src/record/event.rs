@@ -100,15 +100,23 @@ pub enum EventKind {
     FlagRefused,
     /// A curve failed the quality gate: kept, left out of the models.
     QualityFailed,
-    /// Curves failed the gate in a row: the run ended resumable, for a
-    /// person to look at the tip.
+    /// Curves failed the gate in a row (or the tip changed): the run ended
+    /// resumable, for a person to look at the tip.
     Suspended,
+    /// The reference place measured again: the tip conducts as before.
+    TipCheck,
+    /// The reference place conducts much less than it did: the tip changed.
+    TipChanged,
+    /// A new drift estimate from a re-image of the frame.
+    Drift,
+    /// A re-image that could not be used (failed, or did not line up).
+    DriftRefused,
     /// A kind this version does not know, kept as it was written.
     Other(String),
 }
 
 impl EventKind {
-    const KNOWN: [EventKind; 39] = [
+    const KNOWN: [EventKind; 43] = [
         Self::Start,
         Self::Resume,
         Self::Survey,
@@ -148,6 +156,10 @@ impl EventKind {
         Self::FlagRefused,
         Self::QualityFailed,
         Self::Suspended,
+        Self::TipCheck,
+        Self::TipChanged,
+        Self::Drift,
+        Self::DriftRefused,
     ];
 
     /// The word in the `kind` column.
@@ -192,6 +204,10 @@ impl EventKind {
             Self::FlagRefused => "flag_refused",
             Self::QualityFailed => "quality_failed",
             Self::Suspended => "suspended",
+            Self::TipCheck => "tip_check",
+            Self::TipChanged => "tip_changed",
+            Self::Drift => "drift",
+            Self::DriftRefused => "drift_refused",
             Self::Other(s) => s,
         }
     }
@@ -218,6 +234,7 @@ impl EventKind {
                 | Self::NotifyFailed
                 | Self::QualityFailed
                 | Self::Suspended
+                | Self::TipChanged
         )
     }
 }

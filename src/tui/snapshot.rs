@@ -46,6 +46,8 @@ pub struct Snapshot {
     pub regions: Vec<crate::plan::Exclusion>,
     /// Steps whose curves are rejected (the models leave them out).
     pub rejected: std::collections::BTreeSet<u32>,
+    /// The run's latest drift estimate (x, y nm), once it has one.
+    pub drift_nm: Option<[f64; 2]>,
     pub clusters: Option<Arc<ClusterView>>,
     pub events: VecDeque<Event>,
     pub last: Option<StepReport>,
@@ -77,6 +79,7 @@ impl Snapshot {
             queue: Vec::new(),
             regions: plan.policy.exclude.clone(),
             rejected: Default::default(),
+            drift_nm: None,
             clusters: None,
             events: VecDeque::new(),
             last: None,
@@ -172,6 +175,7 @@ impl Snapshot {
             EngineEvent::Queue(q) => self.queue = q,
             EngineEvent::Regions(r) => self.regions = r,
             EngineEvent::Rejected(steps) => self.rejected = steps.into_iter().collect(),
+            EngineEvent::Drift(d) => self.drift_nm = Some(d),
             EngineEvent::Clusters(c) => self.clusters = Some(c),
             EngineEvent::PolicyChanged { policy, beta } => {
                 self.policy = policy;

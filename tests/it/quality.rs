@@ -1,7 +1,9 @@
-//! The simulator's artefacts against the quality gate: every curve the
-//! instrument returned without contact is judged `no_contact` (and no other
-//! is), each is measured again once, failures in a row suspend the run, and
-//! with no artefact on, the gate changes nothing but the new column.
+//! The simulator's artefacts against the quality gate, the tip check and
+//! drift tracking: every curve the instrument returned without contact is
+//! judged `no_contact` (and no other is), each is measured again once,
+//! failures in a row suspend the run, a changed tip is reported, a drifting
+//! sample is followed, and with no artefact on, the gate changes nothing but
+//! the new column.
 
 use crate::common::*;
 use dualscope::instrument::sim::artefacts::Artefacts;
@@ -125,4 +127,95 @@ fn without_artefacts_the_gate_changes_nothing_but_its_column() {
             .collect()
     };
     assert_eq!(places(&on), places(&off));
+}
+
+/// A tip that changes after 20 sweeps is reported by the next check of the
+/// reference place (every 5 curves), once; an unchanged tip never is.
+#[test]
+fn a_changed_tip_is_reported_by_the_next_check() {
+    let checks = |artefacts: &str, pauses: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let extra =
+            format!("[sim.artefacts]\n{artefacts}\n[quality]\nreference_every = 5\ntip_change_pauses = {pauses}\n");
+        let plan = fast_plan(dir.path(), &extra);
+        run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "40"]));
+        let log = SessionLog::load(&only_session(&dir.path().join("runs"))).unwrap();
+        (dir, log)
+    };
+    let (_a, steady) = checks("", false);
+    let looked = steady.events.iter().filter(|e| e.kind == EventKind::TipCheck).count();
+    assert!(looked >= 6, "{looked} checks in 40 curves");
+    assert!(steady.events.iter().all(|e| e.kind != EventKind::TipChanged));
+    let at = |log: &SessionLog| {
+        let first = &log.measurements[0];
+        log.decisions
+            .iter()
+            .filter(|d| d.policy.starts_with("manual: tip check"))
+            .map(|d| {
+                assert_eq!((d.row, d.col), (first.row, first.col), "checked at the reference");
+                d.step
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(at(&steady).len() >= 6);
+    let (_b, worn) = checks("tip_change_after = 20\ntip_change_factor = 0.3", false);
+    let changed: Vec<_> = worn.events.iter().filter(|e| e.kind == EventKind::TipChanged).collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    // The first check after the 20th sweep, within 10 curves of it.
+    let first_after = at(&worn)
+        .into_iter()
+        .find(|s| *s >= 20)
+        .expect("a check after the change");
+    assert!(first_after < 30, "checked at step {first_after}");
+    let (_c, stopped) = checks("tip_change_after = 20\ntip_change_factor = 0.3", true);
+    assert!(stopped.events.iter().any(|e| e.kind == EventKind::Suspended));
+    assert_eq!(stopped.meta.status, SessionStatus::Paused);
+    assert!(stopped.measurements.len() < 31, "{}", stopped.measurements.len());
+}
+
+/// A sample drifting 60 nm/min under the tip (3.5 px over the session): with
+/// a re-image every 5 curves every recorded position is within 1 px of the
+/// film point the simulator says it measured; without, the later ones are
+/// not.
+#[test]
+fn a_drifting_sample_is_followed() {
+    let run = |every: u32| {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = dir.path().join("audit.txt");
+        let extra = format!("[sim.artefacts]\ndrift_nm_per_min = [60.0, -40.0]\n[drift]\nevery = {every}\n");
+        let plan = fast_plan(dir.path(), &extra);
+        let text = std::fs::read_to_string(&plan).unwrap().replace(
+            "time_scale = 0.0",
+            &format!("time_scale = 0.0\naudit_log = \"{}\"", audit.display()),
+        );
+        std::fs::write(&plan, text).unwrap();
+        run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "40"]));
+        let log = SessionLog::load(&only_session(&dir.path().join("runs"))).unwrap();
+        let measured: Vec<(f64, f64)> = std::fs::read_to_string(&audit)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut w = l.split_whitespace().map(|v| v.parse::<f64>().unwrap());
+                (w.next().unwrap(), w.next().unwrap())
+            })
+            .collect();
+        assert_eq!(measured.len(), log.measurements.len());
+        let px_nm = 500.0 / 64.0;
+        let off: Vec<f64> = log
+            .measurements
+            .iter()
+            .zip(&measured)
+            .map(|(m, (x, y))| (m.x_nm - x).hypot(m.y_nm - y) / px_nm)
+            .collect();
+        let drifts = log.events.iter().filter(|e| e.kind == EventKind::Drift).count();
+        (off, drifts)
+    };
+    let (followed, drifts) = run(5);
+    assert!(drifts >= 7, "{drifts} re-images");
+    let worst = followed.iter().cloned().fold(0.0, f64::max);
+    assert!(worst < 1.0, "{worst:.2} px off with drift tracking: {followed:?}");
+    let (unfollowed, none) = run(0);
+    assert_eq!(none, 0);
+    let last = *unfollowed.last().unwrap();
+    assert!(last > 2.0, "the drift is there to follow: {last:.2} px at the end");
 }

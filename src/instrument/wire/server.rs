@@ -20,6 +20,8 @@ pub struct WireServer<I: Instrument> {
     cache: VecDeque<(u32, String, String)>,
     survey: Option<Survey>,
     survey_asked: (u32, u32),
+    /// Rows of the cached image handed out so far, up to its end.
+    survey_served_to: u32,
     engaged: bool,
     x_nm: f64,
     y_nm: f64,
@@ -45,6 +47,7 @@ impl<I: Instrument> WireServer<I> {
             cache: VecDeque::new(),
             survey: None,
             survey_asked: (0, 0),
+            survey_served_to: 0,
             engaged: false,
             x_nm: 0.0,
             y_nm: 0.0,
@@ -174,12 +177,18 @@ impl<I: Instrument> WireServer<I> {
         if rows == 0 || cols == 0 || rows > 8192 || cols > 8192 || nrows == 0 {
             return Reply::err(ErrCode::BadArg, format!("band {row0}+{nrows} of {rows}×{cols}"));
         }
-        let fresh = !matches!(&self.survey, Some(s) if self.survey_asked == (rows, cols) && s.rows() > 0);
+        // A new image for another size, or for band 0 once the last image was
+        // handed out to its end (a host imaging the frame again, to follow
+        // drift); band 0 asked again part way through is the same image.
+        let done = matches!(&self.survey, Some(s) if self.survey_served_to >= s.rows());
+        let fresh = !matches!(&self.survey, Some(s) if self.survey_asked == (rows, cols) && s.rows() > 0)
+            || (row0 == 0 && done);
         if fresh {
             match self.instrument.survey(rows, cols) {
                 Ok(s) => {
                     self.survey = Some(s);
                     self.survey_asked = (rows, cols);
+                    self.survey_served_to = 0;
                 }
                 Err(e) => return error_reply(&e),
             }
@@ -208,7 +217,7 @@ impl<I: Instrument> WireServer<I> {
             .take(nrows as usize)
             .flat_map(|r| r.iter().map(|v| *v as f32).collect::<Vec<_>>())
             .collect();
-        Reply::Ok(payload::topo_body(&payload::TopoBand {
+        let reply = Reply::Ok(payload::topo_body(&payload::TopoBand {
             rows,
             cols,
             width_nm: s.width_nm,
@@ -216,7 +225,9 @@ impl<I: Instrument> WireServer<I> {
             row0,
             nrows,
             heights_nm: band,
-        }))
+        }));
+        self.survey_served_to = self.survey_served_to.max(row0 + nrows);
+        reply
     }
 }
 
@@ -243,5 +254,26 @@ mod tests {
         let other = s.handle_line(frame::encode(7, "MOVE 300 400").as_bytes());
         assert_eq!(s.handled, 2);
         assert!(other.contains("OK 300 400"), "{other}");
+    }
+
+    /// Band 0 of an image handed out to its end is a new image (a host
+    /// following drift images the frame again); part way through it is the
+    /// same image.
+    #[test]
+    fn the_frame_is_imaged_again_once_the_last_image_was_fetched_whole() {
+        let mut plan = crate::plan::SessionPlan::default();
+        plan.sim.time_scale = 0.0;
+        plan.sim.artefacts.drift_nm_per_min = [30_000.0, 0.0];
+        let mut s = WireServer::new(SimInstrument::new(SimConfig::from_plan(&plan)).unwrap());
+        let mut band = |seq: u32, row0: u32| {
+            let reply = s.handle_line(frame::encode(seq, &format!("TOPO? 16 16 {row0} 8")).as_bytes());
+            frame::decode(reply.trim_end().as_bytes()).unwrap().1
+        };
+        let first = band(1, 0);
+        let again = band(2, 0);
+        assert_eq!(first, again, "band 0 asked again part way through: the same image");
+        band(3, 8);
+        let next = band(4, 0);
+        assert_ne!(first, next, "the image after a whole one is new (the film drifted)");
     }
 }

@@ -73,11 +73,12 @@ pub fn status_lines(app: &App) -> Vec<Line<'static>> {
             Span::styled(format!("  tty {:.1} kB/s", app.tty_bytes_per_s / 1000.0), muted),
         ]),
     };
-    vec![
-        Line::from(first),
-        second,
-        Line::from(vec![Span::styled(" instrument ", muted), Span::raw(s.idn.clone())]),
-    ]
+    let mut third = vec![Span::styled(" instrument ", muted), Span::raw(s.idn.clone())];
+    if let Some([dx, dy]) = s.drift_nm {
+        third.push(Span::styled("  drift ", muted));
+        third.push(Span::raw(format!("{dx:+.1}, {dy:+.1} nm")));
+    }
+    vec![Line::from(first), second, Line::from(third)]
 }
 
 /// The cursor as the scientist reads it: the pixel, where it is in the frame
