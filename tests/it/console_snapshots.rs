@@ -607,3 +607,13 @@ fn a_curve_the_gate_failed_says_so() {
         "{shown}"
     );
 }
+
+/// The scan pane shows the latest drift estimate, ahead of the instrument.
+#[test]
+fn the_drift_estimate_is_on_the_scan_pane() {
+    let mut app = scripted();
+    app.on_engine(EngineEvent::Drift([12.34, -5.0]));
+    app.focus = Pane::Scan;
+    let shown = format!("{:?}", screen(&app, 80, 24));
+    assert!(shown.contains("drift +12.3, -5.0 nm"), "{shown}");
+}

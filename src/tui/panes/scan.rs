@@ -73,11 +73,13 @@ pub fn status_lines(app: &App) -> Vec<Line<'static>> {
             Span::styled(format!("  tty {:.1} kB/s", app.tty_bytes_per_s / 1000.0), muted),
         ]),
     };
-    let mut third = vec![Span::styled(" instrument ", muted), Span::raw(s.idn.clone())];
+    // The drift first: a narrow pane cuts the instrument's long name instead.
+    let mut third = Vec::new();
     if let Some([dx, dy]) = s.drift_nm {
-        third.push(Span::styled("  drift ", muted));
-        third.push(Span::raw(format!("{dx:+.1}, {dy:+.1} nm")));
+        third.push(Span::styled(" drift ", muted));
+        third.push(Span::raw(format!("{dx:+.1}, {dy:+.1} nm ")));
     }
+    third.extend([Span::styled(" instrument ", muted), Span::raw(s.idn.clone())]);
     vec![Line::from(first), second, Line::from(third)]
 }
 
