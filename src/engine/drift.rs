@@ -5,7 +5,8 @@
 
 use super::{Engine, EngineEvent, Stop};
 use crate::ml::registration;
-use crate::record::EventKind;
+use crate::record::{DriftEstimate, EventKind};
+use crate::store::{Entry, now_ms};
 
 impl Engine {
     /// After each curve: a re-image when its turn has come.
@@ -41,6 +42,12 @@ impl Engine {
                 let (px_w, px_h) = (survey.width_nm / cols as f64, survey.height_nm / rows as f64);
                 self.drift_nm = [shift.cols * px_w, shift.rows * px_h];
                 let [dx, dy] = self.drift_nm;
+                self.writer.append(Entry::Drift(DriftEstimate {
+                    t_ms: now_ms(),
+                    dx_nm: dx,
+                    dy_nm: dy,
+                    score: shift.score,
+                }))?;
                 self.log(
                     EventKind::Drift,
                     format!(

@@ -9,6 +9,7 @@
 
 mod candidates;
 mod decision;
+mod drift;
 mod event;
 pub mod flag;
 mod instrument;
@@ -22,6 +23,7 @@ mod sweep;
 
 pub use candidates::Candidates;
 pub use decision::Decision;
+pub use drift::DriftEstimate;
 pub use event::{Event, EventKind, LinkEvent};
 pub use flag::Flag;
 pub use instrument::{Identity, Limits};

@@ -29,10 +29,17 @@ pub enum JournalTable {
     Decisions,
     Events,
     Flags,
+    Drift,
 }
 
 impl JournalTable {
-    pub const ALL: [JournalTable; 4] = [Self::Measurements, Self::Decisions, Self::Events, Self::Flags];
+    pub const ALL: [JournalTable; 5] = [
+        Self::Measurements,
+        Self::Decisions,
+        Self::Events,
+        Self::Flags,
+        Self::Drift,
+    ];
 
     pub const fn folder(self) -> &'static str {
         match self {
@@ -40,6 +47,7 @@ impl JournalTable {
             Self::Decisions => "decisions",
             Self::Events => "events",
             Self::Flags => "flags",
+            Self::Drift => "drift",
         }
     }
 }
@@ -100,6 +108,8 @@ pub enum Entry {
     },
     /// The operator flagged a curve (a `flags` row).
     Flag(crate::record::Flag),
+    /// A drift estimate (a `drift` row).
+    Drift(crate::record::DriftEstimate),
 }
 
 impl Entry {
@@ -109,6 +119,7 @@ impl Entry {
             Self::Decision(_) => Some(JournalTable::Decisions),
             Self::Event(_) => Some(JournalTable::Events),
             Self::Flag(_) => Some(JournalTable::Flags),
+            Self::Drift(_) => Some(JournalTable::Drift),
             _ => None,
         }
     }

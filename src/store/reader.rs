@@ -229,6 +229,8 @@ pub struct SessionLog {
     /// The operator's flags on curves, in the order given (see
     /// [`crate::record::flag::rejected`]).
     pub flags: Vec<crate::record::Flag>,
+    /// The drift estimates (`[drift]`), in time order.
+    pub drift: Vec<crate::record::DriftEstimate>,
     /// Where the curve of the next step was going when the writer stopped,
     /// if it stopped between the decision and the curve.
     pub dangling: Option<Dangling>,
@@ -266,6 +268,7 @@ impl SessionLog {
         let mut decisions: BTreeMap<u32, Decision> = BTreeMap::new();
         let mut events = Vec::new();
         let mut flags = Vec::new();
+        let mut drift = Vec::new();
         let mut take = |e: Entry| match e {
             // Keyed by step: a row can never appear twice, whatever a crash did.
             Entry::Measurement(m) => {
@@ -276,6 +279,7 @@ impl SessionLog {
             }
             Entry::Event(ev) => events.push(ev),
             Entry::Flag(f) => flags.push(f),
+            Entry::Drift(d) => drift.push(d),
             _ => {}
         };
         for (table, parts) in &listed {
@@ -293,6 +297,7 @@ impl SessionLog {
         }
         events.sort_by_key(|e| e.t_ms);
         flags.sort_by_key(|f| f.t_ms);
+        drift.sort_by_key(|d| d.t_ms);
 
         let next = measurements.keys().next_back().map(|s| s + 1).unwrap_or(0);
         let dangling = entries
@@ -325,6 +330,7 @@ impl SessionLog {
             decisions: decisions.into_values().collect(),
             events,
             flags,
+            drift,
             dangling,
             damage,
         })

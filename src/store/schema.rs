@@ -53,6 +53,7 @@ impl JournalTable {
             Self::Decisions => frame_of_entries::<Decisions>(entries),
             Self::Events => frame_of_entries::<Events>(entries),
             Self::Flags => frame_of_entries::<Flags>(entries),
+            Self::Drift => frame_of_entries::<Drift>(entries),
         }
     }
 
@@ -63,6 +64,7 @@ impl JournalTable {
             Self::Decisions => entries_of_frame::<Decisions>(df),
             Self::Events => entries_of_frame::<Events>(df),
             Self::Flags => entries_of_frame::<Flags>(df),
+            Self::Drift => entries_of_frame::<Drift>(df),
         }
     }
 }
@@ -311,6 +313,51 @@ impl Journaled for Flags {
     }
     fn entry(row: Self::Row) -> Entry {
         Entry::Flag(row)
+    }
+}
+
+/// `drift`: the drift estimates of `[drift]`, one per re-image used.
+pub struct Drift;
+
+impl Table for Drift {
+    const NAME: &'static str = JournalTable::Drift.folder();
+    type Row = crate::record::DriftEstimate;
+
+    fn frame(rows: &[Self::Row]) -> Result<DataFrame, StoreError> {
+        DataFrame::new_infer_height(vec![
+            col_i64("t_ms", rows.iter().map(|r| r.t_ms).collect()),
+            col_f64("dx_nm", rows.iter().map(|r| r.dx_nm).collect()),
+            col_f64("dy_nm", rows.iter().map(|r| r.dy_nm).collect()),
+            col_f64("score", rows.iter().map(|r| r.score).collect()),
+        ])
+        .map_err(|e| StoreError::Polars(e.to_string()))
+    }
+
+    fn rows(df: &DataFrame) -> Result<Vec<Self::Row>, StoreError> {
+        let (t_ms, dx, dy, score) = (
+            get_i64(df, "t_ms")?,
+            get_f64(df, "dx_nm")?,
+            get_f64(df, "dy_nm")?,
+            get_f64(df, "score")?,
+        );
+        Ok((0..t_ms.len())
+            .map(|k| crate::record::DriftEstimate {
+                t_ms: t_ms[k],
+                dx_nm: dx[k],
+                dy_nm: dy[k],
+                score: score[k],
+            })
+            .collect())
+    }
+}
+
+impl Journaled for Drift {
+    const KIND: JournalTable = JournalTable::Drift;
+    fn row(entry: &Entry) -> Option<&Self::Row> {
+        if let Entry::Drift(d) = entry { Some(d) } else { None }
+    }
+    fn entry(row: Self::Row) -> Entry {
+        Entry::Drift(row)
     }
 }
 

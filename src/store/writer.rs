@@ -33,12 +33,13 @@ pub struct SessionWriter {
 }
 
 /// The tables every session has a folder for from its first second.
-pub const TABLES: [&str; 7] = [
+pub const TABLES: [&str; 8] = [
     "topography",
     "measurements",
     "decisions",
     "events",
     "flags",
+    "drift",
     "embeddings",
     "property_map",
 ];

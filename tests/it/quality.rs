@@ -208,6 +208,20 @@ fn a_drifting_sample_is_followed() {
             .map(|(m, (x, y))| (m.x_nm - x).hypot(m.y_nm - y) / px_nm)
             .collect();
         let drifts = log.events.iter().filter(|e| e.kind == EventKind::Drift).count();
+        // One `drift` row per estimate, as the events say.
+        assert_eq!(log.drift.len(), drifts);
+        if let (Some(py), Some(last)) = (python::python(), log.drift.last()) {
+            let read = python::run(
+                &py,
+                "import sys, pyarrow.dataset as ds\n\
+                 t = ds.dataset(sys.argv[1]).to_table()\n\
+                 print(t.num_rows, t.column_names, repr(t.column('dx_nm').to_pylist()[-1]))",
+                &[only_session(&dir.path().join("runs")).join("drift").to_str().unwrap()],
+            );
+            let (head, dx) = read.trim().rsplit_once(' ').unwrap();
+            assert_eq!(head, format!("{drifts} ['t_ms', 'dx_nm', 'dy_nm', 'score']"));
+            assert!((dx.parse::<f64>().unwrap() - last.dx_nm).abs() < 1e-9, "{read}");
+        }
         (off, drifts)
     };
     let (followed, drifts) = run(5);
