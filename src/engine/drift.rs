@@ -4,6 +4,7 @@
 //! taken and recorded at the film point the policy chose.
 
 use super::{Engine, EngineEvent, Stop};
+use crate::instrument::check;
 use crate::ml::registration;
 use crate::record::{DriftEstimate, EventKind};
 use crate::store::{Entry, now_ms};
@@ -71,56 +72,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Where to send the tip for the film point (x, y): see [`sent`].
+    /// Where to send the tip for the film point (x, y): see
+    /// [`check::drift_corrected`].
     pub(super) fn drift_sent(&self, x_nm: f64, y_nm: f64) -> (f64, f64) {
-        sent((x_nm, y_nm), self.drift_nm, &self.limits)
+        check::drift_corrected((x_nm, y_nm), self.drift_nm, &self.limits)
     }
 
     /// The film point under a tip that settled at (x, y).
     pub(super) fn drift_undone(&self, x_nm: f64, y_nm: f64) -> (f64, f64) {
         let [dx, dy] = self.drift_nm;
         (x_nm - dx, y_nm - dy)
-    }
-}
-
-/// Where to send the tip for the film point `at` when the sample has drifted
-/// by `drift_nm`: moved with it, and never outside the instrument's frame.
-fn sent(at: (f64, f64), [dx, dy]: [f64; 2], l: &crate::record::Limits) -> (f64, f64) {
-    let inside = |v: f64, max: f64| if v.is_finite() { v.clamp(0.0, max) } else { max / 2.0 };
-    (inside(at.0 + dx, l.x_max_nm), inside(at.1 + dy, l.y_max_nm))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::record::Limits;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// A corrected move never leaves the instrument's limits, whatever
-        /// the drift estimate says.
-        #[test]
-        fn a_corrected_move_stays_in_the_frame(
-            x in -1e4f64..1e4, y in -1e4f64..1e4, dx in -1e5f64..1e5, dy in -1e5f64..1e5,
-            w in 1.0f64..1e5, h in 1.0f64..1e5,
-        ) {
-            let l = Limits { bias_max_v: 2.0, current_max_a: 1e-8, x_max_nm: w, y_max_nm: h };
-            let (sx, sy) = sent((x, y), [dx, dy], &l);
-            prop_assert!((0.0..=w).contains(&sx) && (0.0..=h).contains(&sy));
-            if (0.0..=w).contains(&(x + dx)) && (0.0..=h).contains(&(y + dy)) {
-                prop_assert_eq!((sx, sy), (x + dx, y + dy));
-            }
-        }
-    }
-
-    #[test]
-    fn a_drift_of_nan_never_sends_the_tip_off() {
-        let l = Limits {
-            bias_max_v: 2.0,
-            current_max_a: 1e-8,
-            x_max_nm: 500.0,
-            y_max_nm: 400.0,
-        };
-        assert_eq!(sent((10.0, 10.0), [f64::NAN, 0.0], &l), (250.0, 10.0));
     }
 }

@@ -102,15 +102,20 @@ impl Engine {
         eta::forecast(&now, self.pace.cost())
     }
 
+    /// Counted in the curves the models learn from, as the retrainer counts
+    /// (a rejected or gate-failed curve takes a step but trains nothing).
     pub(super) fn forecast(&self) -> eta::Forecast {
-        self.forecast_for(self.history.len(), self.plan.policy.budget as usize)
+        let learned = self.learned_count();
+        let left_out = self.history.len() - learned;
+        self.forecast_for(learned, (self.plan.policy.budget as usize).saturating_sub(left_out))
     }
 
     /// Tells the console and the progress lines how the last training goes.
     fn tell_finishing(&self) {
         let per_member = (self.plan.analysis.vae_epochs as usize).max(1);
         let members = self.plan.analysis.vae_ensemble.max(1) as usize;
-        let n = self.history.len();
+        // The last training is on every curve the models learn from.
+        let n = self.learned_count();
         self.emit(EngineEvent::Finishing(FinalTraining {
             curves: self.retrainer.last_started,
             member: (self.retrainer.epochs_done() / per_member + 1).min(members),

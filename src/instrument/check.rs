@@ -53,6 +53,15 @@ pub fn settled(asked: (f64, f64), settled: (f64, f64), l: &Limits) -> Result<(),
     Ok(())
 }
 
+/// Where to send the tip for the film point `at` when the sample has drifted
+/// by `drift_nm` (`[drift]`): moved with it, and never outside the
+/// instrument's frame, whatever the estimate says (a NaN one sends it to the
+/// frame's middle on that axis).
+pub fn drift_corrected(at: (f64, f64), [dx, dy]: [f64; 2], l: &Limits) -> (f64, f64) {
+    let inside = |v: f64, max: f64| if v.is_finite() { v.clamp(0.0, max) } else { max / 2.0 };
+    (inside(at.0 + dx, l.x_max_nm), inside(at.1 + dy, l.y_max_nm))
+}
+
 /// The compliance a curve is held to: the stricter of the plan's and the instrument's.
 pub fn compliance_a(plan_current_max_a: f64, l: &Limits) -> f64 {
     plan_current_max_a.min(l.current_max_a)
@@ -241,5 +250,33 @@ mod tests {
         s.heights_nm[[1, 2]] = 0.0;
         s.width_nm = f64::INFINITY;
         assert!(survey(&s, 16).is_err());
+    }
+
+    proptest::proptest! {
+        /// A move corrected for drift stays in the frame whatever the
+        /// estimate says, and is the plain sum wherever that is inside.
+        #[test]
+        fn a_corrected_move_stays_in_the_frame(
+            x in -1e4f64..1e4, y in -1e4f64..1e4, dx in -1e5f64..1e5, dy in -1e5f64..1e5,
+            w in 1.0f64..1e5, h in 1.0f64..1e5,
+        ) {
+            let l = Limits { bias_max_v: 2.0, current_max_a: 1e-8, x_max_nm: w, y_max_nm: h };
+            let (sx, sy) = drift_corrected((x, y), [dx, dy], &l);
+            proptest::prop_assert!((0.0..=w).contains(&sx) && (0.0..=h).contains(&sy));
+            if (0.0..=w).contains(&(x + dx)) && (0.0..=h).contains(&(y + dy)) {
+                proptest::prop_assert_eq!((sx, sy), (x + dx, y + dy));
+            }
+        }
+    }
+
+    #[test]
+    fn a_drift_of_nan_never_sends_the_tip_off() {
+        let l = Limits {
+            bias_max_v: 2.0,
+            current_max_a: 1e-8,
+            x_max_nm: 500.0,
+            y_max_nm: 400.0,
+        };
+        assert_eq!(drift_corrected((10.0, 10.0), [f64::NAN, 0.0], &l), (250.0, 10.0));
     }
 }

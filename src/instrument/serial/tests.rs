@@ -273,11 +273,14 @@ fn within(line: &str, l: &Limits) -> bool {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Whatever a plan or a policy asks, nothing outside the limits is written.
+    /// Whatever a plan or a policy asks, nothing outside the limits is
+    /// written; a move corrected for drift (whatever the estimate) is never
+    /// refused.
     #[test]
     fn no_request_outside_the_limits_is_ever_written(
         moves in proptest::collection::vec((-3000.0f64..5000.0, -3000.0f64..5000.0), 1..6),
         sweeps in proptest::collection::vec((-5.0f64..5.0, -5.0f64..5.0, -5.0f64..5.0), 1..4),
+        drift in (-3000.0f64..3000.0, -3000.0f64..3000.0),
     ) {
         let (mut inst, lb) = loopback();
         let limits = inst.limits().unwrap();
@@ -286,6 +289,9 @@ proptest! {
             let inside = (0.0..=limits.x_max_nm).contains(&x) && (0.0..=limits.y_max_nm).contains(&y);
             let r = inst.move_to(x, y);
             prop_assert_eq!(r.is_ok(), inside, "move to ({}, {}) gave {:?}", x, y, r);
+            let (cx, cy) = crate::instrument::check::drift_corrected((x, y), [drift.0, drift.1], &limits);
+            let r = inst.move_to(cx, cy);
+            prop_assert!(r.is_ok(), "corrected move to ({}, {}) gave {:?}", cx, cy, r);
         }
         for (a, b, c) in sweeps {
             let req = SweepRequest { v_start: a, v_max: b, v_end: c, points: 11, dwell_ms: 1.0 };
