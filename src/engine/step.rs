@@ -85,6 +85,8 @@ impl Engine {
                 field.taken[k] = true;
             }
             self.skipped_in_a_row += 1;
+            // A tip check given up on checks nothing; the next one comes in turn.
+            self.checking_tip = false;
             if self.skipped_in_a_row >= SKIPS_IN_A_ROW {
                 return Err(Stop::NoUsableCurves(self.skipped_in_a_row));
             }
