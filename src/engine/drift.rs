@@ -16,11 +16,10 @@ impl Engine {
         if p.every == 0 {
             return Ok(());
         }
-        self.curves_since_drift += 1;
-        if self.curves_since_drift < p.every {
+        // Every `every` curves of the session (a resumed run keeps the beat).
+        if !self.history.len().is_multiple_of(p.every as usize) {
             return Ok(());
         }
-        self.curves_since_drift = 0;
         let survey = self.survey.clone().expect("survey taken before curves");
         let f = p.coarse_factor.max(1);
         let (rows, cols) = (survey.rows() / f, survey.cols() / f);

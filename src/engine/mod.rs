@@ -77,7 +77,6 @@ pub struct Engine {
     tip_baseline: Option<f64>,
     /// The sample's drift under the tip as last measured (x, y nm).
     drift_nm: [f64; 2],
-    curves_since_drift: u32,
     /// The instrument's limits (`LIM?`), checked at setup.
     limits: Limits,
     /// Pixels the tip was sent to in the log so far (from `decisions`).
@@ -173,7 +172,6 @@ impl Engine {
             checking_tip: false,
             tip_baseline: None,
             drift_nm: [0.0, 0.0],
-            curves_since_drift: 0,
             limits,
             asked,
             commands,

@@ -131,7 +131,8 @@ impl Engine {
             field.taken[k] = true;
         }
         // The policy learns from the curves that passed the gate.
-        if !measured.failed_gate() {
+        let failed = measured.failed_gate();
+        if !failed {
             field.policy.observe(candidate, &measured);
         }
         self.drain_link_events()?;
@@ -155,7 +156,7 @@ impl Engine {
         self.emit(EngineEvent::Measured(shared));
         self.emit(EngineEvent::Step(report));
         self.gate_passed_or_failed(step, (m_row, m_col), verdict)?;
-        self.tip_after_curve(max_current_a, verdict.is_some_and(|v| !v.is_ok()))?;
+        self.tip_after_curve(max_current_a, failed)?;
         self.drift_after_curve()?;
         Ok(true)
     }
