@@ -23,7 +23,14 @@ impl Engine {
         let survey = self.survey.clone().expect("survey taken before curves");
         let f = p.coarse_factor.max(1);
         let (rows, cols) = (survey.rows() / f, survey.cols() / f);
-        let image = match self.instrument.survey(rows, cols) {
+        // Checked as the survey is: an image that breaks the rules is a bad
+        // reply, never a drift estimate.
+        let max_pixels = crate::plan::memory::max_survey_pixels(&self.plan);
+        let taken = self
+            .instrument
+            .survey(rows, cols)
+            .and_then(|image| check::survey(&image, max_pixels).map(|()| image));
+        let image = match taken {
             Ok(image) => image,
             Err(e) if e.is_transient() => {
                 self.log(
