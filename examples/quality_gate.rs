@@ -1,13 +1,19 @@
-//! Where the quality gate draws the line between contact and none
-//! (`[quality] min_contact_score`): the contact score of every curve at 300
-//! random places on each film of the simulator's family, once as measured
-//! and once with the tip out of contact (only noise comes back), chosen on
-//! the tuning draws 1–10 and reported on the validation draws 101–110 (and
-//! on the demo film, draw 0).
+//! Where the quality gate draws its lines, chosen on the tuning draws 1–10
+//! of the simulator's family and reported on the validation draws 101–110
+//! (and on the demo film, draw 0):
+//!
+//! - between contact and none (`[quality] min_contact_score`): the contact
+//!   score of every curve at 300 random places on each film, once as
+//!   measured and once with the tip out of contact (only noise comes back);
+//! - between an ordinary curve and a noisy one (`[quality]
+//!   max_noise_ratio`): each curve's noise over the median of a session's
+//!   first 32 curves' on the same film, as measured and with 3× the film's
+//!   noise (the least excess the gate is meant to catch), then reported
+//!   for 2×, 3×, 5× and 10×.
 //!
 //! `cargo run --release --example quality_gate [-- --places 300]`
 
-use dualscope::instrument::sim::artefacts::contact_scores;
+use dualscope::instrument::sim::artefacts::{contact_scores, noise_ratios};
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -62,7 +68,7 @@ fn main() {
         dualscope::plan::QualityPlan::default().min_contact_score
     );
     for (what, draws) in [
-        ("validation draws 101–110", validation),
+        ("validation draws 101–110", validation.clone()),
         ("the demo film (draw 0)", vec![0]),
     ] {
         let (on, off) = gather(&draws);
@@ -76,5 +82,63 @@ fn main() {
             quantile(&on, 0.0),
             quantile(&off, 1.0)
         );
+    }
+
+    noise_line(places, &tuning, &validation);
+}
+
+/// The noise line: the geometric middle of the gap between the noisiest
+/// ordinary curve and the quietest curve at 3× on the tuning films (or
+/// where it errs least, if they overlap).
+fn noise_line(places: usize, tuning: &[u32], validation: &[u32]) {
+    let gather = |draws: &[u32], factor: f64| {
+        let (mut steady, mut loud) = (Vec::new(), Vec::new());
+        for &d in draws {
+            let (a, b) = noise_ratios(d, places, factor);
+            steady.extend(a);
+            loud.extend(b);
+        }
+        (steady, loud)
+    };
+    let (steady, loud) = gather(tuning, 3.0);
+    println!(
+        "noise, tuning draws 1–10, {} curves each way: ordinary ratio max {:.2}, 99.9th percentile {:.2}; \
+         at 3× min {:.2}, 1st percentile {:.2}",
+        steady.len(),
+        quantile(&steady, 1.0),
+        quantile(&steady, 0.999),
+        quantile(&loud, 0.0),
+        quantile(&loud, 0.01)
+    );
+    let (hi, lo) = (quantile(&steady, 1.0), quantile(&loud, 0.0));
+    let line = if lo > hi {
+        (lo * hi).sqrt()
+    } else {
+        let mut candidates: Vec<f64> = steady.iter().chain(&loud).copied().collect();
+        candidates.sort_by(f64::total_cmp);
+        let errors = |t: f64| steady.iter().filter(|r| **r > t).count() + loud.iter().filter(|r| **r <= t).count();
+        candidates.into_iter().min_by_key(|t| errors(*t)).expect("curves")
+    };
+    println!(
+        "noise line chosen on the tuning films: {line:.2} (the plan's default `[quality] max_noise_ratio`: {})",
+        dualscope::plan::QualityPlan::default().max_noise_ratio
+    );
+    for (what, draws) in [
+        ("validation draws 101–110", validation.to_vec()),
+        ("the demo film (draw 0)", vec![0]),
+    ] {
+        for factor in [2.0, 3.0, 5.0, 10.0] {
+            let (steady, loud) = gather(&draws, factor);
+            let flagged = steady.iter().filter(|r| **r > line).count();
+            let caught = loud.iter().filter(|r| **r > line).count();
+            println!(
+                "{what}, noise ×{factor}: {caught} of {} noisy curves judged noisy (min ratio {:.2}); \
+                 {flagged} of {} ordinary curves judged noisy (max ratio {:.2})",
+                loud.len(),
+                quantile(&loud, 0.0),
+                steady.len(),
+                quantile(&steady, 1.0)
+            );
+        }
     }
 }

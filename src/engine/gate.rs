@@ -11,12 +11,15 @@ impl Engine {
     pub(super) fn judge_curve(&self, m: &mut Measurement) {
         let q = &self.plan.quality;
         if q.gate {
-            m.quality = Some(quality::judge(
-                &m.bias_v,
-                &m.current_a,
-                m.sweep_end,
-                q.min_contact_score,
-            ));
+            let lines = quality::Lines {
+                min_contact_score: q.min_contact_score,
+                max_noise_ratio: q.max_noise_ratio,
+            };
+            // Held to the noise of the curves just before it: the log's own,
+            // so a resumed run judges the next curve as an unbroken one would.
+            let reference =
+                quality::noise_reference_a(self.history.iter().map(|h| (h.quality, h.current_a.as_slice())));
+            m.quality = Some(quality::judge(&m.bias_v, &m.current_a, m.sweep_end, lines, reference));
         }
     }
 

@@ -195,6 +195,8 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     finite_within("sim.artefacts.creep_fraction", a.creep_fraction, 0.0..=0.5)?;
     finite_within("sim.artefacts.creep_tau_s", a.creep_tau_s, 0.01..=1e5)?;
     finite_within("sim.artefacts.contact_loss", a.contact_loss, 0.0..=1.0)?;
+    finite_within("sim.artefacts.noisy_share", a.noisy_share, 0.0..=1.0)?;
+    finite_within("sim.artefacts.noisy_factor", a.noisy_factor, 1.0..=1e3)?;
     finite_within("sim.artefacts.tip_change_factor", a.tip_change_factor, 0.0..=10.0)?;
     for v in s.settle_offset_nm {
         finite_within("sim.settle_offset_nm[]", v, -1e5..=1e5)?;
@@ -298,6 +300,15 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     within("host.memory_budget_mb", plan.host.memory_budget_mb, 0..=1 << 30)?;
     finite_within("notify.timeout_s", plan.notify.timeout_s, 0.1..=3_600.0)?;
     finite_within("quality.min_contact_score", plan.quality.min_contact_score, 0.0..=1e6)?;
+    finite_within("quality.max_noise_ratio", plan.quality.max_noise_ratio, 0.0..=1e6)?;
+    if plan.quality.max_noise_ratio > 0.0 && plan.quality.max_noise_ratio <= 1.0 {
+        // At 1 or under, half of all curves would be noisy.
+        return Err(PlanError::new(
+            "quality.max_noise_ratio",
+            plan.quality.max_noise_ratio,
+            "0 (never judge a curve noisy) or over 1",
+        ));
+    }
     within("quality.pause_after", plan.quality.pause_after, 0..=10_000)?;
     within("quality.reference_every", plan.quality.reference_every, 0..=100_000)?;
     let d = &plan.drift;

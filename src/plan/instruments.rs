@@ -114,6 +114,11 @@ pub struct ArtefactPlan {
     pub creep_tau_s: f64,
     /// The share of sweeps on which the tip has no contact: only noise.
     pub contact_loss: f64,
+    /// The share of sweeps whose noise is `noisy_factor` times the film's:
+    /// an unstable contact or electrical pickup, the curve still there
+    /// under it.
+    pub noisy_share: f64,
+    pub noisy_factor: f64,
     /// After this many sweeps of the instrument's life the tip changes
     /// (0 = never) and every later current is scaled by `tip_change_factor`.
     pub tip_change_after: u32,
@@ -129,6 +134,8 @@ impl Default for ArtefactPlan {
             creep_fraction: 0.0,
             creep_tau_s: 20.0,
             contact_loss: 0.0,
+            noisy_share: 0.0,
+            noisy_factor: 5.0,
             tip_change_after: 0,
             tip_change_factor: 0.4,
         }
@@ -142,6 +149,7 @@ impl ArtefactPlan {
             || self.drift_wobble_nm_per_min != 0.0
             || self.creep_fraction > 0.0
             || self.contact_loss > 0.0
+            || self.noisy_share > 0.0
             || self.tip_change_after > 0
     }
 }

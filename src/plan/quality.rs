@@ -20,6 +20,14 @@ pub struct QualityPlan {
     /// 101–110 it failed 1 of 3000 curves in contact and passed none of 3000
     /// without; on the demo film the lowest curve in contact scores 13.
     pub min_contact_score: f64,
+    /// A curve whose noise (`record::quality::noise_a`) is over this many
+    /// times the median of the session's recent curves' is noisy (0 = never
+    /// judged so). Chosen on the tuning films (draws 1–10, 2997 curves each
+    /// way: ordinary curves at most 1.52, curves with 3× the noise at least
+    /// 2.13) by `examples/quality_gate.rs`; on draws 101–110 it judged none
+    /// of 2997 ordinary curves noisy (max 1.32) and every curve with 3× the
+    /// noise noisy (min 2.20), 85 % of those with 2×.
+    pub max_noise_ratio: f64,
     /// Measure a failed curve's place once more.
     pub remeasure: bool,
     /// This many failed curves in a row end the run, resumable, with a
@@ -40,6 +48,7 @@ impl Default for QualityPlan {
         Self {
             gate: true,
             min_contact_score: 2.6,
+            max_noise_ratio: 1.8,
             remeasure: true,
             pause_after: 3,
             reference_every: 0,

@@ -1,6 +1,7 @@
 //! The artefacts of a long session on a real C-AFM (`[sim.artefacts]`):
 //! the sample drifts under the tip, the piezo creeps on after a long move,
-//! some sweeps find no contact, and the tip changes after a while. All of it
+//! some sweeps find no contact, some are noisy, and the tip changes after a
+//! while. All of it
 //! runs on the instrument's own clock (the real microscope's time, so a
 //! session at `time_scale = 0` drifts as far as one at real speed), and all
 //! of it is seeded.
@@ -88,6 +89,18 @@ impl Artefacts {
         share > 0.0 && seed::rng(self.master_seed, "contact-loss", &[key.0, key.1, visit]).random::<f64>() < share
     }
 
+    /// What the noise of the sweep keyed by place and visit is scaled by:
+    /// `noisy_factor` on a `noisy_share` of the sweeps, drawn apart from
+    /// contact loss (a lost contact can be noisy too), else 1.
+    pub fn noise_factor(&self, key: (u64, u64), visit: u64) -> f64 {
+        let share = self.plan.noisy_share;
+        if share > 0.0 && seed::rng(self.master_seed, "noisy-sweep", &[key.0, key.1, visit]).random::<f64>() < share {
+            self.plan.noisy_factor
+        } else {
+            1.0
+        }
+    }
+
     /// What every current is scaled by on the instrument's `sweep`-th sweep
     /// (1-based): 1 until the tip changes, `tip_change_factor` after.
     pub fn current_factor(&self, sweep: u64) -> f64 {
@@ -100,45 +113,100 @@ impl Artefacts {
     }
 }
 
-/// The contact score (`record::quality::contact_score`) of the curves at
-/// `places` seeded random places of film `draw` of the simulator's family:
-/// (as measured, with the tip out of contact). What the quality gate's line
-/// is chosen on (`examples/quality_gate.rs`) and checked against.
-pub fn contact_scores(draw: u32, places: usize) -> (Vec<f64>, Vec<f64>) {
-    use super::{SimConfig, SimInstrument};
-    use crate::instrument::{Instrument, SweepRequest};
+/// A simulated instrument on film `draw` of the simulator's family with
+/// `artefacts` on, engaged, and the plan it was made from.
+fn family_instrument(draw: u32, artefacts: ArtefactPlan) -> (super::SimInstrument, crate::plan::SessionPlan) {
+    use crate::instrument::Instrument;
+    let mut plan = crate::plan::SessionPlan::default();
+    plan.sim.time_scale = 0.0;
+    plan.film.draw = draw;
+    plan.sim.artefacts = artefacts;
+    let mut sim = super::SimInstrument::new(super::SimConfig::from_plan(&plan)).expect("the simulator needs no files");
+    sim.engage().expect("the simulator engages");
+    (sim, plan)
+}
+
+/// The curves at `places` seeded random places of film `draw`, each taken
+/// by every instrument of `instruments` (the same film with other
+/// artefacts), handed to `keep` as (instrument's index, curve).
+fn at_random_places(
+    draw: u32,
+    places: usize,
+    instruments: &mut [&mut super::SimInstrument],
+    plan: &crate::plan::SessionPlan,
+    mut keep: impl FnMut(usize, &crate::record::Sweep),
+) {
+    use crate::instrument::Instrument;
     use rand::SeedableRng;
-    let instrument = |contact_loss: f64| {
-        let mut plan = crate::plan::SessionPlan::default();
-        plan.sim.time_scale = 0.0;
-        plan.film.draw = draw;
-        plan.sim.artefacts = ArtefactPlan {
-            contact_loss,
-            ..ArtefactPlan::default()
-        };
-        let mut sim = SimInstrument::new(SimConfig::from_plan(&plan)).expect("the simulator needs no files");
-        sim.engage().expect("the simulator engages");
-        (sim, plan)
-    };
-    let ((mut touching, plan), (mut lifted, _)) = (instrument(0.0), instrument(1.0));
-    let request: SweepRequest = plan.sweep;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(draw as u64);
-    let (mut on, mut off) = (Vec::new(), Vec::new());
     for _ in 0..places {
         let (x, y) = (
             rng.random_range(0.0..plan.survey.width_nm),
             rng.random_range(0.0..plan.survey.height_nm),
         );
-        for (sim, out) in [(&mut touching, &mut on), (&mut lifted, &mut off)] {
-            let swept = sim.move_to(x, y).and_then(|_| sim.sweep(&request));
-            if let Ok(sweep) = swept
-                && let Some(s) = crate::record::quality::contact_score(&sweep.bias_v, &sweep.current_a)
-            {
-                out.push(s);
+        for (k, sim) in instruments.iter_mut().enumerate() {
+            if let Ok(sweep) = sim.move_to(x, y).and_then(|_| sim.sweep(&plan.sweep)) {
+                keep(k, &sweep);
             }
         }
     }
+}
+
+/// The contact score (`record::quality::contact_score`) of the curves at
+/// `places` seeded random places of film `draw` of the simulator's family:
+/// (as measured, with the tip out of contact). What the quality gate's line
+/// is chosen on (`examples/quality_gate.rs`) and checked against.
+pub fn contact_scores(draw: u32, places: usize) -> (Vec<f64>, Vec<f64>) {
+    let (mut touching, plan) = family_instrument(draw, ArtefactPlan::default());
+    let (mut lifted, _) = family_instrument(
+        draw,
+        ArtefactPlan {
+            contact_loss: 1.0,
+            ..ArtefactPlan::default()
+        },
+    );
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    at_random_places(draw, places, &mut [&mut touching, &mut lifted], &plan, |k, sweep| {
+        if let Some(s) = crate::record::quality::contact_score(&sweep.bias_v, &sweep.current_a) {
+            [&mut on, &mut off][k].push(s);
+        }
+    });
     (on, off)
+}
+
+/// The noise ratio the gate holds a curve to (its noise,
+/// `record::quality::noise_a`, over the median noise of the session's
+/// recent curves) for the curves at `places` seeded random places of film
+/// `draw`: (as measured, with `noisy_factor` times the film's noise). The
+/// reference is what a session would have: the median over the first
+/// [`NOISE_REFERENCE_CURVES`](crate::record::quality::NOISE_REFERENCE_CURVES)
+/// clean curves. Curves cut at the compliance limit are left out, as the
+/// gate judges them so before their noise. What the gate's noise line is
+/// chosen on (`examples/quality_gate.rs`) and checked against.
+pub fn noise_ratios(draw: u32, places: usize, noisy_factor: f64) -> (Vec<f64>, Vec<f64>) {
+    use crate::record::{SweepEnd, quality};
+    let (mut clean, plan) = family_instrument(draw, ArtefactPlan::default());
+    let (mut noisy, _) = family_instrument(
+        draw,
+        ArtefactPlan {
+            noisy_share: 1.0,
+            noisy_factor,
+            ..ArtefactPlan::default()
+        },
+    );
+    let (mut steady, mut loud) = (Vec::new(), Vec::new());
+    at_random_places(draw, places, &mut [&mut clean, &mut noisy], &plan, |k, sweep| {
+        if sweep.end == SweepEnd::Complete
+            && let Some(n) = quality::noise_a(&sweep.current_a)
+        {
+            [&mut steady, &mut loud][k].push(n);
+        }
+    });
+    let mut first: Vec<f64> = steady.iter().take(quality::NOISE_REFERENCE_CURVES).copied().collect();
+    first.sort_by(f64::total_cmp);
+    let reference = first[first.len() / 2];
+    let ratio = |v: Vec<f64>| v.into_iter().map(|n| n / reference).collect();
+    (ratio(steady), ratio(loud))
 }
 
 #[cfg(test)]
@@ -210,6 +278,23 @@ mod tests {
         }
         assert_eq!(passed, 0, "a curve of only noise passed the gate");
         assert!(missed * 200 <= curves, "{missed} of {curves} curves in contact failed");
+    }
+
+    /// The noise line, chosen on draws 1–10, on draws 101–110 and the demo
+    /// film: no ordinary curve is noisy, every curve with 3× the noise is.
+    #[test]
+    fn the_noise_line_holds_on_films_it_was_not_chosen_on() {
+        let line = crate::plan::QualityPlan::default().max_noise_ratio;
+        for draw in [0].into_iter().chain(101..=110) {
+            let (steady, loud) = noise_ratios(draw, 60, 3.0);
+            assert!(steady.len() >= 55 && loud.len() == steady.len(), "draw {draw}");
+            let worst = steady.iter().copied().fold(0.0, f64::max);
+            let quietest = loud.iter().copied().fold(f64::INFINITY, f64::min);
+            assert!(
+                worst < line && quietest > line,
+                "draw {draw}: {worst} {quietest} against {line}"
+            );
+        }
     }
 
     #[test]

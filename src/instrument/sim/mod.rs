@@ -130,11 +130,12 @@ impl SimInstrument {
     /// A full noisy sweep at a point, the same one the instrument would record
     /// on its `visit`-th sweep there.
     pub fn sweep_at(&self, x_nm: f64, y_nm: f64, request: &SweepRequest, visit: u64) -> Sweep {
-        self.sweep_under(x_nm, y_nm, (x_nm, y_nm), request, visit, 1.0)
+        self.sweep_under(x_nm, y_nm, (x_nm, y_nm), request, visit, (1.0, 1.0))
     }
 
     /// The sweep of a tip sent to (x, y) whose film point is `under_nm`
-    /// (drift and creep), its currents scaled by `factor` (0: no contact).
+    /// (drift and creep), its currents scaled by `factor` (0: no contact)
+    /// and its noise by `noise_factor`.
     fn sweep_under(
         &self,
         x_nm: f64,
@@ -142,7 +143,7 @@ impl SimInstrument {
         (under_x, under_y): (f64, f64),
         request: &SweepRequest,
         visit: u64,
-        factor: f64,
+        (factor, noise_factor): (f64, f64),
     ) -> Sweep {
         let key = (x_nm.to_bits(), y_nm.to_bits());
         // Noise is keyed by place and visit, not by a running stream: a session
@@ -154,7 +155,7 @@ impl SimInstrument {
             request,
             self.config.safety.current_max_a,
             (
-                self.film.plan().current_noise_a,
+                self.film.plan().current_noise_a * noise_factor,
                 self.film.plan().physics.slow_noise_share,
             ),
             &mut rng,
@@ -268,7 +269,8 @@ impl Instrument for SimInstrument {
         } else {
             self.artefacts.current_factor(self.sweeps)
         };
-        let sweep = self.sweep_under(self.x_nm, self.y_nm, under, request, this_visit, factor);
+        let noise_factor = self.artefacts.noise_factor(key, this_visit);
+        let sweep = self.sweep_under(self.x_nm, self.y_nm, under, request, this_visit, (factor, noise_factor));
         self.wait(request.dwell_ms * sweep.bias_v.len() as f64);
         if let Some(audit) = &mut self.audit {
             // Written before the curve is handed over, so a test can tell a curve
@@ -277,7 +279,14 @@ impl Instrument for SimInstrument {
             // The film point measured, drift and creep included (the same as
             // where it was sent while no artefact is on).
             let sum: f64 = sweep.current_a.iter().sum();
-            let line = format!("{:.6} {:.6} {} {:e}\n", under.0, under.1, sweep.current_a.len(), sum);
+            let mut line = format!("{:.6} {:.6} {} {:e}", under.0, under.1, sweep.current_a.len(), sum);
+            if self.config.sim.artefacts.any() {
+                // What the artefacts drew for this sweep: the currents' factor
+                // (0: no contact) and the noise's, for a test to hold the
+                // quality gate's verdicts against.
+                line.push_str(&format!(" {factor} {noise_factor}"));
+            }
+            line.push('\n');
             audit.write_all(line.as_bytes())?;
         }
         Ok(sweep)
@@ -392,7 +401,7 @@ mod tests {
         // (and a little more for the engage and settle times).
         assert!((expected.0 - (1000.0 - 600.0)).abs() < 10.0, "{expected:?}");
         // The film's curve there, with the noise of the place it was sent to.
-        let there = plain.sweep_under(1000.0, 1000.0, expected, &request, 0, 1.0);
+        let there = plain.sweep_under(1000.0, 1000.0, expected, &request, 0, (1.0, 1.0));
         assert!(drifted.current_a == there.current_a, "the curve of the drifted point");
         assert!(drifted.current_a != plain.sweep_at(1000.0, 1000.0, &request, 0).current_a);
         // The survey shows the film moved too.
