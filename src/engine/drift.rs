@@ -12,14 +12,36 @@ use crate::store::{Entry, now_ms};
 impl Engine {
     /// After each curve: a re-image when its turn has come.
     pub(super) fn drift_after_curve(&mut self) -> Result<(), Stop> {
-        let p = self.plan.drift.clone();
-        if p.every == 0 {
-            return Ok(());
-        }
+        let every = self.plan.drift.every;
         // Every `every` curves of the session (a resumed run keeps the beat).
-        if !self.history.len().is_multiple_of(p.every as usize) {
+        if every == 0 || !self.history.len().is_multiple_of(every as usize) {
             return Ok(());
         }
+        // After the budget's last curve no move follows: nothing to correct.
+        if self.next_step() >= self.plan.policy.budget {
+            return Ok(());
+        }
+        self.reimage()
+    }
+
+    /// Before the first curve of a resumed run: the sample went on drifting
+    /// while nobody measured (for minutes or a night), so the estimate in
+    /// the log is where moves start from only until this re-image replaces
+    /// it.
+    pub(super) fn drift_on_resume(&mut self) -> Result<(), Stop> {
+        if self.plan.drift.every == 0 || self.history.is_empty() {
+            return Ok(());
+        }
+        if self.drift_nm != [0.0, 0.0] {
+            self.emit(EngineEvent::Drift(self.drift_nm));
+        }
+        self.reimage()
+    }
+
+    /// Images the frame coarsely, lines it up with the survey and, when the
+    /// match is good, takes the offset as the drift.
+    fn reimage(&mut self) -> Result<(), Stop> {
+        let p = self.plan.drift.clone();
         let survey = self.survey.clone().expect("survey taken before curves");
         let f = p.coarse_factor.max(1);
         let (rows, cols) = (survey.rows() / f, survey.cols() / f);

@@ -22,6 +22,7 @@ mod models;
 mod notify;
 mod queue;
 mod regions;
+mod restore;
 mod retrain;
 mod run;
 mod setup;
@@ -75,6 +76,8 @@ pub struct Engine {
     /// The max current a tip check is held against (the reference's, then
     /// the level of the latest changed tip).
     tip_baseline: Option<f64>,
+    /// The step of the check that found the tip changed last.
+    tip_changed_at: Option<u32>,
     /// The sample's drift under the tip as last measured (x, y nm).
     drift_nm: [f64; 2],
     /// The instrument's limits (`LIM?`), checked at setup.
@@ -107,6 +110,8 @@ pub struct Engine {
     rejected: std::collections::BTreeSet<u32>,
     /// Manual points that repeat a step: where, and which step.
     repeats: Vec<((u32, u32), u32)>,
+    /// What a resume queued again from the log, for its events.
+    restored: Vec<String>,
 }
 
 /// The parts of a run that exist once the survey is known.
@@ -147,6 +152,7 @@ impl Engine {
     ) -> Self {
         let (cmd_tx, commands) = mpsc::channel();
         let (events, ev_rx) = unbounded_channel();
+        let memory = log.as_ref().map(restore::Memory::of);
         let (survey, history, dangling, asked, rejected) = match log {
             Some(log) => {
                 let asked = log.decisions.iter().map(|d| (d.row, d.col)).collect();
@@ -155,7 +161,7 @@ impl Engine {
             }
             None => (None, Vec::new(), None, Vec::new(), Default::default()),
         };
-        Self {
+        let mut engine = Self {
             plan,
             instrument,
             writer,
@@ -171,6 +177,7 @@ impl Engine {
             curves_since_tip_check: 0,
             checking_tip: false,
             tip_baseline: None,
+            tip_changed_at: None,
             drift_nm: [0.0, 0.0],
             limits,
             asked,
@@ -191,7 +198,12 @@ impl Engine {
             pause_told: false,
             rejected,
             repeats: Vec::new(),
+            restored: Vec::new(),
+        };
+        if let Some(memory) = memory {
+            engine.restored = engine.restore(memory);
         }
+        engine
     }
 
     pub fn session_dir(&self) -> &std::path::Path {

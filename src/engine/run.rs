@@ -106,6 +106,9 @@ impl Engine {
                 EventKind::Resume,
                 format!("continuing at step {} on {}", self.next_step(), idn.idn()),
             )?;
+            for queued in std::mem::take(&mut self.restored) {
+                self.log(EventKind::ManualAdded, queued)?;
+            }
         } else {
             self.log(EventKind::Start, format!("new session on {}", idn.idn()))?;
         }
@@ -144,6 +147,9 @@ impl Engine {
         self.emit(EngineEvent::Rejected(self.rejected.iter().copied().collect()));
         self.publish_queue();
         self.time_the_work(&survey);
+        if resumed {
+            self.drift_on_resume()?;
+        }
 
         let budget = self.plan.policy.budget;
         loop {

@@ -169,6 +169,8 @@ impl Engine {
         {
             self.dangling_was_row = dangling.in_table;
             let d = dangling.decision;
+            // A tip check cut short by the crash is still one.
+            self.checking_tip = d.policy.starts_with(super::restore::TIP_CHECK_LABEL);
             let field = self.field.as_ref().expect("field built before steps");
             let k = field.candidates.find(d.row, d.col).unwrap_or(usize::MAX);
             let decision = Choice {
@@ -194,7 +196,7 @@ impl Engine {
         if let Some((row, col)) = self.queue.next_manual() {
             let k = field.candidates.find(row, col).unwrap_or(usize::MAX);
             let label = match self.take_tip_check((row, col)) {
-                Some(step) => format!("manual: tip check at the place of step {step}"),
+                Some(step) => format!("{} {step}", super::restore::TIP_CHECK_LABEL),
                 None => match self.take_repeat((row, col)) {
                     Some(step) => format!("manual: repeat of step {step}"),
                     None => "manual".to_string(),

@@ -3,9 +3,46 @@
 //! `tip_drop` of what it was says the tip has changed (worn, blunted, picked
 //! up dirt), which lowers every later current and would otherwise pass for
 //! the film. Reported once per change (the new level is the next baseline).
+//!
+//! Between checks the curves' neighbours in time say when to look sooner:
+//! the places differ, so one weak curve tells nothing, but when the median
+//! max current of the newest [`RECENT`] good curves falls under `tip_drop`
+//! of the median of the [`BEFORE`] before them, the check is brought
+//! forward (a `tip_suspected` event). A false alarm costs one curve; only
+//! the check at the reference place says the tip changed.
 
 use super::{Engine, Stop};
-use crate::record::EventKind;
+use crate::record::{EventKind, Measurement};
+
+/// The newest good curves whose median is held against the ones before.
+pub(super) const RECENT: usize = 8;
+/// The good curves before them, the median they are held to.
+pub(super) const BEFORE: usize = 32;
+
+/// Whether the newest [`RECENT`] good curves of `history` conduct under
+/// `drop` of the [`BEFORE`] before them (medians of max current), counting
+/// only curves after step `since` (a changed tip's). `None` while there are
+/// too few; else the two medians.
+pub(super) fn conducts_less(history: &[Measurement], since: Option<u32>, drop: f64) -> Option<(f64, f64)> {
+    let good: Vec<f64> = history
+        .iter()
+        .rev()
+        .take_while(|m| since.is_none_or(|s| m.step > s))
+        .filter(|m| !m.failed_gate())
+        .map(|m| m.max_current_a)
+        .take(RECENT + BEFORE)
+        .collect();
+    if good.len() < RECENT + BEFORE {
+        return None;
+    }
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (recent, before) = (median(&good[..RECENT]), median(&good[RECENT..]));
+    (recent < drop * before).then_some((recent, before))
+}
 
 impl Engine {
     /// The reference: the first curve the gate passed (its step, pixel and
@@ -45,8 +82,10 @@ impl Engine {
                 crate::fmt::current(baseline),
             );
             if ratio < q.tip_drop {
-                // The changed tip's level is what later checks compare with.
+                // The changed tip's level is what later checks compare with,
+                // and its curves what later suspicions compare with.
                 self.tip_baseline = Some(max_current_a);
+                self.tip_changed_at = self.history.last().map(|m| m.step);
                 let then = if q.tip_change_pauses {
                     "; the run ends here, resumable, for a person to look at the tip"
                 } else {
@@ -64,8 +103,35 @@ impl Engine {
             }
         }
         self.curves_since_tip_check += 1;
+        // Brought forward: only once the newest window is all after the
+        // last check, so one drop asks once.
+        if self.curves_since_tip_check >= RECENT as u32
+            && self.curves_since_tip_check < q.reference_every
+            && self.tip_checks.is_empty()
+            && self.next_step() < self.plan.policy.budget
+            && let Some((recent, before)) = conducts_less(&self.history, self.tip_changed_at, q.tip_drop)
+            && let Some((reference, at, _)) = self.tip_reference()
+        {
+            self.log(
+                EventKind::TipSuspected,
+                format!(
+                    "the newest {RECENT} good curves conduct {} (median max |I|) against {} for the {BEFORE} before \
+                     them ({:.2}×): the tip is checked now at the place of step {reference}",
+                    crate::fmt::current(recent),
+                    crate::fmt::current(before),
+                    recent / before
+                ),
+            )?;
+            self.queue.add_manual(at);
+            self.tip_checks.push((at, reference));
+            self.curves_since_tip_check = 0;
+            self.rank_afresh();
+            return Ok(());
+        }
+        // A check queued after the budget's last curve would never be taken.
         if self.curves_since_tip_check >= q.reference_every
             && self.tip_checks.is_empty()
+            && self.next_step() < self.plan.policy.budget
             && let Some((reference, at, _)) = self.tip_reference()
         {
             self.queue.add_manual(at);
@@ -74,5 +140,54 @@ impl Engine {
             self.rank_afresh();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Quality, Source, Sweep, SweepEnd};
+
+    fn curve(step: u32, max_a: f64, quality: Quality) -> Measurement {
+        let sweep = Sweep {
+            bias_v: vec![0.0, 1.0, 0.0],
+            current_a: vec![0.0, max_a, 0.0],
+            end: SweepEnd::Complete,
+        };
+        Measurement {
+            quality: Some(quality),
+            ..Measurement::of_sweep(step, 0, (1, 1), (1.0, 1.0), Source::Policy, sweep, 1e-12)
+        }
+    }
+
+    /// Places differ: one weak curve, or a few, raise nothing; a run of
+    /// weak ones does; failed curves are not counted, and a changed tip's
+    /// curves are held only to each other.
+    #[test]
+    fn a_run_of_weak_curves_after_strong_ones_raises_the_suspicion() {
+        let mut h: Vec<Measurement> = (0..40)
+            .map(|k| curve(k, if k % 5 == 0 { 10e-12 } else { 100e-12 }, Quality::Ok))
+            .collect();
+        assert_eq!(conducts_less(&h, None, 0.6), None);
+        for k in 40..44 {
+            h.push(curve(k, 30e-12, Quality::Ok));
+        }
+        assert_eq!(
+            conducts_less(&h, None, 0.6),
+            None,
+            "half the window weak: the median holds"
+        );
+        // Failed curves (no contact reads ~0) count for nothing.
+        for k in 44..50 {
+            h.push(curve(k, 1e-13, Quality::NoContact));
+        }
+        assert_eq!(conducts_less(&h, None, 0.6), None);
+        for k in 50..54 {
+            h.push(curve(k, 30e-12, Quality::Ok));
+        }
+        let (recent, before) = conducts_less(&h, None, 0.6).expect("eight weak curves in a row");
+        assert!((recent - 30e-12).abs() < 1e-18 && (before - 100e-12).abs() < 1e-18);
+        // After a change found at step 45, too few curves to tell.
+        assert_eq!(conducts_less(&h, Some(45), 0.6), None);
     }
 }

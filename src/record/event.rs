@@ -107,6 +107,9 @@ pub enum EventKind {
     TipCheck,
     /// The reference place conducts much less than it did: the tip changed.
     TipChanged,
+    /// The curves just measured conduct much less than those before them:
+    /// the tip check is brought forward.
+    TipSuspected,
     /// A new drift estimate from a re-image of the frame.
     Drift,
     /// A re-image that could not be used (failed, or did not line up).
@@ -116,7 +119,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    const KNOWN: [EventKind; 43] = [
+    const KNOWN: [EventKind; 44] = [
         Self::Start,
         Self::Resume,
         Self::Survey,
@@ -158,6 +161,7 @@ impl EventKind {
         Self::Suspended,
         Self::TipCheck,
         Self::TipChanged,
+        Self::TipSuspected,
         Self::Drift,
         Self::DriftRefused,
     ];
@@ -206,6 +210,7 @@ impl EventKind {
             Self::Suspended => "suspended",
             Self::TipCheck => "tip_check",
             Self::TipChanged => "tip_changed",
+            Self::TipSuspected => "tip_suspected",
             Self::Drift => "drift",
             Self::DriftRefused => "drift_refused",
             Self::Other(s) => s,

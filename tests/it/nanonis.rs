@@ -264,3 +264,46 @@ fn a_dropped_connection_controller_errors_and_delays_lose_nothing() {
         log.events
     );
 }
+
+/// The same microscope artefacts through the Nanonis path: the emulator
+/// serves the simulator with lost contact and noisy sweeps, and every
+/// curve's verdict is what its instrument drew.
+#[test]
+fn through_the_nanonis_emulator_the_gate_judges_each_curve_as_drawn() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.txt");
+    let plan = fast_plan(
+        dir.path(),
+        "[nanonis]\ntimeout_ms = 500\nsweep_margin_ms = 500\n[quality]\npause_after = 0\n",
+    );
+    let served = dir.path().join("served.toml");
+    std::fs::write(
+        &served,
+        std::fs::read_to_string(&plan).unwrap().replace(
+            "[sim]\ntime_scale = 0.0",
+            &format!(
+                "[sim]\ntime_scale = 0.0\naudit_log = \"{}\"\n\
+                 [sim.artefacts]\ncontact_loss = 0.15\nnoisy_share = 0.15\nnoisy_factor = 5.0\n",
+                audit.display()
+            ),
+        ),
+    )
+    .unwrap();
+    let server = serve(&served, &[]);
+    let runs = dir.path().join("runs");
+    run_ok(bin().args([
+        "run",
+        plan.to_str().unwrap(),
+        "--headless",
+        "--budget",
+        "30",
+        "--instrument",
+        &format!("nanonis:{}", server.address),
+        "--out",
+        runs.to_str().unwrap(),
+    ]));
+    let log = SessionLog::load(&only_session(&runs)).unwrap();
+    assert_eq!(log.measurements.len(), 30);
+    let (lost, noisy) = gate::verdicts_as_drawn(&log, &gate::audit_draws(&audit));
+    assert!(lost >= 1 && noisy >= 1, "{lost} without contact, {noisy} noisy");
+}

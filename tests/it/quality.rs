@@ -233,3 +233,51 @@ fn a_drifting_sample_is_followed() {
     let last = *unfollowed.last().unwrap();
     assert!(last > 2.0, "the drift is there to follow: {last:.2} px at the end");
 }
+
+/// A run the gate suspends right after a failed curve leaves that curve's
+/// re-measure queued: `resume` takes it first (the queue is rebuilt from the
+/// log), and, with drift tracked, images the frame again before its first
+/// move (the sample drifted on while nobody measured).
+#[test]
+fn a_resumed_run_takes_the_queued_remeasure_first_and_looks_at_the_drift_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(
+        dir.path(),
+        "[sim.artefacts]\ncontact_loss = 0.25\n[quality]\npause_after = 1\n[drift]\nevery = 5\n",
+    );
+    run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "40"]));
+    let session = only_session(&dir.path().join("runs"));
+    let before = SessionLog::load(&session).unwrap();
+    assert_eq!(before.meta.status, SessionStatus::Paused);
+    let failed = before.measurements.last().unwrap().clone();
+    assert!(failed.failed_gate(), "the run ended at a failed curve");
+    let n = before.measurements.len();
+    assert!(n >= 2 && n < 40, "{n} curves before the suspension");
+    run_ok(bin().args(["resume", session.to_str().unwrap(), "--headless"]));
+    let after = SessionLog::load(&session).unwrap();
+    let next = &after.measurements[n];
+    assert_eq!((next.row, next.col), (failed.row, failed.col), "the repeat comes first");
+    assert_eq!(next.source, Source::Manual);
+    assert_eq!(
+        after.decisions[n].policy,
+        format!("manual: repeat of step {}", failed.step)
+    );
+    let resumed_at = after
+        .events
+        .iter()
+        .rposition(|e| e.kind == EventKind::Resume)
+        .expect("a resume event");
+    let since: Vec<_> = after.events[resumed_at..].iter().map(|e| e.kind.clone()).collect();
+    assert!(
+        after.events[resumed_at..]
+            .iter()
+            .any(|e| e.kind == EventKind::ManualAdded && e.detail.contains("before the run stopped")),
+        "{since:?}"
+    );
+    assert!(
+        since
+            .iter()
+            .any(|k| matches!(k, EventKind::Drift | EventKind::DriftRefused)),
+        "a re-image at the resume: {since:?}"
+    );
+}

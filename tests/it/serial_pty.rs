@@ -414,3 +414,43 @@ fn resuming_against_a_live_bridge_withdraws_the_tip() {
     assert_eq!(acted.last().map(String::as_str), Some("WITHDRAW"), "{acted:?}");
     assert_eq!(SessionLog::load(&session).unwrap().next_step(), 9);
 }
+
+/// A microscope with artefacts over the wire (lost contact and noisy
+/// sweeps, drawn by the served simulator, not the console): every curve's
+/// verdict is what the instrument drew for it, each failed place is
+/// measured again once, and the live dual VAE's last model learned from
+/// exactly the curves that passed.
+#[test]
+fn over_the_wire_the_gate_judges_each_curve_as_the_instrument_drew_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (served, audit) = served_plan(
+        dir.path(),
+        "[sim.artefacts]\ncontact_loss = 0.15\nnoisy_share = 0.15\nnoisy_factor = 5.0\n",
+    );
+    let server = serve(dir.path(), &served, &[]);
+    let plan = fast_plan(dir.path(), "[quality]\npause_after = 0\n");
+    let text = std::fs::read_to_string(&plan).unwrap().replace(
+        "retrain_every = 0",
+        "retrain_every = 15\nvae_epochs = 5\nvae_hidden = 16\nvae_ensemble = 1",
+    );
+    std::fs::write(&plan, text).unwrap();
+    let runs = dir.path().join("serial");
+    run_ok(bin().args([
+        "run",
+        plan.to_str().unwrap(),
+        "--headless",
+        "--instrument",
+        &format!("serial:{}", server.link.display()),
+        "--out",
+        runs.to_str().unwrap(),
+    ]));
+    let session = only_session(&runs);
+    let log = SessionLog::load(&session).unwrap();
+    assert_eq!(log.measurements.len(), 40);
+    let (lost, noisy) = gate::verdicts_as_drawn(&log, &gate::audit_draws(&audit));
+    assert!(
+        lost >= 2 && noisy >= 2,
+        "the test needs both kinds: {lost} without contact, {noisy} noisy"
+    );
+    gate::failed_curves_measured_again_and_never_learned(&session, &log);
+}

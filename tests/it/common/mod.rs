@@ -1,6 +1,7 @@
 //! Helpers for whole-program tests: run the real binary on small plans.
 #![allow(dead_code)]
 
+pub mod gate;
 pub mod python;
 
 use std::path::{Path, PathBuf};
