@@ -16,6 +16,8 @@ use std::time::Instant;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Estimate {
     pub survey_s: f64,
+    /// The drift tracking's re-images of the frame (`[drift]`).
+    pub reimage_s: f64,
     /// Every curve: the instrument's move, settle and sweep, and the decision.
     pub acquisition_s: f64,
     /// After the last curve: the dual VAE the session waits for.
@@ -54,6 +56,21 @@ fn instrument_times(plan: &SessionPlan) -> (f64, f64, Option<String>) {
             Some("the controller's survey, moves and settling are its own: only the sweeps are counted".into()),
         ),
     }
+}
+
+/// How many times drift tracking images the frame again: every `every`
+/// curves, or every `every_min` minutes of a run that takes `acquisition_s`,
+/// whichever is more often. A coarse image costs the survey's time divided
+/// by `coarse_factor` (the time goes with the rows scanned).
+fn reimages(plan: &SessionPlan, acquisition_s: f64) -> f64 {
+    let d = &plan.drift;
+    let by_count = plan.policy.budget.checked_div(d.every).unwrap_or(0) as f64;
+    let by_time = if d.every_min > 0.0 {
+        (acquisition_s / 60.0 / d.every_min).floor()
+    } else {
+        0.0
+    };
+    by_count.max(by_time)
 }
 
 /// Bytes a finished session holds, by what each row costs on disk: measured
@@ -104,6 +121,7 @@ pub fn estimate(plan: &SessionPlan) -> Estimate {
         forecast.acquisition.as_secs_f64(),
         forecast.final_training.as_secs_f64(),
     );
+    let reimage_s = reimages(plan, acquisition_s) * survey_s / (plan.drift.coarse_factor.max(1) as f64);
     let mut caveats: Vec<String> = caveat.into_iter().collect();
     if plan.analysis.retrain_every > 0 {
         caveats.push(
@@ -114,10 +132,11 @@ pub fn estimate(plan: &SessionPlan) -> Estimate {
     }
     Estimate {
         survey_s,
+        reimage_s,
         acquisition_s,
         final_training_s,
         probes_s,
-        estimated_s: survey_s + probes_s + acquisition_s + final_training_s,
+        estimated_s: survey_s + reimage_s + probes_s + acquisition_s + final_training_s,
         estimated_bytes: disk_bytes(plan, candidates.len(), forecast.trainings),
         instrument_step_s,
         decision,
@@ -200,6 +219,7 @@ pub fn dry_run(plan_path: &Path, plan: &SessionPlan, json: bool) -> color_eyre::
             "estimated_s": e.estimated_s,
             "estimated_bytes": e.estimated_bytes,
             "survey_s": e.survey_s,
+            "reimage_s": e.reimage_s,
             "acquisition_s": e.acquisition_s,
             "final_training_s": e.final_training_s,
             "probes_s": e.probes_s,
@@ -273,9 +293,10 @@ pub fn dry_run(plan_path: &Path, plan: &SessionPlan, json: bool) -> color_eyre::
             megabytes(e.estimated_bytes)
         );
         println!(
-            "estimate    ~{} in all: survey {}, curves {}, final training {}, timings {}",
+            "estimate    ~{} in all: survey {}, re-images {}, curves {}, final training {}, timings {}",
             clock(e.estimated_s),
             clock(e.survey_s),
+            clock(e.reimage_s),
             clock(e.acquisition_s),
             clock(e.final_training_s),
             clock(e.probes_s)

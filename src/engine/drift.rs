@@ -12,9 +12,13 @@ use crate::store::{Entry, now_ms};
 impl Engine {
     /// After each curve: a re-image when its turn has come.
     pub(super) fn drift_after_curve(&mut self) -> Result<(), Stop> {
-        let every = self.plan.drift.every;
-        // Every `every` curves of the session (a resumed run keeps the beat).
-        if every == 0 || !self.history.len().is_multiple_of(every as usize) {
+        let p = &self.plan.drift;
+        // Every `every` curves of the session (a resumed run keeps the beat),
+        // or `every_min` minutes after the last re-image of this run.
+        let by_count = p.every > 0 && self.history.len().is_multiple_of(p.every as usize);
+        let since = self.last_reimage.unwrap_or(self.started).elapsed();
+        let by_time = p.every_min > 0.0 && since.as_secs_f64() >= p.every_min * 60.0;
+        if !(by_count || by_time) {
             return Ok(());
         }
         // After the budget's last curve no move follows: nothing to correct.
@@ -29,7 +33,7 @@ impl Engine {
     /// the log is where moves start from only until this re-image replaces
     /// it.
     pub(super) fn drift_on_resume(&mut self) -> Result<(), Stop> {
-        if self.plan.drift.every == 0 || self.history.is_empty() {
+        if !self.plan.drift.tracked() || self.history.is_empty() {
             return Ok(());
         }
         if self.drift_nm != [0.0, 0.0] {
@@ -41,6 +45,7 @@ impl Engine {
     /// Images the frame coarsely, lines it up with the survey and, when the
     /// match is good, takes the offset as the drift.
     fn reimage(&mut self) -> Result<(), Stop> {
+        self.last_reimage = Some(std::time::Instant::now());
         let p = self.plan.drift.clone();
         let survey = self.survey.clone().expect("survey taken before curves");
         let f = p.coarse_factor.max(1);

@@ -80,6 +80,8 @@ pub struct Engine {
     tip_changed_at: Option<u32>,
     /// The sample's drift under the tip as last measured (x, y nm).
     drift_nm: [f64; 2],
+    /// When this run last imaged the frame again.
+    last_reimage: Option<Instant>,
     /// The instrument's limits (`LIM?`), checked at setup.
     limits: Limits,
     /// Pixels the tip was sent to in the log so far (from `decisions`).
@@ -179,6 +181,7 @@ impl Engine {
             tip_baseline: None,
             tip_changed_at: None,
             drift_nm: [0.0, 0.0],
+            last_reimage: None,
             limits,
             asked,
             commands,

@@ -313,6 +313,7 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     within("quality.reference_every", plan.quality.reference_every, 0..=100_000)?;
     let d = &plan.drift;
     within("drift.every", d.every, 0..=100_000)?;
+    finite_within("drift.every_min", d.every_min, 0.0..=1e6)?;
     within("drift.coarse_factor", d.coarse_factor, 1..=16)?;
     within("drift.max_shift_px", d.max_shift_px, 1..=64)?;
     finite_within("drift.min_score", d.min_score, -1.0..=1.0)?;

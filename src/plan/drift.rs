@@ -12,6 +12,11 @@ use serde::{Deserialize, Serialize};
 pub struct DriftPlan {
     /// Curves between two re-images (0 = never).
     pub every: u32,
+    /// Minutes between two re-images, on the wall clock (0 = never): the
+    /// sample drifts with time, not with curves, so a run whose curves come
+    /// slowly (long dwell, a paused queue) still looks often enough. With
+    /// both set, whichever comes first.
+    pub every_min: f64,
     /// The re-image has the survey's rows and columns divided by this.
     pub coarse_factor: u32,
     /// The largest shift looked for, in re-image pixels each way.
@@ -25,9 +30,17 @@ impl Default for DriftPlan {
     fn default() -> Self {
         Self {
             every: 0,
+            every_min: 0.0,
             coarse_factor: 2,
             max_shift_px: 8,
             min_score: 0.5,
         }
+    }
+}
+
+impl DriftPlan {
+    /// Whether the drift is tracked at all.
+    pub fn tracked(&self) -> bool {
+        self.every > 0 || self.every_min > 0.0
     }
 }

@@ -281,3 +281,20 @@ fn a_resumed_run_takes_the_queued_remeasure_first_and_looks_at_the_drift_again()
         "a re-image at the resume: {since:?}"
     );
 }
+
+/// `[drift] every_min`: the frame is imaged again by the clock, not only by
+/// the curve count (the sample drifts with time).
+#[test]
+fn the_drift_is_looked_at_by_the_clock_too() {
+    let dir = tempfile::tempdir().unwrap();
+    // ~70 ms a curve; a re-image every 0.3 s.
+    let plan = timed_plan(dir.path(), 0.1, "[drift]\nevery_min = 0.005\n");
+    run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "30"]));
+    let log = SessionLog::load(&only_session(&dir.path().join("runs"))).unwrap();
+    let looked = log
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Drift | EventKind::DriftRefused))
+        .count();
+    assert!((2..20).contains(&looked), "{looked} re-images in 30 curves");
+}
