@@ -44,13 +44,10 @@ pub fn gather(dirs: &[PathBuf], adjust: impl FnOnce(&mut AnalysisPlan)) -> Resul
     for (k, log) in logs.iter().enumerate() {
         let Some(survey) = &log.survey else { continue };
         let truth = crate::instrument::ground_truth(&log.plan, survey);
-        samples.extend(super::samples(
-            k,
-            &log.plan,
-            survey,
-            &log.measurements,
-            truth.as_deref(),
-        ));
+        // As the live models did: no rejected curve, none the gate failed.
+        let rejected = crate::record::flag::rejected(&log.flags);
+        let learned = crate::record::learned::learned(&log.measurements, &rejected);
+        samples.extend(super::samples(k, &log.plan, survey, &learned, truth.as_deref()));
     }
     let mut settings = logs.first().map(|l| l.plan.analysis.clone()).unwrap_or_default();
     adjust(&mut settings);

@@ -5,25 +5,10 @@
 
 use super::{Engine, EngineEvent, Stop};
 use crate::record::flag::{REJECTED, RESTORED};
+use crate::record::learned::{learnable, learned};
 use crate::record::{EventKind, Flag, Measurement};
 use crate::store::{Entry, now_ms};
 use std::borrow::Cow;
-use std::collections::BTreeSet;
-
-/// Whether a model may learn from `m`: not rejected, and not failed by the
-/// quality gate.
-fn learnable(m: &Measurement, rejected: &BTreeSet<u32>) -> bool {
-    !rejected.contains(&m.step) && !m.failed_gate()
-}
-
-/// `history` less the `rejected` steps and the curves the quality gate
-/// failed; borrowed while there are none.
-pub(super) fn learned<'a>(history: &'a [Measurement], rejected: &BTreeSet<u32>) -> Cow<'a, [Measurement]> {
-    if history.iter().all(|m| learnable(m, rejected)) {
-        return Cow::Borrowed(history);
-    }
-    Cow::Owned(history.iter().filter(|m| learnable(m, rejected)).cloned().collect())
-}
 
 impl Engine {
     /// The curves the models learn from: every curve but the rejected ones
@@ -107,40 +92,5 @@ impl Engine {
     pub(super) fn take_repeat(&mut self, at: (u32, u32)) -> Option<u32> {
         let i = self.repeats.iter().position(|(p, _)| *p == at)?;
         Some(self.repeats.remove(i).1)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::record::{Quality, Source, Sweep, SweepEnd};
-
-    fn curve(step: u32, quality: Option<Quality>) -> Measurement {
-        let sweep = Sweep {
-            bias_v: vec![0.0, 1.0, 0.0],
-            current_a: vec![0.0, 1e-10, 0.0],
-            end: SweepEnd::Complete,
-        };
-        Measurement {
-            quality,
-            ..Measurement::of_sweep(step, 0, (1, 1), (1.0, 1.0), Source::Seed, sweep, 1e-12)
-        }
-    }
-
-    #[test]
-    fn the_models_learn_from_neither_rejected_nor_failed_curves() {
-        let history = vec![
-            curve(0, Some(Quality::Ok)),
-            curve(1, Some(Quality::NoContact)),
-            curve(2, None),
-            curve(3, Some(Quality::Compliance)),
-        ];
-        let none = BTreeSet::new();
-        let steps = |c: Cow<'_, [Measurement]>| c.iter().map(|m| m.step).collect::<Vec<_>>();
-        assert_eq!(steps(learned(&history, &none)), vec![0, 2]);
-        assert_eq!(steps(learned(&history, &BTreeSet::from([2]))), vec![0]);
-        // Nothing failed, nothing rejected: the log itself, no copy.
-        let clean = vec![curve(0, Some(Quality::Ok)), curve(1, None)];
-        assert!(matches!(learned(&clean, &none), Cow::Borrowed(_)));
     }
 }

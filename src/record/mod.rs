@@ -14,6 +14,7 @@ mod event;
 pub mod flag;
 mod instrument;
 mod latent;
+pub mod learned;
 mod measurement;
 mod motif;
 mod property;

@@ -298,3 +298,39 @@ fn the_drift_is_looked_at_by_the_clock_too() {
         .count();
     assert!((2..20).contains(&looked), "{looked} re-images in 30 curves");
 }
+
+/// `dualscope analyze` learns from what the live models learned from: no
+/// curve the gate failed is in its embeddings, every one that passed is.
+#[test]
+fn analyze_leaves_out_the_curves_the_gate_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(
+        dir.path(),
+        "[sim.artefacts]\ncontact_loss = 0.2\n[quality]\npause_after = 0\n",
+    );
+    run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "30"]));
+    let session = only_session(&dir.path().join("runs"));
+    run_ok(bin().args(["analyze", session.to_str().unwrap(), "--epochs", "5"]));
+    let log = SessionLog::load(&session).unwrap();
+    let failed: Vec<u32> = log
+        .measurements
+        .iter()
+        .filter(|m| m.failed_gate())
+        .map(|m| m.step)
+        .collect();
+    assert!(failed.len() >= 2, "{failed:?}");
+    let df = dualscope::store::reader::table_frame(&session, "embeddings")
+        .unwrap()
+        .unwrap();
+    let steps: std::collections::BTreeSet<u32> = dualscope::store::frame::get_u32(&df, "step")
+        .unwrap()
+        .into_iter()
+        .collect();
+    let passed: std::collections::BTreeSet<u32> = log
+        .measurements
+        .iter()
+        .filter(|m| !m.failed_gate())
+        .map(|m| m.step)
+        .collect();
+    assert_eq!(steps, passed);
+}
