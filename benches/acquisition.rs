@@ -27,7 +27,7 @@ fn sim_sweep(c: &mut Criterion) {
             let x = (k * 37 % 1999) as f64 + 0.5;
             let y = (k * 91 % 1999) as f64 + 0.5;
             sim.move_to(x, y).unwrap();
-            black_box(sim.sweep(&plan.sweep).unwrap())
+            black_box(sim.sweep(&plan.sweep.first()).unwrap())
         })
     });
 }
@@ -50,7 +50,7 @@ fn store_write(c: &mut Criterion) {
     };
     let mut writer = SessionWriter::create(dir.path(), &plan, &idn, limits).unwrap();
     let sim = SimInstrument::new(SimConfig::from_plan(&plan)).unwrap();
-    let sweep = sim.sweep_at(500.0, 500.0, &plan.sweep, 0);
+    let sweep = sim.sweep_at(500.0, 500.0, &plan.sweep.first(), 0);
     let mut step = 0u32;
     c.bench_function("store_measurement_journal_and_parts", |b| {
         b.iter(|| {

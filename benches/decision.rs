@@ -30,7 +30,7 @@ fn prepared(n: usize) -> (DecisionCore, Observation) {
         let k = rng.random_range(0..candidates.len());
         let (row, col) = candidates.site(k);
         let (x, y) = survey.pixel_to_nm(row, col);
-        let sweep = sim.sweep_at(x, y, &plan.sweep, 0);
+        let sweep = sim.sweep_at(x, y, &plan.sweep.first(), 0);
         observations.push(Observation {
             patch: set.patch(k).to_vec(),
             candidate: Some(k),

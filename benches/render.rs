@@ -48,7 +48,7 @@ impl Session {
         self.step += 1;
         let (row, col) = (8 + (step * 37) % 240, 8 + (step * 91) % 240);
         let (x, y) = self.survey.pixel_to_nm(row, col);
-        let s = self.sim.sweep_at(x, y, &self.plan.sweep, 0);
+        let s = self.sim.sweep_at(x, y, &self.plan.sweep.first(), 0);
         let m = Measurement::of_sweep(step, step as i64 * 700, (row, col), (x, y), Source::Policy, s, 2e-11);
         vec![
             EngineEvent::Decided {

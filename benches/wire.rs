@@ -27,8 +27,8 @@ fn plan() -> SessionPlan {
 fn codec(c: &mut Criterion) {
     let plan = plan();
     let sim = SimInstrument::new(SimConfig::from_plan(&plan)).unwrap();
-    let sweep = sim.sweep_at(700.0, 900.0, &plan.sweep, 0);
-    let s = plan.sweep;
+    let sweep = sim.sweep_at(700.0, 900.0, &plan.sweep.first(), 0);
+    let s = plan.sweep.first();
     c.bench_function("wire_codec_per_iv_curve_251_points", |b| {
         b.iter(|| {
             let request = Request::from(&s);
@@ -90,7 +90,7 @@ fn over_pty(c: &mut Criterion) {
         };
         let mut inst = SerialInstrument::open(&path, 115_200, settings).unwrap();
         inst.engage().unwrap();
-        let sweep = plan().sweep;
+        let sweep = plan().sweep.first();
         let mut k = 0u32;
         group.bench_function(format!("move_and_iv_curve_{name}"), |b| {
             b.iter(|| {
@@ -110,7 +110,7 @@ fn nanonis_codec(c: &mut Criterion) {
     use dualscope::instrument::nanonis::command::Spectrum;
     let plan = plan();
     let sim = SimInstrument::new(SimConfig::from_plan(&plan)).unwrap();
-    let sweep = sim.sweep_at(700.0, 900.0, &plan.sweep, 0);
+    let sweep = sim.sweep_at(700.0, 900.0, &plan.sweep.first(), 0);
     let n = 126;
     let mut data: Vec<f32> = sweep.bias_v[..n].iter().map(|v| *v as f32).collect();
     data.extend(sweep.current_a[..n].iter().map(|v| *v as f32));
@@ -150,7 +150,7 @@ fn nanonis_loopback(c: &mut Criterion) {
     });
     let mut inst = NanonisInstrument::open(&address.to_string(), NanonisSettings::from_plan(&host_plan)).unwrap();
     inst.engage().unwrap();
-    let sweep = host_plan.sweep;
+    let sweep = host_plan.sweep.first();
     let mut k = 0u32;
     let mut group = c.benchmark_group("nanonis_loopback");
     group.sample_size(20);

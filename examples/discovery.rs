@@ -41,8 +41,8 @@ fn arg(name: &str, default: u32) -> u32 {
 }
 
 fn true_curves(plan: &SessionPlan, film: &Film, sites: &[(u32, u32)]) -> Vec<Vec<f64>> {
-    let biases = plan.sweep.biases_v();
-    let turn = plan.sweep.turn_index();
+    let biases = plan.sweep.first().biases_v();
+    let turn = plan.sweep.first().turn_index();
     sites
         .iter()
         .map(|&(r, c)| {

@@ -119,6 +119,7 @@ mod tests {
             bias_v: vec![0.0, 1.0, 0.0],
             current_a: vec![0.0, 1e-10, 0.0],
             hysteresis_area: 0.0,
+            protocol_areas: vec![0.0],
             onset_v: None,
             max_current_a: 1e-10,
             truth: None,

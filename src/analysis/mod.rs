@@ -148,6 +148,7 @@ mod tests {
                     max_current_a: current_a.iter().fold(0.0, |m: f64, i| m.max(i.abs())),
                     current_a,
                     hysteresis_area: if pit { 1e-10 } else { 0.0 },
+                    protocol_areas: vec![if pit { 1e-10 } else { 0.0 }],
                     onset_v: Some(if pit { 0.2 } else { 1.0 }),
                     truth: Some(if pit {
                         Motif::TripleJunction

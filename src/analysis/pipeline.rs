@@ -46,7 +46,8 @@ pub fn gather(dirs: &[PathBuf], adjust: impl FnOnce(&mut AnalysisPlan)) -> Resul
         let truth = crate::instrument::ground_truth(&log.plan, survey);
         // As the live models did: no rejected curve, none the gate failed.
         let rejected = crate::record::flag::rejected(&log.flags);
-        let learned = crate::record::learned::learned(&log.measurements, &rejected);
+        let protocols = log.plan.sweep.protocols().len();
+        let learned = crate::record::learned::learned_from(&log.measurements, &rejected, protocols);
         samples.extend(super::samples(k, &log.plan, survey, &learned, truth.as_deref()));
     }
     let mut settings = logs.first().map(|l| l.plan.analysis.clone()).unwrap_or_default();

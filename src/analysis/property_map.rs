@@ -173,7 +173,7 @@ pub fn time_property_map(plan: &SessionPlan, survey: &Survey) -> Option<f64> {
     if grid.len() < 24 {
         return None;
     }
-    let w = &plan.sweep;
+    let w = plan.sweep.first();
     let half = (w.points as usize / 2).max(2);
     let bias_v: Vec<f64> = (0..half)
         .map(|k| w.v_start + (w.v_max - w.v_start) * k as f64 / (half - 1) as f64)
@@ -200,6 +200,8 @@ pub fn time_property_map(plan: &SessionPlan, survey: &Survey) -> Option<f64> {
                 hysteresis_area: 0.0,
                 onset_v: None,
                 quality: None,
+                protocol: None,
+                location: None,
             }
         })
         .collect();

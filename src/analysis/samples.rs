@@ -24,6 +24,9 @@ pub struct Sample {
     pub bias_v: Vec<f64>,
     pub current_a: Vec<f64>,
     pub hysteresis_area: f64,
+    /// The loop area of each protocol's curve (`[[sweep.protocol]]`), in
+    /// the plan's order; one entry, `hysteresis_area`, with one protocol.
+    pub protocol_areas: Vec<f64>,
     pub onset_v: Option<f64>,
     pub max_current_a: f64,
     /// Ground truth, where the caller knows it (a simulated film, a replay
@@ -93,10 +96,31 @@ pub fn samples(
                 bias_v: m.bias_v.clone(),
                 current_a: m.current_a.clone(),
                 hysteresis_area: m.hysteresis_area,
+                protocol_areas: protocol_areas(&plan.sweep.protocols(), m),
                 onset_v: m.onset_v,
                 max_current_a: m.max_current_a,
                 truth: truth.and_then(|t| t.motif_at(m.row, m.col, m.x_nm, m.y_nm)),
             }
+        })
+        .collect()
+}
+
+/// The loop area of each protocol's part of a location's curve: with
+/// several protocols the models see a location's curves end to end
+/// (`record::learned::combined`), each as long as its protocol's points; a
+/// curve that is not a whole set counts as one protocol.
+pub fn protocol_areas(protocols: &[crate::instrument::SweepRequest], m: &Measurement) -> Vec<f64> {
+    let lengths: Vec<usize> = protocols.iter().map(|p| p.points as usize).collect();
+    if protocols.len() < 2 || lengths.iter().sum::<usize>() != m.current_a.len() {
+        return vec![m.hysteresis_area];
+    }
+    let mut from = 0;
+    lengths
+        .iter()
+        .map(|n| {
+            let part = from..from + n;
+            from += n;
+            crate::scalar::hysteresis_area(&m.bias_v[part.clone()], &m.current_a[part])
         })
         .collect()
 }

@@ -34,6 +34,9 @@ pub struct ClusterSummary {
     pub cluster: usize,
     pub size: usize,
     pub hysteresis_area: Stat,
+    /// The loop area of each protocol's curves (`[[sweep.protocol]]`), in
+    /// the plan's order; one entry with one protocol.
+    pub protocol_areas: Vec<Stat>,
     pub onset_v: Stat,
     pub max_current_a: Stat,
     /// Bias of the mean curve's samples (from the cluster's longest curve).
@@ -180,6 +183,9 @@ pub fn summarise(samples: &[Sample], labels: &[usize]) -> Vec<ClusterSummary> {
                 cluster: c,
                 size: members.len(),
                 hysteresis_area: Stat::of(members.iter().map(|s| s.hysteresis_area)),
+                protocol_areas: (0..members.iter().map(|s| s.protocol_areas.len()).max().unwrap_or(0))
+                    .map(|p| Stat::of(members.iter().filter_map(|s| s.protocol_areas.get(p).copied())))
+                    .collect(),
                 onset_v: Stat::of(members.iter().filter_map(|s| s.onset_v)),
                 max_current_a: Stat::of(members.iter().map(|s| s.max_current_a)),
                 bias_v: longest,
@@ -257,6 +263,37 @@ pub fn table(summaries: &[ClusterSummary]) -> String {
     t
 }
 
+/// With several sweeps a location: each cluster's loop area under each
+/// protocol (mean ± sd, V·pA), and the third finding where the truth is
+/// known; empty with one protocol.
+pub fn protocol_table(summaries: &[ClusterSummary], plan: &crate::plan::SessionPlan) -> String {
+    let protocols = plan.sweep.protocols();
+    if protocols.len() < 2 {
+        return String::new();
+    }
+    let mut t = String::from("\nLoop area per protocol (V·pA):\n\n| cluster |");
+    for p in &protocols {
+        t.push_str(&format!(" {}→{}→{} V |", p.v_start, p.v_max, p.v_end));
+    }
+    t.push_str(&format!("\n| ---: |{}\n", " ---: |".repeat(protocols.len())));
+    for s in summaries {
+        t.push_str(&format!("| {} |", s.cluster));
+        for a in &s.protocol_areas {
+            t.push_str(&format!(" {:.1} ± {:.1} |", a.mean * 1e12, a.sd * 1e12));
+        }
+        t.push('\n');
+    }
+    let tops: Vec<f64> = protocols.iter().map(|p| p.top_v()).collect();
+    if let Some(f) = super::findings::junctions_loop_under_every_bias(summaries, &tops) {
+        t.push_str(&format!(
+            "\nJunction-led cluster {} loops under every bias range, the interior-led cluster not under the lowest: {}.\n",
+            f.cluster,
+            if f.holds { "holds" } else { "does not hold" }
+        ));
+    }
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +343,7 @@ mod tests {
                     bias_v: vec![0.0, 1.0, 0.0],
                     current_a: vec![0.0, 1e-10, 0.0],
                     hysteresis_area: 1e-12,
+                    protocol_areas: vec![1e-12],
                     onset_v: Some(0.5),
                     max_current_a: 1e-10,
                     truth: None,

@@ -107,6 +107,9 @@ pub fn analyze(dirs: &[PathBuf], args: &TrainArgs) -> color_eyre::Result<i32> {
     let a = train(&g)?;
     println!("{}\n", Clustered::of(&a).headline());
     print!("{}", crate::analysis::summary::table(&a.summaries));
+    if let Some(log) = g.logs.first() {
+        print!("{}", crate::analysis::summary::protocol_table(&a.summaries, &log.plan));
+    }
     for saved in pipeline::save(&g, &a) {
         match saved.result {
             Ok(path) => eprintln!("wrote {} {} rows to {}", saved.rows, saved.table, path.display()),
@@ -220,6 +223,10 @@ pub fn report(dir: &Path, out: &Path, retrain: bool, args: &TrainArgs) -> color_
     if let Some(c) = &shown.clusters {
         println!("{}\n", c.headline());
         print!("{}", crate::analysis::summary::table(&c.summaries));
+        print!(
+            "{}",
+            crate::analysis::summary::protocol_table(&c.summaries, &g.logs[0].plan)
+        );
     }
     println!(
         "\nwrote report.md and {} figures (SVG + PNG) to {}",

@@ -38,7 +38,8 @@ pub struct Estimate {
 /// and sweep (the simulator's time model; a controller's own moves and
 /// survey are not known here, only the sweep the plan asks for).
 fn instrument_times(plan: &SessionPlan) -> (f64, f64, Option<String>) {
-    let sweep_ms = plan.sweep.dwell_ms * plan.sweep.points as f64;
+    // A location's whole set of sweeps (one with a single protocol).
+    let sweep_ms = plan.sweep.set_duration_ms();
     match plan.instrument_spec() {
         Ok(InstrumentSpec::Sim) => {
             let s = &plan.sim;
@@ -79,8 +80,8 @@ fn reimages(plan: &SessionPlan, acquisition_s: f64) -> f64 {
 /// `measurements`, ~100 B per `decisions` row, 7.8 B per survey pixel and
 /// 43 B per `property_map` row.
 fn disk_bytes(plan: &SessionPlan, candidates: usize, trainings: usize) -> u64 {
-    let curves = plan.policy.budget as f64;
-    let values = 2.0 * plan.sweep.points as f64;
+    let curves = plan.curves_budget() as f64;
+    let values = 2.0 * plan.sweep.set_points() as f64 / plan.sweep.protocols().len() as f64;
     let journal = curves * (values * 10.5 + 400.0);
     let measurements = curves * (values * 4.0 + 100.0);
     let decisions = curves * 100.0;

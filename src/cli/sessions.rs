@@ -35,7 +35,7 @@ pub fn list(root: &Path) -> color_eyre::Result<i32> {
                     "{:<28} {:<12} {:>11} {:<9} {:>6} {:>7} {:>7}  {}",
                     name,
                     status,
-                    format!("{}/{}", log.next_step(), log.plan.policy.budget),
+                    format!("{}/{}", log.next_step(), log.plan.curves_budget()),
                     log.plan.policy.name.label(),
                     log.meta.seed,
                     log.events.len(),

@@ -39,6 +39,12 @@ pub enum SimCommand {
         /// 0 is the plan's film as written).
         #[arg(long)]
         draw: Option<u32>,
+        /// Several sweeps per location, by their maximum bias in V
+        /// ("1.0,1.5,2.0"): each the plan's sweep up to that bias, stored
+        /// as `[[protocol]]` tables and a `protocol` column (default: the
+        /// plan's `[[sweep.protocol]]`, or its one sweep).
+        #[arg(long, value_delimiter = ',')]
+        protocols: Option<Vec<f64>>,
     },
     /// Serve the simulator (or a replay dataset) over dualscope-wire/1 on a
     /// pseudo-terminal or a real port, as if it were the microscope.
@@ -130,6 +136,7 @@ pub fn main(command: SimCommand) -> color_eyre::Result<i32> {
             cols,
             stride,
             draw,
+            protocols,
         } => {
             let mut plan = match plan {
                 Some(p) => SessionPlan::load(&p)?,
@@ -147,16 +154,26 @@ pub fn main(command: SimCommand) -> color_eyre::Result<i32> {
             if let Some(d) = draw {
                 plan.film.draw = d;
             }
+            if let Some(tops) = protocols {
+                plan.sweep.protocol = tops
+                    .into_iter()
+                    .map(|v_max| crate::plan::ProtocolPlan {
+                        v_max: Some(v_max),
+                        ..Default::default()
+                    })
+                    .collect();
+            }
             plan.validate()?;
             if stride == 0 {
                 return Err(eyre!("--stride must be at least 1"));
             }
             let n = export(&plan, stride, &out).wrap_err_with(|| format!("cannot write {}", out.display()))?;
             println!(
-                "wrote {}: {}×{} px survey, {n} curves, labels (seed {})",
+                "wrote {}: {}×{} px survey, {n} curves ({} a location), labels (seed {})",
                 out.display(),
                 plan.survey.rows,
                 plan.survey.cols,
+                plan.sweep.protocols().len(),
                 plan.seed
             );
             Ok(0)
@@ -169,7 +186,9 @@ pub fn export(plan: &SessionPlan, stride: u32, out: &std::path::Path) -> color_e
     let sim = SimInstrument::new(SimConfig::from_plan(plan))?;
     let (rows, cols) = (plan.survey.rows, plan.survey.cols);
     let image = sim.film().render(rows, cols);
+    let protocols = plan.sweep.protocols();
     let mut spectra = BTreeMap::new();
+    let mut more = BTreeMap::new();
     let mut labels = BTreeMap::new();
     for row in 0..rows {
         for col in 0..cols {
@@ -180,19 +199,24 @@ pub fn export(plan: &SessionPlan, stride: u32, out: &std::path::Path) -> color_e
             if row % stride == 0 && col % stride == 0 {
                 let (x, y) =
                     crate::record::pixel_to_nm(row, col, rows, cols, plan.survey.width_nm, plan.survey.height_nm);
-                // Visit 0: the very curve a live simulator gives on its first sweep there.
-                let s = sim.sweep_at(x, y, &plan.sweep, 0);
-                spectra.insert(
-                    (row, col),
-                    GridCurve {
+                // Protocol k on visit k: the very curves a live simulator gives
+                // on a location's first set of sweeps there.
+                for (k, request) in protocols.iter().enumerate() {
+                    let s = sim.sweep_at(x, y, request, k as u64);
+                    let curve = GridCurve {
                         bias_v: s.bias_v,
                         current_a: s.current_a,
-                    },
-                );
+                    };
+                    if k == 0 {
+                        spectra.insert((row, col), curve);
+                    } else {
+                        more.insert((row, col, k as u32), curve);
+                    }
+                }
             }
         }
     }
-    let n = spectra.len();
+    let n = spectra.len() + more.len();
     let data = GridDataset {
         width_nm: plan.survey.width_nm,
         height_nm: plan.survey.height_nm,
@@ -203,19 +227,29 @@ pub fn export(plan: &SessionPlan, stride: u32, out: &std::path::Path) -> color_e
                 plan.seed
             ),
         }),
-        sweep: Some(GridSweep {
-            v_start: plan.sweep.v_start,
-            v_max: plan.sweep.v_max,
-            v_end: plan.sweep.v_end,
-            points: plan.sweep.points,
-        }),
+        sweep: Some(grid_sweep(&protocols[0])),
+        protocols: if protocols.len() > 1 {
+            protocols.iter().map(grid_sweep).collect()
+        } else {
+            Vec::new()
+        },
         topography_nm: image.heights_nm,
         spectra,
+        more,
         labels: Some(labels),
         unusable: Vec::new(),
     };
     data.write(out)?;
     Ok(n)
+}
+
+fn grid_sweep(w: &crate::instrument::SweepRequest) -> GridSweep {
+    GridSweep {
+        v_start: w.v_start,
+        v_max: w.v_max,
+        v_end: w.v_end,
+        points: w.points,
+    }
 }
 
 fn faults_of(args: &ServeArgs) -> color_eyre::Result<Faults> {

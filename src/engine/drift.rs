@@ -12,17 +12,23 @@ use crate::store::{Entry, now_ms};
 impl Engine {
     /// After each curve: a re-image when its turn has come.
     pub(super) fn drift_after_curve(&mut self) -> Result<(), Stop> {
+        // Between locations: the curves of one location's set are taken at
+        // one place, under one estimate.
+        if self.open_set().is_some() {
+            return Ok(());
+        }
         let p = &self.plan.drift;
-        // Every `every` curves of the session (a resumed run keeps the beat),
-        // or `every_min` minutes after the last re-image of this run.
-        let by_count = p.every > 0 && self.history.len().is_multiple_of(p.every as usize);
+        // Every `every` locations of the session (a resumed run keeps the
+        // beat; with one protocol, every `every` curves), or `every_min`
+        // minutes after the last re-image of this run.
+        let by_count = p.every > 0 && self.next_location().is_multiple_of(p.every);
         let since = self.last_reimage.unwrap_or(self.started).elapsed();
         let by_time = p.every_min > 0.0 && since.as_secs_f64() >= p.every_min * 60.0;
         if !(by_count || by_time) {
             return Ok(());
         }
         // After the budget's last curve no move follows: nothing to correct.
-        if self.next_step() >= self.plan.policy.budget {
+        if self.budget_spent() {
             return Ok(());
         }
         self.reimage()

@@ -5,7 +5,7 @@
 
 use super::{Engine, EngineEvent, Stop};
 use crate::record::flag::{REJECTED, RESTORED};
-use crate::record::learned::{learnable, learned};
+use crate::record::learned::{learnable, learned_from};
 use crate::record::{EventKind, Flag, Measurement};
 use crate::store::{Entry, now_ms};
 use std::borrow::Cow;
@@ -15,12 +15,15 @@ impl Engine {
     /// and those the gate failed (the log itself, not a copy, while there
     /// are none).
     pub(super) fn learned(&self) -> Cow<'_, [Measurement]> {
-        learned(&self.history, &self.rejected)
+        learned_from(&self.history, &self.rejected, self.protocols.len())
     }
 
     /// How many curves the models learn from (a flag read from the log may
     /// name a step the log has no curve for: it takes none away).
     pub(super) fn learned_count(&self) -> usize {
+        if self.protocols.len() > 1 {
+            return self.learned().len();
+        }
         self.history.iter().filter(|m| learnable(m, &self.rejected)).count()
     }
 

@@ -11,8 +11,12 @@ impl Engine {
     pub(super) fn judge_curve(&self, m: &mut Measurement) {
         let q = &self.plan.quality;
         if q.gate {
+            // With several sweeps a location, contact is judged on the one
+            // that reaches highest: a low-bias sweep that stays under the
+            // onset carries no current because of the film, not the tip.
+            let judges_contact = self.protocols.len() < 2 || m.protocol == Some(self.widest_protocol());
             let lines = quality::Lines {
-                min_contact_score: q.min_contact_score,
+                min_contact_score: if judges_contact { q.min_contact_score } else { 0.0 },
                 max_noise_ratio: q.max_noise_ratio,
             };
             // Held to the noise of the curves just before it: the log's own,
@@ -40,6 +44,8 @@ impl Engine {
         let again = q.remeasure && self.gate_remeasured.insert(at);
         let then = if again {
             "; its place is measured again next"
+        } else if q.remeasure && self.repeats.iter().any(|(p, _)| *p == at) {
+            "; its place is queued to be measured again"
         } else if q.remeasure {
             "; its place was measured again already"
         } else {

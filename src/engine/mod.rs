@@ -25,6 +25,7 @@ mod regions;
 mod restore;
 mod retrain;
 mod run;
+mod sets;
 mod setup;
 mod step;
 mod stop;
@@ -84,8 +85,13 @@ pub struct Engine {
     last_reimage: Option<Instant>,
     /// The instrument's limits (`LIM?`), checked at setup.
     limits: Limits,
-    /// Pixels the tip was sent to in the log so far (from `decisions`).
+    /// Pixels the tip was sent to in the log so far (from `decisions`),
+    /// one per location.
     asked: Vec<(u32, u32)>,
+    /// The sweeps every location gets, in order (`[[sweep.protocol]]`).
+    protocols: Vec<crate::instrument::SweepRequest>,
+    /// A location whose set was cut short this run (a curve given up).
+    set_given_up: Option<u32>,
     commands: Receiver<Command>,
     events: UnboundedSender<EngineEvent>,
     /// The caller's ends of the two channels, until [`Engine::spawn`] hands them over.
@@ -163,6 +169,7 @@ impl Engine {
             }
             None => (None, Vec::new(), None, Vec::new(), Default::default()),
         };
+        let protocols = plan.sweep.protocols();
         let mut engine = Self {
             plan,
             instrument,
@@ -184,6 +191,8 @@ impl Engine {
             last_reimage: None,
             limits,
             asked,
+            protocols,
+            set_given_up: None,
             commands,
             events,
             outer: Some((cmd_tx, ev_rx)),

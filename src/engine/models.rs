@@ -78,7 +78,7 @@ impl Engine {
     pub(super) fn start_training(&mut self) {
         let survey = self.survey.clone().expect("survey taken");
         // The fields apart: the retrainer changes while the log is lent.
-        let learned = crate::record::learned::learned(&self.history, &self.rejected);
+        let learned = crate::record::learned::learned_from(&self.history, &self.rejected, self.protocols.len());
         self.retrainer.start(&self.plan, &survey, &learned);
     }
 

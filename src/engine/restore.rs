@@ -90,7 +90,11 @@ impl Engine {
             if !m.failed_gate() || !self.gate_remeasured.insert(at) || !remeasure {
                 continue;
             }
-            let later = self.history[k + 1..].iter().any(|n| (n.row, n.col) == at);
+            // Measured again: a later location there (the rest of its own
+            // set does not count).
+            let later = self.history[k + 1..]
+                .iter()
+                .any(|n| (n.row, n.col) == at && n.location_no() != m.location_no());
             if !later && in_flight != Some(at) {
                 queued.push((at, m.step));
             }

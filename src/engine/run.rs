@@ -21,7 +21,7 @@ impl Engine {
             Ok(result) => result,
             Err(panic) => Err(Stop::Panic(panic_message(&panic))),
         };
-        let budget = self.plan.policy.budget;
+        let budget = self.plan.curves_budget();
         let (status, detail) = match result {
             Ok(status) => (status, None),
             Err(stop) => {
@@ -127,6 +127,7 @@ impl Engine {
             )?;
         }
         self.drain_link_events()?;
+        self.check_protocols_served()?;
         let survey = match self.survey.clone() {
             Some(s) => {
                 self.emit(EngineEvent::Survey {
@@ -151,9 +152,9 @@ impl Engine {
             self.drift_on_resume()?;
         }
 
-        let budget = self.plan.policy.budget;
         loop {
-            if self.next_step() >= budget {
+            // The budget counts locations; the last one's set is finished.
+            if self.budget_spent() {
                 return self.finish("budget spent");
             }
             // Checkpoint: between two curves.

@@ -7,6 +7,7 @@
 //! `row`, `col` the survey pixel holding them. The requested pixel stays in
 //! `decisions`.
 
+use super::sets::OpenSet;
 use super::{Command, EngineEvent, RunState, StepReport, Stop};
 use crate::engine::Engine;
 use crate::instrument::{InstrumentError, SweepRequest, check};
@@ -34,6 +35,11 @@ impl Engine {
     pub(super) fn step(&mut self) -> Result<bool, Stop> {
         let t0 = Instant::now();
         let step = self.next_step();
+        // The next curve of a location whose set of protocols is not in yet:
+        // no new decision, the same place.
+        if let Some(open) = self.open_set() {
+            return self.step_in_set(step, open, t0);
+        }
         let Some(chosen) = self.choose(step)? else {
             return Ok(false);
         };
@@ -47,8 +53,6 @@ impl Engine {
         let field = self.field.as_ref().expect("field built before steps");
         let candidate = field.candidates.find(row, col);
         let n_candidates = field.candidates.len() as u32;
-        let survey = self.survey.clone().expect("survey taken");
-        let (x_asked, y_asked) = survey.pixel_to_nm(row, col);
         let decided = Decision {
             step,
             t_ms: now_ms(),
@@ -65,7 +69,7 @@ impl Engine {
             score_ms: decision.score_ms,
         };
         // Journaled before the tip moves, so a crash resumes at this point;
-        // the `decisions` row goes with the curve, one per step.
+        // the `decisions` row goes with the curve, one per location.
         if !journaled {
             self.writer.append(Entry::Intent {
                 decision: decided.clone(),
@@ -79,10 +83,60 @@ impl Engine {
             source: decision.source,
         });
         self.publish_queue();
+        let curve = Curve {
+            step,
+            at: (row, col),
+            candidate,
+            source: decision.source,
+            label: policy_label,
+            location: self.next_location(),
+            protocol: 0,
+            decided: Some((decided, journaled)),
+        };
+        self.take_curve(curve, t0)
+    }
 
-        let Some(taken) = self.measure_at(x_asked, y_asked, row, col)? else {
+    /// The next protocol's curve at the open location.
+    fn step_in_set(&mut self, step: u32, open: OpenSet, t0: Instant) -> Result<bool, Stop> {
+        let field = self.field.as_ref().expect("field built before steps");
+        let candidate = field.candidates.find(open.at.0, open.at.1);
+        let curve = Curve {
+            step,
+            at: open.at,
+            candidate,
+            source: open.source,
+            label: format!("protocol {} of {}", open.protocol + 1, self.protocol_count()),
+            location: open.location,
+            protocol: open.protocol,
+            decided: None,
+        };
+        self.take_curve(curve, t0)
+    }
+
+    /// Moves, sweeps and records one curve of a location; the models learn
+    /// from the location once its set is complete.
+    fn take_curve(&mut self, curve: Curve, t0: Instant) -> Result<bool, Stop> {
+        let Curve {
+            step,
+            at: (row, col),
+            candidate,
+            source,
+            label: policy_label,
+            location,
+            protocol,
+            decided,
+        } = curve;
+        let survey = self.survey.clone().expect("survey taken");
+        let (x_asked, y_asked) = survey.pixel_to_nm(row, col);
+        let request = self.protocols[protocol as usize];
+        let Some(taken) = self.measure_at(x_asked, y_asked, row, col, &request)? else {
             if let (Some(k), Some(field)) = (candidate, self.field.as_mut()) {
                 field.taken[k] = true;
+            }
+            if protocol > 0 {
+                // The rest of the set is given up with this curve: the next
+                // step goes to a new location.
+                self.set_given_up = Some(location);
             }
             self.skipped_in_a_row += 1;
             // A tip check given up on checks nothing; the next one comes in turn.
@@ -108,20 +162,27 @@ impl Engine {
                 ),
             )?;
         }
-        let mut measured = Measurement::of_sweep(
-            step,
-            now_ms(),
-            (m_row, m_col),
-            (x_nm, y_nm),
-            decision.source,
-            sweep,
-            self.plan.analysis.onset_current_a,
-        );
+        let mut measured = Measurement {
+            protocol: Some(protocol),
+            location: Some(location),
+            ..Measurement::of_sweep(
+                step,
+                now_ms(),
+                (m_row, m_col),
+                (x_nm, y_nm),
+                source,
+                sweep,
+                self.plan.analysis.onset_current_a,
+            )
+        };
         self.judge_curve(&mut measured);
         let mut entries = Vec::with_capacity(2);
-        // A session from before intents were journaled has the decision's row already.
-        if !(journaled && self.dangling_was_row) {
-            entries.push(Entry::Decision(decided));
+        if let Some((decided, journaled)) = decided {
+            // A session from before intents were journaled has the decision's row already.
+            if !(journaled && self.dangling_was_row) {
+                entries.push(Entry::Decision(decided));
+            }
+            self.asked.push((row, col));
         }
         entries.push(Entry::Measurement(measured.clone()));
         self.writer.append_all(entries)?;
@@ -130,11 +191,7 @@ impl Engine {
         for k in [candidate, field.candidates.find(m_row, m_col)].into_iter().flatten() {
             field.taken[k] = true;
         }
-        // The policy learns from the curves that passed the gate.
         let failed = measured.failed_gate();
-        if !failed {
-            field.policy.observe(candidate, &measured);
-        }
         self.drain_link_events()?;
 
         let took = t0.elapsed();
@@ -144,7 +201,7 @@ impl Engine {
         self.pace.step_taken(step as usize, took, by_policy, beside_training);
         let report = StepReport::of(
             &measured,
-            self.plan.policy.budget,
+            self.plan.curves_budget(),
             policy_label,
             took,
             self.started.elapsed(),
@@ -153,6 +210,14 @@ impl Engine {
         let shared = Arc::new(measured.clone());
         let (verdict, max_current_a) = (measured.quality, measured.max_current_a);
         self.history.push(measured);
+        // The policy learns from a location once its whole set is in and
+        // passed the gate (with one protocol: the curve, if it passed).
+        if protocol + 1 == self.protocol_count()
+            && let Some(learned) = self.learnable_set(location)
+        {
+            let field = self.field.as_mut().expect("field built before steps");
+            field.policy.observe(candidate, &learned);
+        }
         self.emit(EngineEvent::Measured(shared));
         self.emit(EngineEvent::Step(report));
         self.gate_passed_or_failed(step, (m_row, m_col), verdict)?;
@@ -270,8 +335,15 @@ impl Engine {
 
     /// Moves and sweeps, retrying a failed sweep; `None` if the point is given up.
     /// Whatever the instrument returns is checked before it is believed.
-    fn measure_at(&mut self, x_nm: f64, y_nm: f64, row: u32, col: u32) -> Result<Option<Taken>, Stop> {
-        let request: SweepRequest = self.plan.sweep;
+    fn measure_at(
+        &mut self,
+        x_nm: f64,
+        y_nm: f64,
+        row: u32,
+        col: u32,
+        request: &SweepRequest,
+    ) -> Result<Option<Taken>, Stop> {
+        let request = *request;
         let served = self.instrument.sweep_served(&request);
         let limits = self.limits;
         let compliance = check::compliance_a(self.plan.safety.current_max_a, &limits);
@@ -329,6 +401,20 @@ impl Engine {
             self.requeue.push_back(cmd);
         }
     }
+}
+
+/// One curve to take: where, which protocol of which location, and the
+/// decision that chose the location (its first curve only).
+struct Curve {
+    step: u32,
+    at: (u32, u32),
+    candidate: Option<usize>,
+    source: crate::record::Source,
+    label: String,
+    location: u32,
+    protocol: u32,
+    /// The location's decision and whether its intent is journaled already.
+    decided: Option<(Decision, bool)>,
 }
 
 /// Where the next curve goes, and why.

@@ -15,6 +15,9 @@ pub(super) enum Stop {
     NothingMeasured(String),
     #[error("{0} locations in a row gave no usable curve; the instrument needs a look (the session is resumable)")]
     NoUsableCurves(u32),
+    /// The instrument cannot take a sweep of the plan's set.
+    #[error("{0}")]
+    SweepNotServed(String),
     /// A bug: the run loop panicked. The instrument is made safe all the same.
     #[error("internal error (the run loop panicked: {0}); the session is resumable")]
     Panic(String),

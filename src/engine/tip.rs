@@ -108,7 +108,7 @@ impl Engine {
         if self.curves_since_tip_check >= RECENT as u32
             && self.curves_since_tip_check < q.reference_every
             && self.tip_checks.is_empty()
-            && self.next_step() < self.plan.policy.budget
+            && !self.budget_spent()
             && let Some((recent, before)) = conducts_less(&self.history, self.tip_changed_at, q.tip_drop)
             && let Some((reference, at, _)) = self.tip_reference()
         {
@@ -131,7 +131,7 @@ impl Engine {
         // A check queued after the budget's last curve would never be taken.
         if self.curves_since_tip_check >= q.reference_every
             && self.tip_checks.is_empty()
-            && self.next_step() < self.plan.policy.budget
+            && !self.budget_spent()
             && let Some((reference, at, _)) = self.tip_reference()
         {
             self.queue.add_manual(at);

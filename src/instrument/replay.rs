@@ -4,7 +4,7 @@
 
 use super::{Instrument, InstrumentError, SweepRequest};
 use crate::record::{EventKind, Identity, Limits, LinkEvent, Survey, Sweep, SweepEnd, nm_to_pixel, pixel_to_nm};
-use crate::store::grid::GridDataset;
+use crate::store::grid::{GridDataset, GridSweep};
 use std::path::Path;
 
 pub struct ReplayInstrument {
@@ -62,6 +62,55 @@ impl ReplayInstrument {
 
     pub fn dataset(&self) -> &GridDataset {
         &self.data
+    }
+}
+
+/// Whether a stored protocol is the sweep asked for (its dwell aside: a
+/// replay has no time).
+fn holds(stored: &GridSweep, asked: &SweepRequest) -> bool {
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
+    stored.points == asked.points
+        && close(stored.v_start, asked.v_start)
+        && close(stored.v_max, asked.v_max)
+        && close(stored.v_end, asked.v_end)
+}
+
+impl ReplayInstrument {
+    /// A dataset of several sweeps a location serves the one asked for, and
+    /// refuses a sweep it does not hold (`BADARG` on the wire).
+    fn protocol_sweep(&self, at: (u32, u32), request: &SweepRequest) -> Result<Sweep, InstrumentError> {
+        let Some(p) = self.data.protocols.iter().position(|s| holds(s, request)) else {
+            let held: Vec<String> = self
+                .data
+                .protocols
+                .iter()
+                .map(|s| format!("{}→{}→{} V in {}", s.v_start, s.v_max, s.v_end, s.points))
+                .collect();
+            return Err(InstrumentError::BadArgument(format!(
+                "the dataset holds no sweep {}→{}→{} V in {} points (it holds {})",
+                request.v_start,
+                request.v_max,
+                request.v_end,
+                request.points,
+                held.join(", ")
+            )));
+        };
+        let curve = if p == 0 {
+            self.data.spectra.get(&at)
+        } else {
+            self.data.more.get(&(at.0, at.1, p as u32))
+        };
+        let Some(curve) = curve else {
+            return Err(InstrumentError::BadArgument(format!(
+                "the dataset holds no curve of protocol {p} at pixel ({}, {})",
+                at.0, at.1
+            )));
+        };
+        Ok(Sweep {
+            bias_v: curve.bias_v.clone(),
+            current_a: curve.current_a.clone(),
+            end: stored_end(curve.current_a.len(), request.points),
+        })
     }
 }
 
@@ -139,6 +188,9 @@ impl Instrument for ReplayInstrument {
         let Some(at) = self.at else {
             return Err(InstrumentError::BadArgument("no position: move first".into()));
         };
+        if !self.data.protocols.is_empty() {
+            return self.protocol_sweep(at, request);
+        }
         if let Some(stored) = self.data.sweep
             && !self.warned_sweep
             && (stored.points != request.points || stored.v_max != request.v_max)
@@ -172,6 +224,9 @@ impl Instrument for ReplayInstrument {
     /// The dataset's own sweep: its curves are replayed as stored, whatever
     /// was asked; without a `[sweep]` table, the widest of its curves.
     fn sweep_served(&self, asked: &SweepRequest) -> SweepRequest {
+        if self.data.protocols.iter().any(|s| holds(s, asked)) {
+            return *asked;
+        }
         match self.data.sweep {
             Some(s) => SweepRequest {
                 v_start: s.v_start,

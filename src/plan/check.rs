@@ -229,23 +229,20 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     finite_within("safety.bias_max_v", safety.bias_max_v, 0.01..=20.0)?;
     finite_within("safety.current_max_a", safety.current_max_a, 1e-13..=1e-3)?;
 
-    let w = &plan.sweep;
-    let bias = -safety.bias_max_v..=safety.bias_max_v;
-    let why = format!("must stay within ±safety.bias_max_v = ±{} V", safety.bias_max_v);
-    for (key, value) in [
-        ("sweep.v_start", w.v_start),
-        ("sweep.v_max", w.v_max),
-        ("sweep.v_end", w.v_end),
-    ] {
-        if !value.is_finite() || !bias.contains(&value) {
-            return Err(PlanError::new(key, value, why.clone()));
-        }
+    // Every sweep a location gets, each against the safety limits, before
+    // anything moves: the table's own, and each protocol as it resolves.
+    let sweeps = std::iter::once(("sweep".to_string(), plan.sweep.base())).chain(
+        plan.sweep
+            .protocols()
+            .into_iter()
+            .enumerate()
+            .filter(|_| !plan.sweep.protocol.is_empty())
+            .map(|(k, w)| (format!("sweep.protocol[{k}]"), w)),
+    );
+    for (table, w) in sweeps {
+        check_sweep(&table, &w, safety.bias_max_v)?;
     }
-    if w.v_max == w.v_start {
-        return Err(PlanError::new("sweep.v_max", w.v_max, "must differ from sweep.v_start"));
-    }
-    within("sweep.points", w.points, 11..=10_001)?;
-    finite_within("sweep.dwell_ms", w.dwell_ms, 0.01..=10_000.0)?;
+    within("sweep.protocol (entries)", plan.sweep.protocol.len(), 0..=16)?;
 
     let p = &plan.policy;
     within("policy.patch_px", p.patch_px, 4..=64)?;
@@ -393,5 +390,26 @@ pub(super) fn validate_analysis(a: &AnalysisPlan) -> Result<(), PlanError> {
     within("analysis.vae_ensemble", a.vae_ensemble, 1..=64)?;
     within("analysis.clusters", a.clusters, 0..=64)?;
     within("analysis.clusters_max", a.clusters_max, 2..=64)?;
+    Ok(())
+}
+
+/// One sweep against the bias limit and the sample counts it may have.
+fn check_sweep(table: &str, w: &super::SweepRequest, bias_max_v: f64) -> Result<(), PlanError> {
+    let bias = -bias_max_v..=bias_max_v;
+    let why = format!("must stay within ±safety.bias_max_v = ±{bias_max_v} V");
+    for (key, value) in [("v_start", w.v_start), ("v_max", w.v_max), ("v_end", w.v_end)] {
+        if !value.is_finite() || !bias.contains(&value) {
+            return Err(PlanError::new(format!("{table}.{key}"), value, why.clone()));
+        }
+    }
+    if w.v_max == w.v_start {
+        return Err(PlanError::new(
+            format!("{table}.v_max"),
+            w.v_max,
+            format!("must differ from {table}.v_start"),
+        ));
+    }
+    within(&format!("{table}.points"), w.points, 11..=10_001)?;
+    finite_within(&format!("{table}.dwell_ms"), w.dwell_ms, 0.01..=10_000.0)?;
     Ok(())
 }

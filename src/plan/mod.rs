@@ -9,6 +9,7 @@ mod drift;
 mod instruments;
 pub mod memory;
 pub mod physics;
+mod protocol;
 mod quality;
 mod sections;
 
@@ -16,6 +17,7 @@ pub use check::{PlanError, exclusion as check_exclusion};
 pub use drift::DriftPlan;
 pub use instruments::*;
 pub use physics::PhysicsPlan;
+pub use protocol::ProtocolPlan;
 pub use quality::QualityPlan;
 pub use sections::*;
 
@@ -141,6 +143,12 @@ impl Default for SessionPlan {
 }
 
 impl SessionPlan {
+    /// Curves the session takes in all: the budget's locations times the
+    /// sweeps each gets.
+    pub fn curves_budget(&self) -> u32 {
+        self.policy.budget.saturating_mul(self.sweep.protocols().len() as u32)
+    }
+
     /// Reads and validates a plan file.
     pub fn load(path: &Path) -> Result<Self, PlanError> {
         let text = std::fs::read_to_string(path)
@@ -266,6 +274,34 @@ mod tests {
     fn sweep_beyond_safety_limit_is_refused() {
         let err = SessionPlan::from_toml("[sweep]\nv_max = 3.0\n[safety]\nbias_max_v = 2.0\n").unwrap_err();
         assert!(err.to_string().contains("sweep.v_max"), "{err}");
+    }
+
+    /// Every protocol is held to the limits before the session starts, each
+    /// named by its place in the list; a protocol takes what it leaves out
+    /// from `[sweep]`.
+    #[test]
+    fn every_protocol_is_checked_and_fills_in_from_the_sweep() {
+        let toml = |third: &str| {
+            format!(
+                "[sweep]\npoints = 101\n[[sweep.protocol]]\nv_max = 1.0\n[[sweep.protocol]]\nv_max = -1.5\n\
+                 [[sweep.protocol]]\n{third}\n"
+            )
+        };
+        let plan = SessionPlan::from_toml(&toml("v_max = 2.0\ndwell_ms = 8.0")).unwrap();
+        let p = plan.sweep.protocols();
+        assert_eq!(p.len(), 3);
+        assert_eq!((p[0].v_max, p[0].points, p[0].dwell_ms), (1.0, 101, 2.0));
+        assert_eq!((p[1].v_max, p[2].v_max, p[2].dwell_ms), (-1.5, 2.0, 8.0));
+        assert_eq!(plan.curves_budget(), 3 * plan.policy.budget);
+        assert_eq!(plan.sweep.set_points(), 303);
+        let err = SessionPlan::from_toml(&toml("v_max = 2.5")).unwrap_err();
+        assert!(err.to_string().contains("sweep.protocol[2].v_max"), "{err}");
+        let err = SessionPlan::from_toml(&toml("v_start = 0.0\nv_max = 0.0")).unwrap_err();
+        assert!(err.to_string().contains("sweep.protocol[2].v_max"), "{err}");
+        // Without protocols: the one sweep, as before.
+        let one = SessionPlan::default();
+        assert_eq!(one.sweep.protocols(), vec![one.sweep.base()]);
+        assert_eq!(one.curves_budget(), one.policy.budget);
     }
 
     #[test]

@@ -43,6 +43,13 @@ pub struct PhysicsPlan {
     /// Share of the current noise's variance that is slow (1/f-like, an AR(1)
     /// drift along the sweep) rather than white.
     pub slow_noise_share: f64,
+    /// The bias a sweep must reach for mobile ions to take part away from
+    /// junctions (the loop opens over ~0.1 V about it); in a junction pit
+    /// at half of it, so junctions loop under every bias range.
+    pub ion_threshold_v: f64,
+    /// How loops widen with slower sweeps: the loop grows as the dwell per
+    /// sample to this power (ions have longer to move).
+    pub loop_rate_exponent: f64,
 }
 
 impl Default for PhysicsPlan {
@@ -66,6 +73,8 @@ impl Default for PhysicsPlan {
             trap_width_v: 0.3,
             reverse_ratio: 1.0,
             slow_noise_share: 0.0,
+            ion_threshold_v: 1.2,
+            loop_rate_exponent: 0.25,
         }
     }
 }
@@ -117,7 +126,14 @@ pub fn drawn(plan: &FilmPlan) -> FilmPlan {
         trap_width_v: u(0.2, 0.45),
         reverse_ratio: u(0.2, 1.0),
         slow_noise_share: u(0.0, 0.5),
+        ..PhysicsPlan::default()
     };
+    // The ion physics from a stream of its own, so every earlier setting
+    // of a draw is what it was before these two existed.
+    let mut ions = crate::seed::rng(plan.draw as u64, "film-family-ions", &[]);
+    let mut v = |lo: f64, hi: f64| lo + (hi - lo) * ions.random::<f64>();
+    f.physics.ion_threshold_v = v(1.0, 1.4);
+    f.physics.loop_rate_exponent = v(0.1, 0.4);
     f
 }
 

@@ -23,10 +23,11 @@ impl Default for SurveyPlan {
     }
 }
 
-/// The triangle bias sweep v_start → v_max → v_end.
+/// One triangle bias sweep v_start → v_max → v_end: what the host asks
+/// the instrument for (`IV`), and one protocol of a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SweepPlan {
+pub struct SweepRequest {
     pub v_start: f64,
     pub v_max: f64,
     pub v_end: f64,
@@ -36,7 +37,7 @@ pub struct SweepPlan {
     pub dwell_ms: f64,
 }
 
-impl Default for SweepPlan {
+impl Default for SweepRequest {
     fn default() -> Self {
         Self {
             v_start: 0.0,
@@ -48,7 +49,7 @@ impl Default for SweepPlan {
     }
 }
 
-impl SweepPlan {
+impl SweepRequest {
     /// Duration of one sweep at real speed.
     pub fn duration_ms(&self) -> f64 {
         self.points as f64 * self.dwell_ms
@@ -57,6 +58,11 @@ impl SweepPlan {
     /// Index of the sample at `v_max`, where the up branch turns into the down one.
     pub fn turn_index(&self) -> usize {
         self.points as usize / 2
+    }
+
+    /// The largest |bias| of the sweep.
+    pub fn top_v(&self) -> f64 {
+        self.v_start.abs().max(self.v_max.abs()).max(self.v_end.abs())
     }
 
     /// The bias of every sample: up from `v_start` to `v_max`, then down to `v_end`.
@@ -73,6 +79,76 @@ impl SweepPlan {
                 }
             })
             .collect()
+    }
+}
+
+/// `[sweep]`: the triangle sweep measured at every location, or, with
+/// `[[sweep.protocol]]` entries, the set of sweeps measured there in order
+/// (each entry's missing keys are this table's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SweepPlan {
+    pub v_start: f64,
+    pub v_max: f64,
+    pub v_end: f64,
+    /// Samples in the whole sweep (both branches).
+    pub points: u32,
+    /// Dwell per sample.
+    pub dwell_ms: f64,
+    /// The sweeps of every location, in order; none: the one above.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub protocol: Vec<super::protocol::ProtocolPlan>,
+}
+
+impl Default for SweepPlan {
+    fn default() -> Self {
+        let one = SweepRequest::default();
+        Self {
+            v_start: one.v_start,
+            v_max: one.v_max,
+            v_end: one.v_end,
+            points: one.points,
+            dwell_ms: one.dwell_ms,
+            protocol: Vec::new(),
+        }
+    }
+}
+
+impl SweepPlan {
+    /// The table's own sweep (what protocols default to).
+    pub fn base(&self) -> SweepRequest {
+        SweepRequest {
+            v_start: self.v_start,
+            v_max: self.v_max,
+            v_end: self.v_end,
+            points: self.points,
+            dwell_ms: self.dwell_ms,
+        }
+    }
+
+    /// The sweeps measured at every location, in order (at least one).
+    pub fn protocols(&self) -> Vec<SweepRequest> {
+        if self.protocol.is_empty() {
+            return vec![self.base()];
+        }
+        let base = self.base();
+        self.protocol.iter().map(|p| p.over(&base)).collect()
+    }
+
+    /// The first sweep of every location: the one sweep of a plan without
+    /// protocols.
+    pub fn first(&self) -> SweepRequest {
+        self.protocols()[0]
+    }
+
+    /// Samples in a location's whole set of curves.
+    pub fn set_points(&self) -> usize {
+        self.protocols().iter().map(|p| p.points as usize).sum()
+    }
+
+    /// A location's whole set at real speed.
+    pub fn set_duration_ms(&self) -> f64 {
+        self.protocols().iter().map(SweepRequest::duration_ms).sum()
     }
 }
 

@@ -1,6 +1,8 @@
 //! Which curves a model may learn from: every curve but those the
-//! operator rejected (`flags`) and those the quality gate failed. The live
-//! models and `dualscope analyze` read the log through this one door.
+//! operator rejected (`flags`) and those the quality gate failed; with
+//! several protocols, one curve per location whose whole set is in and
+//! learnable. The live models and `dualscope analyze` read the log through
+//! this one door.
 
 use super::Measurement;
 use std::borrow::Cow;
@@ -19,6 +21,51 @@ pub fn learned<'a>(history: &'a [Measurement], rejected: &BTreeSet<u32>) -> Cow<
         return Cow::Borrowed(history);
     }
     Cow::Owned(history.iter().filter(|m| learnable(m, rejected)).cloned().collect())
+}
+
+/// The learnable curves of a log whose locations get `protocols` sweeps
+/// each: [`learned`] with one; with more, one [`combined`] curve per
+/// location whose set is complete and wholly learnable.
+pub fn learned_from<'a>(
+    history: &'a [Measurement],
+    rejected: &BTreeSet<u32>,
+    protocols: usize,
+) -> Cow<'a, [Measurement]> {
+    if protocols <= 1 {
+        return learned(history, rejected);
+    }
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < history.len() {
+        let location = history[k].location_no();
+        let end = k + history[k..].iter().take_while(|m| m.location_no() == location).count();
+        let set: Vec<&Measurement> = history[k..end].iter().collect();
+        if set.len() == protocols && set.iter().all(|m| learnable(m, rejected)) {
+            out.push(combined(&set));
+        }
+        k = end;
+    }
+    Cow::Owned(out)
+}
+
+/// A location's set of curves as the one curve the models see: the
+/// protocols' curves end to end (bias and current), in the plan's order, so
+/// the novelty and the spectral view take in how the response changes with
+/// the bias range. Its scalars: the loop areas summed, the largest current,
+/// the first protocol's onset; its place, step and source are the first
+/// curve's.
+pub fn combined(set: &[&Measurement]) -> Measurement {
+    let first = set[0];
+    Measurement {
+        bias_v: set.iter().flat_map(|m| m.bias_v.iter().copied()).collect(),
+        current_a: set.iter().flat_map(|m| m.current_a.iter().copied()).collect(),
+        sweep_end: super::SweepEnd::Complete,
+        hysteresis_area: set.iter().map(|m| m.hysteresis_area).sum(),
+        max_current_a: set.iter().map(|m| m.max_current_a).fold(0.0, f64::max),
+        protocol: None,
+        location: Some(first.location_no()),
+        ..first.clone()
+    }
 }
 
 #[cfg(test)]
@@ -53,5 +100,46 @@ mod tests {
         // Nothing failed, nothing rejected: the log itself, no copy.
         let clean = vec![curve(0, Some(Quality::Ok)), curve(1, None)];
         assert!(matches!(learned(&clean, &none), Cow::Borrowed(_)));
+    }
+
+    /// Sets of three: a location with a failed or rejected curve, or an
+    /// unfinished set, is left out; the others are one curve each, their
+    /// curves end to end.
+    #[test]
+    fn with_protocols_each_whole_learnable_set_is_one_curve() {
+        let at = |step: u32, location: u32, protocol: u32, q: Quality| Measurement {
+            location: Some(location),
+            protocol: Some(protocol),
+            ..curve(step, Some(q))
+        };
+        let history: Vec<Measurement> = [
+            (0, 0, 0, Quality::Ok),
+            (1, 0, 1, Quality::Ok),
+            (2, 0, 2, Quality::Ok),
+            (3, 1, 0, Quality::Ok),
+            (4, 1, 1, Quality::Noisy),
+            (5, 1, 2, Quality::Ok),
+            (6, 2, 0, Quality::Ok),
+            (7, 2, 1, Quality::Ok),
+            (8, 2, 2, Quality::Ok),
+            (9, 3, 0, Quality::Ok),
+        ]
+        .into_iter()
+        .map(|(s, l, p, q)| at(s, l, p, q))
+        .collect();
+        let none = BTreeSet::new();
+        let sets = learned_from(&history, &none, 3);
+        assert_eq!(sets.iter().map(|m| m.step).collect::<Vec<_>>(), vec![0, 6]);
+        assert_eq!(sets[0].current_a.len(), 9);
+        assert_eq!(sets[0].location, Some(0));
+        assert_eq!(
+            learned_from(&history, &BTreeSet::from([7]), 3)
+                .iter()
+                .map(|m| m.step)
+                .collect::<Vec<_>>(),
+            vec![0]
+        );
+        // One protocol: the curves themselves.
+        assert_eq!(learned_from(&history, &none, 1).len(), 9);
     }
 }

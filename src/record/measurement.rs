@@ -71,6 +71,15 @@ pub struct Measurement {
     /// gate existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<super::Quality>,
+    /// Which of the plan's sweeps (`[[sweep.protocol]]`, 0-based) this curve
+    /// is; `None` in sessions from before protocols.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<u32>,
+    /// The location it was taken at, counted in the order visited (the
+    /// curves of one location's protocols share it); `None` in sessions
+    /// from before protocols, where every curve is its own location.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<u32>,
 }
 
 impl Measurement {
@@ -101,7 +110,20 @@ impl Measurement {
             onset_v: summary.onset_v,
             max_current_a: summary.max_current_a,
             quality: None,
+            protocol: None,
+            location: None,
         }
+    }
+
+    /// The location's number: the column where written, else the step (a
+    /// session from before protocols measured one curve a location).
+    pub fn location_no(&self) -> u32 {
+        self.location.unwrap_or(self.step)
+    }
+
+    /// The protocol's index: the column where written, else the first.
+    pub fn protocol_no(&self) -> u32 {
+        self.protocol.unwrap_or(0)
     }
 
     /// Whether the quality gate failed it (a curve no gate judged passes).

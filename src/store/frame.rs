@@ -28,6 +28,11 @@ pub fn col_opt_str(name: &str, values: Vec<Option<&str>>) -> Column {
     Column::new(name.into(), values)
 }
 
+/// A u32 column whose `None`s are Parquet nulls.
+pub fn col_opt_u32(name: &str, values: Vec<Option<u32>>) -> Column {
+    Column::new(name.into(), values)
+}
+
 pub fn col_list_f64(name: &str, values: &[&[f64]]) -> Column {
     let total: usize = values.iter().map(|v| v.len()).sum();
     let mut b = ListPrimitiveChunkedBuilder::<Float64Type>::new(name.into(), values.len(), total, DataType::Float64);
@@ -94,6 +99,17 @@ pub fn get_opt_str(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>, St
     };
     let ca = c.str().map_err(|e| schema_err(name, e))?;
     Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
+}
+
+/// An optional u32 column: nulls, and every row of a frame written before
+/// the column existed, read as `None`.
+pub fn get_opt_u32(df: &DataFrame, name: &str) -> Result<Vec<Option<u32>>, StoreError> {
+    let Ok(c) = df.column(name) else {
+        return Ok(vec![None; df.height()]);
+    };
+    let c = c.cast(&DataType::UInt32).map_err(|e| schema_err(name, e))?;
+    let ca = c.u32().map_err(|e| schema_err(name, e))?;
+    Ok(ca.iter().collect())
 }
 
 pub fn get_list_f64(df: &DataFrame, name: &str) -> Result<Vec<Vec<f64>>, StoreError> {

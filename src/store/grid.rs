@@ -34,6 +34,10 @@ struct DatasetToml {
     description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sweep: Option<GridSweep>,
+    /// Several sweeps per location (CONTRACTS §2): `[[protocol]]`; `[sweep]`
+    /// is then the first of them, for readers from before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    protocol: Vec<GridSweep>,
 }
 
 /// A curve stored in the dataset.
@@ -49,10 +53,15 @@ pub struct GridDataset {
     pub height_nm: f64,
     pub description: Option<String>,
     pub sweep: Option<GridSweep>,
+    /// The sweeps every location holds, in order (`[[protocol]]`); empty
+    /// for a dataset of one sweep a location.
+    pub protocols: Vec<GridSweep>,
     /// `rows × cols` heights.
     pub topography_nm: Array2<f64>,
-    /// Curves by (row, col).
+    /// Curves by (row, col): the only ones, or the first protocol's.
     pub spectra: BTreeMap<(u32, u32), GridCurve>,
+    /// The other protocols' curves by (row, col, protocol ≥ 1).
+    pub more: BTreeMap<(u32, u32, u32), GridCurve>,
     /// Ground-truth motif by (row, col), when known.
     pub labels: Option<BTreeMap<(u32, u32), String>>,
     /// Stored curves that cannot be served (empty, not finite, off the
@@ -139,9 +148,13 @@ impl GridDataset {
         let sp = read_parquet(&dir.join("spectra.parquet"))?;
         let (r, c) = (get_u32(&sp, "row")?, get_u32(&sp, "col")?);
         let (bias, current) = (get_list_f64(&sp, "bias_v")?, get_list_f64(&sp, "current_a")?);
+        let protocol = get_opt_u32(&sp, "protocol")?;
+        let held = head.protocol.len().max(1) as u32;
         let mut spectra = BTreeMap::new();
+        let mut more = BTreeMap::new();
         let mut unusable = Vec::new();
         for (k, (b, i)) in bias.into_iter().zip(current).enumerate() {
+            let p = protocol[k].unwrap_or(0);
             let why = if r[k] >= head.rows || c[k] >= head.cols {
                 Some(format!("outside the {}×{} image", head.rows, head.cols))
             } else if b.len() != i.len() {
@@ -150,6 +163,8 @@ impl GridDataset {
                 Some("an empty curve".to_string())
             } else if !b.iter().chain(&i).all(|v| v.is_finite()) {
                 Some("values that are not numbers".to_string())
+            } else if p >= held {
+                Some(format!("protocol {p}, but dataset.toml names {held}"))
             } else {
                 None
             };
@@ -157,13 +172,15 @@ impl GridDataset {
                 unusable.push(((r[k], c[k]), why));
                 continue;
             }
-            spectra.insert(
-                (r[k], c[k]),
-                GridCurve {
-                    bias_v: b,
-                    current_a: i,
-                },
-            );
+            let curve = GridCurve {
+                bias_v: b,
+                current_a: i,
+            };
+            if p == 0 {
+                spectra.insert((r[k], c[k]), curve);
+            } else {
+                more.insert((r[k], c[k], p), curve);
+            }
         }
         let labels = Self::read_labels(dir)?;
         Ok(Self {
@@ -171,8 +188,10 @@ impl GridDataset {
             height_nm: head.height_nm,
             description: head.description,
             sweep: head.sweep,
+            protocols: head.protocol,
             topography_nm,
             spectra,
+            more,
             labels,
             unusable,
         })
@@ -206,16 +225,26 @@ impl GridDataset {
                 .map_err(|e| StoreError::Polars(e.to_string()))?
         };
         write_parquet_atomic(&mut topo, &dir.join("topography.parquet"), None)?;
-        let keys: Vec<&(u32, u32)> = self.spectra.keys().collect();
-        let bias: Vec<&[f64]> = self.spectra.values().map(|s| s.bias_v.as_slice()).collect();
-        let current: Vec<&[f64]> = self.spectra.values().map(|s| s.current_a.as_slice()).collect();
-        let mut sp = DataFrame::new_infer_height(vec![
-            col_u32("row", keys.iter().map(|k| k.0).collect()),
-            col_u32("col", keys.iter().map(|k| k.1).collect()),
+        // One row per (location, protocol); the `protocol` column only where
+        // the dataset holds several.
+        let rows: Vec<((u32, u32, u32), &GridCurve)> = self
+            .spectra
+            .iter()
+            .map(|(&(r, c), s)| ((r, c, 0), s))
+            .chain(self.more.iter().map(|(&k, s)| (k, s)))
+            .collect();
+        let bias: Vec<&[f64]> = rows.iter().map(|(_, s)| s.bias_v.as_slice()).collect();
+        let current: Vec<&[f64]> = rows.iter().map(|(_, s)| s.current_a.as_slice()).collect();
+        let mut columns = vec![
+            col_u32("row", rows.iter().map(|(k, _)| k.0).collect()),
+            col_u32("col", rows.iter().map(|(k, _)| k.1).collect()),
             col_list_f64("bias_v", &bias),
             col_list_f64("current_a", &current),
-        ])
-        .map_err(|e| StoreError::Polars(e.to_string()))?;
+        ];
+        if !self.protocols.is_empty() {
+            columns.push(col_u32("protocol", rows.iter().map(|(k, _)| k.2).collect()));
+        }
+        let mut sp = DataFrame::new_infer_height(columns).map_err(|e| StoreError::Polars(e.to_string()))?;
         write_parquet_atomic(&mut sp, &dir.join("spectra.parquet"), None)?;
         if let Some(labels) = &self.labels {
             let mut lb = DataFrame::new_infer_height(vec![
@@ -234,6 +263,7 @@ impl GridDataset {
             height_nm: self.height_nm,
             description: self.description.clone(),
             sweep: self.sweep,
+            protocol: self.protocols.clone(),
         };
         let text = toml::to_string_pretty(&head).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         write_file_atomic(&dir.join("dataset.toml"), text.as_bytes()).map(|_| ())
@@ -274,8 +304,10 @@ mod tests {
                 v_end: 0.0,
                 points: 3,
             }),
+            protocols: Vec::new(),
             topography_nm: Array2::from_shape_fn((4, 3), |(r, c)| (r * 3 + c) as f64),
             spectra,
+            more: BTreeMap::new(),
             labels: Some(labels),
             unusable: Vec::new(),
         };
@@ -308,8 +340,10 @@ mod tests {
             height_nm: 10.0,
             description: None,
             sweep: None,
+            protocols: Vec::new(),
             topography_nm: Array2::zeros((4, 4)),
             spectra,
+            more: Default::default(),
             labels: None,
             unusable: Vec::new(),
         };

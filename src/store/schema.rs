@@ -101,6 +101,10 @@ impl Table for Measurements {
             col_f64("max_current_a", rows.iter().map(|r| r.max_current_a).collect()),
             // The quality gate's verdict; null where no gate judged the curve.
             col_opt_str("quality", rows.iter().map(|r| r.quality.map(|q| q.label())).collect()),
+            // Which of the plan's protocols, at which location (CONTRACTS §3,
+            // 1.1); null in rows from before the columns.
+            col_opt_u32("protocol", rows.iter().map(|r| r.protocol).collect()),
+            col_opt_u32("location", rows.iter().map(|r| r.location).collect()),
         ])
         .map_err(|e| StoreError::Polars(e.to_string()))
     }
@@ -120,6 +124,8 @@ impl Table for Measurements {
         let onset = get_f64(df, "onset_v")?;
         let max_i = get_f64(df, "max_current_a")?;
         let quality = get_opt_str(df, "quality")?;
+        let protocol = get_opt_u32(df, "protocol")?;
+        let location = get_opt_u32(df, "location")?;
         let mut out = Vec::with_capacity(step.len());
         for k in 0..step.len() {
             out.push(Measurement {
@@ -145,6 +151,8 @@ impl Table for Measurements {
                     ),
                     None => None,
                 },
+                protocol: protocol[k],
+                location: location[k],
             });
         }
         Ok(out)

@@ -192,7 +192,7 @@ fn step_report(log: &SessionLog, m: &Measurement) -> StepReport {
         .map(|k| gap(&log.measurements[k], m))
         .unwrap_or_default();
     let first = log.measurements.first().unwrap_or(m);
-    let budget = log.plan.policy.budget;
+    let budget = log.plan.curves_budget();
     // The pace of the last curves, for the curves left (the training the
     // session waits for is not in the log).
     let recent = &log.measurements[n.saturating_sub(11)..];

@@ -71,7 +71,7 @@ impl Snapshot {
             link: String::new(),
             policy: plan.policy.name,
             beta: plan.policy.beta,
-            budget: plan.policy.budget,
+            budget: plan.curves_budget(),
             survey: None,
             points: Vec::new(),
             curves: Vec::new(),

@@ -196,8 +196,10 @@ fn a_session_that_measures_nothing_fails_instead_of_finishing() {
         height_nm: 500.0,
         description: None,
         sweep: None,
+        protocols: Vec::new(),
         topography_nm: ndarray::Array2::zeros((64, 64)),
         spectra,
+        more: Default::default(),
         labels: None,
         unusable: Vec::new(),
     }

@@ -34,7 +34,7 @@ fn scripted() -> App {
     for step in 0..24u32 {
         let (row, col) = (8 + (step * 7) % 48, 8 + (step * 13) % 48);
         let (x, y) = survey.pixel_to_nm(row, col);
-        let s = sim.sweep_at(x, y, &plan.sweep, 0);
+        let s = sim.sweep_at(x, y, &plan.sweep.first(), 0);
         let source = if step < 10 { Source::Seed } else { Source::Policy };
         history.push(Measurement::of_sweep(
             step,
@@ -163,7 +163,7 @@ fn truth_as_prediction(
             let (x_nm, y_nm) = survey.pixel_to_nm(row, col);
             let s = sim
                 .response_at(x_nm, y_nm)
-                .sweep(&plan.sweep, 1.0, (0.0, 0.0), &mut rand::rng());
+                .sweep(&plan.sweep.first(), 1.0, (0.0, 0.0), &mut rand::rng());
             let c = dualscope::scalar::CurveSummary::of(&s.bias_v, &s.current_a, 2e-11);
             dualscope::record::PropertyPoint {
                 model_step: 24,

@@ -55,7 +55,7 @@ fn the_clusters_show_the_papers_two_findings() {
         }
         taken[motif] += 1;
         sim.move_to(x_nm, y_nm).unwrap();
-        let sweep = sim.sweep(&plan.sweep).unwrap();
+        let sweep = sim.sweep(&plan.sweep.first()).unwrap();
         rows.push(Measurement::of_sweep(
             rows.len() as u32,
             0,

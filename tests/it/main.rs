@@ -23,6 +23,7 @@ mod hostile_instrument;
 mod learning;
 mod nanonis;
 mod operator;
+mod protocols;
 mod quality;
 mod reference_readers;
 mod reject;

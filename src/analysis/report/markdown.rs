@@ -85,6 +85,23 @@ pub fn markdown(
         p.sweep.dwell_ms,
         p.safety.current_max_a
     ));
+    let protocols = p.sweep.protocols();
+    if protocols.len() > 1 {
+        let each: Vec<String> = protocols
+            .iter()
+            .map(|w| {
+                format!(
+                    "{} → {} → {} V in {} points at {} ms",
+                    w.v_start, w.v_max, w.v_end, w.points, w.dwell_ms
+                )
+            })
+            .collect();
+        md.push_str(&format!(
+            "Each location was swept {} times, in this order (`[[sweep.protocol]]`): {}; the budget counts locations.\n\n",
+            protocols.len(),
+            each.join("; ")
+        ));
+    }
     for note in notes {
         md.push_str(&format!("{note}\n\n"));
     }
@@ -103,6 +120,7 @@ pub fn markdown(
             }
             md.push_str("## Clusters\n\n");
             md.push_str(&crate::analysis::summary::table(&a.summaries));
+            md.push_str(&crate::analysis::summary::protocol_table(&a.summaries, p));
         }
         None => md.push_str(&format!("{samples} measured locations; no clusters.\n")),
     }

@@ -148,8 +148,8 @@ fn a_move_lands_where_the_simulator_says_and_the_sweep_is_its_curve() {
         (x - 120.0).abs() < 1e-6 && (y - 320.0).abs() < 1e-6,
         "settled at ({x}, {y})"
     );
-    let s = n.sweep(&plan.sweep).unwrap();
-    let want = sim_of(&plan).sweep_at(120.0, 320.0, &plan.sweep, 0);
+    let s = n.sweep(&plan.sweep.first()).unwrap();
+    let want = sim_of(&plan).sweep_at(120.0, 320.0, &plan.sweep.first(), 0);
     assert_eq!(s.end, SweepEnd::Complete);
     assert_eq!(s.bias_v.len(), want.bias_v.len());
     for (k, (a, b)) in s.bias_v.iter().zip(&want.bias_v).enumerate() {
@@ -167,7 +167,7 @@ fn a_current_above_compliance_ends_the_curve_and_ramps_the_bias_down() {
     let (mut n, written) = connect(&plan, None);
     n.engage().unwrap();
     n.move_to(250.0, 250.0).unwrap();
-    let s = n.sweep(&plan.sweep).unwrap();
+    let s = n.sweep(&plan.sweep.first()).unwrap();
     assert_eq!(s.end, SweepEnd::Compliance);
     assert!(s.current_a.len() < 251);
     assert!(s.current_a[..s.current_a.len() - 1].iter().all(|i| i.abs() <= 2e-11));
@@ -180,7 +180,7 @@ fn a_sweep_whose_reply_was_lost_is_asked_again_only_once_none_runs() {
     let (mut n, written) = connect(&plan, Some(("BiasSpectr.Start", 1)));
     n.engage().unwrap();
     n.move_to(250.0, 250.0).unwrap();
-    let s = n.sweep(&plan.sweep).unwrap();
+    let s = n.sweep(&plan.sweep.first()).unwrap();
     assert_eq!(s.current_a.len(), 251);
     let names: Vec<&str> = written.lock().unwrap().iter().map(|c| c.name()).collect();
     let at = names
@@ -206,7 +206,7 @@ fn a_controller_error_is_a_refusal_with_its_text() {
     let plan = plan();
     let (mut n, _) = connect(&plan, None);
     // Not engaged: the simulator refuses to sweep, the emulator says so.
-    let err = n.sweep(&plan.sweep).unwrap_err();
+    let err = n.sweep(&plan.sweep.first()).unwrap_err();
     assert!(matches!(err, InstrumentError::Refused { .. }), "{err}");
     assert!(err.to_string().contains("not on the surface"), "{err}");
 }
@@ -254,7 +254,7 @@ proptest! {
         let _ = n.engage();
         for (x, y) in moves {
             let _ = n.move_to(x, y);
-            let s = SweepRequest { v_start, v_max, v_end: v_start, ..plan.sweep };
+            let s = SweepRequest { v_start, v_max, v_end: v_start, ..plan.sweep.first() };
             let _ = n.sweep(&s);
         }
         let _ = n.abort();

@@ -145,7 +145,7 @@ fn at_random_places(
             rng.random_range(0.0..plan.survey.height_nm),
         );
         for (k, sim) in instruments.iter_mut().enumerate() {
-            if let Ok(sweep) = sim.move_to(x, y).and_then(|_| sim.sweep(&plan.sweep)) {
+            if let Ok(sweep) = sim.move_to(x, y).and_then(|_| sim.sweep(&plan.sweep.first())) {
                 keep(k, &sweep);
             }
         }

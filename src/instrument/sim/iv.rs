@@ -30,7 +30,20 @@ pub struct Response {
     pub hysteresis: f64,
     /// Bias at which trapped charge changes the current most.
     pub trap_v: f64,
+    /// The bias a sweep must reach for mobile ions to take part here.
+    pub ion_threshold_v: f64,
+    /// Loops grow as the dwell per sample to this power.
+    pub loop_rate_exponent: f64,
 }
+
+/// The sweep the loop strengths are stated for (`[film.physics]` loop
+/// settings): up to 1.5 V at 2 ms a sample, the published sweep. At exactly
+/// that sweep the loop is as stated, so a session of that one sweep is what
+/// it was before the loops depended on the sweep.
+const REFERENCE_TOP_V: f64 = 1.5;
+const REFERENCE_DWELL_MS: f64 = 2.0;
+/// How sharply the ions' part switches on about the threshold.
+const ION_EDGE_V: f64 = 0.05;
 
 impl Response {
     /// The response at `site` of the film `film` (its drawn plan: see
@@ -64,6 +77,7 @@ impl Response {
         // Deeper pits trap at lower bias: junctions differ in *where* the loop opens.
         let junction_trap_v = 1.5 - 0.7 * site.pit_factor;
         let trap_v = p.trap_v + (junction_trap_v - p.trap_v) * junction;
+        let ion_threshold_v = p.ion_threshold_v * (1.0 - 0.5 * junction);
         Self {
             onset_width_v: p.onset_width_v,
             trap_width_v: p.trap_width_v,
@@ -72,7 +86,22 @@ impl Response {
             onset_v,
             hysteresis,
             trap_v,
+            ion_threshold_v,
+            loop_rate_exponent: p.loop_rate_exponent,
         }
+    }
+
+    /// What the loop is scaled by on `request`'s sweep, against the
+    /// reference sweep: the share of mobile ions a sweep reaching its top
+    /// bias sets moving (none well under the threshold), times that top
+    /// over the reference's (a wider range drives them further), times
+    /// the slower sweep's longer time. Exactly 1 on the reference sweep.
+    pub fn loop_factor(&self, request: &SweepRequest) -> f64 {
+        let top_v = request.top_v();
+        let moving = |v: f64| 1.0 / (1.0 + (-(v - self.ion_threshold_v) / ION_EDGE_V).exp());
+        let reach = moving(top_v) / moving(REFERENCE_TOP_V) * (top_v / REFERENCE_TOP_V);
+        let rate = (request.dwell_ms / REFERENCE_DWELL_MS).powf(self.loop_rate_exponent);
+        reach * rate
     }
 
     /// Noise-free current at `bias_v`, on the up (`false`) or down (`true`) branch.
@@ -102,6 +131,10 @@ impl Response {
         rng: &mut impl Rng,
     ) -> Sweep {
         let biases = request.biases_v();
+        let this = Self {
+            hysteresis: self.hysteresis * self.loop_factor(request),
+            ..*self
+        };
         let share = slow_share.clamp(0.0, 1.0);
         let white = Normal::new(0.0, noise_a.max(0.0) * (1.0 - share).sqrt()).expect("finite noise");
         // AR(1) with a correlation of ~20 samples, scaled to its share of the
@@ -125,7 +158,7 @@ impl Response {
                 slow = RHO * slow + kick.sample(rng);
                 noise += slow;
             }
-            let i = self.current_a(v, k > turn) + noise;
+            let i = this.current_a(v, k > turn) + noise;
             bias_v.push(v);
             current_a.push(i);
             if i.abs() > compliance_a {
@@ -183,6 +216,46 @@ mod tests {
         assert!(area.iter().all(|a| *a <= junction), "{area:?}");
         let max = |m| Response::at(&site(m), &film()).current_a(1.5, false);
         assert!(max(Motif::GbAsymmetric) < 0.5 * max(Motif::GrainInterior));
+    }
+
+    /// Ion migration: on the reference sweep the loop is what the plan
+    /// says; at 1.0 V an interior's loop all but closes while a junction's
+    /// stays open; loops widen with the top bias and with slower sweeps.
+    #[test]
+    fn loops_depend_on_the_bias_range_and_the_sweep_rate() {
+        let reference = SweepRequest::default();
+        let to = |v_max: f64, dwell_ms: f64| SweepRequest {
+            v_max,
+            dwell_ms,
+            ..reference
+        };
+        let interior = Response::at(&site(Motif::GrainInterior), &film());
+        let junction = Response::at(&site(Motif::TripleJunction), &film());
+        assert_eq!(interior.loop_factor(&reference), 1.0);
+        assert_eq!(junction.loop_factor(&reference), 1.0);
+        assert!(
+            interior.loop_factor(&to(1.0, 2.0)) < 0.05,
+            "{}",
+            interior.loop_factor(&to(1.0, 2.0))
+        );
+        assert!(
+            junction.loop_factor(&to(1.0, 2.0)) > 0.6,
+            "{}",
+            junction.loop_factor(&to(1.0, 2.0))
+        );
+        for r in [&interior, &junction] {
+            assert!(r.loop_factor(&to(2.0, 2.0)) > 1.3);
+            assert!(r.loop_factor(&to(1.5, 8.0)) > 1.3 && r.loop_factor(&to(1.5, 0.5)) < 0.8);
+            // Negative sweeps reach their ions too.
+            assert_eq!(r.loop_factor(&to(-1.5, 2.0)), 1.0);
+        }
+        let area = |r: &Response, v_max: f64| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+            let s = r.sweep(&to(v_max, 2.0), 1.0, (0.0, 0.0), &mut rng);
+            scalar::hysteresis_area(&s.bias_v, &s.current_a)
+        };
+        assert!(area(&junction, 1.0) > 5.0 * area(&interior, 1.0));
+        assert!(area(&junction, 2.0) > area(&junction, 1.5));
     }
 
     #[test]

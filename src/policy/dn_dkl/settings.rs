@@ -36,7 +36,8 @@ impl DnDklSettings {
             first_fit_steps: p.dkl_first_fit_steps as usize,
             refit_steps: p.dkl_refit_steps as usize,
             restart_every: p.dkl_restart_every as usize,
-            sweep_points: plan.sweep.points as usize,
+            // A location's curves end to end (see `record::learned::combined`).
+            sweep_points: plan.sweep.set_points(),
             queue_len: p.queue_len as usize,
         }
     }
