@@ -29,6 +29,10 @@ impl Engine {
 
     /// After the curve of `step` at `at` is in the log: an event and a
     /// repeat for a failed one (once per place), and the suspender's count.
+    /// A curve cut at the compliance limit failed because the film conducts
+    /// past the limit there, not because of the tip: it is not measured
+    /// again (it would be cut again) and it shows contact, so it breaks a
+    /// run of failures rather than adding to it.
     pub(super) fn gate_passed_or_failed(
         &mut self,
         step: u32,
@@ -39,10 +43,13 @@ impl Engine {
             self.failed_in_a_row = 0;
             return Ok(());
         };
-        self.failed_in_a_row += 1;
+        let the_tip = verdict != quality::Quality::Compliance;
+        self.failed_in_a_row = if the_tip { self.failed_in_a_row + 1 } else { 0 };
         let q = &self.plan.quality;
-        let again = q.remeasure && self.gate_remeasured.insert(at);
-        let then = if again {
+        let again = the_tip && q.remeasure && self.gate_remeasured.insert(at);
+        let then = if !the_tip {
+            "; the film conducts past the current limit here, so it is not measured again"
+        } else if again {
             "; its place is measured again next"
         } else if q.remeasure && self.repeats.iter().any(|(p, _)| *p == at) {
             "; its place is queued to be measured again"

@@ -94,19 +94,30 @@ impl Engine {
     /// The rest of the session by [`eta::forecast`]: `measured` of `budget`
     /// curves in (the budget is the curves there are once the run is closing).
     pub(super) fn forecast_for(&self, measured: usize, budget: usize) -> eta::Forecast {
-        let now = eta::Now {
+        let mut now = eta::Now {
             in_flight: self.retrainer.in_flight(),
             last_started: self.retrainer.last_started,
             ..eta::Now::at(&self.plan, measured, budget, &self.pace)
         };
+        // Counted in locations (what the models learn from) while the steps
+        // are timed a curve each: a location costs a curve per protocol.
+        let per_location = self.protocols.len() as f64;
+        if per_location > 1.0 {
+            for line in [&mut now.step, &mut now.step_beside] {
+                line.fixed_s *= per_location;
+                line.per_curve_s *= per_location;
+            }
+        }
         eta::forecast(&now, self.pace.cost())
     }
 
-    /// Counted in the curves the models learn from, as the retrainer counts
-    /// (a rejected or gate-failed curve takes a step but trains nothing).
+    /// Counted in what the models learn from, as the retrainer counts (a
+    /// rejected or gate-failed curve takes a step but trains nothing): curves,
+    /// or with several protocols whole locations.
     pub(super) fn forecast(&self) -> eta::Forecast {
         let learned = self.learned_count();
-        let left_out = self.history.len() - learned;
+        let done = self.next_location() as usize - usize::from(self.open_set().is_some());
+        let left_out = done.saturating_sub(learned);
         self.forecast_for(learned, (self.plan.policy.budget as usize).saturating_sub(left_out))
     }
 

@@ -87,7 +87,8 @@ impl Engine {
         let remeasure = self.plan.quality.remeasure;
         for (k, m) in self.history.iter().enumerate() {
             let at = (m.row, m.col);
-            if !m.failed_gate() || !self.gate_remeasured.insert(at) || !remeasure {
+            let the_tip = m.failed_gate() && m.quality != Some(crate::record::Quality::Compliance);
+            if !the_tip || !self.gate_remeasured.insert(at) || !remeasure {
                 continue;
             }
             // Measured again: a later location there (the rest of its own

@@ -617,3 +617,25 @@ fn the_drift_estimate_is_on_the_scan_pane() {
     let shown = format!("{:?}", screen(&app, 80, 24));
     assert!(shown.contains("drift +12.3, -5.0 nm"), "{shown}");
 }
+
+/// With three sweeps a location, the cluster pane gives each cluster's loop
+/// under each sweep, in the plan's order.
+#[test]
+fn the_cluster_pane_gives_the_loop_under_each_sweep() {
+    let mut app = scripted();
+    let mut view = (**app.snap.clusters.as_ref().unwrap()).clone();
+    for (k, s) in view.summaries.iter_mut().enumerate() {
+        s.protocol_areas = [0.05, 0.4, 1.0]
+            .iter()
+            .map(|share| dualscope::analysis::summary::Stat {
+                mean: share * (k as f64 + 1.0) * 90e-12,
+                sd: 0.0,
+                n: s.size,
+            })
+            .collect();
+    }
+    app.snap.clusters = Some(Arc::new(view));
+    app.focus = Pane::Clusters;
+    let shown = screen(&app, 120, 40);
+    insta::assert_snapshot!("clusters_three_sweeps_120x40", shown);
+}

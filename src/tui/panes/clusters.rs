@@ -38,7 +38,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let scatter_w = (inner.width / 4).clamp(10, 32);
     let [table_area, scatter_area] =
         Layout::horizontal([Constraint::Min(20), Constraint::Length(scatter_w)]).areas(inner);
-    let header = Row::new(["k", "n", "loop V·pA", "onset V", "Imax pA", "reading"]).style(Style::default().fg(t.muted));
+    // With several sweeps a location, the loop under each, lowest first in
+    // the plan's order ("0.4/12/88").
+    let per_protocol = view.summaries.iter().map(|s| s.protocol_areas.len()).max().unwrap_or(1);
+    let loop_header = if per_protocol > 1 { "loops V·pA" } else { "loop V·pA" };
+    let header = Row::new(["k", "n", loop_header, "onset V", "Imax pA", "reading"]).style(Style::default().fg(t.muted));
     let rows = view.summaries.iter().map(|s| {
         Row::new(vec![
             Cell::from(Span::styled(
@@ -46,7 +50,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 Style::default().fg(t.cluster(s.cluster as u32)),
             )),
             Cell::from(s.size.to_string()),
-            Cell::from(format!("{:.1}", s.hysteresis_area.mean * 1e12)),
+            Cell::from(if per_protocol > 1 {
+                let each: Vec<String> = s
+                    .protocol_areas
+                    .iter()
+                    .map(|a| format!("{:.0}", a.mean * 1e12))
+                    .collect();
+                each.join("/")
+            } else {
+                format!("{:.1}", s.hysteresis_area.mean * 1e12)
+            }),
             Cell::from(if s.onset_v.mean.is_finite() {
                 format!("{:.2}", s.onset_v.mean)
             } else {
@@ -59,7 +72,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let widths = [
         Constraint::Length(3),
         Constraint::Length(4),
-        Constraint::Length(9),
+        Constraint::Length(if per_protocol > 1 {
+            (4 * per_protocol as u16).max(10)
+        } else {
+            9
+        }),
         Constraint::Length(7),
         Constraint::Length(7),
         Constraint::Min(10),

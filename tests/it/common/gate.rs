@@ -67,7 +67,10 @@ pub fn verdicts_as_drawn(log: &SessionLog, drawn: &[Drawn]) -> (usize, usize) {
 /// passed the gate and none that failed it.
 pub fn failed_curves_measured_again_and_never_learned(session: &Path, log: &SessionLog) {
     let last = log.measurements.last().map(|m| m.step).unwrap_or(0);
-    for m in log.measurements.iter().filter(|m| m.failed_gate()) {
+    // A curve cut at the compliance limit is not measured again (it would
+    // be cut again): only the tip's failures are.
+    let the_tips = |m: &&dualscope::record::Measurement| m.failed_gate() && m.quality != Some(Quality::Compliance);
+    for m in log.measurements.iter().filter(the_tips) {
         let place = (m.row, m.col);
         let first_at_place = !log
             .measurements
