@@ -252,7 +252,7 @@ fn a_resumed_run_takes_the_queued_remeasure_first_and_looks_at_the_drift_again()
     let failed = before.measurements.last().unwrap().clone();
     assert!(failed.failed_gate(), "the run ended at a failed curve");
     let n = before.measurements.len();
-    assert!(n >= 2 && n < 40, "{n} curves before the suspension");
+    assert!((2..40).contains(&n), "{n} curves before the suspension");
     run_ok(bin().args(["resume", session.to_str().unwrap(), "--headless"]));
     let after = SessionLog::load(&session).unwrap();
     let next = &after.measurements[n];
