@@ -202,6 +202,13 @@ pub fn report(dir: &Path, out: &Path, retrain: bool, args: &TrainArgs) -> color_
         shown.clusters.as_ref(),
         shown.grid.as_ref(),
         g.logs[0].plan.policy.seeds as usize,
+        &g.logs[0]
+            .plan
+            .sweep
+            .protocols()
+            .iter()
+            .map(|p| p.top_v())
+            .collect::<Vec<_>>(),
     )
     .map_err(|e| eyre!("drawing the figures: {e}"))?;
     let meta = &g.logs[0].meta;

@@ -203,4 +203,13 @@ fn analyze_learns_each_locations_set_and_prints_the_loop_per_protocol() {
         .unwrap();
     let steps = dualscope::store::frame::get_u32(&df, "step").unwrap();
     assert_eq!(steps, (0..16).map(|l| 3 * l).collect::<Vec<u32>>());
+    // The report: the protocols in words, the loop per protocol, and the
+    // loop against the bias drawn.
+    let figures = dir.path().join("figures");
+    run_ok(bin().args(["report", session.to_str().unwrap(), "--out", figures.to_str().unwrap()]));
+    let md = std::fs::read_to_string(figures.join("report.md")).unwrap();
+    assert!(md.contains("Each location was swept 3 times"), "{md}");
+    assert!(md.contains("Loop area per protocol"), "{md}");
+    assert!(md.contains("loop_against_bias.png"), "{md}");
+    assert!(figures.join("loop_against_bias.png").metadata().unwrap().len() > 10_000);
 }

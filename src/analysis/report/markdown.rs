@@ -41,6 +41,10 @@ fn caption(stem: &str) -> &'static str {
         }
         "topography_clusters" => "The survey topography with every measured location coloured by its cluster.",
         "hysteresis_by_cluster" => "The hysteresis loop area of every curve by cluster; the bar is the cluster's mean.",
+        "loop_against_bias" => {
+            "Each cluster's mean hysteresis loop area (±1 sd) under each sweep of the locations' set, against \
+             that sweep's top bias: ion migration opens a loop above a threshold bias, a junction's under every range."
+        }
         "acquisition_path" => {
             "The order the locations were measured in, over the survey: colour by step (the bar), the \
              Latin-hypercube seeds as squares."

@@ -197,11 +197,71 @@ fn hysteresis<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, samples: &[Samp
     root.present().map_err(e)
 }
 
+/// With several sweeps a location: each cluster's mean loop area against
+/// the top bias of each sweep (±1 sd), so a loop that opens only above a
+/// threshold and one that is open under every range tell apart at a glance.
+fn loop_against_bias<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, a: &Clustered, tops_v: &[f64]) -> Res {
+    root.fill(&WHITE).map_err(e)?;
+    let points: Vec<(f64, f64)> = a
+        .summaries
+        .iter()
+        .flat_map(|s| tops_v.iter().zip(&s.protocol_areas).map(|(v, st)| (*v, st.mean * 1e12)))
+        .collect();
+    let highs = a
+        .summaries
+        .iter()
+        .flat_map(|s| s.protocol_areas.iter().map(|st| (st.mean + st.sd) * 1e12));
+    let y_range = range(highs.chain(std::iter::once(0.0)));
+    let x_range = range(tops_v.iter().copied());
+    let corner = quiet_corner(&points, &x_range, &y_range);
+    let mut chart = ChartBuilder::on(root)
+        .caption("Loop area against the sweep's top bias, by cluster", ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(65)
+        .build_cartesian_2d(x_range, y_range)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("top |bias| of the sweep (V)")
+        .y_desc("hysteresis area (V·pA)")
+        .draw()
+        .map_err(e)?;
+    for s in &a.summaries {
+        let col = colour(s.cluster);
+        let line: Vec<(f64, f64)> = tops_v
+            .iter()
+            .zip(&s.protocol_areas)
+            .map(|(v, st)| (*v, st.mean * 1e12))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(line.clone(), col.stroke_width(2)))
+            .map_err(e)?
+            .label(format!("cluster {}: {}", s.cluster, s.reading))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
+        chart
+            .draw_series(line.iter().map(|p| Circle::new(*p, 4, col.filled())))
+            .map_err(e)?;
+        for (v, st) in tops_v.iter().zip(&s.protocol_areas) {
+            let (lo, hi) = ((st.mean - st.sd) * 1e12, (st.mean + st.sd) * 1e12);
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(*v, lo), (*v, hi)],
+                    col.mix(0.6),
+                )))
+                .map_err(e)?;
+        }
+    }
+    legend(&mut chart, corner, 13)?;
+    root.present().map_err(e)
+}
+
 /// Writes every figure as SVG and PNG into `out`; returns the file stems.
 /// `samples` are those `clusters` was made with (in its order); without
 /// clusters (a session too short to cluster) only the path and the curves
 /// are drawn. With a property map, each predicted quantity gets a map of its
-/// own; the first `seeds` steps are marked as seeds.
+/// own; the first `seeds` steps are marked as seeds. With several sweeps a
+/// location (`tops_v`, each one's top bias), the loop against the bias.
 pub fn figures(
     out: &Path,
     survey: &Survey,
@@ -209,6 +269,7 @@ pub fn figures(
     clusters: Option<&Clustered>,
     grid: Option<&PropertyGrid>,
     seeds: usize,
+    tops_v: &[f64],
 ) -> Result<Vec<String>, ReportError> {
     fonts();
     std::fs::create_dir_all(out).map_err(|source| ReportError::Io {
@@ -254,6 +315,9 @@ pub fn figures(
         &root, survey, &first, &a.labels, None
     ));
     both!("hysteresis_by_cluster", |root| hysteresis(&root, samples, a));
+    if tops_v.len() > 1 && a.summaries.iter().all(|s| s.protocol_areas.len() == tops_v.len()) {
+        both!("loop_against_bias", |root| loop_against_bias(&root, a, tops_v));
+    }
     both!("acquisition_path", |root| topography::figure(
         &root,
         survey,
