@@ -28,9 +28,10 @@ pub struct RunArgs {
     /// plan's policy.name, built in dn-dkl].
     #[arg(long, value_parser = policy_names().map(|name: String| PolicyKind::parse(&name).expect("listed names parse")))]
     pub policy: Option<PolicyKind>,
-    /// Override the number of measurements in all, seeds included (1 ..=
-    /// 100000) [default: the plan's policy.budget, built in 210].
-    #[arg(long, value_name = "CURVES")]
+    /// Override the number of locations to measure, seeds included (1 ..=
+    /// 100000): one curve each, or one per `[[sweep.protocol]]` [default:
+    /// the plan's policy.budget, built in 210].
+    #[arg(long, value_name = "LOCATIONS")]
     pub budget: Option<u32>,
     /// Override the master seed that every random choice of the session
     /// follows [default: the plan's `seed`, built in 1].

@@ -230,7 +230,8 @@ pub struct PolicyPlan {
     pub name: PolicyKind,
     /// Latin-hypercube seed points measured before the policy takes over.
     pub seeds: u32,
-    /// Measurements in all, seeds included.
+    /// Locations in all, seeds included: one curve each, or one per
+    /// `[[sweep.protocol]]` (`SessionPlan::curves_budget`).
     pub budget: u32,
     /// Side of the square topography patch around a candidate.
     pub patch_px: u32,
