@@ -217,6 +217,8 @@ pub fn dry_run(plan_path: &Path, plan: &SessionPlan, json: bool) -> color_eyre::
             "plan": plan_path.display().to_string(),
             "instrument": idn.idn(),
             "budget": plan.policy.budget,
+            "curves": plan.curves_budget(),
+            "protocols": plan.sweep.protocols().len(),
             "estimated_s": e.estimated_s,
             "estimated_bytes": e.estimated_bytes,
             "survey_s": e.survey_s,
@@ -250,14 +252,19 @@ pub fn dry_run(plan_path: &Path, plan: &SessionPlan, json: bool) -> color_eyre::
             "survey      {}×{} px over {}×{} nm, ~{:.1} s",
             p.survey.rows, p.survey.cols, p.survey.width_nm, p.survey.height_nm, e.survey_s
         );
+        let protocols = p.sweep.protocols();
+        for (k, w) in protocols.iter().enumerate() {
+            let head = if k == 0 { "sweep      " } else { "           " };
+            println!(
+                "{head} {} V → {} V → {} V in {} points of {} ms",
+                w.v_start, w.v_max, w.v_end, w.points, w.dwell_ms
+            );
+        }
         println!(
-            "sweep       {} V → {} V → {} V in {} points of {} ms; a curve ~{:.0} ms of instrument time",
-            p.sweep.v_start,
-            p.sweep.v_max,
-            p.sweep.v_end,
-            p.sweep.points,
-            p.sweep.dwell_ms,
-            e.instrument_step_s * 1e3
+            "            a location ~{:.0} ms of instrument time ({} sweep{} there)",
+            e.instrument_step_s * 1e3,
+            protocols.len(),
+            if protocols.len() == 1 { "" } else { "s" }
         );
         let decision = e.decision.map_or("no fit to time".to_string(), |d| {
             let beside = if d.beside_factor > 1.0 {
@@ -272,10 +279,11 @@ pub fn dry_run(plan_path: &Path, plan: &SessionPlan, json: bool) -> color_eyre::
             )
         });
         println!(
-            "policy      {}, {} seeds, {} curves in all; {decision}",
+            "policy      {}, {} seeds, {} locations, {} curves in all; {decision}",
             p.policy.name.label(),
             p.policy.seeds,
-            p.policy.budget
+            p.policy.budget,
+            p.curves_budget()
         );
         if p.analysis.retrain_every > 0 {
             println!(
