@@ -34,6 +34,9 @@ pub struct Snapshot {
     pub policy: PolicyKind,
     pub beta: f64,
     pub budget: u32,
+    /// Sweeps a location gets (`[[sweep.protocol]]`): the models count
+    /// locations, not curves, when there are several.
+    pub protocols: u32,
     pub survey: Option<Arc<Survey>>,
     pub points: Vec<Point>,
     /// Every curve of the session, in step order (shared with the engine's
@@ -72,6 +75,7 @@ impl Snapshot {
             policy: plan.policy.name,
             beta: plan.policy.beta,
             budget: plan.curves_budget(),
+            protocols: plan.sweep.protocols().len() as u32,
             survey: None,
             points: Vec::new(),
             curves: Vec::new(),

@@ -635,6 +635,7 @@ fn the_cluster_pane_gives_the_loop_under_each_sweep() {
             .collect();
     }
     app.snap.clusters = Some(Arc::new(view));
+    app.snap.protocols = 3;
     app.focus = Pane::Clusters;
     let shown = screen(&app, 120, 40);
     insta::assert_snapshot!("clusters_three_sweeps_120x40", shown);

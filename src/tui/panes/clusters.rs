@@ -13,10 +13,12 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let focused = app.focus == Pane::Clusters;
+    // The models learn from whole locations when each has several sweeps.
+    let unit = if app.snap.protocols > 1 { "locations" } else { "curves" };
     let title = match &app.snap.clusters {
         Some(c) => match c.ari {
-            Some(ari) => format!(" 4 Latent clusters · model on {} curves · ARI {ari:.2} ", c.model_step),
-            None => format!(" 4 Latent clusters · model on {} curves ", c.model_step),
+            Some(ari) => format!(" 4 Latent clusters · model on {} {unit} · ARI {ari:.2} ", c.model_step),
+            None => format!(" 4 Latent clusters · model on {} {unit} ", c.model_step),
         },
         None => " 4 Latent clusters ".to_string(),
     };
