@@ -307,3 +307,44 @@ fn through_the_nanonis_emulator_the_gate_judges_each_curve_as_drawn() {
     let (lost, noisy) = gate::verdicts_as_drawn(&log, &gate::audit_draws(&audit));
     assert!(lost >= 1 && noisy >= 1, "{lost} without contact, {noisy} noisy");
 }
+
+/// Three sweeps a location through the Nanonis path: the driver sets each
+/// protocol's range before its sweep, and every curve sweeps to its own
+/// top bias, at one place per location.
+#[test]
+fn through_the_nanonis_emulator_each_location_gets_every_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(
+        dir.path(),
+        "[nanonis]\ntimeout_ms = 500\nsweep_margin_ms = 500\n\
+         [[sweep.protocol]]\nv_max = 1.0\n[[sweep.protocol]]\nv_max = -1.5\n[[sweep.protocol]]\nv_max = 2.0\n",
+    );
+    let server = serve(&plan, &[]);
+    let runs = dir.path().join("runs");
+    run_ok(bin().args([
+        "run",
+        plan.to_str().unwrap(),
+        "--headless",
+        "--budget",
+        "6",
+        "--instrument",
+        &format!("nanonis:{}", server.address),
+        "--out",
+        runs.to_str().unwrap(),
+    ]));
+    let log = SessionLog::load(&only_session(&runs)).unwrap();
+    assert_eq!(log.measurements.len(), 18);
+    for (k, m) in log.measurements.iter().enumerate() {
+        let want = [1.0, -1.5, 2.0][k % 3];
+        let top = m
+            .bias_v
+            .iter()
+            .copied()
+            .max_by(|a, b| a.abs().total_cmp(&b.abs()))
+            .unwrap();
+        assert!((top - want).abs() < 1e-6, "step {k}: swept to {top} V, not {want} V");
+        assert_eq!((m.protocol, m.location), (Some(k as u32 % 3), Some(k as u32 / 3)));
+        let first = &log.measurements[k - k % 3];
+        assert_eq!((m.row, m.col), (first.row, first.col));
+    }
+}

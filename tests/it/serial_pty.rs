@@ -454,3 +454,44 @@ fn over_the_wire_the_gate_judges_each_curve_as_the_instrument_drew_it() {
     );
     gate::failed_curves_measured_again_and_never_learned(&session, &log);
 }
+
+/// Three sweeps a location over the serial path: every `IV` request
+/// carries its protocol's range, and the curves are the in-process
+/// simulator's, set for set.
+#[test]
+fn over_the_wire_each_location_gets_every_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(
+        dir.path(),
+        "[[sweep.protocol]]\nv_max = 1.0\n[[sweep.protocol]]\nv_max = -1.5\n[[sweep.protocol]]\nv_max = 2.0\n",
+    );
+    let text = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace("budget = 40", "budget = 6");
+    std::fs::write(&plan, text).unwrap();
+    let server = serve(dir.path(), &plan, &[]);
+    let serial_runs = dir.path().join("serial");
+    run_ok(bin().args([
+        "run",
+        plan.to_str().unwrap(),
+        "--headless",
+        "--instrument",
+        &format!("serial:{}", server.link.display()),
+        "--out",
+        serial_runs.to_str().unwrap(),
+    ]));
+    let local_runs = dir.path().join("local");
+    run_ok(bin().args([
+        "run",
+        plan.to_str().unwrap(),
+        "--headless",
+        "--out",
+        local_runs.to_str().unwrap(),
+    ]));
+    let (wire, local) = (measurements(&serial_runs), measurements(&local_runs));
+    assert_eq!(wire.len(), 18);
+    same_session(&wire, &local);
+    for (k, m) in wire.iter().enumerate() {
+        assert_eq!((m.protocol, m.location), (Some(k as u32 % 3), Some(k as u32 / 3)));
+    }
+}
