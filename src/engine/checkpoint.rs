@@ -22,6 +22,14 @@ enum Asks {
 impl Engine {
     /// Handles commands; returns a final status when the run should end here.
     pub(super) fn checkpoint(&mut self) -> Result<Option<SessionStatus>, Stop> {
+        // Between curves nothing else writes: a table whose small parts have
+        // piled up becomes one part (`[output] max_parts`). One that cannot
+        // be compacted now keeps its parts; nothing is lost either way.
+        match self.writer.compact_crowded(self.plan.output.max_parts as usize) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(parts = n, "compacted the session's crowded tables"),
+            Err(e) => tracing::warn!(error = %e, "a crowded table was not compacted"),
+        }
         self.collect_training()?;
         self.collect_outside()?;
         if self.retrainer.due(&self.plan, self.learned_count()) {

@@ -293,6 +293,14 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     }
     within("output.flush_rows", o.flush_rows, 1..=100_000)?;
     within("output.flush_ms", o.flush_ms, 10..=3_600_000)?;
+    if o.max_parts == 1 {
+        return Err(PlanError::new(
+            "output.max_parts",
+            1,
+            "0 (compact only when done) or 2 ..= 100000",
+        ));
+    }
+    within("output.max_parts", o.max_parts, 0..=100_000)?;
     within("console.tick_ms", plan.console.tick_ms, 50..=60_000)?;
     within("host.memory_budget_mb", plan.host.memory_budget_mb, 0..=1 << 30)?;
     finite_within("notify.timeout_s", plan.notify.timeout_s, 0.1..=3_600.0)?;

@@ -403,6 +403,10 @@ pub struct OutputPlan {
     /// When the session is done (finished or aborted), rewrite each table's
     /// many small parts as one, so readers open a few files, not thousands.
     pub compact: bool,
+    /// While the session runs, a table whose part files pass this many is
+    /// compacted to one at the next checkpoint between curves, so a night's
+    /// session never holds thousands of files (0: only when it is done).
+    pub max_parts: u32,
 }
 
 impl Default for OutputPlan {
@@ -412,6 +416,7 @@ impl Default for OutputPlan {
             flush_rows: 16,
             flush_ms: 3_000,
             compact: true,
+            max_parts: 48,
         }
     }
 }

@@ -348,10 +348,33 @@ impl SessionWriter {
     /// Makes each journaled table one part (see [`super::compaction`]);
     /// returns how many parts were replaced.
     pub fn compact(&mut self) -> Result<usize, StoreError> {
+        self.compact_these(&JournalTable::ALL)
+    }
+
+    /// While the session runs: compacts each journaled table whose part
+    /// files pass `max_parts` (none with 0); returns how many parts were
+    /// replaced. Counting the files is all it costs while none does.
+    pub fn compact_crowded(&mut self, max_parts: usize) -> Result<usize, StoreError> {
+        if max_parts == 0 {
+            return Ok(0);
+        }
+        let mut crowded = Vec::new();
+        for table in JournalTable::ALL {
+            if part_files(&self.dir.join(table.folder()))?.len() > max_parts {
+                crowded.push(table);
+            }
+        }
+        if crowded.is_empty() {
+            return Ok(0);
+        }
+        self.compact_these(&crowded)
+    }
+
+    fn compact_these(&mut self, tables: &[JournalTable]) -> Result<usize, StoreError> {
         self.sync()?;
         let entries = super::journal::read(&self.dir)?;
         let mut replaced = 0;
-        for table in JournalTable::ALL {
+        for &table in tables {
             let into = self.next_part.get(&table).copied().unwrap_or(0);
             let n = super::compaction::compact_table(&self.dir, &self.journal, &entries, table, into)?;
             if n > 0 {

@@ -440,3 +440,62 @@ fn a_finished_session_is_compacted_and_a_kill_during_it_loses_nothing() {
     same(&SessionLog::load(&session).unwrap(), "reopened");
     assert_eq!(parts(&session.join("measurements")).len(), old.len());
 }
+
+/// A running session compacts a table whose parts pile up (`[output]
+/// max_parts`) between curves; killed (SIGKILL) at moments that fall among
+/// those compactions and resumed, it ends with every step once in every
+/// table and a handful of files a table.
+#[test]
+fn a_running_session_keeps_its_parts_few_and_a_kill_among_compactions_loses_nothing() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let plan = timed_plan(dir.path(), 0.02, "");
+    let text = std::fs::read_to_string(&plan)
+        .unwrap()
+        .replace("flush_rows = 4", "flush_rows = 1\nmax_parts = 4\ncompact = false")
+        .replace("budget = 40", "budget = 60");
+    std::fs::write(&plan, text).unwrap();
+    let runs = dir.path().join("runs");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261206);
+    let mut session: Option<PathBuf> = None;
+    for round in 0.. {
+        let mut cmd = bin();
+        match &session {
+            None => cmd.args(["run", plan.to_str().unwrap(), "--headless"]),
+            Some(s) => cmd.args(["resume", s.to_str().unwrap(), "--headless"]),
+        };
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(rng.random_range(150..600)));
+        let finished = child.try_wait().unwrap().is_some() || round >= 6;
+        if !finished {
+            child.kill().unwrap();
+        }
+        assert!(child.wait().is_ok());
+        let s = session.get_or_insert_with(|| wait_for_session(&runs, 10)).clone();
+        let log = SessionLog::load(&s).unwrap();
+        let steps: Vec<u32> = log.measurements.iter().map(|m| m.step).collect();
+        assert_eq!(steps, (0..steps.len() as u32).collect::<Vec<_>>(), "round {round}");
+        if finished {
+            if log.meta.status != dualscope::store::SessionStatus::Finished {
+                run_ok(bin().args(["resume", s.to_str().unwrap(), "--headless"]));
+            }
+            break;
+        }
+    }
+    let session = session.unwrap();
+    let log = SessionLog::load(&session).unwrap();
+    assert_eq!(log.meta.status, dualscope::store::SessionStatus::Finished);
+    assert!(log.damage.is_empty(), "{:?}", log.damage);
+    for table in ["measurements", "decisions"] {
+        let df = dualscope::store::reader::table_frame(&session, table).unwrap().unwrap();
+        let mut steps = dualscope::store::frame::get_u32(&df, "step").unwrap();
+        steps.sort_unstable();
+        assert_eq!(steps, (0..60).collect::<Vec<_>>(), "{table}: every step once");
+        let files = parts(&session.join(table)).len();
+        assert!(files <= 6, "{table}: {files} part files with max_parts = 4");
+    }
+}
