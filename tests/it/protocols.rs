@@ -212,4 +212,17 @@ fn analyze_learns_each_locations_set_and_prints_the_loop_per_protocol() {
     assert!(md.contains("Loop area per protocol"), "{md}");
     assert!(md.contains("loop_against_bias.png"), "{md}");
     assert!(figures.join("loop_against_bias.png").metadata().unwrap().len() > 10_000);
+    // The export: every curve carries its location's decision and cluster.
+    let out = dir.path().join("all.parquet");
+    run_ok(bin().args(["export", session.to_str().unwrap(), "--out", out.to_str().unwrap()]));
+    let Some(py) = python::python() else { return };
+    let read = python::run(
+        &py,
+        "import sys, pyarrow.parquet as pq\n\
+         t = pq.read_table(sys.argv[1])\n\
+         print(t.num_rows, t.column('policy').null_count, t.column('cluster').null_count, \
+               'decided_at' in t.column_names, t.column('location').to_pylist()[:4])",
+        &[out.to_str().unwrap()],
+    );
+    assert_eq!(read.trim(), "48 0 0 False [0, 0, 0, 1]", "{read}");
 }

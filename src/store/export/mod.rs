@@ -45,23 +45,41 @@ fn parent_of(out: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Measurements left-joined with their decisions on `step`; the decision's own
-/// position and time columns are dropped (they repeat the measurement's) and
-/// `session_id` is added so exports of several sessions can be stacked.
+/// Measurements left-joined with their location's decision (with one
+/// protocol, the decision of the same step; with several, the one made at
+/// the location's first curve); the decision's own position and time
+/// columns are dropped (they repeat the measurement's) and `session_id` is
+/// added so exports of several sessions can be stacked.
 pub fn consolidated(log: &SessionLog) -> Result<DataFrame, StoreError> {
     let err = |e: PolarsError| StoreError::Polars(e.to_string());
     let mut m = Measurements::frame(&log.measurements)?;
-    // Null where no map places the step yet (before the first training).
+    // Each curve's location begins at this step: its decision's, and the
+    // step the dual VAE's map knows the location by.
+    let mut first_of = HashMap::new();
+    for r in &log.measurements {
+        first_of.entry(r.location_no()).or_insert(r.step);
+    }
+    let decided: Vec<u32> = log.measurements.iter().map(|r| first_of[&r.location_no()]).collect();
+    // Null where no map places the location yet (before the first training).
     let clusters = latest_clusters(&log.dir)?;
-    let cluster: Vec<Option<u32>> = log
-        .measurements
-        .iter()
-        .map(|r| clusters.get(&r.step).copied())
-        .collect();
+    let cluster: Vec<Option<u32>> = decided.iter().map(|s| clusters.get(s).copied()).collect();
     m.with_column(Column::new("cluster".into(), cluster)).map_err(err)?;
-    let d = Decisions::frame(&log.decisions)?.drop_many(["t_ms", "row", "col"]);
+    m.with_column(Column::new("decided_at".into(), decided)).map_err(err)?;
+    let d = Decisions::frame(&log.decisions)?
+        .drop_many(["t_ms", "row", "col"])
+        .lazy()
+        .rename(["step"], ["decided_at"], true);
     m.lazy()
-        .join(d.lazy(), [col("step")], [col("step")], JoinArgs::new(JoinType::Left))
+        .join(
+            d,
+            [col("decided_at")],
+            [col("decided_at")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .drop(Selector::ByName {
+            names: std::sync::Arc::new(["decided_at".into()]),
+            strict: true,
+        })
         .with_column(lit(log.meta.session_id.clone()).alias("session_id"))
         .sort(["step"], SortMultipleOptions::default())
         .collect()
