@@ -76,8 +76,9 @@ while not os.path.exists(stop):
         try:
             ds.dataset(f"{session}/{table}", format="parquet").to_table()
         except FileNotFoundError:
-            # The finished session's folder was swapped for its compacted
-            # one between the listing and the read: read again (README).
+            # A compaction swapped the folder (a crowded table while the
+            # run goes, every table at its end) between the listing and the
+            # read: read again (README).
             gone += 1
             continue
         reads += 1
@@ -104,9 +105,13 @@ print(reads, gone, len(steps), len(set(steps)))
         panic!("{printed}")
     };
     assert!(reads > 40, "{reads} reads");
+    // Only compactions swap a folder: at 60 rows a part each, `measurements`
+    // and `decisions` pass `[output] max_parts` (48) once while the run
+    // goes, and three tables are compacted at the end; a reader can trip
+    // over each swap a few times.
     assert!(
-        gone <= 4,
-        "a part vanished {gone} times: only the compaction may swap a folder"
+        gone <= 20,
+        "a part vanished {gone} times: only the compactions may swap a folder"
     );
     assert_eq!((rows, distinct), (60, 60), "every curve once, in the compacted table");
     assert_eq!(SessionLog::load(&session).unwrap().next_step(), 60);
