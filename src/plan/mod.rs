@@ -9,17 +9,17 @@ mod drift;
 mod instruments;
 pub mod memory;
 pub mod physics;
-mod protocol;
 mod quality;
 mod sections;
+mod sweep;
 
 pub use check::{PlanError, exclusion as check_exclusion};
 pub use drift::DriftPlan;
 pub use instruments::*;
 pub use physics::PhysicsPlan;
-pub use protocol::ProtocolPlan;
 pub use quality::QualityPlan;
 pub use sections::*;
+pub use sweep::{ProtocolPlan, SweepPlan, SweepRequest};
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
