@@ -81,6 +81,21 @@ fn a_replay_dataset_of_three_protocols_serves_each_curve_and_refuses_a_sweep_it_
     let dataset = GridDataset::read(&data, 1 << 24).unwrap();
     assert_eq!(dataset.protocols.len(), 3);
     assert_eq!(dataset.sweep.unwrap().v_max, 1.0, "[sweep] is the first protocol");
+    // The dataset as an outside reader sees it: a uint32 `protocol` column,
+    // every location three times, and `[[protocol]]` tables in dataset.toml.
+    if let Some(py) = python::python() {
+        let read = python::run(
+            &py,
+            "import sys, tomllib, collections, pyarrow.parquet as pq\n\
+             t = pq.read_table(sys.argv[1] + '/spectra.parquet')\n\
+             c = collections.Counter(t.column('protocol').to_pylist())\n\
+             head = tomllib.load(open(sys.argv[1] + '/dataset.toml', 'rb'))\n\
+             print(t.schema.field('protocol').type, c[0] == c[1] == c[2] > 0, \
+                   [p['v_max'] for p in head['protocol']], head['sweep']['v_max'])",
+            &[data.to_str().unwrap()],
+        );
+        assert_eq!(read.trim(), "uint32 True [1.0, 1.5, 2.0] 1.0", "{read}");
+    }
     let runs = dir.path().join("replayed");
     run_ok(bin().args([
         "run",
