@@ -5,7 +5,7 @@
 
 use super::{Engine, EngineEvent, Stop};
 use crate::record::flag::{REJECTED, RESTORED};
-use crate::record::learned::{learnable, learned_from};
+use crate::record::learned::learned_from;
 use crate::record::{EventKind, Flag, Measurement};
 use crate::store::{Entry, now_ms};
 use std::borrow::Cow;
@@ -21,10 +21,7 @@ impl Engine {
     /// How many curves the models learn from (a flag read from the log may
     /// name a step the log has no curve for: it takes none away).
     pub(super) fn learned_count(&self) -> usize {
-        if self.protocols.len() > 1 {
-            return self.learned().len();
-        }
-        self.history.iter().filter(|m| learnable(m, &self.rejected)).count()
+        crate::record::learned::learned_count(&self.history, &self.rejected, self.protocols.len())
     }
 
     /// Rejects (`reject`) or restores the curve of `step`.

@@ -68,16 +68,17 @@ impl Engine {
 
     /// The curves of location `location`, in the order taken (the newest
     /// location's, or any whose curves sit together in the log).
-    pub(super) fn set_of(&self, location: u32) -> Vec<&Measurement> {
-        let mut set: Vec<&Measurement> = self
+    fn set_of(&self, location: u32) -> &[Measurement] {
+        let end = self
             .history
             .iter()
-            .rev()
-            .skip_while(|m| m.location_no() != location)
-            .take_while(|m| m.location_no() == location)
-            .collect();
-        set.reverse();
-        set
+            .rposition(|m| m.location_no() == location)
+            .map_or(0, |k| k + 1);
+        let start = self.history[..end]
+            .iter()
+            .rposition(|m| m.location_no() != location)
+            .map_or(0, |k| k + 1);
+        &self.history[start..end]
     }
 
     /// What a model learns from a location once its set is complete: the
@@ -85,11 +86,9 @@ impl Engine {
     /// [`crate::record::learned::combined`]), the curve itself with one
     /// protocol; `None` while the set is open or when any curve failed.
     pub(super) fn learnable_set(&self, location: u32) -> Option<Measurement> {
+        use crate::record::learned::{combined, whole_and_learnable};
         let set = self.set_of(location);
-        if set.len() != self.protocols.len() || set.iter().any(|m| m.failed_gate() || self.rejected.contains(&m.step)) {
-            return None;
-        }
-        Some(crate::record::learned::combined(&set))
+        whole_and_learnable(set, &self.rejected, self.protocols.len()).then(|| combined(set))
     }
 
     /// Before the first move: an instrument that would serve another sweep

@@ -23,6 +23,17 @@ pub fn learned<'a>(history: &'a [Measurement], rejected: &BTreeSet<u32>) -> Cow<
     Cow::Owned(history.iter().filter(|m| learnable(m, rejected)).cloned().collect())
 }
 
+/// Whether a model may learn from a location's `set` of curves: all
+/// `protocols` of them are in, and each is learnable.
+pub fn whole_and_learnable(set: &[Measurement], rejected: &BTreeSet<u32>, protocols: usize) -> bool {
+    set.len() == protocols && set.iter().all(|m| learnable(m, rejected))
+}
+
+/// The log's locations, each as the run of curves it holds, in order.
+fn locations(history: &[Measurement]) -> impl Iterator<Item = &[Measurement]> {
+    history.chunk_by(|a, b| a.location_no() == b.location_no())
+}
+
 /// The learnable curves of a log whose locations get `protocols` sweeps
 /// each: [`learned`] with one; with more, one [`combined`] curve per
 /// location whose set is complete and wholly learnable.
@@ -34,18 +45,22 @@ pub fn learned_from<'a>(
     if protocols <= 1 {
         return learned(history, rejected);
     }
-    let mut out = Vec::new();
-    let mut k = 0;
-    while k < history.len() {
-        let location = history[k].location_no();
-        let end = k + history[k..].iter().take_while(|m| m.location_no() == location).count();
-        let set: Vec<&Measurement> = history[k..end].iter().collect();
-        if set.len() == protocols && set.iter().all(|m| learnable(m, rejected)) {
-            out.push(combined(&set));
-        }
-        k = end;
+    Cow::Owned(
+        locations(history)
+            .filter(|set| whole_and_learnable(set, rejected, protocols))
+            .map(combined)
+            .collect(),
+    )
+}
+
+/// How many curves [`learned_from`] gives, without putting them together.
+pub fn learned_count(history: &[Measurement], rejected: &BTreeSet<u32>, protocols: usize) -> usize {
+    if protocols <= 1 {
+        return history.iter().filter(|m| learnable(m, rejected)).count();
     }
-    Cow::Owned(out)
+    locations(history)
+        .filter(|set| whole_and_learnable(set, rejected, protocols))
+        .count()
 }
 
 /// A location's set of curves as the one curve the models see: the
@@ -54,8 +69,8 @@ pub fn learned_from<'a>(
 /// the bias range. Its scalars: the loop areas summed, the largest current,
 /// the first protocol's onset; its place, step and source are the first
 /// curve's.
-pub fn combined(set: &[&Measurement]) -> Measurement {
-    let first = set[0];
+pub fn combined(set: &[Measurement]) -> Measurement {
+    let first = &set[0];
     Measurement {
         bias_v: set.iter().flat_map(|m| m.bias_v.iter().copied()).collect(),
         current_a: set.iter().flat_map(|m| m.current_a.iter().copied()).collect(),
