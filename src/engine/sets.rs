@@ -101,15 +101,7 @@ impl Engine {
         }
         for (k, asked) in self.protocols.iter().enumerate() {
             let served = self.instrument.sweep_served(asked);
-            let same = served.points == asked.points
-                && [
-                    (served.v_start, asked.v_start),
-                    (served.v_max, asked.v_max),
-                    (served.v_end, asked.v_end),
-                ]
-                .iter()
-                .all(|(a, b)| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0));
-            if !same {
+            if !served.same_range(asked) {
                 return Err(Stop::SweepNotServed(format!(
                     "sweep.protocol[{k}] asks {}→{}→{} V in {} points; the instrument serves {}→{}→{} V in {} \
                      points for it: change the plan's protocols to sweeps it holds",

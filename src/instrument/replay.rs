@@ -65,14 +65,16 @@ impl ReplayInstrument {
     }
 }
 
-/// Whether a stored protocol is the sweep asked for (its dwell aside: a
-/// replay has no time).
+/// Whether a stored protocol is the sweep asked for (its dwell aside).
 fn holds(stored: &GridSweep, asked: &SweepRequest) -> bool {
-    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
-    stored.points == asked.points
-        && close(stored.v_start, asked.v_start)
-        && close(stored.v_max, asked.v_max)
-        && close(stored.v_end, asked.v_end)
+    let stored = SweepRequest {
+        v_start: stored.v_start,
+        v_max: stored.v_max,
+        v_end: stored.v_end,
+        points: stored.points,
+        dwell_ms: asked.dwell_ms,
+    };
+    stored.same_range(asked)
 }
 
 impl ReplayInstrument {

@@ -44,6 +44,16 @@ impl SweepRequest {
         self.points as usize / 2
     }
 
+    /// Whether `other` sweeps the same range in as many points (its dwell
+    /// aside: a replay has no time, and a controller may round it).
+    pub fn same_range(&self, other: &SweepRequest) -> bool {
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
+        self.points == other.points
+            && close(self.v_start, other.v_start)
+            && close(self.v_max, other.v_max)
+            && close(self.v_end, other.v_end)
+    }
+
     /// The largest |bias| of the sweep.
     pub fn top_v(&self) -> f64 {
         self.v_start.abs().max(self.v_max.abs()).max(self.v_end.abs())
