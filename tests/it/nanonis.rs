@@ -265,6 +265,23 @@ fn a_dropped_connection_controller_errors_and_delays_lose_nothing() {
     );
 }
 
+/// A headless session of `plan` with `budget` locations through the
+/// emulator `server`, into `runs`, read back.
+fn headless_through(plan: &Path, server: &Served, budget: u32, runs: &Path) -> SessionLog {
+    run_ok(bin().args([
+        "run",
+        plan.to_str().unwrap(),
+        "--headless",
+        "--budget",
+        &budget.to_string(),
+        "--instrument",
+        &format!("nanonis:{}", server.address),
+        "--out",
+        runs.to_str().unwrap(),
+    ]));
+    SessionLog::load(&only_session(runs)).unwrap()
+}
+
 /// The same microscope artefacts through the Nanonis path: the emulator
 /// serves the simulator with lost contact and noisy sweeps, and every
 /// curve's verdict is what its instrument drew.
@@ -290,19 +307,7 @@ fn through_the_nanonis_emulator_the_gate_judges_each_curve_as_drawn() {
     )
     .unwrap();
     let server = serve(&served, &[]);
-    let runs = dir.path().join("runs");
-    run_ok(bin().args([
-        "run",
-        plan.to_str().unwrap(),
-        "--headless",
-        "--budget",
-        "30",
-        "--instrument",
-        &format!("nanonis:{}", server.address),
-        "--out",
-        runs.to_str().unwrap(),
-    ]));
-    let log = SessionLog::load(&only_session(&runs)).unwrap();
+    let log = headless_through(&plan, &server, 30, &dir.path().join("runs"));
     assert_eq!(log.measurements.len(), 30);
     let (lost, noisy) = gate::verdicts_as_drawn(&log, &gate::audit_draws(&audit));
     assert!(lost >= 1 && noisy >= 1, "{lost} without contact, {noisy} noisy");
@@ -320,19 +325,7 @@ fn through_the_nanonis_emulator_each_location_gets_every_protocol() {
          [[sweep.protocol]]\nv_max = 1.0\n[[sweep.protocol]]\nv_max = -1.5\n[[sweep.protocol]]\nv_max = 2.0\n",
     );
     let server = serve(&plan, &[]);
-    let runs = dir.path().join("runs");
-    run_ok(bin().args([
-        "run",
-        plan.to_str().unwrap(),
-        "--headless",
-        "--budget",
-        "6",
-        "--instrument",
-        &format!("nanonis:{}", server.address),
-        "--out",
-        runs.to_str().unwrap(),
-    ]));
-    let log = SessionLog::load(&only_session(&runs)).unwrap();
+    let log = headless_through(&plan, &server, 6, &dir.path().join("runs"));
     assert_eq!(log.measurements.len(), 18);
     for (k, m) in log.measurements.iter().enumerate() {
         let want = [1.0, -1.5, 2.0][k % 3];

@@ -69,12 +69,12 @@ fn same_session(a: &[dualscope::record::Measurement], b: &[dualscope::record::Me
     }
 }
 
-#[test]
-fn a_session_over_a_pty_matches_the_in_process_simulator() {
-    let dir = tempfile::tempdir().unwrap();
-    let plan = fast_plan(dir.path(), "");
-    let server = serve(dir.path(), &plan, &[]);
-    let serial_runs = dir.path().join("serial");
+/// Runs `plan` headless over the pty (the simulator served by `sim serve`)
+/// and in process, into `serial/` and `local/` under `dir`, and holds the
+/// two sessions to each other curve for curve; returns the serial `runs`.
+fn over_the_pty_and_in_process(dir: &Path, plan: &Path) -> PathBuf {
+    let server = serve(dir, plan, &[]);
+    let serial_runs = dir.join("serial");
     run_ok(bin().args([
         "run",
         plan.to_str().unwrap(),
@@ -84,7 +84,7 @@ fn a_session_over_a_pty_matches_the_in_process_simulator() {
         "--out",
         serial_runs.to_str().unwrap(),
     ]));
-    let local_runs = dir.path().join("local");
+    let local_runs = dir.join("local");
     run_ok(bin().args([
         "run",
         plan.to_str().unwrap(),
@@ -93,6 +93,14 @@ fn a_session_over_a_pty_matches_the_in_process_simulator() {
         local_runs.to_str().unwrap(),
     ]));
     same_session(&measurements(&serial_runs), &measurements(&local_runs));
+    serial_runs
+}
+
+#[test]
+fn a_session_over_a_pty_matches_the_in_process_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = fast_plan(dir.path(), "");
+    let serial_runs = over_the_pty_and_in_process(dir.path(), &plan);
     let meta = std::fs::read_to_string(only_session(&serial_runs).join("session.toml")).unwrap();
     assert!(
         meta.contains("instrument_idn = \"dualscope,SimAFM,") && meta.contains("[instrument_limits]"),
@@ -469,28 +477,9 @@ fn over_the_wire_each_location_gets_every_protocol() {
         .unwrap()
         .replace("budget = 40", "budget = 6");
     std::fs::write(&plan, text).unwrap();
-    let server = serve(dir.path(), &plan, &[]);
-    let serial_runs = dir.path().join("serial");
-    run_ok(bin().args([
-        "run",
-        plan.to_str().unwrap(),
-        "--headless",
-        "--instrument",
-        &format!("serial:{}", server.link.display()),
-        "--out",
-        serial_runs.to_str().unwrap(),
-    ]));
-    let local_runs = dir.path().join("local");
-    run_ok(bin().args([
-        "run",
-        plan.to_str().unwrap(),
-        "--headless",
-        "--out",
-        local_runs.to_str().unwrap(),
-    ]));
-    let (wire, local) = (measurements(&serial_runs), measurements(&local_runs));
+    let serial_runs = over_the_pty_and_in_process(dir.path(), &plan);
+    let wire = measurements(&serial_runs);
     assert_eq!(wire.len(), 18);
-    same_session(&wire, &local);
     for (k, m) in wire.iter().enumerate() {
         assert_eq!((m.protocol, m.location), (Some(k as u32 % 3), Some(k as u32 / 3)));
     }
