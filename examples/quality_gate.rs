@@ -52,17 +52,8 @@ fn main() {
         quantile(&off, 1.0),
         quantile(&off, 0.99)
     );
-    // The line where it errs least on the tuning films; among equals, the
-    // geometric middle of the gap.
-    let (hi_off, lo_on) = (quantile(&off, 1.0), quantile(&on, 0.0));
-    let line = if lo_on > hi_off {
-        (lo_on * hi_off).sqrt()
-    } else {
-        let mut candidates: Vec<f64> = on.iter().chain(&off).copied().collect();
-        candidates.sort_by(f64::total_cmp);
-        let errors = |t: f64| on.iter().filter(|s| **s < t).count() + off.iter().filter(|s| **s >= t).count();
-        candidates.into_iter().min_by_key(|t| errors(*t)).expect("curves")
-    };
+    // A score at the line passes: it is above it.
+    let line = line_between(&off, &on, |score, t| score >= t);
     println!(
         "line chosen on the tuning films: {line:.2} (the plan's default `[quality] min_contact_score`: {})",
         dualscope::plan::QualityPlan::default().min_contact_score
@@ -85,6 +76,22 @@ fn main() {
     }
 
     noise_line(places, &tuning, &validation);
+}
+
+/// The line between the values that should fall `below` it and those that
+/// should be `above` it (as `is_above` judges a value against a line): the
+/// geometric middle of the gap between the two sets where there is one,
+/// else the value where it errs least on them.
+fn line_between(below: &[f64], above: &[f64], is_above: impl Fn(f64, f64) -> bool) -> f64 {
+    let (hi, lo) = (quantile(below, 1.0), quantile(above, 0.0));
+    if lo > hi {
+        return (lo * hi).sqrt();
+    }
+    let mut candidates: Vec<f64> = below.iter().chain(above).copied().collect();
+    candidates.sort_by(f64::total_cmp);
+    let errors =
+        |t: f64| below.iter().filter(|v| is_above(**v, t)).count() + above.iter().filter(|v| !is_above(**v, t)).count();
+    candidates.into_iter().min_by_key(|t| errors(*t)).expect("curves")
 }
 
 /// The noise line: the geometric middle of the gap between the noisiest
@@ -110,15 +117,8 @@ fn noise_line(places: usize, tuning: &[u32], validation: &[u32]) {
         quantile(&loud, 0.0),
         quantile(&loud, 0.01)
     );
-    let (hi, lo) = (quantile(&steady, 1.0), quantile(&loud, 0.0));
-    let line = if lo > hi {
-        (lo * hi).sqrt()
-    } else {
-        let mut candidates: Vec<f64> = steady.iter().chain(&loud).copied().collect();
-        candidates.sort_by(f64::total_cmp);
-        let errors = |t: f64| steady.iter().filter(|r| **r > t).count() + loud.iter().filter(|r| **r <= t).count();
-        candidates.into_iter().min_by_key(|t| errors(*t)).expect("curves")
-    };
+    // A ratio at the line is not noisy: only one past it is above.
+    let line = line_between(&steady, &loud, |ratio, t| ratio > t);
     println!(
         "noise line chosen on the tuning films: {line:.2} (the plan's default `[quality] max_noise_ratio`: {})",
         dualscope::plan::QualityPlan::default().max_noise_ratio
