@@ -272,6 +272,9 @@ pub(super) fn validate(plan: &SessionPlan) -> Result<(), PlanError> {
     within("policy.dkl_first_fit_steps", p.dkl_first_fit_steps, 1..=100_000)?;
     within("policy.dkl_refit_steps", p.dkl_refit_steps, 1..=100_000)?;
     within("policy.dkl_restart_every", p.dkl_restart_every, 0..=100_000)?;
+    within("policy.dkl_exact_max_points", p.dkl_exact_max_points, 3..=20_000)?;
+    within("policy.dkl_inducing_points", p.dkl_inducing_points, 8..=4_096)?;
+    within("policy.dkl_sparse_refit_every", p.dkl_sparse_refit_every, 1..=100_000)?;
     within("policy.queue_len", p.queue_len, 1..=1_000)?;
     within("policy.exclude", p.exclude.len(), 0..=1_000)?;
     for (k, region) in p.exclude.iter().enumerate() {

@@ -130,6 +130,14 @@ pub struct PolicyPlan {
     /// fit alone can settle in a flat kernel (every candidate the same mean and
     /// variance) and never leave it. 0 turns this off.
     pub dkl_restart_every: u32,
+    /// Past this many curves the GP is no longer exact: it conditions on every
+    /// curve through `dkl_inducing_points` of them (DTC), grown by one rank-one
+    /// update per curve, and the deep kernel refits beside the acquisition
+    /// every `dkl_sparse_refit_every` curves instead of on the decision's path.
+    /// Sessions of the paper's size (a few hundred curves) stay exact.
+    pub dkl_exact_max_points: u32,
+    pub dkl_inducing_points: u32,
+    pub dkl_sparse_refit_every: u32,
     /// How many top candidates the acquisition queue shows.
     pub queue_len: u32,
     /// Regions of the frame no seed and no policy decision may land in
@@ -182,6 +190,9 @@ impl Default for PolicyPlan {
             dkl_first_fit_steps: 200,
             dkl_refit_steps: 6,
             dkl_restart_every: 25,
+            dkl_exact_max_points: 500,
+            dkl_inducing_points: 256,
+            dkl_sparse_refit_every: 25,
             queue_len: 12,
             exclude: Vec::new(),
         }

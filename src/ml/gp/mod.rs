@@ -8,8 +8,10 @@
 
 mod kernel;
 mod predict;
+mod sparse;
 
 pub use kernel::*;
+pub use sparse::{Sparse, farthest_points};
 
 use faer::linalg::solvers::{DenseSolveCore, Solve};
 use faer::{Mat, Side};
@@ -22,6 +24,7 @@ pub struct NotPositiveDefinite {
 }
 
 /// A GP conditioned on training data: everything prediction needs.
+#[derive(Clone)]
 pub struct Posterior {
     d: usize,
     /// Training points scaled by 1/ℓ, one vector per dimension (contiguous
@@ -32,10 +35,20 @@ pub struct Posterior {
     noise_var: f64,
     y_mean: f64,
     alpha: Vec<f64>,
-    /// Lower Cholesky factor of K.
+    /// Lower Cholesky factor of K (of K_mm for a sparse posterior).
     l: Mat<f64>,
-    /// Negative log marginal likelihood of the training targets.
+    /// A sparse posterior's second factor (see `sparse`); None for the exact GP.
+    dtc: Option<Dtc>,
+    /// Negative log marginal likelihood of the training targets (NaN for a
+    /// sparse posterior, which is never compared on it).
     pub nll: f64,
+}
+
+/// The lower Cholesky factor of σ²K_mm + K_mn K_nm, and σ².
+#[derive(Clone)]
+struct Dtc {
+    l: Mat<f64>,
+    noise_var: f64,
 }
 
 /// Below a few hundred points rayon's start-up costs more than a second core
@@ -76,6 +89,7 @@ pub fn condition_on(k: Mat<f64>, z: &[f64], d: usize, y: &[f64], h: &Hyper) -> R
         y_mean,
         alpha,
         l,
+        dtc: None,
         nll,
     })
 }

@@ -15,7 +15,7 @@ impl Posterior {
     /// The kernel between one test point and every training point, and the
     /// posterior mean there and the largest kernel value.
     #[allow(unsafe_code)] // the call below, see its SAFETY note
-    fn kernel_column(&self, test: &[f64], out: &mut [f64]) -> (f64, f64) {
+    pub(super) fn kernel_column(&self, test: &[f64], out: &mut [f64]) -> (f64, f64) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports AVX2 and FMA, checked on the line above.
@@ -71,15 +71,31 @@ impl Posterior {
                 let col = crate::ml::column_mut(&mut kx, j);
                 mean[start + j] = self.kernel_column(&z_test[(start + j) * d..(start + j + 1) * d], col).0;
             }
+            // A sparse posterior solves the same columns against its second factor.
+            let mut kx_dtc = self.dtc.as_ref().map(|_| kx.clone());
             // V = L⁻¹ K_x; var = σ_f² − ‖V_j‖².
             faer::linalg::triangular_solve::solve_lower_triangular_in_place(
                 self.l.as_ref(),
                 kx.as_mut(),
                 faer::Par::Seq,
             );
-            for j in 0..b {
-                let col = crate::ml::column(&kx, j);
-                var[start + j] = (self.signal_var - col.iter().map(|v| v * v).sum::<f64>()).max(0.0);
+            let mut explained: Vec<f64> = (0..b)
+                .map(|j| crate::ml::column(&kx, j).iter().map(|v| v * v).sum::<f64>())
+                .collect();
+            if let (Some(dtc), Some(kx)) = (&self.dtc, kx_dtc.as_mut()) {
+                // σ² k*ᵀ (σ²K_mm + K_mn K_nm)⁻¹ k*: what the inducing points
+                // cannot pin down (see `sparse`).
+                faer::linalg::triangular_solve::solve_lower_triangular_in_place(
+                    dtc.l.as_ref(),
+                    kx.as_mut(),
+                    faer::Par::Seq,
+                );
+                for (j, e) in explained.iter_mut().enumerate() {
+                    *e -= dtc.noise_var * crate::ml::column(kx, j).iter().map(|v| v * v).sum::<f64>();
+                }
+            }
+            for (j, e) in explained.into_iter().enumerate() {
+                var[start + j] = (self.signal_var - e).max(0.0);
             }
             start += b;
         }

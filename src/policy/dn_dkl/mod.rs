@@ -9,9 +9,11 @@
 //! so the next sweep starts without waiting for a fit.
 //!
 //! Rooms: `settings` (what the worker is told), `worker` (the thread's state
-//! and its fit), `rank` (one ranking of every candidate), `shelf` (where
-//! rankings wait for the policy), and here the policy itself.
+//! and its fit), `large` (the sparse GP and refits beside the acquisition
+//! past a few hundred curves), `rank` (one ranking of every candidate),
+//! `shelf` (where rankings wait for the policy), and here the policy itself.
 
+mod large;
 mod probe;
 mod rank;
 mod settings;

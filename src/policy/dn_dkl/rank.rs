@@ -47,6 +47,7 @@ impl DecisionCore {
             train_patches,
             reduced,
             targets,
+            large,
             ..
         } = self;
         let settings = &*settings;
@@ -56,14 +57,11 @@ impl DecisionCore {
             let patches = &*patches;
             let train = &*train_patches;
             scope.spawn(move |_| Self::settle_structure(settings.kind, structure, patches, train));
-            fitted = Some(Self::fit(
-                settings,
-                patches.width(),
-                model,
-                train_patches,
-                reduced,
-                targets,
-            ));
+            fitted = Some(if n > settings.exact_max_points {
+                Self::fit_large(settings, patches.width(), model, large, train_patches, reduced, targets)
+            } else {
+                Self::fit(settings, patches.width(), model, train_patches, reduced, targets)
+            });
         });
         let (report, posterior, [targets_ms, train_ms, posterior_ms]) = fitted.expect("the fit ran")?;
         let fit_ms = t_fit.elapsed().as_secs_f64() * 1e3;

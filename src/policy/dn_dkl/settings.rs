@@ -17,6 +17,9 @@ pub struct DnDklSettings {
     pub first_fit_steps: usize,
     pub refit_steps: usize,
     pub restart_every: usize,
+    pub exact_max_points: usize,
+    pub inducing_points: usize,
+    pub sparse_refit_every: usize,
     pub sweep_points: usize,
     pub queue_len: usize,
 }
@@ -36,6 +39,9 @@ impl DnDklSettings {
             first_fit_steps: p.dkl_first_fit_steps as usize,
             refit_steps: p.dkl_refit_steps as usize,
             restart_every: p.dkl_restart_every as usize,
+            exact_max_points: p.dkl_exact_max_points as usize,
+            inducing_points: p.dkl_inducing_points as usize,
+            sparse_refit_every: p.dkl_sparse_refit_every as usize,
             // A location's curves end to end (see `record::learned::combined`).
             sweep_points: plan.sweep.set_points(),
             queue_len: p.queue_len as usize,

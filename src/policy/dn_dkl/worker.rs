@@ -31,6 +31,9 @@ pub struct DecisionCore {
     pub(super) taken: Vec<bool>,
     /// Buffers of the candidates' embedding, reused every decision.
     pub(super) workspace: crate::ml::infer::Workspace,
+    /// The sparse GP and its refits beside the acquisition, once the session
+    /// is past `exact_max_points` curves (see `large`).
+    pub(super) large: Option<super::large::Large>,
 }
 
 /// Curves below this count are too few for a kernel fit; structure alone ranks.
@@ -52,6 +55,7 @@ impl DecisionCore {
             targets: Vec::new(),
             taken,
             workspace: Default::default(),
+            large: None,
         }
     }
 
@@ -136,6 +140,26 @@ impl DecisionCore {
         }
     }
 
+    /// The deep kernel from its seeded start (`salt` tells restarts apart).
+    pub(super) fn fresh_model(settings: &DnDklSettings, width: usize, salt: &[u64]) -> DklModel {
+        DklModel::new_seeded(
+            width,
+            &settings.hidden,
+            settings.embedding,
+            burn::prelude::Device::flex().autodiff(),
+            seed::derive(settings.master_seed, "dkl-init", salt),
+        )
+    }
+
+    pub(super) fn fit_settings(settings: &DnDklSettings, max_steps: usize) -> FitSettings {
+        FitSettings {
+            learning_rate: settings.learning_rate,
+            max_steps,
+            tolerance: 1e-4,
+            patience: 3,
+        }
+    }
+
     /// Re-scores the learning targets, refits the deep kernel warm (from its
     /// seeded initialisation the first time) and conditions the GP on the
     /// training set. Times in ms: targets, fit, conditioning.
@@ -151,21 +175,8 @@ impl DecisionCore {
         let y = Self::learning_targets(settings, reduced, targets);
         let targets_ms = t_stage.elapsed().as_secs_f64() * 1e3;
         let n = y.len();
-        let fresh = |salt: &[u64]| {
-            DklModel::new_seeded(
-                width,
-                &settings.hidden,
-                settings.embedding,
-                burn::prelude::Device::flex().autodiff(),
-                seed::derive(settings.master_seed, "dkl-init", salt),
-            )
-        };
-        let steps = |max_steps: usize| FitSettings {
-            learning_rate: settings.learning_rate,
-            max_steps,
-            tolerance: 1e-4,
-            patience: 3,
-        };
+        let fresh = |salt: &[u64]| Self::fresh_model(settings, width, salt);
+        let steps = |max_steps: usize| Self::fit_settings(settings, max_steps);
         let t_stage = Instant::now();
         let (warm, max_steps, first) = match model.take() {
             Some(m) => (m, settings.refit_steps, false),
