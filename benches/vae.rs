@@ -25,6 +25,7 @@ fn dual_vae(c: &mut Criterion) {
         beta: 1.0,
         gamma: 10.0,
         spatial_decoder: false,
+        batch: 0,
         seed: 1,
     };
     let views = Views {
@@ -45,6 +46,7 @@ fn dual_vae(c: &mut Criterion) {
     let spatial = VaeSettings {
         epochs: 5,
         spatial_decoder: true,
+        batch: 0,
         ..settings
     };
     let mut group = c.benchmark_group("spatial_decoder");

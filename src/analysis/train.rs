@@ -21,6 +21,17 @@ fn member_settings(a: &AnalysisPlan, seed: u64, member: u64) -> VaeSettings {
         gamma: a.vae_gamma,
         spatial_decoder: a.vae_spatial_decoder,
         seed: crate::seed::derive(seed, "dual-vae", salt),
+        batch: 0,
+    }
+}
+
+/// Curves one step of a training on `n` curves sees: every one, or past
+/// `vae_batch_above` a mini-batch of `vae_batch`.
+pub fn curves_a_step(a: &AnalysisPlan, n: usize) -> usize {
+    if a.vae_batch_above > 0 && n > a.vae_batch_above as usize {
+        n.min(a.vae_batch as usize)
+    } else {
+        n
     }
 }
 
@@ -195,7 +206,11 @@ pub fn analyze_watched(
         if stop.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(AnalysisError::Stopped);
         }
-        let embedding = vae::train_watched(views, &member_settings(a, seed, member), epochs_done, stop);
+        let settings = VaeSettings {
+            batch: curves_a_step(a, samples.len()),
+            ..member_settings(a, seed, member)
+        };
+        let embedding = vae::train_watched(views, &settings, epochs_done, stop);
         if stop.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(AnalysisError::Stopped);
         }

@@ -399,6 +399,8 @@ pub(super) fn validate_analysis(a: &AnalysisPlan) -> Result<(), PlanError> {
     finite_within("analysis.vae_gamma", a.vae_gamma, 0.0..=1e4)?;
     finite_within("analysis.patch_window_nm", a.patch_window_nm, 0.0..=1e5)?;
     within("analysis.vae_ensemble", a.vae_ensemble, 1..=64)?;
+    within("analysis.vae_batch_above", a.vae_batch_above, 0..=10_000_000)?;
+    within("analysis.vae_batch", a.vae_batch, 8..=100_000)?;
     within("analysis.clusters", a.clusters, 0..=64)?;
     within("analysis.clusters_max", a.clusters_max, 2..=64)?;
     Ok(())

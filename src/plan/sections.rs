@@ -232,6 +232,13 @@ pub struct AnalysisPlan {
     /// put them together. 1 trains one and keeps its mixture's clusters. Each
     /// training costs the same (~7 s at 210 locations, 1000 epochs, 2 cores).
     pub vae_ensemble: u32,
+    /// Past this many curves the dual VAE trains on mini-batches of
+    /// `vae_batch` curves, `vae_epochs` steps in all, so that a training costs
+    /// what one on `vae_batch` curves costs, however long the session
+    /// (0: always full batch). Sessions of a few hundred curves train full
+    /// batch, as published.
+    pub vae_batch_above: u32,
+    pub vae_batch: u32,
     /// Number of clusters; 0 chooses it by BIC.
     pub clusters: u32,
     /// Largest number of clusters BIC may choose.
@@ -266,6 +273,8 @@ impl Default for AnalysisPlan {
             vae_spatial_decoder: false,
             patch_window_nm: 16.0,
             vae_ensemble: 1,
+            vae_batch_above: 500,
+            vae_batch: 200,
             clusters: 0,
             clusters_max: 8,
             property_latent: PropertyLatent::default(),

@@ -48,12 +48,19 @@ pub struct TrainingCost {
     pub contention_s: f64,
     /// The property map every training ends with, once per training.
     pub mapping_s: f64,
+    /// (`vae_batch_above`, `vae_batch`): past the first, an epoch is one
+    /// mini-batch of the second and costs what a full pass over that many does.
+    pub batch: Option<(usize, usize)>,
 }
 
 impl TrainingCost {
     pub fn member_s(&self, curves: usize, epochs: usize, beside_acquisition: bool) -> f64 {
         let contention = if beside_acquisition { self.contention_s } else { 0.0 };
-        (self.epoch.at(curves) + contention) * epochs as f64 + self.clustering.at(curves)
+        let a_step = match self.batch {
+            Some((above, batch)) if above > 0 && curves > above => curves.min(batch),
+            _ => curves,
+        };
+        (self.epoch.at(a_step) + contention) * epochs as f64 + self.clustering.at(curves)
     }
 }
 

@@ -49,6 +49,7 @@ pub fn time_the_work(
         clustering,
         contention_s: 0.0,
         mapping_s,
+        batch: Some((plan.analysis.vae_batch_above as usize, plan.analysis.vae_batch as usize)),
     });
     tracing::info!(?first, ?timed, ?clustered, ?cost, "dual-VAE training cost");
     (cost, decision)

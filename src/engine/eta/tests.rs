@@ -12,7 +12,21 @@ fn demo_cost() -> TrainingCost {
         },
         mapping_s: 0.0,
         contention_s: 0.0,
+        batch: None,
     }
+}
+
+#[test]
+fn past_the_batch_line_an_epoch_costs_a_mini_batch() {
+    let full = demo_cost();
+    let batched = TrainingCost {
+        batch: Some((500, 200)),
+        ..full
+    };
+    // Below the line nothing changes; past it an epoch costs 200 curves' worth.
+    assert_eq!(batched.member_s(400, 1000, false), full.member_s(400, 1000, false));
+    assert_eq!(batched.member_s(2000, 1000, false), full.member_s(200, 1000, false));
+    assert!(full.member_s(2000, 1000, false) > 5.0 * batched.member_s(2000, 1000, false));
 }
 
 fn demo_now(measured: usize) -> Now {
@@ -126,6 +140,7 @@ fn a_landed_training_measures_the_contention() {
         },
         contention_s: 0.0,
         mapping_s: 0.0,
+        batch: None,
     };
     let mut pace = Pace::with_probe(Some(probe));
     assert_eq!(pace.cost(), Some(probe));

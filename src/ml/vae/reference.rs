@@ -216,22 +216,37 @@ pub(super) struct BurnHalf {
     /// Always present; an Option so that a step can move it into Adam.
     model: Option<HalfVae>,
     optim: ModuleOptimizer,
+    /// The samples the next pass sees (every one, or a mini-batch) and 1 − x.
     x: Tensor<2>,
     one_minus_x: Tensor<2>,
     graph: Option<(Tensor<1>, Tensor<2>)>,
+    /// Every sample, n × width, for choosing mini-batches.
+    data: Vec<f32>,
+    width: usize,
+}
+
+/// `rows` as a tensor, and 1 − `rows`.
+fn with_complement(rows: Vec<f32>, width: usize) -> (Tensor<2>, Tensor<2>) {
+    let device = crate::ml::device();
+    let n = rows.len() / width;
+    let one_minus: Vec<f32> = rows.iter().map(|v| 1.0 - v).collect();
+    (
+        Tensor::<2>::from_data(TensorData::new(rows, [n, width]), &device),
+        Tensor::<2>::from_data(TensorData::new(one_minus, [n, width]), &device),
+    )
 }
 
 impl BurnHalf {
     pub(super) fn new(model: HalfVae, data: Vec<f32>, width: usize) -> Self {
-        let device = crate::ml::device();
-        let n = data.len() / width;
-        let one_minus_x: Vec<f32> = data.iter().map(|v| 1.0 - v).collect();
+        let (x, one_minus_x) = with_complement(data.clone(), width);
         Self {
             model: Some(model),
             optim: AdamConfig::new().init(),
-            x: Tensor::<2>::from_data(TensorData::new(data, [n, width]), &device),
-            one_minus_x: Tensor::<2>::from_data(TensorData::new(one_minus_x, [n, width]), &device),
+            x,
+            one_minus_x,
             graph: None,
+            data,
+            width,
         }
     }
 }
@@ -241,6 +256,18 @@ fn scalar_of(t: Tensor<1>) -> f64 {
 }
 
 impl Half for BurnHalf {
+    fn select(&mut self, rows: Option<&[usize]>) {
+        let w = self.width;
+        let chosen = match rows {
+            Some(rows) => rows
+                .iter()
+                .flat_map(|&r| self.data[r * w..(r + 1) * w].iter().copied())
+                .collect(),
+            None => self.data.clone(),
+        };
+        (self.x, self.one_minus_x) = with_complement(chosen, w);
+    }
+
     fn forward(&mut self, eps: Vec<f32>, beta: f64, _want_loss: bool) -> (f64, f64, Vec<f32>) {
         let n = self.x.dims()[0];
         let width = eps.len() / n;

@@ -11,6 +11,9 @@ pub struct VaeSettings {
     pub gamma: f64,
     pub spatial_decoder: bool,
     pub seed: u64,
+    /// Samples a step sees: 0 (or n or more) trains full batch; fewer
+    /// trains on mini-batches of this many, `epochs` steps in all.
+    pub batch: usize,
 }
 
 /// What training produced: the latent means of every sample.

@@ -34,6 +34,7 @@ fn settings(epochs: usize, spatial: bool) -> VaeSettings {
         beta: 0.1,
         gamma: 10.0,
         spatial_decoder: spatial,
+        batch: 0,
         seed: 3,
     }
 }
@@ -195,4 +196,63 @@ fn the_predictor_reads_a_patch_it_never_saw_as_the_curve_of_its_kind() {
         assert!(flat.iter().all(|v| (v - 0.05).abs() < 0.1), "not flat: {flat:?}");
     }
     assert_ne!(&fitted, p, "a fit was made");
+}
+
+#[test]
+fn mini_batches_train_as_burn_does_and_a_batch_of_every_sample_is_full_batch() {
+    let (img, spec) = toy(12);
+    let s = VaeSettings {
+        batch: 5,
+        ..settings(7, false)
+    };
+    let fused = train_with(
+        Pass::Fused,
+        toy_views(&img, &spec),
+        &s,
+        &AtomicUsize::new(0),
+        &AtomicBool::new(false),
+    );
+    let reference = train_reference(toy_views(&img, &spec), &s);
+    for (p, q) in fused.z_image.iter().flatten().zip(reference.z_image.iter().flatten()) {
+        assert!((p - q).abs() < 1e-4, "fused {p} vs burn {q}");
+    }
+    assert_eq!(
+        fused.z_image.len(),
+        12,
+        "the map holds every sample, not the last batch"
+    );
+    let full = train(toy_views(&img, &spec), &settings(7, false));
+    assert_ne!(fused.z_image, full.z_image, "batches of 5 are not full batch");
+    let whole = VaeSettings {
+        batch: 12,
+        ..settings(7, false)
+    };
+    assert_eq!(train(toy_views(&img, &spec), &whole), full);
+}
+
+#[test]
+fn mini_batches_still_separate_two_kinds() {
+    let (img, spec) = toy(40);
+    let s = VaeSettings {
+        batch: 10,
+        ..settings(1500, false)
+    };
+    let e = train(toy_views(&img, &spec), &s);
+    let centre = |parity: usize| -> Vec<f32> {
+        (0..2)
+            .map(|d| e.z_image.iter().skip(parity).step_by(2).map(|r| r[d]).sum::<f32>() / 20.0)
+            .collect()
+    };
+    let (a, b) = (centre(0), centre(1));
+    let gap = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+    let spread = e
+        .z_image
+        .iter()
+        .enumerate()
+        .map(|(i, z)| {
+            let c = if i % 2 == 0 { &a } else { &b };
+            ((z[0] - c[0]).powi(2) + (z[1] - c[1]).powi(2)).sqrt()
+        })
+        .fold(0f32, f32::max);
+    assert!(gap > 3.0 * spread, "kinds not separated: {a:?} {b:?}, spread {spread}");
 }

@@ -4,6 +4,7 @@
 use super::predictor::HalfWeights;
 use super::settings::VaeSettings;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use rand_distr::{Distribution, StandardNormal};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -17,6 +18,9 @@ pub(super) struct Exchange {
 /// One half as the training loop drives it: a forward pass with given noise,
 /// then one optimiser step with the alignment term's subgradient on its view.
 pub(super) trait Half {
+    /// The samples the next passes see: the rows of a mini-batch, or (None)
+    /// every sample.
+    fn select(&mut self, rows: Option<&[usize]>);
     /// Σ (reconstruction + β·KL), Σ reconstruction (either may be NaN unless
     /// `want_loss`), and the alignment view, n × latent row-major.
     fn forward(&mut self, eps: Vec<f32>, beta: f64, want_loss: bool) -> (f64, f64, Vec<f32>);
@@ -43,12 +47,27 @@ fn train_half(
 ) -> HalfResult {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(noise_seed);
     let (mut loss, mut recon, mut align) = (f64::NAN, f64::NAN, f64::NAN);
+    // Mini-batches: both halves shuffle from one seed, so they see the same
+    // rows at every step; a pass over the samples, then a new shuffle.
+    let batch = if s.batch > 0 && s.batch < n { s.batch } else { n };
+    let mut order_rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed ^ 0x3333);
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut at = n;
     for epoch in 0..s.epochs {
         // The image half decides; the spectrum half follows when its
         // exchange finds nobody on the other end.
         if sign > 0.0 && stop.load(Ordering::Relaxed) {
             break;
         }
+        if batch < n {
+            if at + batch > n {
+                order.shuffle(&mut order_rng);
+                at = 0;
+            }
+            half.select(Some(&order[at..at + batch]));
+            at += batch;
+        }
+        let n = batch;
         let eps: Vec<f32> = (0..n * noise_width).map(|_| StandardNormal.sample(&mut rng)).collect();
         let (own_value, rec_value, mine) = half.forward(eps, s.beta, epoch + 1 == s.epochs);
         // Both halves see the same two views, so both compute the same signs.
@@ -75,6 +94,9 @@ fn train_half(
         if sign > 0.0 {
             epochs_done.fetch_add(1, Ordering::Relaxed);
         }
+    }
+    if batch < n {
+        half.select(None);
     }
     let (views, weights) = half.finish();
     (views, weights, loss, recon, align)

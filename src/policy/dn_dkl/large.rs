@@ -94,12 +94,39 @@ impl Pending {
     }
 }
 
+impl Large {
+    /// Waits for the refit due at `n` curves, if one is, and takes it over
+    /// (model, weights, sparse GP); its report and the ms it took. To be called
+    /// on the worker's own thread, outside the thread pool: a pool thread
+    /// waiting here starves the refit, which runs its products on that pool
+    /// (a 2000-curve session hung at 926 curves so).
+    pub(super) fn adopt_due(
+        &mut self,
+        n: usize,
+        model: &mut Option<DklModel>,
+    ) -> Result<Option<(FitReport, f64)>, DnDklError> {
+        let Some(pending) = self.pending.as_ref().filter(|p| n >= p.adopt_at) else {
+            return Ok(None);
+        };
+        let t0 = Instant::now();
+        let refit = pending.wait()?;
+        *model = Some(refit.model.clone());
+        self.sparse = refit.sparse.clone();
+        self.layers = refit.layers.clone();
+        self.pending = None;
+        Ok(Some((refit.report, t0.elapsed().as_secs_f64() * 1e3)))
+    }
+}
+
 impl DecisionCore {
     /// [`DecisionCore::fit`] past `exact_max_points` curves: targets re-scored,
-    /// the refit adopted when due, new curves conditioned on, the next refit
-    /// started. Times in ms: targets, refit (waiting for or, the first time,
-    /// running one), conditioning.
+    /// new curves conditioned on, the next refit started. `adopted`: what
+    /// [`Large::adopt_due`] took over just before, and the ms it waited. Times
+    /// in ms: targets, refit (waiting for or, the first time, running one),
+    /// conditioning.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn fit_large(
+        adopted: Option<(FitReport, f64)>,
         settings: &DnDklSettings,
         width: usize,
         model: &mut Option<DklModel>,
@@ -114,25 +141,16 @@ impl DecisionCore {
         let n = y.len();
 
         let t_stage = Instant::now();
-        let mut report = FitReport {
-            steps: 0,
-            nll: f64::NAN,
-        };
-        let adopted = match large.as_ref().and_then(|l| l.pending.as_ref()) {
-            Some(p) if n >= p.adopt_at => Some(p.wait()?),
-            _ => None,
-        };
-        let state = match (large.as_mut(), adopted) {
-            (Some(state), Some(refit)) => {
-                *model = Some(refit.model.clone());
-                state.sparse = refit.sparse.clone();
-                state.layers = refit.layers.clone();
-                state.pending = None;
-                report = refit.report;
-                state
-            }
-            (Some(state), None) => state,
-            (None, _) => {
+        let (mut report, adopt_ms) = adopted.unwrap_or((
+            FitReport {
+                steps: 0,
+                nll: f64::NAN,
+            },
+            0.0,
+        ));
+        let state = match large {
+            Some(state) => state,
+            None => {
                 // The first decision past the line refits here, once.
                 let warm = model.take().unwrap_or_else(|| Self::fresh_model(settings, width, &[]));
                 let refit = refit(settings, width, warm, train_patches, &y)?;
@@ -146,7 +164,7 @@ impl DecisionCore {
                 })
             }
         };
-        let train_ms = t_stage.elapsed().as_secs_f64() * 1e3;
+        let train_ms = adopt_ms + t_stage.elapsed().as_secs_f64() * 1e3;
 
         let t_stage = Instant::now();
         for i in state.sparse.len()..n {

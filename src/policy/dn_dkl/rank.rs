@@ -36,6 +36,12 @@ impl DecisionCore {
         }
         #[cfg(feature = "test-hooks")]
         crate::hooks::panic_at("DKL_PANIC_AT_CURVES", n as u64);
+        let t_fit = Instant::now();
+        let large_now = n > self.settings.exact_max_points;
+        let adopted = match self.large.as_mut() {
+            Some(l) if large_now => l.adopt_due(n, &mut self.model)?,
+            _ => None,
+        };
         // The SSIM columns and the fit need each other's results only when
         // scoring: the fit (burn, one core) and the columns (the rest of the
         // pool) run side by side.
@@ -52,13 +58,21 @@ impl DecisionCore {
         } = self;
         let settings = &*settings;
         let mut fitted = None;
-        let t_fit = Instant::now();
         rayon::scope(|scope| {
             let patches = &*patches;
             let train = &*train_patches;
             scope.spawn(move |_| Self::settle_structure(settings.kind, structure, patches, train));
-            fitted = Some(if n > settings.exact_max_points {
-                Self::fit_large(settings, patches.width(), model, large, train_patches, reduced, targets)
+            fitted = Some(if large_now {
+                Self::fit_large(
+                    adopted,
+                    settings,
+                    patches.width(),
+                    model,
+                    large,
+                    train_patches,
+                    reduced,
+                    targets,
+                )
             } else {
                 Self::fit(settings, patches.width(), model, train_patches, reduced, targets)
             });

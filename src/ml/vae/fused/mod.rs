@@ -66,7 +66,10 @@ pub struct FusedHalf {
     latent: usize,
     /// Leading latent dimensions that are the spatial decoder's θ, dx, dy.
     pose: usize,
+    /// Every sample, n × width.
     x: Vec<f32>,
+    /// The mini-batch's samples, gathered from `x`, while one is selected.
+    batch: Option<Vec<f32>>,
     adam: Adam,
     buf: Buffers,
 }
@@ -109,6 +112,7 @@ impl FusedHalf {
             latent: l,
             pose,
             x,
+            batch: None,
             adam: Adam { time: 0 },
             buf: Buffers::default(),
         }
@@ -118,7 +122,8 @@ impl FusedHalf {
     /// means as they enter the alignment term (mean·A for the spectrum).
     fn encode(&mut self) {
         let b = &mut self.buf;
-        self.hidden1.forward(&self.x, &mut b.a1, true);
+        let x = self.batch.as_deref().unwrap_or(&self.x);
+        self.hidden1.forward(x, &mut b.a1, true);
         self.hidden2.forward(&b.a1, &mut b.a2, true);
         self.mean.forward(&b.a2, &mut b.mean, false);
         self.log_var.forward(&b.a2, &mut b.log_var, false);
@@ -194,7 +199,7 @@ impl FusedHalf {
         if !want_loss {
             return (f64::NAN, f64::NAN, &b.view);
         }
-        let recon = bce_sum(&b.logits, &self.x);
+        let recon = bce_sum(&b.logits, self.batch.as_deref().unwrap_or(&self.x));
         let kl = -0.5
             * b.mean
                 .iter()
@@ -209,11 +214,12 @@ impl FusedHalf {
     /// half's view, and takes one Adam step.
     pub fn step(&mut self, g: &[f32], s: &VaeSettings) {
         let l = self.latent;
-        let n = self.x.len() / self.hidden1.inputs;
+        let x = self.batch.as_deref().unwrap_or(&self.x);
+        let n = x.len() / self.hidden1.inputs;
         let scale = 1.0 / n as f32;
         let (beta, gamma) = (s.beta as f32, s.gamma as f32);
         let b = &mut self.buf;
-        logit_gradient(&mut b.d_logits, &b.logits, &self.x, scale);
+        logit_gradient(&mut b.d_logits, &b.logits, x, scale);
         self.dec_out.backward(&b.b2, &b.d_logits, Some((&mut b.d_b2, false)));
         through_tanh(&mut b.d_b2, &b.b2);
         self.dec_hidden2.backward(&b.b1, &b.d_b2, Some((&mut b.d_b1, false)));
@@ -269,7 +275,7 @@ impl FusedHalf {
         through_tanh(&mut b.d_a2, &b.a2);
         self.hidden2.backward(&b.a1, &b.d_a2, Some((&mut b.d_a1, false)));
         through_tanh(&mut b.d_a1, &b.a1);
-        self.hidden1.backward(&self.x, &b.d_a1, None);
+        self.hidden1.backward(x, &b.d_a1, None);
         let adapter = self.adapter.iter_mut();
         let params = [
             &mut self.hidden1,
@@ -294,6 +300,18 @@ impl FusedHalf {
 }
 
 impl Half for FusedHalf {
+    fn select(&mut self, rows: Option<&[usize]>) {
+        let width = self.hidden1.inputs;
+        self.batch = rows.map(|rows| {
+            let mut batch = self.batch.take().unwrap_or_default();
+            batch.clear();
+            for &r in rows {
+                batch.extend_from_slice(&self.x[r * width..(r + 1) * width]);
+            }
+            batch
+        });
+    }
+
     fn forward(&mut self, eps: Vec<f32>, beta: f64, want_loss: bool) -> (f64, f64, Vec<f32>) {
         let (own, rec, view) = FusedHalf::forward(self, &eps, beta, want_loss);
         (own, rec, view.to_vec())
@@ -304,6 +322,7 @@ impl Half for FusedHalf {
     }
 
     fn finish(mut self) -> (Vec<Vec<f32>>, Option<HalfWeights>) {
+        self.batch = None;
         let views = FusedHalf::view(&mut self);
         let dense = |layers: [&Layer; 3]| layers.iter().map(|l| l.dense()).collect();
         let weights = HalfWeights {
