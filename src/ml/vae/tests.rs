@@ -39,27 +39,19 @@ fn settings(epochs: usize, spatial: bool) -> VaeSettings {
     }
 }
 
-#[test]
-fn training_separates_two_kinds_and_aligns_the_views() {
-    let (img, spec) = toy(20);
-    let short = train(toy_views(&img, &spec), &settings(2, false));
-    let long = train(toy_views(&img, &spec), &settings(1500, false));
-    assert!(long.loss < short.loss, "{} !< {}", long.loss, short.loss);
-    let centre = |rows: &[Vec<f32>], parity: usize| -> Vec<f32> {
-        let pick: Vec<&Vec<f32>> = rows
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| i % 2 == parity)
-            .map(|(_, r)| r)
-            .collect();
+/// The toy's two kinds (even and odd samples) lie apart in the map: the gap
+/// between their centres over three times the widest sample's distance from
+/// its own centre. Returns the gap.
+fn assert_kinds_separated(z: &[Vec<f32>]) -> f32 {
+    let centre = |parity: usize| -> Vec<f32> {
+        let pick: Vec<&Vec<f32>> = z.iter().skip(parity).step_by(2).collect();
         (0..2)
             .map(|d| pick.iter().map(|r| r[d]).sum::<f32>() / pick.len() as f32)
             .collect()
     };
-    let (a, b) = (centre(&long.z_image, 0), centre(&long.z_image, 1));
+    let (a, b) = (centre(0), centre(1));
     let gap = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
-    let spread = long
-        .z_image
+    let spread = z
         .iter()
         .enumerate()
         .map(|(i, z)| {
@@ -68,6 +60,16 @@ fn training_separates_two_kinds_and_aligns_the_views() {
         })
         .fold(0f32, f32::max);
     assert!(gap > 3.0 * spread, "kinds not separated: {a:?} {b:?}, spread {spread}");
+    gap
+}
+
+#[test]
+fn training_separates_two_kinds_and_aligns_the_views() {
+    let (img, spec) = toy(20);
+    let short = train(toy_views(&img, &spec), &settings(2, false));
+    let long = train(toy_views(&img, &spec), &settings(1500, false));
+    assert!(long.loss < short.loss, "{} !< {}", long.loss, short.loss);
+    let gap = assert_kinds_separated(&long.z_image);
     // The two views agree after alignment.
     let mismatch: f32 = long
         .z_image
@@ -237,22 +239,5 @@ fn mini_batches_still_separate_two_kinds() {
         batch: 10,
         ..settings(1500, false)
     };
-    let e = train(toy_views(&img, &spec), &s);
-    let centre = |parity: usize| -> Vec<f32> {
-        (0..2)
-            .map(|d| e.z_image.iter().skip(parity).step_by(2).map(|r| r[d]).sum::<f32>() / 20.0)
-            .collect()
-    };
-    let (a, b) = (centre(0), centre(1));
-    let gap = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
-    let spread = e
-        .z_image
-        .iter()
-        .enumerate()
-        .map(|(i, z)| {
-            let c = if i % 2 == 0 { &a } else { &b };
-            ((z[0] - c[0]).powi(2) + (z[1] - c[1]).powi(2)).sqrt()
-        })
-        .fold(0f32, f32::max);
-    assert!(gap > 3.0 * spread, "kinds not separated: {a:?} {b:?}, spread {spread}");
+    assert_kinds_separated(&train(toy_views(&img, &spec), &s).z_image);
 }

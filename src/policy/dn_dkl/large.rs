@@ -135,9 +135,7 @@ impl DecisionCore {
         reduced: &[Vec<f64>],
         targets: &[f64],
     ) -> Result<(FitReport, Posterior, [f64; 3]), DnDklError> {
-        let t_stage = Instant::now();
-        let y = Self::learning_targets(settings, reduced, targets);
-        let targets_ms = t_stage.elapsed().as_secs_f64() * 1e3;
+        let (y, targets_ms) = Self::timed_targets(settings, reduced, targets);
         let n = y.len();
 
         let t_stage = Instant::now();

@@ -140,6 +140,13 @@ impl DecisionCore {
         }
     }
 
+    /// [`DecisionCore::learning_targets`], and the ms they took.
+    pub(super) fn timed_targets(settings: &DnDklSettings, reduced: &[Vec<f64>], targets: &[f64]) -> (Vec<f64>, f64) {
+        let t0 = Instant::now();
+        let y = Self::learning_targets(settings, reduced, targets);
+        (y, t0.elapsed().as_secs_f64() * 1e3)
+    }
+
     /// The deep kernel from its seeded start (`salt` tells restarts apart).
     pub(super) fn fresh_model(settings: &DnDklSettings, width: usize, salt: &[u64]) -> DklModel {
         DklModel::new_seeded(
@@ -171,9 +178,7 @@ impl DecisionCore {
         reduced: &[Vec<f64>],
         targets: &[f64],
     ) -> Result<(FitReport, Posterior, [f64; 3]), DnDklError> {
-        let t_stage = Instant::now();
-        let y = Self::learning_targets(settings, reduced, targets);
-        let targets_ms = t_stage.elapsed().as_secs_f64() * 1e3;
+        let (y, targets_ms) = Self::timed_targets(settings, reduced, targets);
         let n = y.len();
         let fresh = |salt: &[u64]| Self::fresh_model(settings, width, salt);
         let steps = |max_steps: usize| Self::fit_settings(settings, max_steps);
