@@ -25,6 +25,16 @@ fn member_settings(a: &AnalysisPlan, seed: u64, member: u64) -> VaeSettings {
     }
 }
 
+/// On how many of `n` locations the mixtures and the consensus are chosen
+/// (0: all): past the mini-batch line, as many as the line.
+fn spread_of(a: &AnalysisPlan, n: usize) -> usize {
+    if curves_a_step(a, n) < n {
+        a.vae_batch_above as usize
+    } else {
+        0
+    }
+}
+
 /// Curves one step of a training on `n` curves sees: every one, or past
 /// `vae_batch_above` a mini-batch of `vae_batch`.
 pub fn curves_a_step(a: &AnalysisPlan, n: usize) -> usize {
@@ -210,7 +220,9 @@ pub fn analyze_watched(
             batch: curves_a_step(a, samples.len()),
             ..member_settings(a, seed, member)
         };
+        let t_member = std::time::Instant::now();
         let embedding = vae::train_watched(views, &settings, epochs_done, stop);
+        let trained_s = t_member.elapsed().as_secs_f64();
         if stop.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(AnalysisError::Stopped);
         }
@@ -223,7 +235,17 @@ pub fn analyze_watched(
             .collect();
         let salt: &[u64] = &[samples.len() as u64, member];
         let mut rng = crate::seed::rng(seed, "mixture", if member == 0 { &salt[..1] } else { salt });
-        match cluster::choose(&joint, k_range.clone(), &mut rng) {
+        let t_mixture = std::time::Instant::now();
+        let chosen = cluster::choose_on_spread(&joint, k_range.clone(), &mut rng, spread_of(a, samples.len()));
+        tracing::info!(
+            member,
+            curves = samples.len(),
+            batch = settings.batch,
+            trained_s,
+            mixture_s = t_mixture.elapsed().as_secs_f64(),
+            "dual VAE member"
+        );
+        match chosen {
             Some(mixture) => trainings.push((embedding, mixture)),
             // The map shown is the first training's: without it, no analysis.
             None if member == 0 => return Err(AnalysisError::NoClusters),
@@ -261,7 +283,14 @@ pub fn analyze_watched(
             },
             ks.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", ")
         );
-        (consensus::consensus(&labelings, k), how)
+        let t_consensus = std::time::Instant::now();
+        let labels = consensus::consensus_on_spread(&labelings, k, spread_of(a, samples.len()));
+        tracing::info!(
+            curves = samples.len(),
+            consensus_s = t_consensus.elapsed().as_secs_f64(),
+            "consensus"
+        );
+        (labels, how)
     };
     let mut members = trainings.into_iter();
     let (embedding, mixture) = members.next().expect("the first training is there");

@@ -234,9 +234,10 @@ pub struct AnalysisPlan {
     pub vae_ensemble: u32,
     /// Past this many curves the dual VAE trains on mini-batches of
     /// `vae_batch` curves, `vae_epochs` steps in all, so that a training costs
-    /// what one on `vae_batch` curves costs, however long the session
-    /// (0: always full batch). Sessions of a few hundred curves train full
-    /// batch, as published.
+    /// what one on `vae_batch` curves costs, however long the session, and
+    /// each training's mixture is chosen on this many curves spread evenly
+    /// over the session, then labels every curve (0: always full batch, every
+    /// curve). Sessions of a few hundred curves train full batch, as published.
     pub vae_batch_above: u32,
     pub vae_batch: u32,
     /// Number of clusters; 0 chooses it by BIC.
