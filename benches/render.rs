@@ -1,6 +1,6 @@
-//! What the console costs: a full 160×48 frame rendered, and the bytes one
-//! frame puts on the wire while a run progresses (ratatui sends only the cells
-//! that changed).
+//! What the console costs: a full 160×48 frame rendered (50 and 10 000
+//! measured points), and the bytes one frame puts on the wire while a run
+//! progresses (ratatui sends only the cells that changed).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use dualscope::engine::{EngineEvent, RunState, StepReport};
@@ -46,6 +46,7 @@ impl Session {
     fn next(&mut self) -> Vec<EngineEvent> {
         let step = self.step;
         self.step += 1;
+        let budget: u32 = if step < 210 { 210 } else { 10_000 };
         let (row, col) = (8 + (step * 37) % 240, 8 + (step * 91) % 240);
         let (x, y) = self.survey.pixel_to_nm(row, col);
         let s = self.sim.sweep_at(x, y, &self.plan.sweep.first(), 0);
@@ -60,7 +61,7 @@ impl Session {
             EngineEvent::Measured(Arc::new(m.clone())),
             EngineEvent::Step(StepReport {
                 step,
-                budget: 210,
+                budget,
                 row,
                 col,
                 x_nm: x,
@@ -74,18 +75,23 @@ impl Session {
                 onset_v: m.onset_v,
                 took: Duration::from_millis(700),
                 elapsed: Duration::from_millis(700 * step as u64),
-                eta: Duration::from_millis(700 * (210 - step as u64)),
+                eta: Duration::from_millis(700 * (budget - step) as u64),
             }),
         ]
     }
 }
 
 fn app(session: &mut Session) -> App {
+    app_after(session, 50)
+}
+
+/// The console after `curves` measured steps.
+fn app_after(session: &mut Session, curves: usize) -> App {
     let mut snap = Snapshot::new("bench".into(), &session.plan);
     snap.apply(EngineEvent::State(RunState::Running));
     snap.apply(EngineEvent::SurveyImage(session.survey.clone()));
     let mut app = App::new(snap, Theme::builtin("dark", true).unwrap(), Keymap::default());
-    for _ in 0..50 {
+    for _ in 0..curves {
         for e in session.next() {
             app.on_engine(e);
         }
@@ -104,6 +110,16 @@ fn render(c: &mut Criterion) {
             term.draw(|f| ui::draw(f, &app)).unwrap();
         })
     });
+
+    // A night's session: 10 000 measured points on the map and in the panes.
+    let big = app_after(&mut Session::new(), 10_000);
+    c.bench_function("console_full_frame_160x48_10000_curves", |b| {
+        b.iter(|| {
+            term.clear().unwrap();
+            term.draw(|f| ui::draw(f, &big)).unwrap();
+        })
+    });
+    drop(big);
 
     // Bytes on the wire: a real crossterm backend writing into memory, one
     // frame per measured step (what a running session redraws).
