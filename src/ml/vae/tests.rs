@@ -81,39 +81,43 @@ fn training_separates_two_kinds_and_aligns_the_views() {
     assert!(mismatch < gap, "views disagree by {mismatch} (gap {gap})");
 }
 
+/// Trains the fused pass and burn's reference from the same seed, draws and
+/// noise, checks they differ only by f32 rounding (views and losses), and
+/// returns the fused training.
+fn fused_as_burn(img: &[f32], spec: &[f32], s: &VaeSettings, what: &str) -> Embedding {
+    let fused = train_with(
+        Pass::Fused,
+        toy_views(img, spec),
+        s,
+        &AtomicUsize::new(0),
+        &AtomicBool::new(false),
+    );
+    let reference = train_reference(toy_views(img, spec), s);
+    for (a, b) in [
+        (&fused.z_image, &reference.z_image),
+        (&fused.z_spectrum, &reference.z_spectrum),
+    ] {
+        for (p, q) in a.iter().flatten().zip(b.iter().flatten()) {
+            assert!((p - q).abs() < 1e-4, "{what}: fused {p} vs burn {q}");
+        }
+    }
+    for (p, q) in [
+        (fused.loss, reference.loss),
+        (fused.reconstruction, reference.reconstruction),
+        (fused.alignment, reference.alignment),
+    ] {
+        assert!((p - q).abs() < 1e-4 * q.abs().max(1.0), "{what}: fused {p} vs burn {q}");
+    }
+    fused
+}
+
 #[test]
 fn the_fused_pass_trains_as_burn_does() {
     // Same seed, same draws, same noise: after a few Adam steps the two
     // implementations differ only by f32 rounding, with either decoder.
     let (img, spec) = toy(12);
     for spatial in [false, true] {
-        let s = settings(6, spatial);
-        let fused = train_with(
-            Pass::Fused,
-            toy_views(&img, &spec),
-            &s,
-            &AtomicUsize::new(0),
-            &AtomicBool::new(false),
-        );
-        let reference = train_reference(toy_views(&img, &spec), &s);
-        for (a, b) in [
-            (&fused.z_image, &reference.z_image),
-            (&fused.z_spectrum, &reference.z_spectrum),
-        ] {
-            for (p, q) in a.iter().flatten().zip(b.iter().flatten()) {
-                assert!((p - q).abs() < 1e-4, "spatial {spatial}: fused {p} vs burn {q}");
-            }
-        }
-        for (p, q) in [
-            (fused.loss, reference.loss),
-            (fused.reconstruction, reference.reconstruction),
-            (fused.alignment, reference.alignment),
-        ] {
-            assert!(
-                (p - q).abs() < 1e-4 * q.abs().max(1.0),
-                "spatial {spatial}: fused {p} vs burn {q}"
-            );
-        }
+        let fused = fused_as_burn(&img, &spec, &settings(6, spatial), &format!("spatial {spatial}"));
         // And the embedding moved: the comparison is not of two starting points.
         let start = train_with(
             Pass::Fused,
@@ -207,17 +211,7 @@ fn mini_batches_train_as_burn_does_and_a_batch_of_every_sample_is_full_batch() {
         batch: 5,
         ..settings(7, false)
     };
-    let fused = train_with(
-        Pass::Fused,
-        toy_views(&img, &spec),
-        &s,
-        &AtomicUsize::new(0),
-        &AtomicBool::new(false),
-    );
-    let reference = train_reference(toy_views(&img, &spec), &s);
-    for (p, q) in fused.z_image.iter().flatten().zip(reference.z_image.iter().flatten()) {
-        assert!((p - q).abs() < 1e-4, "fused {p} vs burn {q}");
-    }
+    let fused = fused_as_burn(&img, &spec, &s, "batches of 5");
     assert_eq!(
         fused.z_image.len(),
         12,
