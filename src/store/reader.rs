@@ -181,15 +181,24 @@ pub fn inspect(
             Err(e) => state.damaged.push((*n, path.clone(), e.to_string())),
         }
     }
+    // This table's rows, by seq: a part off disk lost nothing when every row
+    // in its range is in a good part. So it is for a part set aside after
+    // damage once another part holds its rows again, and for a compaction's
+    // part killed after its note and before it was staged (the old parts
+    // still hold every row).
+    let seqs: Vec<u64> = entries
+        .iter()
+        .filter(|(_, e)| e.table() == Some(table))
+        .map(|(seq, _)| *seq)
+        .collect();
     for (n, note) in &notes {
-        // A part set aside after damage is not missing once another part
-        // holds its rows again.
-        let rewritten = state
-            .covered
-            .iter()
-            .any(|&(a, b)| a <= note.first_seq && note.last_seq <= b);
-        let accounted = rewritten || superseded(*n) || never_swapped(*n);
-        if note.rows != Some(0) && !on_disk(*n) && !accounted {
+        let held_elsewhere = || {
+            seqs.iter()
+                .filter(|s| (note.first_seq..=note.last_seq).contains(s))
+                .all(|&s| state.covers(s))
+        };
+        let accounted = || superseded(*n) || never_swapped(*n) || held_elsewhere();
+        if note.rows != Some(0) && !on_disk(*n) && !accounted() {
             state.missing.push(*n);
         }
     }
