@@ -18,6 +18,22 @@ pub fn time_the_work(
     survey: &Survey,
     candidates: Option<&Candidates>,
 ) -> (Option<TrainingCost>, Option<DecisionCost>) {
+    let (training, decision, _) = time_the_work_with(plan, survey, candidates, 2);
+    (training, decision)
+}
+
+/// [`time_the_work`] with the epochs timed `epoch_tries` times (at least 2:
+/// once before the other probes, the rest after) and the median of the tries
+/// taken; also returns the seconds the tries past two cost. A dry run, which
+/// no instrument waits on, samples more of the machine's spells than a
+/// session's start can afford (one dry run's two tries read 30 % above the
+/// three runs around it); with two tries the median is their mean.
+pub fn time_the_work_with(
+    plan: &SessionPlan,
+    survey: &Survey,
+    candidates: Option<&Candidates>,
+    epoch_tries: usize,
+) -> (Option<TrainingCost>, Option<DecisionCost>, f64) {
     let trains = plan.analysis.retrain_every > 0;
     // Two sizes far enough apart for a slope, the larger where the session
     // ends (a budget of 32 or less timed 32 twice: no line, no wait).
@@ -33,14 +49,21 @@ pub fn time_the_work(
     let first = if trains { time_epochs() } else { Vec::new() };
     let decision = candidates.and_then(|c| decision_cost(plan, survey, c));
     if !trains {
-        return (None, decision);
+        return (None, decision, 0.0);
     }
     let clustered = crate::analysis::time_clustering(&plan.analysis, &[32, 96], plan.seed);
     let mapping_s = crate::analysis::property_map::time_property_map(plan, survey).unwrap_or(0.0);
-    let timed: Vec<(usize, f64)> = first
-        .iter()
-        .zip(time_epochs())
-        .map(|(a, b)| (a.0, (a.1 + b.1) / 2.0))
+    let mut tries = vec![first, time_epochs()];
+    let t_extra = std::time::Instant::now();
+    while tries.len() < epoch_tries {
+        tries.push(time_epochs());
+    }
+    let extra_s = t_extra.elapsed().as_secs_f64();
+    let timed: Vec<(usize, f64)> = (0..tries[0].len())
+        .map(|k| {
+            let mut s: Vec<f64> = tries.iter().map(|t| t[k].1).collect();
+            (tries[0][k].0, median(&mut s))
+        })
         .collect();
     let epoch = Line::through(timed[0], timed[1]);
     let clustering = Line::through(clustered[0], clustered[1]);
@@ -51,8 +74,19 @@ pub fn time_the_work(
         mapping_s,
         batch: Some((plan.analysis.vae_batch_above as usize, plan.analysis.vae_batch as usize)),
     });
-    tracing::info!(?first, ?timed, ?clustered, ?cost, "dual-VAE training cost");
-    (cost, decision)
+    tracing::info!(?tries, ?timed, ?clustered, ?cost, "dual-VAE training cost");
+    (cost, decision, extra_s)
+}
+
+/// The middle value (the mean of the middle two for an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
 }
 
 /// The plan's decisions timed on a throw-away copy of the policy, at 16
