@@ -115,27 +115,71 @@ fn r_squared(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// r² of log loop area and of log max current at the candidates no curve
-/// was taken at: the property map's, and k-NN regression's from raw patches.
+/// was taken at, in this order: the property map as the plan makes it; the
+/// decoder's map alone (`property_kriging = false`, as published); k-NN
+/// regression from raw patches; and kriging of the measured logs over x, y
+/// alone (no model of the relief).
 fn property_scores(
     a: &analysis::Analysis,
     samples: &[Sample],
     plan: &SessionPlan,
     survey: &dualscope::record::Survey,
     film: &Film,
-) -> ([f64; 2], [f64; 2]) {
+) -> [[f64; 2]; 4] {
     let map = analysis::property_map::of_frame(a, samples, plan, survey, samples.len() as u32, "example");
+    let mut alone = plan.clone();
+    alone.analysis.property_kriging = false;
+    let decoder = analysis::property_map::of_frame(a, samples, &alone, survey, samples.len() as u32, "example");
     let measured: std::collections::HashSet<(u32, u32)> = samples.iter().map(|s| (s.row, s.col)).collect();
     let view = analysis::PatchView::new(plan, survey);
     let log = |v: f64, floor: f64| v.abs().max(floor).ln();
+    const FLOORS: [f64; 2] = [1e-18, 1e-15];
     let known: Vec<(Vec<f32>, [f64; 2])> = samples
         .iter()
         .map(|s| {
             let patch = view.patch_nm(s.row, s.col);
-            (patch, [log(s.hysteresis_area, 1e-18), log(s.max_current_a, 1e-15)])
+            (
+                patch,
+                [log(s.hysteresis_area, FLOORS[0]), log(s.max_current_a, FLOORS[1])],
+            )
         })
         .collect();
-    let (mut truth, mut predicted, mut knn) = ([vec![], vec![]], [vec![], vec![]], [vec![], vec![]]);
-    for p in map.iter().filter(|p| !measured.contains(&(p.row, p.col))) {
+    let unmeasured: Vec<usize> = (0..map.len())
+        .filter(|&k| !measured.contains(&(map[k].row, map[k].col)))
+        .collect();
+    let flat = [0.5f32];
+    let xy: Vec<analysis::residual_field::Site> = samples
+        .iter()
+        .map(|s| analysis::residual_field::Site {
+            x_nm: s.x_nm,
+            y_nm: s.y_nm,
+            relief: &flat,
+            grain: None,
+        })
+        .collect();
+    let sites: Vec<analysis::residual_field::Site> = unmeasured
+        .iter()
+        .map(|&k| analysis::residual_field::Site {
+            x_nm: map[k].x_nm,
+            y_nm: map[k].y_nm,
+            relief: &flat,
+            grain: None,
+        })
+        .collect();
+    let space: Vec<Vec<f64>> = (0..2)
+        .map(|q| {
+            let logs: Vec<f64> = known.iter().map(|(_, v)| v[q]).collect();
+            analysis::residual_field::ResidualField::fit(&xy, &logs)
+                .map(|f| f.at(&sites).0)
+                .unwrap_or_else(|| vec![0.0; sites.len()])
+        })
+        .collect();
+    let (mut truth, mut scored) = (
+        [vec![], vec![]],
+        [[vec![], vec![]], [vec![], vec![]], [vec![], vec![]], [vec![], vec![]]],
+    );
+    for (i, &k) in unmeasured.iter().enumerate() {
+        let p = &map[k];
         let r = Response::at(&film.site(p.x_nm, p.y_nm), film.plan());
         let sweep = r.sweep(
             &plan.sweep.first(),
@@ -151,21 +195,22 @@ fn property_scores(
             .map(|(k, (q, _))| (q.iter().zip(&patch).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(), k))
             .collect();
         near.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for (q, (t, v)) in [
-            (s.hysteresis_area, p.hysteresis_area),
-            (s.max_current_a, p.max_current_a),
+        let d = &decoder[k];
+        for (q, (t, v, v_alone)) in [
+            (s.hysteresis_area, p.hysteresis_area, d.hysteresis_area),
+            (s.max_current_a, p.max_current_a, d.max_current_a),
         ]
         .into_iter()
         .enumerate()
         {
-            let floor = if q == 0 { 1e-18 } else { 1e-15 };
-            truth[q].push(log(t, floor));
-            predicted[q].push(log(v, floor));
-            knn[q].push(near.iter().take(5).map(|(_, k)| known[*k].1[q]).sum::<f64>() / 5.0);
+            truth[q].push(log(t, FLOORS[q]));
+            scored[0][q].push(log(v, FLOORS[q]));
+            scored[1][q].push(log(v_alone, FLOORS[q]));
+            scored[2][q].push(near.iter().take(5).map(|(_, k)| known[*k].1[q]).sum::<f64>() / 5.0);
+            scored[3][q].push(space[q][i]);
         }
     }
-    let score = |x: &[Vec<f64>; 2]| [r_squared(&truth[0], &x[0]), r_squared(&truth[1], &x[1])];
-    (score(&predicted), score(&knn))
+    scored.map(|x| [r_squared(&truth[0], &x[0]), r_squared(&truth[1], &x[1])])
 }
 
 /// The simulator's noise-free response parameters at every measured point.
@@ -198,7 +243,7 @@ fn main() {
     let family = std::env::args().any(|a| a == "--family");
     let mut aris = Vec::new();
     let (mut measured_aris, mut physics_aris, mut four_aris) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut map_r2, mut knn_r2, mut other_r2) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut map_r2, mut knn_r2, mut decoder_r2, mut space_r2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut times = Vec::new();
     // Per finding: films where it held, films with a cluster to judge it on.
     let (mut held, mut judged) = ([0u32; 3], [0u32; 3]);
@@ -302,28 +347,24 @@ fn main() {
             );
             continue;
         }
-        let (map, knn) = property_scores(&a, &samples, &plan, &survey, &film);
-        let mut other = plan.clone();
-        other.analysis.property_latent = match plan.analysis.property_latent {
-            PropertyLatent::Fitted => PropertyLatent::Adapter,
-            PropertyLatent::Adapter => PropertyLatent::Fitted,
-        };
-        let (map_other, _) = property_scores(&a, &samples, &other, &survey, &film);
+        let [map, decoder, knn, space] = property_scores(&a, &samples, &plan, &survey, &film);
         println!(
-            "film {seed}: property map r² at unmeasured candidates: log loop area {:.3} (k-NN from raw patches {:.3}), \
-             log max current {:.3} ({:.3}); {:.1} s; with property_latent = {:?}: {:.3}, {:.3}",
+            "film {seed}: property map r² at unmeasured candidates: log loop area {:.3} (decoder alone {:.3}, \
+             k-NN from raw patches {:.3}, kriging of x, y alone {:.3}), log max current {:.3} ({:.3}, {:.3}, {:.3}); {:.1} s",
             map[0],
+            decoder[0],
             knn[0],
+            space[0],
             map[1],
+            decoder[1],
             knn[1],
+            space[1],
             t0.elapsed().as_secs_f64(),
-            other.analysis.property_latent,
-            map_other[0],
-            map_other[1]
         );
         map_r2.push(map);
         knn_r2.push(knn);
-        other_r2.push(map_other);
+        decoder_r2.push(decoder);
+        space_r2.push(space);
         times.push(a.train_s);
         println!(
             "film {seed}: {} measurements ({}), {} clusters, ARI {ari:.3}, dual VAE {:.1} s",
@@ -391,13 +432,15 @@ fn main() {
         mean(&column(&knn_r2, 1)),
         list(&column(&knn_r2, 1))
     );
-    println!(
-        "property map r² with the other property_latent: log loop area mean {:.3} ({}); log max current mean {:.3} ({})",
-        mean(&column(&other_r2, 0)),
-        list(&column(&other_r2, 0)),
-        mean(&column(&other_r2, 1)),
-        list(&column(&other_r2, 1))
-    );
+    for (what, r2) in [("the decoder alone", &decoder_r2), ("kriging of x, y alone", &space_r2)] {
+        println!(
+            "r² of {what}: log loop area mean {:.3} ({}); log max current mean {:.3} ({})",
+            mean(&column(r2, 0)),
+            list(&column(r2, 0)),
+            mean(&column(r2, 1)),
+            list(&column(r2, 1))
+        );
+    }
     println!(
         "finding 1 (junctions loop most) held in {}/{} films with a junction cluster",
         held[0], judged[0]

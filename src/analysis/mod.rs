@@ -9,10 +9,12 @@
 mod clustered;
 mod curve_scale;
 pub mod findings;
+pub mod grains;
 pub mod pipeline;
 pub mod property_map;
 pub mod relief;
 pub mod report;
+pub mod residual_field;
 mod samples;
 pub mod summary;
 mod train;

@@ -249,6 +249,12 @@ pub struct AnalysisPlan {
     /// image latents to the spectral views of the measured locations) or
     /// `adapter` (the inverse of the learned alignment A alone).
     pub property_latent: PropertyLatent,
+    /// Adds to the property map what the measured curves say its relief does
+    /// not (each grain's own conductance): the log residuals at the measured
+    /// locations, interpolated over x and y by a Gaussian process (see
+    /// `analysis::residual_field`). `false` keeps the decoder's map alone,
+    /// as published.
+    pub property_kriging: bool,
 }
 
 /// See [`AnalysisPlan::property_latent`].
@@ -279,6 +285,7 @@ impl Default for AnalysisPlan {
             clusters: 0,
             clusters_max: 8,
             property_latent: PropertyLatent::default(),
+            property_kriging: true,
         }
     }
 }

@@ -1,0 +1,143 @@
+//! Grains marked on the survey, as Gwyddion's "mark grains" does by hand:
+//! the valleys (grooves, pits) found by a morphological black top-hat, and
+//! the connected regions between them. The property map's residual field
+//! uses them because a grain's own conductance holds wherever the tip lands
+//! on it and stops at its boundary, which a length scale over x and y
+//! cannot say.
+
+use crate::record::Survey;
+use ndarray::Array2;
+
+/// Regions smaller than this (pixels) are left unmarked: a speck between
+/// two grooves is not a grain.
+const MIN_GRAIN_PX: usize = 24;
+
+/// Each pixel's grain (`None` in a valley or a speck).
+#[derive(Debug, Clone)]
+pub struct Grains {
+    labels: Array2<u32>,
+    /// How many grains were marked.
+    pub count: u32,
+}
+
+impl Grains {
+    /// Marks the grains of `survey`: a valley is where the closing with a
+    /// square of side `2·closing_nm` stands more than `depth_share` of the
+    /// top-hat's 98th percentile above the surface.
+    pub fn mark(survey: &Survey, closing_nm: f64, depth_share: f64) -> Self {
+        let h = &survey.heights_nm;
+        let (rows, cols) = h.dim();
+        let px_nm = survey.width_nm / cols.max(1) as f64;
+        let radius = ((closing_nm / px_nm).round() as usize).max(1);
+        let closed = erode(&dilate(h, radius), radius);
+        let top_hat = &closed - h;
+        let mut sorted: Vec<f64> = top_hat.iter().copied().filter(|v| v.is_finite()).collect();
+        let valley = if sorted.is_empty() {
+            f64::INFINITY
+        } else {
+            let k = (sorted.len() * 98 / 100).min(sorted.len() - 1);
+            let (_, p98, _) = sorted.select_nth_unstable_by(k, f64::total_cmp);
+            (depth_share * *p98).max(f64::MIN_POSITIVE)
+        };
+        let open = top_hat.mapv(|v| v < valley);
+        let mut labels = Array2::<u32>::zeros((rows, cols));
+        let mut count = 0;
+        let mut stack = Vec::new();
+        let mut region = Vec::new();
+        for start in 0..rows * cols {
+            let (r0, c0) = (start / cols, start % cols);
+            if !open[(r0, c0)] || labels[(r0, c0)] != 0 {
+                continue;
+            }
+            count += 1;
+            region.clear();
+            stack.push((r0, c0));
+            labels[(r0, c0)] = count;
+            while let Some((r, c)) = stack.pop() {
+                region.push((r, c));
+                let near = [(r.wrapping_sub(1), c), (r + 1, c), (r, c.wrapping_sub(1)), (r, c + 1)];
+                for (nr, nc) in near {
+                    if nr < rows && nc < cols && open[(nr, nc)] && labels[(nr, nc)] == 0 {
+                        labels[(nr, nc)] = count;
+                        stack.push((nr, nc));
+                    }
+                }
+            }
+            if region.len() < MIN_GRAIN_PX {
+                // A speck: unmark it (with u32::MAX, so the scan does not
+                // start it again) and give its number back.
+                for &p in &region {
+                    labels[p] = u32::MAX;
+                }
+                count -= 1;
+            }
+        }
+        labels.mapv_inplace(|v| if v == u32::MAX { 0 } else { v });
+        Self { labels, count }
+    }
+
+    /// The grain at a pixel, if it is in one.
+    pub fn at(&self, row: u32, col: u32) -> Option<u32> {
+        self.labels
+            .get((row as usize, col as usize))
+            .copied()
+            .filter(|&g| g != 0)
+    }
+}
+
+/// Grey-level dilation by a square of side `2·radius + 1` (max filter), done
+/// along rows then columns.
+fn dilate(h: &Array2<f64>, radius: usize) -> Array2<f64> {
+    filter(h, radius, f64::max, f64::NEG_INFINITY)
+}
+
+/// Grey-level erosion by the same square (min filter).
+fn erode(h: &Array2<f64>, radius: usize) -> Array2<f64> {
+    filter(h, radius, f64::min, f64::INFINITY)
+}
+
+fn filter(h: &Array2<f64>, radius: usize, pick: fn(f64, f64) -> f64, none: f64) -> Array2<f64> {
+    let (rows, cols) = h.dim();
+    let along_rows = Array2::from_shape_fn((rows, cols), |(r, c)| {
+        (c.saturating_sub(radius)..(c + radius + 1).min(cols)).fold(none, |m, k| pick(m, h[(r, k)]))
+    });
+    Array2::from_shape_fn((rows, cols), |(r, c)| {
+        (r.saturating_sub(radius)..(r + radius + 1).min(rows)).fold(none, |m, k| pick(m, along_rows[(k, c)]))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four flat squares of different heights parted by a 2 px groove below
+    /// them all: four
+    /// grains, each pixel of a square in its own, the groove in none.
+    #[test]
+    fn four_squares_parted_by_grooves_are_four_grains() {
+        let heights = Array2::from_shape_fn((64, 64), |(r, c)| {
+            let groove = (31..=32).contains(&r) || (31..=32).contains(&c);
+            let base = 10.0 * ((r / 32) * 2 + c / 32) as f64;
+            if groove {
+                -20.0
+            } else {
+                base + 0.1 * ((r * 7 + c * 3) % 5) as f64
+            }
+        });
+        let survey = Survey {
+            width_nm: 500.0,
+            height_nm: 500.0,
+            heights_nm: heights,
+        };
+        let grains = Grains::mark(&survey, 30.0, 0.3);
+        assert_eq!(grains.count, 4);
+        let corners = [(5, 5), (5, 60), (60, 5), (60, 60)].map(|(r, c)| grains.at(r, c).expect("in a grain"));
+        let mut distinct = corners.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 4, "{corners:?}");
+        assert_eq!(grains.at(10, 10), grains.at(25, 20));
+        assert_eq!(grains.at(31, 10), None);
+        assert_eq!(grains.at(500, 10), None);
+    }
+}

@@ -1,0 +1,364 @@
+//! What the decoder misses, taken from where the tip has been.
+//!
+//! The dual VAE predicts a location's response from the patch under the tip,
+//! through a 2-D latent that its alignment squeezes (docs/RESULTS.md: the
+//! decoder alone reads r² 0.05 of the true log loop area on the tuning
+//! films). Two things the measured curves carry that it does not: each
+//! grain's own conductance (a log-normal spread of 0.15–0.6 in the
+//! simulator's family, no relation to its relief), which a grain holds
+//! wherever the tip lands on it, and the fine relief of grooves and pits a
+//! few pixels wide. So the map's log residuals at the measured locations
+//! (measured minus predicted) are regressed by a Gaussian process on where
+//! each location is (x, y in nm) and on the relief the image VAE sees there,
+//! and the regression is added to the prediction at every candidate:
+//! regression kriging, with the decoder as the trend. The length scales and
+//! the share of noise are chosen by the marginal likelihood of the session's
+//! own residuals, never on a film a result is reported on.
+
+use faer::linalg::solvers::Solve;
+use faer::{Mat, Side};
+
+/// Length scales over x, y (nm) tried: a groove's width to several grains.
+const SPACE_NM: [f64; 3] = [50.0, 200.0, 800.0];
+/// Length scales over the relief, in units of the median distance between
+/// two measured locations' relief.
+const RELIEF: [f64; 3] = [0.35, 0.7, 1.4];
+/// Shares of the field's variance that follow position and grain (the rest
+/// follows the relief).
+const SHARES: [(f64, f64); 9] = [
+    (0.0, 0.0),
+    (0.25, 0.0),
+    (0.5, 0.0),
+    (0.0, 0.25),
+    (0.0, 0.5),
+    (0.25, 0.25),
+    (0.5, 0.25),
+    (0.25, 0.5),
+    (0.0, 0.75),
+];
+/// Shares of the residuals' variance taken as noise.
+const NOISE_SHARES: [f64; 4] = [0.05, 0.2, 0.5, 0.8];
+
+/// A location as the field reads it: where it is and the relief there.
+pub struct Site<'a> {
+    pub x_nm: f64,
+    pub y_nm: f64,
+    pub relief: &'a [f32],
+    /// The grain it is on (see [`super::grains`]), if any.
+    pub grain: Option<u32>,
+}
+
+/// The kernel's settings: the field is a sum of one Matérn-5/2 term over
+/// position and one over relief (a grain's conductance and the groove under
+/// the tip act together, each wherever the other is), plus noise.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Settings {
+    space_nm: f64,
+    relief_l: f64,
+    space_var: f64,
+    relief_var: f64,
+    grain_var: f64,
+    noise_var: f64,
+}
+
+impl Settings {
+    fn kernel(&self, d_space: f64, d_relief: f64, same_grain: bool) -> f64 {
+        self.space_var * matern52(d_space / self.space_nm)
+            + self.relief_var * matern52(d_relief / self.relief_l)
+            + if same_grain { self.grain_var } else { 0.0 }
+    }
+}
+
+fn same_grain(a: Option<u32>, b: Option<u32>) -> bool {
+    a.is_some() && a == b
+}
+
+fn matern52(r: f64) -> f64 {
+    let s = 5f64.sqrt() * r;
+    (1.0 + s + s * s / 3.0) * (-s).exp()
+}
+
+/// A GP over the log residuals of one quantity at the measured locations.
+pub struct ResidualField {
+    settings: Settings,
+    xy: Vec<[f64; 2]>,
+    reliefs: Vec<Vec<f32>>,
+    grains: Vec<Option<u32>>,
+    mean: f64,
+    alpha: Vec<f64>,
+    /// Lower Cholesky factor of K + σ²I.
+    l: Mat<f64>,
+    /// The chosen length scales (nm, and relief units), the share of the
+    /// field that follows position, and the share of noise (for the log).
+    pub space_nm: f64,
+    pub relief_scale: f64,
+    pub space_share: f64,
+    pub grain_share: f64,
+    pub noise_share: f64,
+}
+
+/// One setting of the grid, conditioned: −log p of the residuals (up to a
+/// constant), the factor and weights, and the grid's values that chose it.
+struct Tried {
+    nll: f64,
+    settings: Settings,
+    l: Mat<f64>,
+    alpha: Vec<f64>,
+    chosen: [f64; 5],
+}
+
+fn distance(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| ((p - q) as f64).powi(2))
+        .sum::<f64>()
+        .sqrt()
+}
+
+impl ResidualField {
+    /// Fits the field to `residuals` at `sites` (all with reliefs of one
+    /// length); `None` with fewer than 3 finite residuals or none that vary.
+    pub fn fit(sites: &[Site], residuals: &[f64]) -> Option<Self> {
+        let kept: Vec<(&Site, f64)> = sites
+            .iter()
+            .zip(residuals)
+            .filter(|(s, r)| r.is_finite() && s.x_nm.is_finite() && s.y_nm.is_finite())
+            .map(|(s, r)| (s, *r))
+            .collect();
+        let n = kept.len();
+        if n < 3 {
+            return None;
+        }
+        let y: Vec<f64> = kept.iter().map(|(_, r)| *r).collect();
+        let mean = y.iter().sum::<f64>() / n as f64;
+        let var = y.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
+        if var <= 0.0 {
+            return None;
+        }
+        let reliefs: Vec<&[f32]> = kept.iter().map(|(s, _)| s.relief).collect();
+        let unit = median_relief_distance(&reliefs);
+        let d_space = Mat::from_fn(n, n, |i, j| {
+            let (a, b) = (kept[i].0, kept[j].0);
+            (a.x_nm - b.x_nm).hypot(a.y_nm - b.y_nm)
+        });
+        let d_relief = Mat::from_fn(n, n, |i, j| distance(reliefs[i], reliefs[j]));
+        let centred = Mat::from_fn(n, 1, |i, _| y[i] - mean);
+        let mut best: Option<Tried> = None;
+        for space_nm in SPACE_NM {
+            for relief_scale in RELIEF {
+                for (space_share, grain_share) in SHARES {
+                    for noise_share in NOISE_SHARES {
+                        let field_var = (1.0 - noise_share) * var;
+                        let settings = Settings {
+                            space_nm,
+                            relief_l: (relief_scale * unit).max(1e-9),
+                            space_var: space_share * field_var,
+                            relief_var: (1.0 - space_share - grain_share) * field_var,
+                            grain_var: grain_share * field_var,
+                            noise_var: noise_share * var,
+                        };
+                        let k = Mat::from_fn(n, n, |i, j| {
+                            let same = same_grain(kept[i].0.grain, kept[j].0.grain);
+                            settings.kernel(d_space[(i, j)], d_relief[(i, j)], same)
+                                + if i == j { settings.noise_var } else { 0.0 }
+                        });
+                        let Ok(llt) = k.llt(Side::Lower) else {
+                            continue;
+                        };
+                        let alpha_m = llt.solve(&centred);
+                        let alpha: Vec<f64> = (0..n).map(|i| alpha_m[(i, 0)]).collect();
+                        let l = llt.L().to_owned();
+                        let log_det: f64 = (0..n).map(|i| 2.0 * l[(i, i)].ln()).sum();
+                        let fit: f64 = (0..n).map(|i| (y[i] - mean) * alpha[i]).sum();
+                        let nll = 0.5 * (fit + log_det);
+                        if best.as_ref().is_none_or(|b| nll < b.nll) {
+                            best = Some(Tried {
+                                nll,
+                                settings,
+                                l,
+                                alpha,
+                                chosen: [space_nm, relief_scale, space_share, grain_share, noise_share],
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let Tried {
+            settings,
+            l,
+            alpha,
+            chosen: [space_nm, relief_scale, space_share, grain_share, noise_share],
+            ..
+        } = best?;
+        Some(Self {
+            settings,
+            xy: kept.iter().map(|(s, _)| [s.x_nm, s.y_nm]).collect(),
+            reliefs: reliefs.iter().map(|r| r.to_vec()).collect(),
+            grains: kept.iter().map(|(s, _)| s.grain).collect(),
+            mean,
+            alpha,
+            l,
+            space_nm,
+            relief_scale,
+            space_share,
+            grain_share,
+            noise_share,
+        })
+    }
+
+    /// The field's mean and standard deviation at each of `sites`.
+    pub fn at(&self, sites: &[Site]) -> (Vec<f64>, Vec<f64>) {
+        const BATCH: usize = 512;
+        let n = self.alpha.len();
+        let field_var = self.settings.space_var + self.settings.relief_var + self.settings.grain_var;
+        let (mut mean, mut sd) = (Vec::with_capacity(sites.len()), Vec::with_capacity(sites.len()));
+        for block in sites.chunks(BATCH) {
+            let mut k = Mat::from_fn(n, block.len(), |i, j| {
+                let s = &block[j];
+                let d_space = (s.x_nm - self.xy[i][0]).hypot(s.y_nm - self.xy[i][1]);
+                let same = same_grain(s.grain, self.grains[i]);
+                self.settings
+                    .kernel(d_space, distance(s.relief, &self.reliefs[i]), same)
+            });
+            for j in 0..block.len() {
+                mean.push(self.mean + (0..n).map(|i| k[(i, j)] * self.alpha[i]).sum::<f64>());
+            }
+            faer::linalg::triangular_solve::solve_lower_triangular_in_place(
+                self.l.as_ref(),
+                k.as_mut(),
+                faer::Par::Seq,
+            );
+            for j in 0..block.len() {
+                let explained: f64 = (0..n).map(|i| k[(i, j)] * k[(i, j)]).sum();
+                sd.push((field_var - explained).max(0.0).sqrt());
+            }
+        }
+        (mean, sd)
+    }
+}
+
+/// The median Euclidean distance between the reliefs of pairs of locations
+/// (every pair up to 200 locations, then a spread subset): the unit the
+/// relief's length scales are tried in. 1 when all are alike.
+fn median_relief_distance(reliefs: &[&[f32]]) -> f64 {
+    let step = reliefs.len().div_ceil(200).max(1);
+    let picked: Vec<&[f32]> = reliefs.iter().step_by(step).copied().collect();
+    let mut d = Vec::new();
+    for (i, a) in picked.iter().enumerate() {
+        for b in &picked[i + 1..] {
+            d.push(
+                a.iter()
+                    .zip(*b)
+                    .map(|(p, q)| ((p - q) as f64).powi(2))
+                    .sum::<f64>()
+                    .sqrt(),
+            );
+        }
+    }
+    if d.is_empty() {
+        return 1.0;
+    }
+    let mid = d.len() / 2;
+    let (_, m, _) = d.select_nth_unstable_by(mid, f64::total_cmp);
+    if *m > 0.0 { *m } else { 1.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two "grains" (left and right halves) with their own offsets, and a
+    /// relief that says nothing: the field learns each half's offset from a
+    /// few points in it and returns it between them.
+    #[test]
+    fn the_field_carries_each_grains_offset_to_where_no_curve_was_taken() {
+        let flat = [0.5f32; 4];
+        let mut xy = Vec::new();
+        let mut r = Vec::new();
+        for k in 0..40 {
+            let x = (k % 8) as f64 * 60.0 + if k % 2 == 0 { 0.0 } else { 520.0 };
+            let y = (k / 8) as f64 * 90.0;
+            xy.push((x, y));
+            let offset = if x < 500.0 { -0.8 } else { 0.9 };
+            r.push(offset + 0.05 * ((k * 7 % 5) as f64 - 2.0));
+        }
+        let sites: Vec<Site> = xy
+            .iter()
+            .map(|&(x_nm, y_nm)| Site {
+                x_nm,
+                y_nm,
+                relief: &flat,
+                grain: None,
+            })
+            .collect();
+        let field = ResidualField::fit(&sites, &r).expect("a field");
+        let probe = |x_nm, y_nm| Site {
+            x_nm,
+            y_nm,
+            relief: &flat,
+            grain: None,
+        };
+        let (mean, sd) = field.at(&[probe(200.0, 200.0), probe(800.0, 200.0), probe(5000.0, 5000.0)]);
+        assert!((mean[0] + 0.8).abs() < 0.25, "{mean:?}");
+        assert!((mean[1] - 0.9).abs() < 0.25, "{mean:?}");
+        // Far from every point the field knows nothing: its prior mean (the
+        // residuals' mean) and its widest spread.
+        assert!(mean[2].abs() < 0.2, "{mean:?}");
+        assert!(sd[2] > sd[0] && sd[2] > sd[1], "{sd:?}");
+        assert!(field.space_share > 0.0, "{}", field.space_share);
+    }
+
+    /// Locations scattered at random, whose residual is set by their relief
+    /// (a groove under the tip or not), not by where they are: the field
+    /// reads the relief of a candidate it never saw.
+    #[test]
+    fn the_field_reads_the_relief_where_position_says_nothing() {
+        let groove = [0.5f32, 0.2, 0.5, 0.5];
+        let flat = [0.5f32, 0.5, 0.5, 0.5];
+        let mut sites = Vec::new();
+        let mut r = Vec::new();
+        for k in 0..60u64 {
+            let x = (k * 7919 % 2000) as f64;
+            let y = (k * 104_729 % 2000) as f64;
+            let in_groove = k % 3 == 0;
+            sites.push(Site {
+                x_nm: x,
+                y_nm: y,
+                relief: if in_groove { &groove } else { &flat },
+                grain: None,
+            });
+            r.push(if in_groove { 1.0 } else { -0.5 } + 0.02 * ((k % 5) as f64 - 2.0));
+        }
+        let field = ResidualField::fit(&sites, &r).expect("a field");
+        let (mean, _) = field.at(&[
+            Site {
+                x_nm: 1234.0,
+                y_nm: 321.0,
+                relief: &groove,
+                grain: None,
+            },
+            Site {
+                x_nm: 1234.0,
+                y_nm: 321.0,
+                relief: &flat,
+                grain: None,
+            },
+        ]);
+        assert!((mean[0] - 1.0).abs() < 0.2 && (mean[1] + 0.5).abs() < 0.2, "{mean:?}");
+    }
+
+    #[test]
+    fn too_few_or_flat_residuals_give_no_field() {
+        let flat = [0.5f32; 2];
+        let s = |x_nm| Site {
+            x_nm,
+            y_nm: 0.0,
+            relief: &flat,
+            grain: None,
+        };
+        assert!(ResidualField::fit(&[s(0.0), s(1.0)], &[0.1, 0.2]).is_none());
+        assert!(ResidualField::fit(&[s(0.0), s(1.0), s(2.0)], &[0.3, 0.3, 0.3]).is_none());
+        assert!(ResidualField::fit(&[s(0.0), s(1.0), s(2.0)], &[0.3, f64::NAN, 0.1]).is_none());
+    }
+}
