@@ -12,7 +12,7 @@ use ndarray::Array2;
 /// two grooves is not a grain.
 const MIN_GRAIN_PX: usize = 24;
 
-/// Each pixel's grain (`None` in a valley or a speck).
+/// Each pixel's grain (`None` only where no grain was marked at all).
 #[derive(Debug, Clone)]
 pub struct Grains {
     labels: Array2<u32>,
@@ -21,10 +21,14 @@ pub struct Grains {
 }
 
 impl Grains {
-    /// Marks the grains of `survey`: a valley is where the closing with a
-    /// square of side `2·closing_nm` stands more than `depth_share` of the
-    /// top-hat's 98th percentile above the surface.
-    pub fn mark(survey: &Survey, closing_nm: f64, depth_share: f64) -> Self {
+    /// Marks the grains of `survey`. A boundary is a valley, where the
+    /// closing with a square of side `2·closing_nm` stands more than
+    /// `depth_share` of the top-hat's 98th percentile above the surface, or
+    /// (with `step_share` above 0) a step, where the morphological gradient
+    /// (3 × 3 max − min) passes `step_share` of its 98th percentile: an
+    /// asymmetric boundary rides up from one grain to the other with hardly
+    /// a groove.
+    pub fn mark(survey: &Survey, closing_nm: f64, depth_share: f64, step_share: f64) -> Self {
         let h = &survey.heights_nm;
         let (rows, cols) = h.dim();
         let px_nm = survey.width_nm / cols.max(1) as f64;
@@ -39,7 +43,19 @@ impl Grains {
             let (_, p98, _) = sorted.select_nth_unstable_by(k, f64::total_cmp);
             (depth_share * *p98).max(f64::MIN_POSITIVE)
         };
-        let open = top_hat.mapv(|v| v < valley);
+        let mut open = top_hat.mapv(|v| v < valley);
+        if step_share > 0.0 {
+            let gradient = &dilate(h, 1) - &erode(h, 1);
+            let mut g: Vec<f64> = gradient.iter().copied().filter(|v| v.is_finite()).collect();
+            if !g.is_empty() {
+                let k = (g.len() * 98 / 100).min(g.len() - 1);
+                let (_, p98, _) = g.select_nth_unstable_by(k, f64::total_cmp);
+                let step = step_share * *p98;
+                ndarray::Zip::from(&mut open)
+                    .and(&gradient)
+                    .for_each(|o, &d| *o = *o && d < step);
+            }
+        }
         let mut labels = Array2::<u32>::zeros((rows, cols));
         let mut count = 0;
         let mut stack = Vec::new();
@@ -73,6 +89,7 @@ impl Grains {
             }
         }
         labels.mapv_inplace(|v| if v == u32::MAX { 0 } else { v });
+        grow_into_valleys(&mut labels);
         Self { labels, count }
     }
 
@@ -82,6 +99,33 @@ impl Grains {
             .get((row as usize, col as usize))
             .copied()
             .filter(|&g| g != 0)
+    }
+}
+
+/// Gives every unmarked pixel (valley or speck) the grain that reaches it
+/// first, growing all grains a pixel a round: the two grains of a groove
+/// meet near its middle, so a location on a groove's flank belongs to the
+/// grain on its side, as its current does (a grain's conductance holds up
+/// to the boundary line).
+fn grow_into_valleys(labels: &mut Array2<u32>) {
+    let (rows, cols) = labels.dim();
+    let mut front: Vec<(usize, usize)> = labels
+        .indexed_iter()
+        .filter(|(_, v)| **v != 0)
+        .map(|(p, _)| p)
+        .collect();
+    while !front.is_empty() {
+        let mut next = Vec::new();
+        for &(r, c) in &front {
+            let label = labels[(r, c)];
+            for (nr, nc) in [(r.wrapping_sub(1), c), (r + 1, c), (r, c.wrapping_sub(1)), (r, c + 1)] {
+                if nr < rows && nc < cols && labels[(nr, nc)] == 0 {
+                    labels[(nr, nc)] = label;
+                    next.push((nr, nc));
+                }
+            }
+        }
+        front = next;
     }
 }
 
@@ -111,11 +155,20 @@ mod tests {
     use super::*;
 
     /// Four flat squares of different heights parted by a 2 px groove below
-    /// them all: four
-    /// grains, each pixel of a square in its own, the groove in none.
+    /// them all: four grains, each pixel of a square in its own, each side
+    /// of the groove in the grain on that side.
+    /// A square survey of `side` px over `width_nm`, its heights from `height`.
+    fn frame(side: usize, width_nm: f64, height: impl Fn(usize, usize) -> f64) -> Survey {
+        Survey {
+            width_nm,
+            height_nm: width_nm,
+            heights_nm: Array2::from_shape_fn((side, side), |(r, c)| height(r, c)),
+        }
+    }
+
     #[test]
     fn four_squares_parted_by_grooves_are_four_grains() {
-        let heights = Array2::from_shape_fn((64, 64), |(r, c)| {
+        let survey = frame(64, 500.0, |r, c| {
             let groove = (31..=32).contains(&r) || (31..=32).contains(&c);
             let base = 10.0 * ((r / 32) * 2 + c / 32) as f64;
             if groove {
@@ -124,12 +177,7 @@ mod tests {
                 base + 0.1 * ((r * 7 + c * 3) % 5) as f64
             }
         });
-        let survey = Survey {
-            width_nm: 500.0,
-            height_nm: 500.0,
-            heights_nm: heights,
-        };
-        let grains = Grains::mark(&survey, 30.0, 0.3);
+        let grains = Grains::mark(&survey, 30.0, 0.3, 0.0);
         assert_eq!(grains.count, 4);
         let corners = [(5, 5), (5, 60), (60, 5), (60, 60)].map(|(r, c)| grains.at(r, c).expect("in a grain"));
         let mut distinct = corners.to_vec();
@@ -137,7 +185,29 @@ mod tests {
         distinct.dedup();
         assert_eq!(distinct.len(), 4, "{corners:?}");
         assert_eq!(grains.at(10, 10), grains.at(25, 20));
-        assert_eq!(grains.at(31, 10), None);
+        // The groove's flanks go to the grain on their side.
+        assert_eq!(grains.at(31, 10), Some(corners[0]));
+        assert_eq!(grains.at(32, 10), Some(corners[2]));
         assert_eq!(grains.at(500, 10), None);
+    }
+
+    /// Two flat terraces 20 nm apart, no groove between them: valleys alone
+    /// do not part them, steps do.
+    #[test]
+    fn a_step_parts_two_grains_when_steps_count() {
+        // A groove along the top edge sets the scale of a valley.
+        let survey = frame(48, 400.0, |r, c| {
+            let terrace = if c < 24 { 0.0 } else { 20.0 };
+            if r < 2 {
+                -30.0
+            } else {
+                terrace + 0.2 * ((r * 5 + c * 3) % 7) as f64
+            }
+        });
+        let valleys_only = Grains::mark(&survey, 25.0, 0.15, 0.0);
+        assert!(valleys_only.count < 2 && valleys_only.at(10, 5) == valleys_only.at(10, 40));
+        let grains = Grains::mark(&survey, 25.0, 0.15, 0.2);
+        assert_eq!(grains.count, 2);
+        assert_ne!(grains.at(10, 5), grains.at(10, 40));
     }
 }
