@@ -3,7 +3,8 @@
 //! 200-curve mini-batches) on 2000 curves the simulator measured at random
 //! candidates of the demo film, the mixtures chosen on 500 of them. Criterion
 //! times one member (`vae_ensemble = 1`); the whole ensemble of 8, with its
-//! consensus, is timed once and printed.
+//! consensus, is timed once and printed, and so is the property map that the
+//! live retraining writes after it.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use dualscope::analysis;
@@ -14,7 +15,7 @@ use dualscope::record::{Candidates, Measurement, Source};
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
 
-fn samples(n: usize) -> (SessionPlan, Vec<analysis::Sample>) {
+fn samples(n: usize) -> (SessionPlan, dualscope::record::Survey, Vec<analysis::Sample>) {
     let mut plan = SessionPlan::load(std::path::Path::new("sessions/demo.toml")).expect("sessions/demo.toml");
     plan.sim.time_scale = 0.0;
     let mut sim = SimInstrument::new(SimConfig::from_plan(&plan)).unwrap();
@@ -30,11 +31,11 @@ fn samples(n: usize) -> (SessionPlan, Vec<analysis::Sample>) {
         })
         .collect();
     let samples = analysis::samples(0, &plan, &survey, &measurements, None);
-    (plan, samples)
+    (plan, survey, samples)
 }
 
 fn retrain(c: &mut Criterion) {
-    let (plan, samples) = samples(2000);
+    let (plan, survey, samples) = samples(2000);
     eprintln!(
         "{} samples, patch {} px, curve {} points; batch above {} curves, {} a step",
         samples.len(),
@@ -50,6 +51,15 @@ fn retrain(c: &mut Criterion) {
         plan.analysis.vae_ensemble,
         t0.elapsed().as_secs_f64(),
         whole.summaries.len()
+    );
+    // The map the live retraining writes next: every member over the frame's
+    // candidates, then the residual field (on an even 300 of the curves).
+    let t1 = Instant::now();
+    let map = analysis::property_map::of_frame(&whole, &samples, &plan, &survey, 2000, "bench");
+    eprintln!(
+        "its property map: {} candidates in {:.1} s",
+        map.len(),
+        t1.elapsed().as_secs_f64()
     );
     let mut one = plan.analysis.clone();
     one.vae_ensemble = 1;
