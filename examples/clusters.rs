@@ -45,13 +45,9 @@ use dualscope::plan::{PolicyKind, PropertyLatent, SessionPlan};
 use dualscope::record::Motif;
 use dualscope::store::SessionLog;
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|k| args.get(k + 1))
-        .cloned()
-}
+#[path = "common/args.rs"]
+mod args;
+use args::arg;
 
 /// ARI of a BIC-chosen Gaussian mixture on `features` against the true motifs.
 fn reference_ari(features: &[Vec<f64>], samples: &[Sample], max_clusters: usize, seed: u64) -> f64 {

@@ -18,13 +18,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|k| args.get(k + 1))
-        .cloned()
-}
+#[path = "common/args.rs"]
+mod args;
+use args::arg;
 
 fn now_ms() -> i64 {
     SystemTime::now()
