@@ -142,7 +142,7 @@ pub fn of_frame(
         // A night's thousands of curves: the field learns from an even
         // spread of them (its fit grows as the cube of its points).
         let step = samples.len().div_ceil(FIELD_POINTS_MAX).max(1);
-        let picked: Vec<Sample> = samples.iter().step_by(step).cloned().collect();
+        let picked: Vec<&Sample> = samples.iter().step_by(step).collect();
         let at_samples: Vec<(u32, u32)> = picked.iter().map(|s| (s.row, s.col)).collect();
         let predicted = predict(a, samples, plan, survey, &at_samples, &bias_v, model_step, model);
         krige(&mut rows, &picked, &predicted, plan, survey);
@@ -156,7 +156,7 @@ pub fn of_frame(
 /// relief. The spread becomes the members' and the field's together.
 fn krige(
     rows: &mut [PropertyPoint],
-    samples: &[Sample],
+    samples: &[&Sample],
     predicted: &[PropertyPoint],
     plan: &SessionPlan,
     survey: &Survey,
@@ -183,14 +183,11 @@ fn krige(
     let row_sites: Vec<Site> = rows
         .iter()
         .zip(&row_reliefs)
-        .map(|(p, r)| {
-            let (x_nm, y_nm) = survey.pixel_to_nm(p.row, p.col);
-            Site {
-                x_nm,
-                y_nm,
-                relief: r,
-                grain: grains.at(p.row, p.col),
-            }
+        .map(|(p, r)| Site {
+            x_nm: p.x_nm,
+            y_nm: p.y_nm,
+            relief: r,
+            grain: grains.at(p.row, p.col),
         })
         .collect();
     let log = |v: f64, floor: f64| v.abs().max(floor).ln();
@@ -362,7 +359,7 @@ pub fn time_property_map(plan: &SessionPlan, survey: &Survey) -> Option<f64> {
         let at_samples: Vec<(u32, u32)> = samples.iter().map(|s| (s.row, s.col)).collect();
         let t1 = std::time::Instant::now();
         let predicted = predict(&a, &samples, plan, survey, &at_samples, &bias_v, 24, "probe");
-        krige(&mut map, &samples, &predicted, plan, survey);
+        krige(&mut map, &samples.iter().collect::<Vec<_>>(), &predicted, plan, survey);
         let points = (plan.policy.budget as usize).clamp(24, FIELD_POINTS_MAX);
         took += t1.elapsed().as_secs_f64() * points as f64 / 24.0;
     }
