@@ -33,7 +33,7 @@
 //! cluster loops under every bias range, the interior-led one not under the
 //! lowest (the property map is not scored then).
 //!
-//! `cargo run --release --example clusters [-- --films 5 --first 1 --family --policy dn-dkl --epochs 1000 --lr 3e-3 --ensemble 8 --gamma 10 --beta 1 --latent 2 --protocols 1.0,1.5,2.0]`
+//! `cargo run --release --example clusters [-- --films 5 --first 1 --family --policy dn-dkl --epochs 1000 --lr 3e-3 --ensemble 8 --gamma 10 --beta 1 --latent 2 --protocols 1.0,1.5,2.0 --cluster-scalars off --variants]`
 
 use dualscope::analysis;
 use dualscope::analysis::Sample;
@@ -90,6 +90,49 @@ fn four_numbers(samples: &[Sample]) -> Vec<Vec<f64>> {
                 min_a,
             ]
         })
+        .collect()
+}
+
+/// ARIs of the same mixture on other features of the first training's map:
+/// what the clusters would be if drawn from the image view, the spectral
+/// view, or the joint map beside each curve's scalar numbers.
+fn variant_aris(a: &analysis::Analysis, samples: &[Sample], max_k: usize, seed: u64) -> Vec<(&'static str, f64)> {
+    let e = &a.embedding;
+    let as64 = |z: &[Vec<f32>]| -> Vec<Vec<f64>> { z.iter().map(|v| v.iter().map(|x| *x as f64).collect()).collect() };
+    let (zi, zs) = (as64(&e.z_image), as64(&e.z_spectrum));
+    let four = four_numbers(samples);
+    let cat = |parts: &[&Vec<Vec<f64>>]| -> Vec<Vec<f64>> {
+        (0..samples.len())
+            .map(|k| parts.iter().flat_map(|p| p[k].iter().copied()).collect())
+            .collect()
+    };
+    let two: Vec<Vec<f64>> = four.iter().map(|f| f[..2].to_vec()).collect();
+    let three = measured_features(samples);
+    let smooth: Vec<Vec<f64>> = samples
+        .iter()
+        .zip(&three)
+        .map(|(s, t)| {
+            let w = 15usize;
+            let c = &s.current_a;
+            let mut best = 0.0f64;
+            for k in 0..c.len().saturating_sub(w - 1) {
+                best = best.max((c[k..k + w].iter().sum::<f64>() / w as f64).abs());
+            }
+            vec![best.max(1e-15).ln(), t[1], t[2]]
+        })
+        .collect();
+    let variants: Vec<(&'static str, Vec<Vec<f64>>)> = vec![
+        ("joint", cat(&[&zi, &zs])),
+        ("joint + log area, log I max", cat(&[&zi, &zs, &two])),
+        ("joint + three measured", cat(&[&zi, &zs, &three])),
+        ("three measured, smoothed I max", smooth.clone()),
+        ("joint + three, smoothed I max", cat(&[&zi, &zs, &smooth])),
+        ("spectral view + three", cat(&[&zs, &three])),
+        ("image view + three", cat(&[&zi, &three])),
+    ];
+    variants
+        .into_iter()
+        .map(|(name, f)| (name, reference_ari(&f, samples, max_k, seed)))
         .collect()
 }
 
@@ -241,6 +284,7 @@ fn main() {
     let (mut measured_aris, mut physics_aris, mut four_aris) = (Vec::new(), Vec::new(), Vec::new());
     let (mut map_r2, mut knn_r2, mut decoder_r2, mut space_r2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut times = Vec::new();
+    let mut variant_sums: Vec<(&'static str, f64)> = Vec::new();
     // Per finding: films where it held, films with a cluster to judge it on.
     let (mut held, mut judged) = ([0u32; 3], [0u32; 3]);
     for seed in first..first + films {
@@ -260,6 +304,9 @@ fn main() {
         }
         if let Some(l) = arg("--latent").and_then(|v| v.parse().ok()) {
             plan.analysis.vae_latent = l;
+        }
+        if arg("--cluster-scalars").as_deref() == Some("off") {
+            plan.analysis.cluster_scalars = false;
         }
         if arg("--property-latent").as_deref() == Some("adapter") {
             plan.analysis.property_latent = PropertyLatent::Adapter;
@@ -321,6 +368,22 @@ fn main() {
         measured_aris.push(reference_ari(&measured_features(&samples), &samples, max_k, seed));
         physics_aris.push(reference_ari(&physics_features(&samples, &film), &samples, max_k, seed));
         four_aris.push(reference_ari(&four_numbers(&samples), &samples, max_k, seed));
+        if std::env::args().any(|a| a == "--variants") {
+            let v = variant_aris(&a, &samples, max_k, seed);
+            println!(
+                "film {seed}: variants: {}",
+                v.iter()
+                    .map(|(n, x)| format!("{n} {x:.3}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            for (k, (_, x)) in v.iter().enumerate() {
+                if variant_sums.len() <= k {
+                    variant_sums.push((v[k].0, 0.0));
+                }
+                variant_sums[k].1 += x / films as f64;
+            }
+        }
         println!(
             "film {seed}: references (mixture + BIC): measured max current, loop area, onset ARI {:.3}; \
              the four numbers ARI {:.3}; simulator's noise-free response parameters ARI {:.3}",
@@ -410,6 +473,16 @@ fn main() {
         mean(&physics_aris),
         list(&physics_aris)
     );
+    if !variant_sums.is_empty() {
+        println!(
+            "variants, mean ARI: {}",
+            variant_sums
+                .iter()
+                .map(|(n, x)| format!("{n} {x:.3}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
     println!(
         "the four numbers: mean ARI {:.3} ({})",
         mean(&four_aris),

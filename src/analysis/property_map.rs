@@ -166,7 +166,10 @@ fn krige(
         return;
     }
     let view = PatchView::new(plan, survey);
-    let relief = |row: u32, col: u32| view.seen(&view.patch_nm(row, col));
+    // On rings around the tip: tuning draws 1-10 read r² 0.534 / 0.260 (log
+    // loop area / log max current) with them, 0.521 / 0.246 on the raw patch.
+    let side = view.side();
+    let relief = |row: u32, col: u32| super::relief::rings(&view.seen(&view.patch_nm(row, col)), side);
     let grains = super::grains::Grains::mark(survey, GRAIN_CLOSING_NM, GRAIN_VALLEY_SHARE, GRAIN_STEP_SHARE);
     let sample_reliefs: Vec<Vec<f32>> = samples.iter().map(|s| relief(s.row, s.col)).collect();
     let measured_sites: Vec<Site> = samples

@@ -34,6 +34,39 @@ pub fn tip_relief(patch_nm: &[f32], side: usize, span_nm: f32, window_px: f32) -
         .collect()
 }
 
+/// The relief (as [`tip_relief`] gives it) on rings around the tip: per
+/// whole pixel of distance from the centre out to the inscribed circle, the
+/// ring's mean relief about 0.5 and its spread. A groove, a step or a pit
+/// reads the same whichever way it runs through the patch, as the current
+/// under the tip does; the raw patch of a groove turned by 90° is as far
+/// from the first as a flat grain is.
+pub fn rings(relief: &[f32], side: usize) -> Vec<f32> {
+    let centre = (side as f32 - 1.0) / 2.0;
+    let count = (side / 2).max(1);
+    let (mut n, mut sum, mut sq) = (vec![0f32; count], vec![0f32; count], vec![0f32; count]);
+    for (k, v) in relief.iter().enumerate() {
+        let (dr, dc) = ((k / side) as f32 - centre, (k % side) as f32 - centre);
+        let ring = (dr * dr + dc * dc).sqrt() as usize;
+        if ring < count {
+            let x = v - 0.5;
+            n[ring] += 1.0;
+            sum[ring] += x;
+            sq[ring] += x * x;
+        }
+    }
+    (0..count)
+        .flat_map(|r| {
+            let m = if n[r] > 0.0 { sum[r] / n[r] } else { 0.0 };
+            let var = if n[r] > 0.0 {
+                (sq[r] / n[r] - m * m).max(0.0)
+            } else {
+                0.0
+            };
+            [m, var.sqrt()]
+        })
+        .collect()
+}
+
 /// Gaussian weights around the patch centre, 1 at the centre; all 1 for a
 /// window of 0.
 fn window(side: usize, window_px: f32) -> Vec<f32> {
@@ -89,6 +122,35 @@ mod tests {
         // Unweighted, both grooves are equally deep.
         let plain = |c| depth(&tip_relief(&groove_at(c), 16, 50.0, 0.0));
         assert!((plain(7) - plain(1)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn rings_read_a_groove_the_same_whichever_way_it_runs_and_a_pit_otherwise() {
+        let along = tip_relief(&groove_at(7), 16, 50.0, 2.0);
+        // The same groove along a row: the patch transposed.
+        let across: Vec<f32> = (0..256).map(|k| along[(k % 16) * 16 + k / 16]).collect();
+        assert_ne!(along, across);
+        let (a, b) = (rings(&along, 16), rings(&across, 16));
+        assert_eq!(a.len(), 16, "mean and spread on 8 rings");
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-6, "{a:?} vs {b:?}");
+        }
+        // A pit as deep as the groove: lower in the middle, even on each ring.
+        let pit: Vec<f32> = (0..256usize)
+            .map(|k| {
+                let (r, c) = ((k / 16) as f32 - 7.5, (k % 16) as f32 - 7.5);
+                if r * r + c * c < 4.0 { 90.0 } else { 100.0 }
+            })
+            .collect();
+        let p = rings(&tip_relief(&pit, 16, 50.0, 2.0), 16);
+        assert!(p[0] < a[0], "the pit's centre lies deeper: {} vs {}", p[0], a[0]);
+        assert!(p[3] < a[3], "its rings vary less: {} vs {}", p[3], a[3]);
+        // Flat ground: nothing on any ring.
+        assert!(
+            rings(&tip_relief(&[100.0; 256], 16, 50.0, 2.0), 16)
+                .iter()
+                .all(|v| v.abs() < 1e-6)
+        );
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! wherever the tip lands on it, and the fine relief of grooves and pits a
 //! few pixels wide. So the map's log residuals at the measured locations
 //! (measured minus predicted) are regressed by a Gaussian process on where
-//! each location is (x, y in nm) and on the relief the image VAE sees there,
+//! each location is (x, y in nm) and on the relief the image VAE sees there
+//! (as the caller gives it: the property map reads it on rings around the
+//! tip, [`super::relief::rings`], so a groove counts whichever way it runs),
 //! and the regression is added to the prediction at every candidate:
 //! regression kriging, with the decoder as the trend. The length scales and
 //! the share of noise are chosen by the marginal likelihood of the session's

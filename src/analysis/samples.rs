@@ -64,6 +64,11 @@ impl PatchView {
         patches::patch_at(&self.image_nm, row, col, self.side)
     }
 
+    /// The patch's side (px).
+    pub fn side(&self) -> usize {
+        self.side
+    }
+
     /// A patch in nm as the image VAE sees it (see [`relief::tip_relief`]).
     pub fn seen(&self, patch_nm: &[f32]) -> Vec<f32> {
         relief::tip_relief(patch_nm, self.side, self.span_nm, self.window_px)

@@ -161,12 +161,26 @@ fn k_range(a: &AnalysisPlan, n: usize) -> std::ops::RangeInclusive<usize> {
     lo.min(n)..=hi.min(n)
 }
 
+/// What the mixture sees of a location beside its place in the map
+/// (`cluster_scalars`): its curve's log loop area and log max current (floored
+/// where a loop closes or no current flows), or nothing.
+fn cluster_scalars(a: &AnalysisPlan, s: &Sample) -> Vec<f64> {
+    if a.cluster_scalars {
+        vec![
+            s.hysteresis_area.abs().max(1e-18).ln(),
+            s.max_current_a.abs().max(1e-15).ln(),
+        ]
+    } else {
+        Vec::new()
+    }
+}
+
 /// The time of the mixture fitted to a map of `n` locations, for each `n`,
 /// on made-up maps of four blobs in the joint latent space (the k the plan
 /// allows, every restart, as after a real training).
 pub fn time_clustering(a: &AnalysisPlan, sizes: &[usize], seed: u64) -> Vec<(usize, f64)> {
     use rand::Rng;
-    let dims = 2 * a.vae_latent.max(1) as usize;
+    let dims = 2 * a.vae_latent.max(1) as usize + if a.cluster_scalars { 2 } else { 0 };
     sizes
         .iter()
         .map(|&n| {
@@ -210,6 +224,7 @@ pub fn analyze_watched(
         spectrum_width: points,
     };
     let k_range = k_range(a, samples.len());
+    let scalars: Vec<Vec<f64>> = samples.iter().map(|s| cluster_scalars(a, s)).collect();
     let members = a.vae_ensemble.max(1) as u64;
     let mut trainings: Vec<(Embedding, Mixture)> = Vec::with_capacity(members as usize);
     for member in 0..members {
@@ -231,7 +246,14 @@ pub fn analyze_watched(
             .z_image
             .iter()
             .zip(&embedding.z_spectrum)
-            .map(|(zi, zs)| zi.iter().chain(zs).map(|v| *v as f64).collect())
+            .zip(&scalars)
+            .map(|((zi, zs), q)| {
+                zi.iter()
+                    .chain(zs)
+                    .map(|v| *v as f64)
+                    .chain(q.iter().copied())
+                    .collect()
+            })
             .collect();
         let salt: &[u64] = &[samples.len() as u64, member];
         let mut rng = crate::seed::rng(seed, "mixture", if member == 0 { &salt[..1] } else { salt });

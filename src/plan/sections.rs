@@ -244,6 +244,11 @@ pub struct AnalysisPlan {
     pub clusters: u32,
     /// Largest number of clusters BIC may choose.
     pub clusters_max: u32,
+    /// The mixture sees, beside each location's place in the joint latent
+    /// map, its measured curve's log loop area and log max current: on films
+    /// the project did not tune on, the map alone missed motifs the curves
+    /// plainly carry. `false` clusters the map alone, as published.
+    pub cluster_scalars: bool,
     /// How the property map carries a patch's image latent to the spectral
     /// latent its decoder reads: `fitted` (a least-squares map from the
     /// image latents to the spectral views of the measured locations) or
@@ -284,6 +289,7 @@ impl Default for AnalysisPlan {
             vae_batch: 200,
             clusters: 0,
             clusters_max: 8,
+            cluster_scalars: true,
             property_latent: PropertyLatent::default(),
             property_kriging: true,
         }
