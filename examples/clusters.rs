@@ -194,6 +194,7 @@ fn property_scores(
             y_nm: s.y_nm,
             relief: &flat,
             grain: None,
+            roughness: 0.0,
         })
         .collect();
     let sites: Vec<analysis::residual_field::Site> = unmeasured
@@ -203,6 +204,7 @@ fn property_scores(
             y_nm: map[k].y_nm,
             relief: &flat,
             grain: None,
+            roughness: 0.0,
         })
         .collect();
     let space: Vec<Vec<f64>> = (0..2)

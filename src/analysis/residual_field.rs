@@ -13,9 +13,10 @@
 //! (as the caller gives it: the property map reads it on rings around the
 //! tip, [`super::relief::rings`], so a groove counts whichever way it runs),
 //! and the regression is added to the prediction at every candidate:
-//! regression kriging, with the decoder as the trend. The length scales and
-//! the share of noise are chosen by the marginal likelihood of the session's
-//! own residuals, never on a film a result is reported on.
+//! regression kriging, with the decoder as the trend. The length scales,
+//! the share of noise and how the noise grows with the roughness under the
+//! tip are chosen by the marginal likelihood of the session's own residuals,
+//! never on a film a result is reported on.
 
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
@@ -40,6 +41,12 @@ const SHARES: [(f64, f64); 9] = [
 ];
 /// Shares of the residuals' variance taken as noise.
 const NOISE_SHARES: [f64; 4] = [0.05, 0.2, 0.5, 0.8];
+/// How the noise grows with a site's roughness: a site's share of the noise
+/// is `((roughness + 0.1·mean) / (1.1·mean))^p` for each `p` tried. A curve
+/// on a groove's flank answers to where exactly the tip sits in it, which no
+/// pixel-sized relief tells; one on flat ground says its grain's own
+/// conductance plainly.
+const NOISE_ROUGHNESS_POWERS: [i32; 3] = [0, 1, 2];
 
 /// A location as the field reads it: where it is and the relief there.
 pub struct Site<'a> {
@@ -48,6 +55,8 @@ pub struct Site<'a> {
     pub relief: &'a [f32],
     /// The grain it is on (see [`super::grains`]), if any.
     pub grain: Option<u32>,
+    /// How much relief is under the tip (any unit; 0 is flat ground).
+    pub roughness: f64,
 }
 
 /// The kernel's settings: the field is a sum of one Matérn-5/2 term over
@@ -97,6 +106,8 @@ pub struct ResidualField {
     pub space_share: f64,
     pub grain_share: f64,
     pub noise_share: f64,
+    /// How the noise was taken to grow with roughness (0: evenly).
+    pub noise_roughness_power: i32,
 }
 
 /// One setting of the grid, conditioned: −log p of the residuals (up to a
@@ -107,6 +118,7 @@ struct Tried {
     l: Mat<f64>,
     alpha: Vec<f64>,
     chosen: [f64; 5],
+    power: i32,
 }
 
 fn distance(a: &[f32], b: &[f32]) -> f64 {
@@ -145,42 +157,58 @@ impl ResidualField {
         });
         let d_relief = Mat::from_fn(n, n, |i, j| distance(reliefs[i], reliefs[j]));
         let centred = Mat::from_fn(n, 1, |i, _| y[i] - mean);
+        let mean_roughness = kept.iter().map(|(s, _)| s.roughness.max(0.0)).sum::<f64>() / n as f64;
+        let weight = |s: &Site, p: i32| {
+            if p == 0 || mean_roughness <= 0.0 {
+                1.0
+            } else {
+                ((s.roughness.max(0.0) + 0.1 * mean_roughness) / (1.1 * mean_roughness)).powi(p)
+            }
+        };
         let mut best: Option<Tried> = None;
-        for space_nm in SPACE_NM {
-            for relief_scale in RELIEF {
-                for (space_share, grain_share) in SHARES {
-                    for noise_share in NOISE_SHARES {
-                        let field_var = (1.0 - noise_share) * var;
-                        let settings = Settings {
-                            space_nm,
-                            relief_l: (relief_scale * unit).max(1e-9),
-                            space_var: space_share * field_var,
-                            relief_var: (1.0 - space_share - grain_share) * field_var,
-                            grain_var: grain_share * field_var,
-                            noise_var: noise_share * var,
-                        };
-                        let k = Mat::from_fn(n, n, |i, j| {
-                            let same = same_grain(kept[i].0.grain, kept[j].0.grain);
-                            settings.kernel(d_space[(i, j)], d_relief[(i, j)], same)
-                                + if i == j { settings.noise_var } else { 0.0 }
-                        });
-                        let Ok(llt) = k.llt(Side::Lower) else {
-                            continue;
-                        };
-                        let alpha_m = llt.solve(&centred);
-                        let alpha: Vec<f64> = (0..n).map(|i| alpha_m[(i, 0)]).collect();
-                        let l = llt.L().to_owned();
-                        let log_det: f64 = (0..n).map(|i| 2.0 * l[(i, i)].ln()).sum();
-                        let fit: f64 = (0..n).map(|i| (y[i] - mean) * alpha[i]).sum();
-                        let nll = 0.5 * (fit + log_det);
-                        if best.as_ref().is_none_or(|b| nll < b.nll) {
-                            best = Some(Tried {
-                                nll,
-                                settings,
-                                l,
-                                alpha,
-                                chosen: [space_nm, relief_scale, space_share, grain_share, noise_share],
+        for power in NOISE_ROUGHNESS_POWERS {
+            let noise_weights: Vec<f64> = kept.iter().map(|(s, _)| weight(s, power)).collect();
+            for space_nm in SPACE_NM {
+                for relief_scale in RELIEF {
+                    for (space_share, grain_share) in SHARES {
+                        for noise_share in NOISE_SHARES {
+                            let field_var = (1.0 - noise_share) * var;
+                            let settings = Settings {
+                                space_nm,
+                                relief_l: (relief_scale * unit).max(1e-9),
+                                space_var: space_share * field_var,
+                                relief_var: (1.0 - space_share - grain_share) * field_var,
+                                grain_var: grain_share * field_var,
+                                noise_var: noise_share * var,
+                            };
+                            let k = Mat::from_fn(n, n, |i, j| {
+                                let same = same_grain(kept[i].0.grain, kept[j].0.grain);
+                                settings.kernel(d_space[(i, j)], d_relief[(i, j)], same)
+                                    + if i == j {
+                                        settings.noise_var * noise_weights[i]
+                                    } else {
+                                        0.0
+                                    }
                             });
+                            let Ok(llt) = k.llt(Side::Lower) else {
+                                continue;
+                            };
+                            let alpha_m = llt.solve(&centred);
+                            let alpha: Vec<f64> = (0..n).map(|i| alpha_m[(i, 0)]).collect();
+                            let l = llt.L().to_owned();
+                            let log_det: f64 = (0..n).map(|i| 2.0 * l[(i, i)].ln()).sum();
+                            let fit: f64 = (0..n).map(|i| (y[i] - mean) * alpha[i]).sum();
+                            let nll = 0.5 * (fit + log_det);
+                            if best.as_ref().is_none_or(|b| nll < b.nll) {
+                                best = Some(Tried {
+                                    nll,
+                                    settings,
+                                    l,
+                                    alpha,
+                                    chosen: [space_nm, relief_scale, space_share, grain_share, noise_share],
+                                    power,
+                                });
+                            }
                         }
                     }
                 }
@@ -191,6 +219,7 @@ impl ResidualField {
             l,
             alpha,
             chosen: [space_nm, relief_scale, space_share, grain_share, noise_share],
+            power,
             ..
         } = best?;
         Some(Self {
@@ -206,6 +235,7 @@ impl ResidualField {
             space_share,
             grain_share,
             noise_share,
+            noise_roughness_power: power,
         })
     }
 
@@ -292,6 +322,7 @@ mod tests {
                 y_nm,
                 relief: &flat,
                 grain: None,
+                roughness: 0.0,
             })
             .collect();
         let field = ResidualField::fit(&sites, &r).expect("a field");
@@ -300,6 +331,7 @@ mod tests {
             y_nm,
             relief: &flat,
             grain: None,
+            roughness: 0.0,
         };
         let (mean, sd) = field.at(&[probe(200.0, 200.0), probe(800.0, 200.0), probe(5000.0, 5000.0)]);
         assert!((mean[0] + 0.8).abs() < 0.25, "{mean:?}");
@@ -329,6 +361,7 @@ mod tests {
                 y_nm: y,
                 relief: if in_groove { &groove } else { &flat },
                 grain: None,
+                roughness: 0.0,
             });
             r.push(if in_groove { 1.0 } else { -0.5 } + 0.02 * ((k % 5) as f64 - 2.0));
         }
@@ -339,15 +372,71 @@ mod tests {
                 y_nm: 321.0,
                 relief: &groove,
                 grain: None,
+                roughness: 0.0,
             },
             Site {
                 x_nm: 1234.0,
                 y_nm: 321.0,
                 relief: &flat,
                 grain: None,
+                roughness: 0.0,
             },
         ]);
         assert!((mean[0] - 1.0).abs() < 0.2 && (mean[1] + 0.5).abs() < 0.2, "{mean:?}");
+    }
+
+    /// Two grains, each with flat places that say its offset and rough ones
+    /// (a groove's flank) whose residuals scatter widely: told which are
+    /// rough, the field leans on the flat ones and finds each grain's offset
+    /// closer than when every residual counts alike.
+    #[test]
+    fn a_rough_sites_residual_counts_for_less_than_a_flat_ones() {
+        let flat = [0.0f32; 4];
+        let mut sites = Vec::new();
+        let mut r = Vec::new();
+        for k in 0..80u64 {
+            let grain = (k % 2) as u32;
+            let rough = k % 4 >= 2;
+            let x = grain as f64 * 1000.0 + (k * 7919 % 800) as f64;
+            let y = (k * 104_729 % 2000) as f64;
+            let offset = if grain == 0 { -0.6 } else { 0.6 };
+            let scatter = if rough {
+                1.5 * ((k * 37 % 7) as f64 - 3.0) / 3.0
+            } else {
+                0.0
+            };
+            sites.push((x, y, grain, if rough { 1.0 } else { 0.0 }));
+            r.push(offset + scatter);
+        }
+        let error = |told: bool| {
+            let fitted: Vec<Site> = sites
+                .iter()
+                .map(|&(x_nm, y_nm, g, rough)| Site {
+                    x_nm,
+                    y_nm,
+                    relief: &flat,
+                    grain: Some(g),
+                    roughness: if told { rough } else { 0.0 },
+                })
+                .collect();
+            let field = ResidualField::fit(&fitted, &r).expect("a field");
+            let probe = |x_nm, g| Site {
+                x_nm,
+                y_nm: 1000.0,
+                relief: &flat,
+                grain: Some(g),
+                roughness: 0.0,
+            };
+            let (mean, _) = field.at(&[probe(400.0, 0), probe(1400.0, 1)]);
+            (
+                (mean[0] + 0.6).abs() + (mean[1] - 0.6).abs(),
+                field.noise_roughness_power,
+            )
+        };
+        let ((told, power), (untold, _)) = (error(true), error(false));
+        assert!(power > 0, "the rough sites' scatter is put down to their roughness");
+        assert!(told < untold, "{told} vs {untold}");
+        assert!(told < 0.15, "{told}");
     }
 
     #[test]
@@ -358,6 +447,7 @@ mod tests {
             y_nm: 0.0,
             relief: &flat,
             grain: None,
+            roughness: 0.0,
         };
         assert!(ResidualField::fit(&[s(0.0), s(1.0)], &[0.1, 0.2]).is_none());
         assert!(ResidualField::fit(&[s(0.0), s(1.0), s(2.0)], &[0.3, 0.3, 0.3]).is_none());
