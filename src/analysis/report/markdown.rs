@@ -50,8 +50,9 @@ fn caption(stem: &str) -> &'static str {
              Latin-hypercube seeds as squares."
         }
         "predicted_loop_area" => {
-            "The loop area the dual VAE predicts from the topography at every candidate location \
-             (the members' mean; see `property_map`), measured locations as points."
+            "The loop area predicted at every candidate location (see `property_map`): what the dual VAE \
+             reads from the topography (the members' mean), plus, with `[analysis] property_kriging` (the \
+             default), what the measured curves say it misses; measured locations as points."
         }
         "predicted_max_current" => "The predicted maximum current at every candidate location, as above.",
         "predicted_onset" => "The predicted onset bias at every candidate location, as above.",

@@ -100,11 +100,7 @@ pub fn figure<DB: DrawingBackend>(
     let (lo, hi) = if lo < hi { (lo, hi) } else { (lo - 0.5, lo + 0.5) };
     let (map_area, bar_area) = beside_bar(root);
     let (w, h) = (survey.width_nm, survey.height_nm);
-    let caption = format!(
-        "{} from the topography ({} curves; points: measured)",
-        q.caption(),
-        grid.model_step
-    );
+    let caption = format!("{} ({} curves; points: measured)", q.caption(), grid.model_step);
     let mut chart = super::topography::frame(&map_area, &caption, survey)?;
     // A cell per candidate, as wide as the grid's spacing.
     let (nm_per_px_x, nm_per_px_y) = (w / survey.cols().max(1) as f64, h / survey.rows().max(1) as f64);
