@@ -112,6 +112,8 @@ fn variant_aris(a: &analysis::Analysis, samples: &[Sample], max_k: usize, seed: 
         .iter()
         .zip(&three)
         .map(|(s, t)| {
+            // A 15-point running mean (0.18 V of the published sweep) before
+            // the max: does the noise in the raw maximum blur the clusters?
             let w = 15usize;
             let c = &s.current_a;
             let mut best = 0.0f64;
