@@ -48,6 +48,11 @@ pub fn max_current_a(current_a: &[f64]) -> f64 {
     current_a.iter().fold(0.0, |m, i| m.max(i.abs()))
 }
 
+/// Floors of the logs of a loop area (V·A) and a current (A): a loop that
+/// closes, or a curve that carries no current, is that small, not −∞.
+pub const LOG_FLOOR_LOOP_AREA_VA: f64 = 1e-18;
+pub const LOG_FLOOR_CURRENT_A: f64 = 1e-15;
+
 /// The three scalars of one curve.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CurveSummary {

@@ -171,33 +171,17 @@ fn krige(
     let side = view.side();
     let relief = |row: u32, col: u32| super::relief::rings(&view.seen(&view.patch_nm(row, col)), side);
     let grains = super::grains::Grains::mark(survey, GRAIN_CLOSING_NM, GRAIN_VALLEY_SHARE, GRAIN_STEP_SHARE);
-    // How far the rings stand from flat ground: the field's noise grows with
-    // it (tuning draws 1-10: r² of log max current 0.260 -> 0.291, of log
-    // loop area 0.534 -> 0.531).
-    let roughness = |r: &[f32]| r.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
     let sample_reliefs: Vec<Vec<f32>> = samples.iter().map(|s| relief(s.row, s.col)).collect();
     let measured_sites: Vec<Site> = samples
         .iter()
         .zip(&sample_reliefs)
-        .map(|(s, r)| Site {
-            x_nm: s.x_nm,
-            y_nm: s.y_nm,
-            relief: r,
-            grain: grains.at(s.row, s.col),
-            roughness: roughness(r),
-        })
+        .map(|(s, r)| site(s.x_nm, s.y_nm, grains.at(s.row, s.col), r))
         .collect();
     let row_reliefs: Vec<Vec<f32>> = rows.iter().map(|p| relief(p.row, p.col)).collect();
     let row_sites: Vec<Site> = rows
         .iter()
         .zip(&row_reliefs)
-        .map(|(p, r)| Site {
-            x_nm: p.x_nm,
-            y_nm: p.y_nm,
-            relief: r,
-            grain: grains.at(p.row, p.col),
-            roughness: roughness(r),
-        })
+        .map(|(p, r)| site(p.x_nm, p.y_nm, grains.at(p.row, p.col), r))
         .collect();
     let log = |v: f64, floor: f64| v.abs().max(floor).ln();
     for quantity in [Quantity::LoopArea, Quantity::MaxCurrent] {
@@ -237,6 +221,20 @@ fn krige(
     }
 }
 
+/// A location as the residual field reads it, `rings` its relief on rings
+/// around the tip. Its roughness, how far the rings stand from flat ground,
+/// is what the field's noise grows with (tuning draws 1-10: r² of log max
+/// current 0.260 -> 0.291, of log loop area 0.534 -> 0.531).
+fn site(x_nm: f64, y_nm: f64, grain: Option<u32>, rings: &[f32]) -> super::residual_field::Site<'_> {
+    super::residual_field::Site {
+        x_nm,
+        y_nm,
+        relief: rings,
+        grain,
+        roughness: rings.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt(),
+    }
+}
+
 /// The most measured locations the residual field is fitted on.
 const FIELD_POINTS_MAX: usize = 300;
 
@@ -259,12 +257,10 @@ enum Quantity {
 }
 
 impl Quantity {
-    /// Floors of the logs (V·A, A): a loop that closes, or a curve that
-    /// carries no current, is that small, not −∞.
     fn floor(self) -> f64 {
         match self {
-            Self::LoopArea => 1e-18,
-            Self::MaxCurrent => 1e-15,
+            Self::LoopArea => crate::scalar::LOG_FLOOR_LOOP_AREA_VA,
+            Self::MaxCurrent => crate::scalar::LOG_FLOOR_CURRENT_A,
         }
     }
 

@@ -167,8 +167,8 @@ fn k_range(a: &AnalysisPlan, n: usize) -> std::ops::RangeInclusive<usize> {
 fn cluster_scalars(a: &AnalysisPlan, s: &Sample) -> Vec<f64> {
     if a.cluster_scalars {
         vec![
-            s.hysteresis_area.abs().max(1e-18).ln(),
-            s.max_current_a.abs().max(1e-15).ln(),
+            s.hysteresis_area.abs().max(crate::scalar::LOG_FLOOR_LOOP_AREA_VA).ln(),
+            s.max_current_a.abs().max(crate::scalar::LOG_FLOOR_CURRENT_A).ln(),
         ]
     } else {
         Vec::new()
