@@ -43,6 +43,7 @@ use dualscope::instrument::sim::iv::Response;
 use dualscope::ml::cluster;
 use dualscope::plan::{PolicyKind, PropertyLatent, SessionPlan};
 use dualscope::record::Motif;
+use dualscope::scalar::{LOG_FLOOR_CURRENT_A, LOG_FLOOR_LOOP_AREA_VA};
 use dualscope::store::SessionLog;
 
 #[path = "common/args.rs"]
@@ -68,8 +69,8 @@ fn measured_features(samples: &[Sample]) -> Vec<Vec<f64>> {
         .map(|s| {
             let top_v = s.bias_v.iter().copied().fold(0.0, f64::max);
             vec![
-                s.max_current_a.abs().max(1e-15).ln(),
-                s.hysteresis_area.abs().max(1e-18).ln(),
+                s.max_current_a.abs().max(LOG_FLOOR_CURRENT_A).ln(),
+                s.hysteresis_area.abs().max(LOG_FLOOR_LOOP_AREA_VA).ln(),
                 s.onset_v.unwrap_or(top_v),
             ]
         })
@@ -84,8 +85,8 @@ fn four_numbers(samples: &[Sample]) -> Vec<Vec<f64>> {
             let top_v = s.bias_v.iter().copied().fold(0.0, f64::max);
             let min_a = s.current_a.iter().copied().fold(f64::INFINITY, f64::min);
             vec![
-                s.hysteresis_area.abs().max(1e-18).ln(),
-                s.max_current_a.abs().max(1e-15).ln(),
+                s.hysteresis_area.abs().max(LOG_FLOOR_LOOP_AREA_VA).ln(),
+                s.max_current_a.abs().max(LOG_FLOOR_CURRENT_A).ln(),
                 s.onset_v.unwrap_or(top_v),
                 min_a,
             ]
@@ -120,7 +121,7 @@ fn variant_aris(a: &analysis::Analysis, samples: &[Sample], max_k: usize, seed: 
             for k in 0..c.len().saturating_sub(w - 1) {
                 best = best.max((c[k..k + w].iter().sum::<f64>() / w as f64).abs());
             }
-            vec![best.max(1e-15).ln(), t[1], t[2]]
+            vec![best.max(LOG_FLOOR_CURRENT_A).ln(), t[1], t[2]]
         })
         .collect();
     let variants: Vec<(&'static str, Vec<Vec<f64>>)> = vec![
@@ -174,7 +175,7 @@ fn property_scores(
     let measured: std::collections::HashSet<(u32, u32)> = samples.iter().map(|s| (s.row, s.col)).collect();
     let view = analysis::PatchView::new(plan, survey);
     let log = |v: f64, floor: f64| v.abs().max(floor).ln();
-    const FLOORS: [f64; 2] = [1e-18, 1e-15];
+    const FLOORS: [f64; 2] = [LOG_FLOOR_LOOP_AREA_VA, LOG_FLOOR_CURRENT_A];
     let known: Vec<(Vec<f32>, [f64; 2])> = samples
         .iter()
         .map(|s| {

@@ -35,22 +35,12 @@ impl Grains {
         let radius = ((closing_nm / px_nm).round() as usize).max(1);
         let closed = erode(&dilate(h, radius), radius);
         let top_hat = &closed - h;
-        let mut sorted: Vec<f64> = top_hat.iter().copied().filter(|v| v.is_finite()).collect();
-        let valley = if sorted.is_empty() {
-            f64::INFINITY
-        } else {
-            let k = (sorted.len() * 98 / 100).min(sorted.len() - 1);
-            let (_, p98, _) = sorted.select_nth_unstable_by(k, f64::total_cmp);
-            (depth_share * *p98).max(f64::MIN_POSITIVE)
-        };
+        let valley = percentile_98(&top_hat).map_or(f64::INFINITY, |p98| (depth_share * p98).max(f64::MIN_POSITIVE));
         let mut open = top_hat.mapv(|v| v < valley);
         if step_share > 0.0 {
             let gradient = &dilate(h, 1) - &erode(h, 1);
-            let mut g: Vec<f64> = gradient.iter().copied().filter(|v| v.is_finite()).collect();
-            if !g.is_empty() {
-                let k = (g.len() * 98 / 100).min(g.len() - 1);
-                let (_, p98, _) = g.select_nth_unstable_by(k, f64::total_cmp);
-                let step = step_share * *p98;
+            if let Some(p98) = percentile_98(&gradient) {
+                let step = step_share * p98;
                 ndarray::Zip::from(&mut open)
                     .and(&gradient)
                     .for_each(|o, &d| *o = *o && d < step);
@@ -100,6 +90,17 @@ impl Grains {
             .copied()
             .filter(|&g| g != 0)
     }
+}
+
+/// The 98th percentile of the finite values of `a`; `None` when none is.
+fn percentile_98(a: &Array2<f64>) -> Option<f64> {
+    let mut v: Vec<f64> = a.iter().copied().filter(|v| v.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    let k = (v.len() * 98 / 100).min(v.len() - 1);
+    let (_, p98, _) = v.select_nth_unstable_by(k, f64::total_cmp);
+    Some(*p98)
 }
 
 /// Gives every unmarked pixel (valley or speck) the grain that reaches it
@@ -154,9 +155,6 @@ fn filter(h: &Array2<f64>, radius: usize, pick: fn(f64, f64) -> f64, none: f64) 
 mod tests {
     use super::*;
 
-    /// Four flat squares of different heights parted by a 2 px groove below
-    /// them all: four grains, each pixel of a square in its own, each side
-    /// of the groove in the grain on that side.
     /// A square survey of `side` px over `width_nm`, its heights from `height`.
     fn frame(side: usize, width_nm: f64, height: impl Fn(usize, usize) -> f64) -> Survey {
         Survey {
@@ -166,6 +164,9 @@ mod tests {
         }
     }
 
+    /// Four flat squares of different heights parted by a 2 px groove below
+    /// them all: four grains, each pixel of a square in its own, each side
+    /// of the groove in the grain on that side.
     #[test]
     fn four_squares_parted_by_grooves_are_four_grains() {
         let survey = frame(64, 500.0, |r, c| {

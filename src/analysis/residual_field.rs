@@ -279,13 +279,7 @@ fn median_relief_distance(reliefs: &[&[f32]]) -> f64 {
     let mut d = Vec::new();
     for (i, a) in picked.iter().enumerate() {
         for b in &picked[i + 1..] {
-            d.push(
-                a.iter()
-                    .zip(*b)
-                    .map(|(p, q)| ((p - q) as f64).powi(2))
-                    .sum::<f64>()
-                    .sqrt(),
-            );
+            d.push(distance(a, b));
         }
     }
     if d.is_empty() {
