@@ -33,7 +33,10 @@
 //! cluster loops under every bias range, the interior-led one not under the
 //! lowest (the property map is not scored then).
 //!
-//! `cargo run --release --example clusters [-- --films 5 --first 1 --family --policy dn-dkl --epochs 1000 --lr 3e-3 --ensemble 8 --gamma 10 --beta 1 --latent 2 --protocols 1.0,1.5,2.0 --cluster-scalars off --variants]`
+//! `cargo run --release --example clusters [-- --films 5 --first 1 --family --policy dn-dkl --epochs 1000 --lr 3e-3 --ensemble 8 --gamma 10 --beta 1 --latent 2 --protocols 1.0,1.5,2.0 --cluster-scalars off --cluster-relief off --consensus-k median|lifetime|agreement --variants]`
+//!
+//! With an ensemble, each rule of the consensus' number of clusters
+//! (`[analysis] consensus_k`) is scored on the same trainings.
 
 use dualscope::analysis;
 use dualscope::analysis::Sample;
@@ -41,7 +44,7 @@ use dualscope::engine;
 use dualscope::instrument::sim::film::Film;
 use dualscope::instrument::sim::iv::Response;
 use dualscope::ml::cluster;
-use dualscope::plan::{PolicyKind, PropertyLatent, SessionPlan};
+use dualscope::plan::{ConsensusK, PolicyKind, PropertyLatent, SessionPlan};
 use dualscope::record::Motif;
 use dualscope::scalar::{LOG_FLOOR_CURRENT_A, LOG_FLOOR_LOOP_AREA_VA};
 use dualscope::store::SessionLog;
@@ -124,7 +127,31 @@ fn variant_aris(a: &analysis::Analysis, samples: &[Sample], max_k: usize, seed: 
             vec![best.max(LOG_FLOOR_CURRENT_A).ln(), t[1], t[2]]
         })
         .collect();
+    // The relief under the tip as the cluster table reads it: the surface's
+    // two bends and the centre's height against the patch's mean and floor.
+    let bends: Vec<Vec<f64>> = samples
+        .iter()
+        .map(|s| {
+            let (across, along) = analysis::summary::bend(&s.patch_nm);
+            vec![across, along]
+        })
+        .collect();
+    let heights: Vec<Vec<f64>> = samples
+        .iter()
+        .map(|s| {
+            let (relief, depth) = analysis::summary::relief(&s.patch_nm);
+            vec![relief, depth]
+        })
+        .collect();
     let variants: Vec<(&'static str, Vec<Vec<f64>>)> = vec![
+        ("joint + two + bends", cat(&[&zi, &zs, &two, &bends])),
+        (
+            "joint + two + bends + heights",
+            cat(&[&zi, &zs, &two, &bends, &heights]),
+        ),
+        ("spectral + two + bends", cat(&[&zs, &two, &bends])),
+        ("two + bends", cat(&[&two, &bends])),
+        ("two + bends + heights", cat(&[&two, &bends, &heights])),
         ("joint", cat(&[&zi, &zs])),
         ("joint + log area, log I max", cat(&[&zi, &zs, &two])),
         ("joint + three measured", cat(&[&zi, &zs, &three])),
@@ -160,14 +187,16 @@ fn r_squared(a: &[f64], b: &[f64]) -> f64 {
 /// was taken at, in this order: the property map as the plan makes it; the
 /// decoder's map alone (`property_kriging = false`, as published); k-NN
 /// regression from raw patches; and kriging of the measured logs over x, y
-/// alone (no model of the relief).
+/// alone (no model of the relief). Beside them, the property map's r² of log
+/// max current where the truth stands above 3× the film's noise, and the
+/// share of the candidates that is.
 fn property_scores(
     a: &analysis::Analysis,
     samples: &[Sample],
     plan: &SessionPlan,
     survey: &dualscope::record::Survey,
     film: &Film,
-) -> [[f64; 2]; 4] {
+) -> ([[f64; 2]; 4], (f64, f64)) {
     let map = analysis::property_map::of_frame(a, samples, plan, survey, samples.len() as u32, "example");
     let mut alone = plan.clone();
     alone.analysis.property_kriging = false;
@@ -254,7 +283,21 @@ fn property_scores(
             scored[3][q].push(space[q][i]);
         }
     }
-    scored.map(|x| [r_squared(&truth[0], &x[0]), r_squared(&truth[1], &x[1])])
+    // Where the true max current stands above 3× the film's noise: the
+    // places a curve could tell anything about at all.
+    let noise_a = film.plan().current_noise_a;
+    let seen: Vec<usize> = (0..truth[1].len())
+        .filter(|&i| truth[1][i] > (3.0 * noise_a).ln())
+        .collect();
+    let pick = |v: &[f64]| seen.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+    let above = (
+        r_squared(&pick(&truth[1]), &pick(&scored[0][1])),
+        seen.len() as f64 / truth[1].len().max(1) as f64,
+    );
+    (
+        scored.map(|x| [r_squared(&truth[0], &x[0]), r_squared(&truth[1], &x[1])]),
+        above,
+    )
 }
 
 /// The simulator's noise-free response parameters at every measured point.
@@ -289,7 +332,10 @@ fn main() {
     let (mut measured_aris, mut physics_aris, mut four_aris) = (Vec::new(), Vec::new(), Vec::new());
     let (mut map_r2, mut knn_r2, mut decoder_r2, mut space_r2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut times = Vec::new();
+    let mut above_noise: Vec<(f64, f64)> = Vec::new();
     let mut variant_sums: Vec<(&'static str, f64)> = Vec::new();
+    // Per rule of the consensus' k: mean ARI, findings held, findings judged.
+    let mut rule_sums: Vec<(&'static str, f64, [u32; 2], [u32; 2])> = Vec::new();
     // Per finding: films where it held, films with a cluster to judge it on.
     let (mut held, mut judged) = ([0u32; 3], [0u32; 3]);
     for seed in first..first + films {
@@ -312,6 +358,15 @@ fn main() {
         }
         if arg("--cluster-scalars").as_deref() == Some("off") {
             plan.analysis.cluster_scalars = false;
+        }
+        if arg("--cluster-relief").as_deref() == Some("off") {
+            plan.analysis.cluster_relief = false;
+        }
+        if let Some(rule) = arg("--consensus-k") {
+            plan.analysis.consensus_k = ConsensusK::ALL
+                .into_iter()
+                .find(|c| c.label() == rule)
+                .expect("--consensus-k takes median, lifetime or agreement");
         }
         if arg("--property-latent").as_deref() == Some("adapter") {
             plan.analysis.property_latent = PropertyLatent::Adapter;
@@ -389,6 +444,45 @@ fn main() {
                 variant_sums[k].1 += x / films as f64;
             }
         }
+        if a.member_labels.len() > 1 {
+            // Each rule on the same trainings: ARI, k, and the two findings.
+            let ks: Vec<usize> = a
+                .member_labels
+                .iter()
+                .map(|l| l.iter().copied().max().map_or(0, |m| m + 1))
+                .collect();
+            let mut line = Vec::new();
+            for (r, rule) in ConsensusK::ALL.into_iter().enumerate() {
+                let mut ap = plan.analysis.clone();
+                ap.consensus_k = rule;
+                let (labels, k) = analysis::consensus_of(&a.member_labels, &ks, &ap, samples.len());
+                let x = analysis::ari(&samples, &labels).unwrap_or(f64::NAN);
+                let s = analysis::summary::summarise(&samples, &labels);
+                let f = [
+                    analysis::findings::junctions_loop_most(&s),
+                    analysis::findings::asymmetric_conducts_least(&s),
+                ];
+                if rule_sums.len() <= r {
+                    rule_sums.push((rule.label(), 0.0, [0u32; 2], [0u32; 2]));
+                }
+                rule_sums[r].1 += x / films as f64;
+                for (q, f) in f.iter().enumerate() {
+                    if let Some(f) = f {
+                        rule_sums[r].3[q] += 1;
+                        rule_sums[r].2[q] += f.holds as u32;
+                    }
+                }
+                let said =
+                    |f: &Option<analysis::findings::Finding>| f.map_or("-", |f| if f.holds { "yes" } else { "NO" });
+                line.push(format!(
+                    "{} k {k} ARI {x:.3} findings {}/{}",
+                    rule.label(),
+                    said(&f[0]),
+                    said(&f[1])
+                ));
+            }
+            println!("film {seed}: consensus k (trainings chose {ks:?}): {}", line.join("; "));
+        }
         println!(
             "film {seed}: references (mixture + BIC): measured max current, loop area, onset ARI {:.3}; \
              the four numbers ARI {:.3}; simulator's noise-free response parameters ARI {:.3}",
@@ -411,7 +505,13 @@ fn main() {
             );
             continue;
         }
-        let [map, decoder, knn, space] = property_scores(&a, &samples, &plan, &survey, &film);
+        let ([map, decoder, knn, space], above) = property_scores(&a, &samples, &plan, &survey, &film);
+        above_noise.push(above);
+        println!(
+            "film {seed}: log max current where the truth stands above 3× the noise ({:.0} % of the candidates): r² {:.3}",
+            100.0 * above.1,
+            above.0
+        );
         println!(
             "film {seed}: property map r² at unmeasured candidates: log loop area {:.3} (decoder alone {:.3}, \
              k-NN from raw patches {:.3}, kriging of x, y alone {:.3}), log max current {:.3} ({:.3}, {:.3}, {:.3}); {:.1} s",
@@ -488,6 +588,12 @@ fn main() {
                 .join("; ")
         );
     }
+    for (rule, x, held, judged) in &rule_sums {
+        println!(
+            "consensus k by {rule}: mean ARI {x:.3}, findings {}/{} and {}/{}",
+            held[0], judged[0], held[1], judged[1]
+        );
+    }
     println!(
         "the four numbers: mean ARI {:.3} ({})",
         mean(&four_aris),
@@ -513,6 +619,14 @@ fn main() {
             list(&column(r2, 0)),
             mean(&column(r2, 1)),
             list(&column(r2, 1))
+        );
+    }
+    if !above_noise.is_empty() {
+        println!(
+            "r² of log max current where the truth stands above 3× the noise: mean {:.3} ({}), on {:.0} % of the candidates",
+            mean(&above_noise.iter().map(|a| a.0).collect::<Vec<_>>()),
+            list(&above_noise.iter().map(|a| a.0).collect::<Vec<_>>()),
+            100.0 * mean(&above_noise.iter().map(|a| a.1).collect::<Vec<_>>())
         );
     }
     println!(

@@ -19,11 +19,11 @@ mod samples;
 pub mod summary;
 mod train;
 
-pub use clustered::Clustered;
+pub use clustered::{Clustered, ari};
 pub use curve_scale::CurveScale;
 pub use samples::{PatchView, Sample, samples};
 pub use summary::ClusterSummary;
-pub use train::{analyze, analyze_watched, beside_a_training, time_clustering, time_epochs};
+pub use train::{analyze, analyze_watched, beside_a_training, consensus_of, time_clustering, time_epochs};
 
 use crate::ml::cluster::Mixture;
 use crate::ml::vae::Embedding;
@@ -48,6 +48,8 @@ pub struct Analysis {
     pub train_s: f64,
     /// The ensemble's other trainings (those that gave a mixture), in order.
     pub others: Vec<Embedding>,
+    /// Each training's own clusters (its mixture's), the shown one first.
+    pub member_labels: Vec<Vec<usize>>,
     /// How the curves were brought to the spectral view's units.
     pub scale: CurveScale,
 }
@@ -171,6 +173,28 @@ mod tests {
             clusters: 2,
             ..AnalysisPlan::default()
         }
+    }
+
+    #[test]
+    fn the_mixture_sees_a_pits_bends_beside_the_curves_two_numbers() {
+        let s = two_kinds(2);
+        let (flat, pit) = (&s[0], &s[1]);
+        let mut a = AnalysisPlan::default();
+        let (on_flat, on_pit) = (train::cluster_scalars(&a, flat), train::cluster_scalars(&a, pit));
+        assert_eq!((on_flat.len(), on_pit.len()), (4, 4));
+        assert!(
+            on_pit[0] > on_flat[0] && on_pit[1] > on_flat[1],
+            "{on_flat:?} {on_pit:?}"
+        );
+        // Flat ground does not bend; a pit is hollow both ways.
+        assert!(on_flat[2].abs() < 1e-9 && on_flat[3].abs() < 1e-9, "{on_flat:?}");
+        assert!(on_pit[2] > 0.1 && on_pit[3] > 0.1, "{on_pit:?}");
+        a.cluster_scalars = false;
+        assert_eq!(train::cluster_scalars(&a, pit), on_pit[2..]);
+        a.cluster_relief = false;
+        assert!(train::cluster_scalars(&a, pit).is_empty());
+        a.cluster_scalars = true;
+        assert_eq!(train::cluster_scalars(&a, pit), on_pit[..2]);
     }
 
     #[test]

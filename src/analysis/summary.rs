@@ -65,7 +65,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn relief(patch: &[f64]) -> (f64, f64) {
+/// The centre's height against the patch's mean (nm, positive = raised) and
+/// the patch's mean against its lowest point (nm): how far the tip stands
+/// out, and how deep the ground around it falls.
+pub fn relief(patch: &[f64]) -> (f64, f64) {
     let side = (patch.len() as f64).sqrt() as usize;
     let mean = patch.iter().sum::<f64>() / patch.len() as f64;
     let lo = side / 2 - 2.min(side / 2);

@@ -6,7 +6,7 @@ use super::{Analysis, AnalysisError, Sample, summary};
 use crate::ml::cluster::{self, Mixture};
 use crate::ml::consensus;
 use crate::ml::vae::{self, Embedding, VaeSettings};
-use crate::plan::AnalysisPlan;
+use crate::plan::{AnalysisPlan, ConsensusK};
 
 /// The settings of training `member` of an ensemble; member 0 is the one
 /// training of `vae_ensemble = 1`, so a single training is the same either way.
@@ -161,18 +161,45 @@ fn k_range(a: &AnalysisPlan, n: usize) -> std::ops::RangeInclusive<usize> {
     lo.min(n)..=hi.min(n)
 }
 
-/// What the mixture sees of a location beside its place in the map
-/// (`cluster_scalars`): its curve's log loop area and log max current (floored
-/// where a loop closes or no current flows), or nothing.
-fn cluster_scalars(a: &AnalysisPlan, s: &Sample) -> Vec<f64> {
+/// What the mixture sees of a location beside its place in the map: its
+/// curve's log loop area and log max current (`cluster_scalars`, floored
+/// where a loop closes or no current flows) and the surface's two bends at
+/// the tip (`cluster_relief`, where the patch is wide enough to fit them).
+pub(super) fn cluster_scalars(a: &AnalysisPlan, s: &Sample) -> Vec<f64> {
+    let mut q = Vec::with_capacity(4);
     if a.cluster_scalars {
-        vec![
-            s.hysteresis_area.abs().max(crate::scalar::LOG_FLOOR_LOOP_AREA_VA).ln(),
-            s.max_current_a.abs().max(crate::scalar::LOG_FLOOR_CURRENT_A).ln(),
-        ]
-    } else {
-        Vec::new()
+        q.push(s.hysteresis_area.abs().max(crate::scalar::LOG_FLOOR_LOOP_AREA_VA).ln());
+        q.push(s.max_current_a.abs().max(crate::scalar::LOG_FLOOR_CURRENT_A).ln());
     }
+    if a.cluster_relief {
+        let (across, along) = summary::bend(&s.patch_nm);
+        if across.is_finite() && along.is_finite() {
+            q.extend([across, along]);
+        }
+    }
+    q
+}
+
+/// How many numbers [`cluster_scalars`] gives beside the map (with a patch
+/// wide enough for the bends).
+fn cluster_scalar_count(a: &AnalysisPlan) -> usize {
+    2 * a.cluster_scalars as usize + 2 * a.cluster_relief as usize
+}
+
+/// The consensus of the trainings' `labelings` of `n` locations (their
+/// mixtures chose `ks` clusters) and its number of clusters, as the plan
+/// says to decide it.
+pub fn consensus_of(labelings: &[Vec<usize>], ks: &[usize], a: &AnalysisPlan, n: usize) -> (Vec<usize>, usize) {
+    let choice = if a.clusters > 0 {
+        consensus::KChoice::Fixed(a.clusters as usize)
+    } else {
+        match a.consensus_k {
+            ConsensusK::Median => consensus::KChoice::Median,
+            ConsensusK::Lifetime => consensus::KChoice::Lifetime(k_range(a, n)),
+            ConsensusK::Agreement => consensus::KChoice::Agreement(k_range(a, n)),
+        }
+    };
+    consensus::consensus_on_spread(labelings, &choice, ks, spread_of(a, n))
 }
 
 /// The time of the mixture fitted to a map of `n` locations, for each `n`,
@@ -180,7 +207,7 @@ fn cluster_scalars(a: &AnalysisPlan, s: &Sample) -> Vec<f64> {
 /// allows, every restart, as after a real training).
 pub fn time_clustering(a: &AnalysisPlan, sizes: &[usize], seed: u64) -> Vec<(usize, f64)> {
     use rand::Rng;
-    let dims = 2 * a.vae_latent.max(1) as usize + if a.cluster_scalars { 2 } else { 0 };
+    let dims = 2 * a.vae_latent.max(1) as usize + cluster_scalar_count(a);
     sizes
         .iter()
         .map(|&n| {
@@ -289,31 +316,31 @@ pub fn analyze_watched(
         (m.labels.clone(), how)
     } else {
         let ks: Vec<usize> = trainings.iter().map(|(_, m)| m.means.len()).collect();
-        let k = if a.clusters > 0 {
-            a.clusters as usize
-        } else {
-            consensus::median_k(&ks)
-        };
         let labelings: Vec<Vec<usize>> = trainings.iter().map(|(_, m)| m.labels.clone()).collect();
-        let how = format!(
-            "by the consensus of {} dual VAEs trained from different seeds ({}; each training's mixture chose {})",
-            trainings.len(),
-            if a.clusters > 0 {
-                "k fixed by the settings"
-            } else {
-                "k their median"
-            },
-            ks.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", ")
-        );
         let t_consensus = std::time::Instant::now();
-        let labels = consensus::consensus_on_spread(&labelings, k, spread_of(a, samples.len()));
+        let (labels, k) = consensus_of(&labelings, &ks, a, samples.len());
         tracing::info!(
             curves = samples.len(),
             consensus_s = t_consensus.elapsed().as_secs_f64(),
             "consensus"
         );
+        let rule = if a.clusters > 0 {
+            "k fixed by the settings".to_string()
+        } else {
+            match a.consensus_k {
+                ConsensusK::Median => format!("k = {k}, their median"),
+                ConsensusK::Lifetime => format!("k = {k}, the longest-lived cut of their co-association"),
+                ConsensusK::Agreement => format!("k = {k}, the cut that agrees best with them"),
+            }
+        };
+        let how = format!(
+            "by the consensus of {} dual VAEs trained from different seeds ({rule}; each training's mixture chose {})",
+            trainings.len(),
+            ks.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", ")
+        );
         (labels, how)
     };
+    let member_labels = trainings.iter().map(|(_, m)| m.labels.clone()).collect();
     let mut members = trainings.into_iter();
     let (embedding, mixture) = members.next().expect("the first training is there");
     let others = members.map(|(e, _)| e).collect();
@@ -328,6 +355,7 @@ pub fn analyze_watched(
         ari,
         train_s,
         others,
+        member_labels,
         scale,
     })
 }

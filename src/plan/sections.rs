@@ -249,6 +249,17 @@ pub struct AnalysisPlan {
     /// the project did not tune on, the map alone missed motifs the curves
     /// plainly carry. `false` clusters the map alone, as published.
     pub cluster_scalars: bool,
+    /// The mixture also sees the surface's two bends at the tip (the
+    /// cluster table's bend across and along, nm per px²): a pit bends both
+    /// ways, a groove one, flat ground neither, which the image view's two
+    /// latent numbers keep only in part. `false` leaves them out.
+    pub cluster_relief: bool,
+    /// How an ensemble's consensus decides its number of clusters:
+    /// `median` (of the trainings' own BIC choices), `lifetime` (the k that
+    /// lives longest in the co-association's tree) or `agreement` (the k
+    /// whose consensus agrees best with the trainings). A fixed `clusters`
+    /// overrides it.
+    pub consensus_k: ConsensusK,
     /// How the property map carries a patch's image latent to the spectral
     /// latent its decoder reads: `fitted` (a least-squares map from the
     /// image latents to the spectral views of the measured locations) or
@@ -260,6 +271,28 @@ pub struct AnalysisPlan {
     /// `analysis::residual_field`). `false` keeps the decoder's map alone,
     /// as published.
     pub property_kriging: bool,
+}
+
+/// See [`AnalysisPlan::consensus_k`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsensusK {
+    #[default]
+    Median,
+    Lifetime,
+    Agreement,
+}
+
+impl ConsensusK {
+    pub const ALL: [ConsensusK; 3] = [Self::Median, Self::Lifetime, Self::Agreement];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Median => "median",
+            Self::Lifetime => "lifetime",
+            Self::Agreement => "agreement",
+        }
+    }
 }
 
 /// See [`AnalysisPlan::property_latent`].
@@ -290,6 +323,8 @@ impl Default for AnalysisPlan {
             clusters: 0,
             clusters_max: 8,
             cluster_scalars: true,
+            cluster_relief: true,
+            consensus_k: ConsensusK::default(),
             property_latent: PropertyLatent::default(),
             property_kriging: true,
         }
