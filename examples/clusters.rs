@@ -129,20 +129,16 @@ fn variant_aris(a: &analysis::Analysis, samples: &[Sample], max_k: usize, seed: 
         .collect();
     // The relief under the tip as the cluster table reads it: the surface's
     // two bends and the centre's height against the patch's mean and floor.
-    let bends: Vec<Vec<f64>> = samples
-        .iter()
-        .map(|s| {
-            let (across, along) = analysis::summary::bend(&s.patch_nm);
-            vec![across, along]
-        })
-        .collect();
-    let heights: Vec<Vec<f64>> = samples
-        .iter()
-        .map(|s| {
-            let (relief, depth) = analysis::summary::relief(&s.patch_nm);
-            vec![relief, depth]
-        })
-        .collect();
+    let pair = |f: fn(&[f64]) -> (f64, f64)| -> Vec<Vec<f64>> {
+        samples
+            .iter()
+            .map(|s| {
+                let (a, b) = f(&s.patch_nm);
+                vec![a, b]
+            })
+            .collect()
+    };
+    let (bends, heights) = (pair(analysis::summary::bend), pair(analysis::summary::relief));
     let variants: Vec<(&'static str, Vec<Vec<f64>>)> = vec![
         ("joint + two + bends", cat(&[&zi, &zs, &two, &bends])),
         (
