@@ -185,14 +185,19 @@ fn r_squared(a: &[f64], b: &[f64]) -> f64 {
 /// regression from raw patches; and kriging of the measured logs over x, y
 /// alone (no model of the relief). Beside them, the property map's r² of log
 /// max current where the truth stands above 3× the film's noise, and the
-/// share of the candidates that is.
+/// share of the candidates that is; and a ceiling for log max current: r²
+/// of the truth computed with every place's geometry exact but only the
+/// measured grains' own conductance (the rest at their geometric mean), and
+/// the share of the candidates on grains no curve was taken on; then r² of
+/// the geometry alone (every grain at that mean) and of the grains alone
+/// (every place as a grain's interior).
 fn property_scores(
     a: &analysis::Analysis,
     samples: &[Sample],
     plan: &SessionPlan,
     survey: &dualscope::record::Survey,
     film: &Film,
-) -> ([[f64; 2]; 4], (f64, f64)) {
+) -> ([[f64; 2]; 4], (f64, f64), (f64, f64, f64, f64)) {
     let map = analysis::property_map::of_frame(a, samples, plan, survey, samples.len() as u32, "example");
     let mut alone = plan.clone();
     alone.analysis.property_kriging = false;
@@ -243,20 +248,58 @@ fn property_scores(
                 .unwrap_or_else(|| vec![0.0; sites.len()])
         })
         .collect();
+    let measured_grains: Vec<f64> = samples
+        .iter()
+        .map(|s| film.site(s.x_nm, s.y_nm).grain_conductance)
+        .collect();
+    let known_grains: std::collections::HashSet<u64> = measured_grains.iter().map(|g| g.to_bits()).collect();
+    let typical_grain = (measured_grains.iter().map(|g| g.ln()).sum::<f64>() / measured_grains.len() as f64).exp();
+    let (mut ceiling, mut unknown, mut halves) = (Vec::new(), 0usize, [Vec::new(), Vec::new()]);
     let (mut truth, mut scored) = (
         [vec![], vec![]],
         [[vec![], vec![]], [vec![], vec![]], [vec![], vec![]], [vec![], vec![]]],
     );
     for (i, &k) in unmeasured.iter().enumerate() {
         let p = &map[k];
-        let r = Response::at(&film.site(p.x_nm, p.y_nm), film.plan());
-        let sweep = r.sweep(
-            &plan.sweep.first(),
-            plan.safety.current_max_a,
-            (0.0, 0.0),
-            &mut rand::rng(),
-        );
-        let s = dualscope::scalar::CurveSummary::of(&sweep.bias_v, &sweep.current_a, plan.analysis.onset_current_a);
+        let site = film.site(p.x_nm, p.y_nm);
+        let on_known = known_grains.contains(&site.grain_conductance.to_bits());
+        unknown += !on_known as usize;
+        let summary = |site: &dualscope::instrument::sim::film::Site| {
+            let sweep = Response::at(site, film.plan()).sweep(
+                &plan.sweep.first(),
+                plan.safety.current_max_a,
+                (0.0, 0.0),
+                &mut rand::rng(),
+            );
+            dualscope::scalar::CurveSummary::of(&sweep.bias_v, &sweep.current_a, plan.analysis.onset_current_a)
+        };
+        // The ceiling: every place's relief and motif known exactly, and the
+        // conductance of the grains a curve was taken on; any other grain
+        // at the measured grains' geometric mean.
+        let oracle = summary(&dualscope::instrument::sim::film::Site {
+            grain_conductance: if on_known {
+                site.grain_conductance
+            } else {
+                typical_grain
+            },
+            ..site
+        });
+        ceiling.push(log(oracle.max_current_a, FLOORS[1]));
+        // Which half the map misses: the geometry alone (every grain at the
+        // typical conductance), and the grains alone (every place as a
+        // grain's interior, far from any boundary or junction).
+        let geometry = summary(&dualscope::instrument::sim::film::Site {
+            grain_conductance: typical_grain,
+            ..site
+        });
+        let grains = summary(&dualscope::instrument::sim::film::Site {
+            boundary_nm: 1e6,
+            junction_nm: 1e6,
+            ..site
+        });
+        halves[0].push(log(geometry.max_current_a, FLOORS[1]));
+        halves[1].push(log(grains.max_current_a, FLOORS[1]));
+        let s = summary(&site);
         let patch = view.patch_nm(p.row, p.col);
         let mut near: Vec<(f32, usize)> = known
             .iter()
@@ -293,6 +336,12 @@ fn property_scores(
     (
         scored.map(|x| [r_squared(&truth[0], &x[0]), r_squared(&truth[1], &x[1])]),
         above,
+        (
+            r_squared(&truth[1], &ceiling),
+            unknown as f64 / unmeasured.len().max(1) as f64,
+            r_squared(&truth[1], &halves[0]),
+            r_squared(&truth[1], &halves[1]),
+        ),
     )
 }
 
@@ -329,6 +378,7 @@ fn main() {
     let (mut map_r2, mut knn_r2, mut decoder_r2, mut space_r2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut times = Vec::new();
     let mut above_noise: Vec<(f64, f64)> = Vec::new();
+    let mut ceilings: Vec<(f64, f64, f64, f64)> = Vec::new();
     let mut variant_sums: Vec<(&'static str, f64)> = Vec::new();
     // Per rule of the consensus' k: mean ARI, findings held, findings judged.
     let mut rule_sums: Vec<(&'static str, f64, [u32; 2], [u32; 2])> = Vec::new();
@@ -501,8 +551,17 @@ fn main() {
             );
             continue;
         }
-        let ([map, decoder, knn, space], above) = property_scores(&a, &samples, &plan, &survey, &film);
+        let ([map, decoder, knn, space], above, limit) = property_scores(&a, &samples, &plan, &survey, &film);
         above_noise.push(above);
+        ceilings.push(limit);
+        println!(
+            "film {seed}: log max current knowing the geometry and the measured grains' conductance: r² {:.3} \
+             ({:.0} % of the candidates on grains no curve was taken on); the geometry alone {:.3}, the grains alone {:.3}",
+            limit.0,
+            100.0 * limit.1,
+            limit.2,
+            limit.3
+        );
         println!(
             "film {seed}: log max current where the truth stands above 3× the noise ({:.0} % of the candidates): r² {:.3}",
             100.0 * above.1,
@@ -623,6 +682,17 @@ fn main() {
             mean(&above_noise.iter().map(|a| a.0).collect::<Vec<_>>()),
             list(&above_noise.iter().map(|a| a.0).collect::<Vec<_>>()),
             100.0 * mean(&above_noise.iter().map(|a| a.1).collect::<Vec<_>>())
+        );
+    }
+    if !ceilings.is_empty() {
+        println!(
+            "r² of log max current knowing the geometry and the measured grains' conductance: mean {:.3} ({}); \
+             {:.0} % of the candidates on grains no curve was taken on; the geometry alone {:.3}, the grains alone {:.3}",
+            mean(&ceilings.iter().map(|a| a.0).collect::<Vec<_>>()),
+            list(&ceilings.iter().map(|a| a.0).collect::<Vec<_>>()),
+            100.0 * mean(&ceilings.iter().map(|a| a.1).collect::<Vec<_>>()),
+            mean(&ceilings.iter().map(|a| a.2).collect::<Vec<_>>()),
+            mean(&ceilings.iter().map(|a| a.3).collect::<Vec<_>>())
         );
     }
     println!(

@@ -387,7 +387,10 @@ mod probe_tests {
             heights_nm: ndarray::Array2::from_shape_fn((64, 64), |(r, c)| ((r * 7 + c * 3) % 11) as f64),
         };
         let t = time_property_map(&plan, &survey).expect("timed");
-        assert!(t > 0.0 && t < 60.0, "{t}");
+        // A debug build on the 2-core VM read 65-82 s in one hour and under
+        // 60 s in a quieter one (2026-12-07): the bound is for a figure off by
+        // an order of magnitude, not for the machine's speed.
+        assert!(t > 0.0 && t < 600.0, "{t}");
         // Too small a frame for the made-up curves: nothing to time.
         let tiny = Survey {
             heights_nm: ndarray::Array2::zeros((16, 16)),
