@@ -197,7 +197,7 @@ fn property_scores(
     plan: &SessionPlan,
     survey: &dualscope::record::Survey,
     film: &Film,
-) -> ([[f64; 2]; 4], (f64, f64), (f64, f64, f64, f64)) {
+) -> PropertyScores {
     let map = analysis::property_map::of_frame(a, samples, plan, survey, samples.len() as u32, "example");
     let mut alone = plan.clone();
     alone.analysis.property_kriging = false;
@@ -333,16 +333,29 @@ fn property_scores(
         r_squared(&pick(&truth[1]), &pick(&scored[0][1])),
         seen.len() as f64 / truth[1].len().max(1) as f64,
     );
-    (
-        scored.map(|x| [r_squared(&truth[0], &x[0]), r_squared(&truth[1], &x[1])]),
-        above,
-        (
+    PropertyScores {
+        r2: scored.map(|x| [r_squared(&truth[0], &x[0]), r_squared(&truth[1], &x[1])]),
+        above_noise: above,
+        ceiling: (
             r_squared(&truth[1], &ceiling),
             unknown as f64 / unmeasured.len().max(1) as f64,
             r_squared(&truth[1], &halves[0]),
             r_squared(&truth[1], &halves[1]),
         ),
-    )
+    }
+}
+
+/// What [`property_scores`] reads.
+struct PropertyScores {
+    /// r² of log loop area and of log max current: the map, the decoder
+    /// alone, k-NN from raw patches, kriging of x, y alone.
+    r2: [[f64; 2]; 4],
+    /// r² of log max current where the truth stands above 3× the noise, and
+    /// the share of the candidates that is.
+    above_noise: (f64, f64),
+    /// The ceiling's r², the share of the candidates on unmeasured grains,
+    /// the geometry alone's r² and the grains alone's.
+    ceiling: (f64, f64, f64, f64),
 }
 
 /// The simulator's noise-free response parameters at every measured point.
@@ -551,7 +564,11 @@ fn main() {
             );
             continue;
         }
-        let ([map, decoder, knn, space], above, limit) = property_scores(&a, &samples, &plan, &survey, &film);
+        let PropertyScores {
+            r2: [map, decoder, knn, space],
+            above_noise: above,
+            ceiling: limit,
+        } = property_scores(&a, &samples, &plan, &survey, &film);
         above_noise.push(above);
         ceilings.push(limit);
         println!(
