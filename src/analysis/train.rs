@@ -303,6 +303,7 @@ pub fn analyze_watched(
         }
     }
     let train_s = t0.elapsed().as_secs_f64();
+    let member_labels: Vec<Vec<usize>> = trainings.iter().map(|(_, m)| m.labels.clone()).collect();
     let (labels, how) = if trainings.len() == 1 {
         let m = &trainings[0].1;
         let how = if a.clusters > 0 {
@@ -316,9 +317,8 @@ pub fn analyze_watched(
         (m.labels.clone(), how)
     } else {
         let ks: Vec<usize> = trainings.iter().map(|(_, m)| m.means.len()).collect();
-        let labelings: Vec<Vec<usize>> = trainings.iter().map(|(_, m)| m.labels.clone()).collect();
         let t_consensus = std::time::Instant::now();
-        let (labels, k) = consensus_of(&labelings, &ks, a, samples.len());
+        let (labels, k) = consensus_of(&member_labels, &ks, a, samples.len());
         tracing::info!(
             curves = samples.len(),
             consensus_s = t_consensus.elapsed().as_secs_f64(),
@@ -340,7 +340,6 @@ pub fn analyze_watched(
         );
         (labels, how)
     };
-    let member_labels = trainings.iter().map(|(_, m)| m.labels.clone()).collect();
     let mut members = trainings.into_iter();
     let (embedding, mixture) = members.next().expect("the first training is there");
     let others = members.map(|(e, _)| e).collect();
