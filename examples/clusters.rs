@@ -162,6 +162,15 @@ fn variant_aris(a: &analysis::Analysis, samples: &[Sample], max_k: usize, seed: 
         .collect()
 }
 
+/// The paper's two findings on one clustering: junctions loop most,
+/// asymmetric boundaries conduct least.
+fn two_findings(summaries: &[analysis::ClusterSummary]) -> [Option<analysis::findings::Finding>; 2] {
+    [
+        analysis::findings::junctions_loop_most(summaries),
+        analysis::findings::asymmetric_conducts_least(summaries),
+    ]
+}
+
 /// Squared Pearson correlation.
 fn r_squared(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len() as f64;
@@ -516,11 +525,7 @@ fn main() {
                 ap.consensus_k = rule;
                 let (labels, k) = analysis::consensus_of(&a.member_labels, &ks, &ap, samples.len());
                 let x = analysis::ari(&samples, &labels).unwrap_or(f64::NAN);
-                let s = analysis::summary::summarise(&samples, &labels);
-                let f = [
-                    analysis::findings::junctions_loop_most(&s),
-                    analysis::findings::asymmetric_conducts_least(&s),
-                ];
+                let f = two_findings(&analysis::summary::summarise(&samples, &labels));
                 if rule_sums.len() <= r {
                     rule_sums.push((rule.label(), 0.0, [0u32; 2], [0u32; 2]));
                 }
@@ -610,15 +615,16 @@ fn main() {
             a.train_s
         );
         print!("{}", analysis::summary::table(&a.summaries));
+        let [junctions, asymmetric] = two_findings(&a.summaries);
         let checks = [
             (
-                analysis::findings::junctions_loop_most(&a.summaries),
+                junctions,
                 "triple-junction cluster",
                 "has the largest mean hysteresis area",
                 "triple junctions",
             ),
             (
-                analysis::findings::asymmetric_conducts_least(&a.summaries),
+                asymmetric,
                 "asymmetric-boundary cluster",
                 "has the lowest mean max current",
                 "asymmetric boundaries",
