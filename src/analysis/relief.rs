@@ -23,7 +23,15 @@
 /// relief fades with the distance from the centre as a Gaussian of standard
 /// deviation `window_px` (0 or less: no fading).
 pub fn tip_relief(patch_nm: &[f32], side: usize, span_nm: f32, window_px: f32) -> Vec<f32> {
-    let weights = window(side, window_px);
+    tip_relief_about(patch_nm, side, span_nm, window_px, (side as f32 - 1.0) / 2.0)
+}
+
+/// [`tip_relief`] with the window about `centre` (px from the first row and
+/// column; the tip's own pixel is `side / 2`, as `patches::patch_at` cuts,
+/// half a pixel off the patch's middle, `(side − 1) / 2`, which the image
+/// VAE's view is windowed about).
+pub fn tip_relief_about(patch_nm: &[f32], side: usize, span_nm: f32, window_px: f32, centre: f32) -> Vec<f32> {
+    let weights = window(side, window_px, centre);
     let total: f32 = weights.iter().sum();
     let mean = patch_nm.iter().zip(&weights).map(|(h, w)| h * w).sum::<f32>() / total.max(f32::MIN_POSITIVE);
     let span = span_nm.max(1e-6);
@@ -40,8 +48,10 @@ pub fn tip_relief(patch_nm: &[f32], side: usize, span_nm: f32, window_px: f32) -
 /// reads the same whichever way it runs through the patch, as the current
 /// under the tip does; the raw patch of a groove turned by 90° is as far
 /// from the first as a flat grain is.
-pub fn rings(relief: &[f32], side: usize) -> Vec<f32> {
-    let centre = (side as f32 - 1.0) / 2.0;
+/// The rings are about `centre` (px, as in [`tip_relief_about`]): about the
+/// tip's own pixel the first ring is that pixel alone, about the patch's
+/// middle it is the 2 × 2 block around it.
+pub fn rings(relief: &[f32], side: usize, centre: f32) -> Vec<f32> {
     let count = (side / 2).max(1);
     let (mut n, mut sum, mut sq) = (vec![0f32; count], vec![0f32; count], vec![0f32; count]);
     for (k, v) in relief.iter().enumerate() {
@@ -69,8 +79,7 @@ pub fn rings(relief: &[f32], side: usize) -> Vec<f32> {
 
 /// Gaussian weights around the patch centre, 1 at the centre; all 1 for a
 /// window of 0.
-fn window(side: usize, window_px: f32) -> Vec<f32> {
-    let centre = (side as f32 - 1.0) / 2.0;
+fn window(side: usize, window_px: f32, centre: f32) -> Vec<f32> {
     (0..side * side)
         .map(|k| {
             if window_px <= 0.0 {
@@ -130,7 +139,7 @@ mod tests {
         // The same groove along a row: the patch transposed.
         let across: Vec<f32> = (0..256).map(|k| along[(k % 16) * 16 + k / 16]).collect();
         assert_ne!(along, across);
-        let (a, b) = (rings(&along, 16), rings(&across, 16));
+        let (a, b) = (rings(&along, 16, 7.5), rings(&across, 16, 7.5));
         assert_eq!(a.len(), 16, "mean and spread on 8 rings");
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() < 1e-6, "{a:?} vs {b:?}");
@@ -142,14 +151,39 @@ mod tests {
                 if r * r + c * c < 4.0 { 90.0 } else { 100.0 }
             })
             .collect();
-        let p = rings(&tip_relief(&pit, 16, 50.0, 2.0), 16);
+        let p = rings(&tip_relief(&pit, 16, 50.0, 2.0), 16, 7.5);
         assert!(p[0] < a[0], "the pit's centre lies deeper: {} vs {}", p[0], a[0]);
         assert!(p[3] < a[3], "its rings vary less: {} vs {}", p[3], a[3]);
         // Flat ground: nothing on any ring.
         assert!(
-            rings(&tip_relief(&[100.0; 256], 16, 50.0, 2.0), 16)
+            rings(&tip_relief(&[100.0; 256], 16, 50.0, 2.0), 16, 7.5)
                 .iter()
                 .all(|v| v.abs() < 1e-6)
+        );
+    }
+
+    /// A pit one pixel wide under the tip (`patch_at` puts the tip at
+    /// (8, 8) of a 16 px patch): about the tip its first ring is the pit
+    /// alone at its full depth; about the patch's middle the pit is one
+    /// pixel of four, and the tip's neighbours reach the same ring.
+    #[test]
+    fn rings_about_the_tip_see_the_tips_own_pixel() {
+        let pit: Vec<f32> = (0..256usize)
+            .map(|k| if k == 8 * 16 + 8 { 80.0 } else { 100.0 })
+            .collect();
+        let about_tip = rings(&tip_relief_about(&pit, 16, 50.0, 2.0, 8.0), 16, 8.0);
+        let about_middle = rings(&tip_relief(&pit, 16, 50.0, 2.0), 16, 7.5);
+        assert!(about_tip[1].abs() < 1e-6, "one pixel, no spread: {}", about_tip[1]);
+        assert!(
+            about_tip[0] < 1.5 * about_middle[0],
+            "about the tip {} vs about the middle {}",
+            about_tip[0],
+            about_middle[0]
+        );
+        assert!(
+            about_tip[0] < -0.3,
+            "nearly the pit's 20 nm of the 50 nm range: {}",
+            about_tip[0]
         );
     }
 

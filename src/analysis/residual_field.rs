@@ -11,7 +11,8 @@
 //! (measured minus predicted) are regressed by a Gaussian process on where
 //! each location is (x, y in nm) and on the relief the image VAE sees there
 //! (as the caller gives it: the property map reads it on rings around the
-//! tip, [`super::relief::rings`], so a groove counts whichever way it runs),
+//! tip's own pixel, [`super::relief::rings`], so a groove counts whichever
+//! way it runs),
 //! and the regression is added to the prediction at every candidate:
 //! regression kriging, with the decoder as the trend. The length scales,
 //! the share of noise and how the noise grows with the roughness under the

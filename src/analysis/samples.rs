@@ -73,6 +73,18 @@ impl PatchView {
     pub fn seen(&self, patch_nm: &[f32]) -> Vec<f32> {
         relief::tip_relief(patch_nm, self.side, self.span_nm, self.window_px)
     }
+
+    /// The tip's own pixel in a patch (px from its first row and column),
+    /// as [`patches::patch_at`] cuts it.
+    pub fn tip_px(&self) -> f32 {
+        (self.side / 2) as f32
+    }
+
+    /// A patch in nm as relief windowed about the tip's own pixel (see
+    /// [`relief::tip_relief_about`]).
+    pub fn about_tip(&self, patch_nm: &[f32]) -> Vec<f32> {
+        relief::tip_relief_about(patch_nm, self.side, self.span_nm, self.window_px, self.tip_px())
+    }
 }
 
 /// Builds samples from one session's survey and measurements; `truth`, where
