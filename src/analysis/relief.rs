@@ -77,8 +77,7 @@ pub fn rings(relief: &[f32], side: usize, centre: f32) -> Vec<f32> {
         .collect()
 }
 
-/// Gaussian weights around the patch centre, 1 at the centre; all 1 for a
-/// window of 0.
+/// Gaussian weights around `centre` (px), 1 there; all 1 for a window of 0.
 fn window(side: usize, window_px: f32, centre: f32) -> Vec<f32> {
     (0..side * side)
         .map(|k| {
