@@ -185,8 +185,15 @@ fn variant_aris(a: &analysis::Analysis, samples: &[Sample], max_k: usize, seed: 
             reference_ari_in(&kept, samples, 3..=4, seed),
         ),
     ];
+    let slopes: Vec<Vec<f64>> = samples.iter().map(|s| vec![slope(&s.patch_nm)]).collect();
+    let log_slopes: Vec<Vec<f64>> = slopes.iter().map(|v| vec![(v[0] + 0.05).ln()]).collect();
     let variants: Vec<(&'static str, Vec<Vec<f64>>)> = vec![
         ("joint + two + bends", cat(&[&zi, &zs, &two, &bends])),
+        ("joint + two + bends + slope", cat(&[&zi, &zs, &two, &bends, &slopes])),
+        (
+            "joint + two + bends + log slope",
+            cat(&[&zi, &zs, &two, &bends, &log_slopes]),
+        ),
         ("joint + two + asinh bends", cat(&[&zi, &zs, &two, &soft_bends])),
         (
             "asinh joint + two + asinh bends",
@@ -214,6 +221,31 @@ fn variant_aris(a: &analysis::Analysis, samples: &[Sample], max_k: usize, seed: 
         .collect();
     out.append(&mut fixed);
     out
+}
+
+/// The surface's slope at the tip (nm per px): the plane's gradient fitted
+/// within 3 px of the tip pixel, as `summary::bend` fits its quadratic (on a
+/// disk x and y are orthogonal to 1, to each other and to the squares).
+fn slope(patch: &[f64]) -> f64 {
+    let side = (patch.len() as f64).sqrt() as usize;
+    const RADIUS: i64 = 3;
+    if side < (2 * RADIUS + 1) as usize {
+        return f64::NAN;
+    }
+    let centre = (side / 2) as i64;
+    let (mut sx, mut sy, mut s2) = (0.0, 0.0, 0.0);
+    for dy in -RADIUS..=RADIUS {
+        for dx in -RADIUS..=RADIUS {
+            if dx * dx + dy * dy > RADIUS * RADIUS {
+                continue;
+            }
+            let z = patch[((centre + dy) as usize) * side + (centre + dx) as usize];
+            sx += dx as f64 * z;
+            sy += dy as f64 * z;
+            s2 += (dx * dx) as f64;
+        }
+    }
+    (sx / s2).hypot(sy / s2)
 }
 
 /// The paper's two findings on one clustering: junctions loop most,
