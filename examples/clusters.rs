@@ -490,6 +490,25 @@ fn told_fields(measured: &[TruePlace], measured_logs: &[f64], rows: &[TruePlace]
         let next = ids.len() as u32;
         ids.entry(p.grain.to_bits()).or_insert(next);
     }
+    // Each place's geometry as the field's one-number relief, or flat.
+    fn sites<'a>(
+        places: &[TruePlace],
+        reliefs: &'a [[f32; 1]],
+        ids: &std::collections::HashMap<u64, u32>,
+        grains: bool,
+    ) -> Vec<Site<'a>> {
+        places
+            .iter()
+            .zip(reliefs)
+            .map(|(p, relief)| Site {
+                x_nm: p.x_nm,
+                y_nm: p.y_nm,
+                relief,
+                grain: grains.then(|| ids[&p.grain.to_bits()]),
+                roughness: 0.0,
+            })
+            .collect()
+    }
     [(true, true), (true, false), (false, true)].map(|(geometry, grains)| {
         let reliefs = |places: &[TruePlace]| -> Vec<[f32; 1]> {
             places
@@ -498,27 +517,8 @@ fn told_fields(measured: &[TruePlace], measured_logs: &[f64], rows: &[TruePlace]
                 .collect()
         };
         let (measured_reliefs, row_reliefs) = (reliefs(measured), reliefs(rows));
-        let sites = |places: &[TruePlace], reliefs: &[[f32; 1]]| -> Vec<(f64, f64, Option<u32>, [f32; 1])> {
-            places
-                .iter()
-                .zip(reliefs)
-                .map(|(p, r)| (p.x_nm, p.y_nm, grains.then(|| ids[&p.grain.to_bits()]), *r))
-                .collect()
-        };
-        let (m, r) = (sites(measured, &measured_reliefs), sites(rows, &row_reliefs));
-        fn as_sites(v: &[(f64, f64, Option<u32>, [f32; 1])]) -> Vec<Site<'_>> {
-            v.iter()
-                .map(|(x_nm, y_nm, grain, relief)| Site {
-                    x_nm: *x_nm,
-                    y_nm: *y_nm,
-                    relief,
-                    grain: *grain,
-                    roughness: 0.0,
-                })
-                .collect()
-        }
-        ResidualField::fit(&as_sites(&m), measured_logs)
-            .map(|f| r_squared(truth, &f.at(&as_sites(&r)).0))
+        ResidualField::fit(&sites(measured, &measured_reliefs, &ids, grains), measured_logs)
+            .map(|f| r_squared(truth, &f.at(&sites(rows, &row_reliefs, &ids, grains)).0))
             .unwrap_or(f64::NAN)
     })
 }
