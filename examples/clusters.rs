@@ -39,7 +39,7 @@
 //! cluster loops under every bias range, the interior-led one not under the
 //! lowest (the property map is not scored then).
 //!
-//! `cargo run --release --example clusters [-- --films 5 --first 1 --family --policy dn-dkl --epochs 1000 --lr 3e-3 --ensemble 8 --gamma 10 --beta 1 --latent 2 --protocols 1.0,1.5,2.0 --cluster-scalars off --cluster-relief off --consensus-k median|lifetime|agreement --variants]`
+//! `cargo run --release --example clusters [-- --films 5 --first 1 --family --policy dn-dkl --epochs 1000 --lr 3e-3 --ensemble 8 --gamma 10 --beta 1 --latent 2 --protocols 1.0,1.5,2.0 --cluster-scalars off --cluster-relief off --consensus-k median|lifetime|agreement --variants --no-map]`
 //!
 //! With an ensemble, each rule of the consensus' number of clusters
 //! (`[analysis] consensus_k`) is scored on the same trainings.
@@ -116,7 +116,13 @@ fn four_numbers(samples: &[Sample]) -> Vec<Vec<f64>> {
 /// ARIs of the same mixture on other features of the first training's map:
 /// what the clusters would be if drawn from the image view, the spectral
 /// view, or the joint map beside each curve's scalar numbers.
-fn variant_aris(a: &analysis::Analysis, samples: &[Sample], max_k: usize, seed: u64) -> Vec<(&'static str, f64)> {
+fn variant_aris(
+    a: &analysis::Analysis,
+    samples: &[Sample],
+    film: &Film,
+    max_k: usize,
+    seed: u64,
+) -> Vec<(&'static str, f64)> {
     let e = &a.embedding;
     let as64 = |z: &[Vec<f32>]| -> Vec<Vec<f64>> { z.iter().map(|v| v.iter().map(|x| *x as f64).collect()).collect() };
     let (zi, zs) = (as64(&e.z_image), as64(&e.z_spectrum));
@@ -187,8 +193,37 @@ fn variant_aris(a: &analysis::Analysis, samples: &[Sample], max_k: usize, seed: 
     ];
     let slopes: Vec<Vec<f64>> = samples.iter().map(|s| vec![slope(&s.patch_nm)]).collect();
     let log_slopes: Vec<Vec<f64>> = slopes.iter().map(|v| vec![(v[0] + 0.05).ln()]).collect();
+    // The bends fitted over smaller and larger disks: a groove 9-20 nm wide
+    // is one to three pixels, a pit's radius two to five.
+    let bends_in = |radius: f64| -> Vec<Vec<f64>> {
+        samples
+            .iter()
+            .map(|s| {
+                let (a, b) = analysis::summary::bend_within(&s.patch_nm, radius);
+                vec![a, b]
+            })
+            .collect()
+    };
+    let (bends2, bends15, bends25) = (bends_in(2.0), bends_in(1.5), bends_in(2.5));
+    // What no survey says: the true distances to the boundary and the
+    // junction (what the motifs are cut from), as a ceiling.
+    let told: Vec<Vec<f64>> = samples
+        .iter()
+        .map(|s| {
+            let site = film.site(s.x_nm, s.y_nm);
+            vec![(site.boundary_nm.abs() + 1.0).ln(), (site.junction_nm.abs() + 1.0).ln()]
+        })
+        .collect();
     let variants: Vec<(&'static str, Vec<Vec<f64>>)> = vec![
         ("joint + two + bends", cat(&[&zi, &zs, &two, &bends])),
+        ("joint + two + bends r2", cat(&[&zi, &zs, &two, &bends2])),
+        ("joint + two + bends r1.5", cat(&[&zi, &zs, &two, &bends15])),
+        ("joint + two + bends r2.5", cat(&[&zi, &zs, &two, &bends25])),
+        ("joint + two + told geometry", cat(&[&zi, &zs, &two, &told])),
+        (
+            "joint + two + bends + told geometry",
+            cat(&[&zi, &zs, &two, &bends, &told]),
+        ),
         ("joint + two + bends + slope", cat(&[&zi, &zs, &two, &bends, &slopes])),
         (
             "joint + two + bends + log slope",
@@ -221,6 +256,61 @@ fn variant_aris(a: &analysis::Analysis, samples: &[Sample], max_k: usize, seed: 
         .collect();
     out.append(&mut fixed);
     out
+}
+
+/// The ensemble's consensus on other features, each training's mixture
+/// refitted on its own map beside them (the same trainings for every
+/// variant): ARI and the two findings per variant.
+fn consensus_variants(
+    a: &analysis::Analysis,
+    samples: &[Sample],
+    settings: &dualscope::plan::AnalysisPlan,
+    seed: u64,
+) -> Vec<(&'static str, f64, [Option<bool>; 2])> {
+    let pair = |radius_px: f64| -> Vec<[f64; 2]> {
+        samples
+            .iter()
+            .map(|s| {
+                let (x, y) = analysis::summary::bend_within(&s.patch_nm, radius_px);
+                [x, y]
+            })
+            .collect()
+    };
+    let two: Vec<[f64; 2]> = four_numbers(samples).iter().map(|f| [f[0], f[1]]).collect();
+    let max_k = settings.clusters_max as usize;
+    [
+        ("bends within 3 px", pair(3.0)),
+        ("bends within 2 px", pair(2.0)),
+        ("bends within 2.5 px", pair(2.5)),
+    ]
+    .into_iter()
+    .map(|(name, bends)| {
+        let mut labelings = Vec::new();
+        let mut ks = Vec::new();
+        for (member, e) in a.trainings().enumerate() {
+            let joint: Vec<Vec<f64>> = (0..samples.len())
+                .map(|k| {
+                    e.z_image[k]
+                        .iter()
+                        .chain(&e.z_spectrum[k])
+                        .map(|v| *v as f64)
+                        .chain(two[k])
+                        .chain(bends[k])
+                        .collect()
+                })
+                .collect();
+            let mut rng = dualscope::seed::rng(seed, "variant-mixture", &[member as u64]);
+            if let Some(m) = cluster::choose(&joint, 2..=max_k, &mut rng) {
+                ks.push(m.means.len());
+                labelings.push(m.labels);
+            }
+        }
+        let (labels, _) = analysis::consensus_of(&labelings, &ks, settings, samples.len());
+        let ari = analysis::ari(samples, &labels).unwrap_or(f64::NAN);
+        let f = two_findings(&analysis::summary::summarise(samples, &labels));
+        (name, ari, [f[0].map(|f| f.holds), f[1].map(|f| f.holds)])
+    })
+    .collect()
 }
 
 /// The surface's slope at the tip (nm per px): the plane's gradient fitted
@@ -575,6 +665,7 @@ fn main() {
     let mut ceilings: Vec<(f64, f64, f64, f64)> = Vec::new();
     let mut told_r2: Vec<[f64; 3]> = Vec::new();
     let mut variant_sums: Vec<(&'static str, f64)> = Vec::new();
+    let mut consensus_sums: Vec<(&'static str, f64, [u32; 2], [u32; 2])> = Vec::new();
     // Per rule of the consensus' k: mean ARI, findings held, findings judged.
     let mut rule_sums: Vec<(&'static str, f64, [u32; 2], [u32; 2])> = Vec::new();
     // Per finding: films where it held, films with a cluster to judge it on.
@@ -664,13 +755,35 @@ fn main() {
         println!("film {seed}: measured motifs: {}", counts.join(", "));
         let ari = a.ari.unwrap_or(f64::NAN);
         aris.push(ari);
+        // Which motifs share a cluster: each cluster's count of each motif.
+        let k = a.labels.iter().copied().max().map_or(0, |m| m + 1);
+        let table: Vec<String> = (0..k)
+            .map(|c| {
+                let n: Vec<String> = Motif::ALL
+                    .iter()
+                    .map(|m| {
+                        samples
+                            .iter()
+                            .zip(&a.labels)
+                            .filter(|(s, l)| **l == c && s.truth == Some(*m))
+                            .count()
+                            .to_string()
+                    })
+                    .collect();
+                format!("[{}]", n.join(" "))
+            })
+            .collect();
+        println!(
+            "film {seed}: clusters × motifs (interior groove asymmetric junction): {}",
+            table.join(" ")
+        );
         let max_k = plan.analysis.clusters_max as usize;
         let film = Film::new(&plan.film, plan.seed, survey.width_nm, survey.height_nm);
         measured_aris.push(reference_ari(&measured_features(&samples), &samples, max_k, seed));
         physics_aris.push(reference_ari(&physics_features(&samples, &film), &samples, max_k, seed));
         four_aris.push(reference_ari(&four_numbers(&samples), &samples, max_k, seed));
         if std::env::args().any(|a| a == "--variants") {
-            let v = variant_aris(&a, &samples, max_k, seed);
+            let v = variant_aris(&a, &samples, &film, max_k, seed);
             println!(
                 "film {seed}: variants: {}",
                 v.iter()
@@ -683,6 +796,29 @@ fn main() {
                     variant_sums.push((v[k].0, 0.0));
                 }
                 variant_sums[k].1 += x / films as f64;
+            }
+        }
+        if a.member_labels.len() > 1 && std::env::args().any(|a| a == "--variants") {
+            let v = consensus_variants(&a, &samples, &plan.analysis, seed);
+            let said = |f: Option<bool>| f.map_or("-", |h| if h { "yes" } else { "NO" });
+            println!(
+                "film {seed}: consensus variants: {}",
+                v.iter()
+                    .map(|(n, x, f)| format!("{n} ARI {x:.3} findings {}/{}", said(f[0]), said(f[1])))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            for (k, (name, x, f)) in v.into_iter().enumerate() {
+                if consensus_sums.len() <= k {
+                    consensus_sums.push((name, 0.0, [0u32; 2], [0u32; 2]));
+                }
+                consensus_sums[k].1 += x / films as f64;
+                for (q, f) in f.iter().enumerate() {
+                    if let Some(h) = f {
+                        consensus_sums[k].3[q] += 1;
+                        consensus_sums[k].2[q] += *h as u32;
+                    }
+                }
             }
         }
         if a.member_labels.len() > 1 {
@@ -740,6 +876,10 @@ fn main() {
                 "film {seed}: ARI {ari:.3}, {} locations × {protocols} protocols\n",
                 samples.len()
             );
+            continue;
+        }
+        if std::env::args().any(|a| a == "--no-map") {
+            println!("film {seed}: ARI {ari:.3}, {} locations\n", samples.len());
             continue;
         }
         let PropertyScores {
@@ -844,6 +984,12 @@ fn main() {
                 .map(|(n, x)| format!("{n} {x:.3}"))
                 .collect::<Vec<_>>()
                 .join("; ")
+        );
+    }
+    for (name, x, held, judged) in &consensus_sums {
+        println!(
+            "consensus on {name}: mean ARI {x:.3}, findings {}/{} and {}/{}",
+            held[0], judged[0], held[1], judged[1]
         );
     }
     for (rule, x, held, judged) in &rule_sums {

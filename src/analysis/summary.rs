@@ -87,9 +87,17 @@ pub fn relief(patch: &[f64]) -> (f64, f64) {
 /// diagonally then bends the same as one along a row (finite differences over
 /// ±2 px read it as half a pit), and roughness averages out.
 pub fn bend(patch: &[f64]) -> (f64, f64) {
+    bend_within(patch, 3.0)
+}
+
+/// [`bend`] fitted to the pixels within `radius_px` of the tip (at least
+/// √2: the 3 × 3 block, the least on which the twist is defined).
+pub fn bend_within(patch: &[f64], radius_px: f64) -> (f64, f64) {
     let side = (patch.len() as f64).sqrt() as usize;
-    const RADIUS: i64 = 3;
-    if side < (2 * RADIUS + 1) as usize {
+    let radius_px = radius_px.max(std::f64::consts::SQRT_2);
+    let r = radius_px.floor() as i64;
+    let r2 = radius_px * radius_px;
+    if side < (2 * r + 1) as usize {
         return (f64::NAN, f64::NAN);
     }
     // The tip's pixel, as `patches::patch_at` cuts the patch.
@@ -99,14 +107,14 @@ pub fn bend(patch: &[f64]) -> (f64, f64) {
     // e alone, d − f alone, and (a, d + f) together.
     let (mut n, mut s2, mut s4, mut s22) = (0.0, 0.0, 0.0, 0.0);
     let (mut z0, mut zxx, mut zyy, mut zxy) = (0.0, 0.0, 0.0, 0.0);
-    for dy in -RADIUS..=RADIUS {
-        for dx in -RADIUS..=RADIUS {
-            if dx * dx + dy * dy > RADIUS * RADIUS {
+    for dy in -r..=r {
+        for dx in -r..=r {
+            if (dx * dx + dy * dy) as f64 > r2 {
                 continue;
             }
-            // In bounds: side ≥ 2·RADIUS + 1 and the centre is side / 2.
-            let (r, c) = ((centre + dy) as usize, (centre + dx) as usize);
-            let z = patch[r * side + c];
+            // In bounds: side ≥ 2·r + 1 and the centre is side / 2.
+            let (row, col) = ((centre + dy) as usize, (centre + dx) as usize);
+            let z = patch[row * side + col];
             let (x, y) = (dx as f64, dy as f64);
             n += 1.0;
             s2 += x * x;
@@ -327,6 +335,28 @@ mod tests {
         );
         let flat = patch(|_, _| 0.0);
         assert_eq!(bend(&flat), (0.0, 0.0));
+    }
+
+    #[test]
+    fn a_bowl_bends_the_same_on_any_disk_and_a_narrow_groove_most_on_a_small_one() {
+        // z = 0.4 x² + 0.1 y² (nm, px): Hessian eigenvalues 0.8 and 0.2.
+        let bowl = patch(|r, c| -(0.4 * c * c + 0.1 * r * r));
+        for radius_px in [1.5, 2.0, 2.5, 3.0, 5.0] {
+            let (across, along) = bend_within(&bowl, radius_px);
+            assert!(
+                (across - 0.8).abs() < 1e-9 && (along - 0.2).abs() < 1e-9,
+                "{radius_px}: {across} {along}"
+            );
+        }
+        // A groove about a pixel wide: a wide disk averages it with its flat flanks.
+        let groove = patch(|_, c| 10.0 * (-c * c / 1.5).exp());
+        let (narrow, _) = bend_within(&groove, 2.0);
+        let (wide, _) = bend_within(&groove, 3.0);
+        assert!(narrow > 1.5 * wide && wide > 0.0, "{narrow} {wide}");
+        assert_eq!(bend(&groove), bend_within(&groove, 3.0));
+        // Too small a disk is the 3 × 3 block; too wide a one for the patch has no fit.
+        assert_eq!(bend_within(&groove, 0.5), bend_within(&groove, 1.5));
+        assert!(bend_within(&groove, 8.0).0.is_nan());
     }
 
     #[test]
