@@ -249,10 +249,10 @@ pub struct AnalysisPlan {
     /// the project did not tune on, the map alone missed motifs the curves
     /// plainly carry. `false` clusters the map alone, as published.
     pub cluster_scalars: bool,
-    /// The mixture also sees the surface's two bends at the tip (the
-    /// cluster table's bend across and along, nm per px²): a pit bends both
-    /// ways, a groove one, flat ground neither, which the image view's two
-    /// latent numbers keep only in part. `false` leaves them out.
+    /// The mixture also sees the surface's two bends at the tip (across and
+    /// along, nm per px², fitted within 2.5 px of it): a pit bends both ways,
+    /// a groove one, flat ground neither, which the image view's two latent
+    /// numbers keep only in part. `false` leaves them out.
     pub cluster_relief: bool,
     /// How an ensemble's consensus decides its number of clusters:
     /// `median` (of the trainings' own BIC choices), `lifetime` (the k that
