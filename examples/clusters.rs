@@ -278,16 +278,25 @@ fn consensus_variants(
     };
     let two: Vec<[f64; 2]> = four_numbers(samples).iter().map(|f| [f[0], f[1]]).collect();
     let max_k = settings.clusters_max as usize;
+    // Each variant: the bends' disk and which draws of the mixtures' starts
+    // each training gets (several: every one of them has a say).
+    let (r3, r25) = (pair(3.0), pair(2.5));
     [
-        ("bends within 3 px", pair(3.0)),
-        ("bends within 2 px", pair(2.0)),
-        ("bends within 2.5 px", pair(2.5)),
+        ("bends within 3 px", &r3, 0..1),
+        ("bends within 2.5 px", &r25, 0..1),
+        ("bends within 2.5 px, other starts", &r25, 1..2),
+        ("bends within 3 px, 3 mixtures a training", &r3, 0..3),
+        ("bends within 2.5 px, 3 mixtures a training", &r25, 0..3),
     ]
     .into_iter()
-    .map(|(name, bends)| {
+    .map(|(name, bends, draws)| {
         let mut labelings = Vec::new();
         let mut ks = Vec::new();
-        for (member, e) in a.trainings().enumerate() {
+        for ((member, e), draw) in a
+            .trainings()
+            .enumerate()
+            .flat_map(|m| draws.clone().map(move |d| (m, d)))
+        {
             let joint: Vec<Vec<f64>> = (0..samples.len())
                 .map(|k| {
                     e.z_image[k]
@@ -299,7 +308,12 @@ fn consensus_variants(
                         .collect()
                 })
                 .collect();
-            let mut rng = dualscope::seed::rng(seed, "variant-mixture", &[member as u64]);
+            let salt: &[u64] = if draw == 0 {
+                &[member as u64]
+            } else {
+                &[member as u64, draw]
+            };
+            let mut rng = dualscope::seed::rng(seed, "variant-mixture", salt);
             if let Some(m) = cluster::choose(&joint, 2..=max_k, &mut rng) {
                 ks.push(m.means.len());
                 labelings.push(m.labels);
