@@ -163,8 +163,9 @@ fn k_range(a: &AnalysisPlan, n: usize) -> std::ops::RangeInclusive<usize> {
 
 /// How far from the tip the mixture's bends are fitted. Chosen on tuning
 /// films only, mean ARI for 3 px (the cluster table's), 2 px and 2.5 px:
-/// family draws 1-20, DN-DKL, consensus of 8 on the same trainings, 0.487,
-/// 0.524, 0.537 (one training: 0.475, 0.499, 0.483); the default film's
+/// family draws 1-20, DN-DKL, consensus of 8 on the same trainings and
+/// mixture starts, 0.487, 0.524, 0.537 (the library's own starts: 3 px 0.502,
+/// 2.5 px 0.509; one training: 0.475, 0.499, 0.483); the default film's
 /// seeds 1-10, 40 locations of each motif, one training: 0.668, 0.620,
 /// 0.686. A groove here is one to three pixels wide, and a wider disk
 /// averages it with its flanks.
