@@ -113,6 +113,50 @@ fn four_numbers(samples: &[Sample]) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// Each sample's two bends at the tip, fitted within `radius_px`.
+fn bends_within(samples: &[Sample], radius_px: f64) -> Vec<Vec<f64>> {
+    samples
+        .iter()
+        .map(|s| {
+            let (across, along) = analysis::summary::bend_within(&s.patch_nm, radius_px);
+            vec![across, along]
+        })
+        .collect()
+}
+
+/// One way of drawing the clusters scored over the films: the mean ARI and,
+/// per finding, the films where it held and those with a cluster to judge it on.
+struct Tally {
+    name: &'static str,
+    ari: f64,
+    held: [u32; 2],
+    judged: [u32; 2],
+}
+
+/// Adds one film's ARI share and findings to the `k`-th tally, made on first use.
+fn tally(sums: &mut Vec<Tally>, k: usize, name: &'static str, ari_share: f64, findings: [Option<bool>; 2]) {
+    if sums.len() <= k {
+        sums.push(Tally {
+            name,
+            ari: 0.0,
+            held: [0; 2],
+            judged: [0; 2],
+        });
+    }
+    sums[k].ari += ari_share;
+    for (q, f) in findings.iter().enumerate() {
+        if let Some(holds) = f {
+            sums[k].judged[q] += 1;
+            sums[k].held[q] += *holds as u32;
+        }
+    }
+}
+
+/// A finding on one film, in a word.
+fn said(f: Option<bool>) -> &'static str {
+    f.map_or("-", |h| if h { "yes" } else { "NO" })
+}
+
 /// ARIs of the same mixture on other features of the first training's map:
 /// what the clusters would be if drawn from the image view, the spectral
 /// view, or the joint map beside each curve's scalar numbers.
@@ -160,7 +204,7 @@ fn variant_aris(
             })
             .collect()
     };
-    let (bends, heights) = (pair(analysis::summary::bend), pair(analysis::summary::relief));
+    let (bends, heights) = (bends_within(samples, 3.0), pair(analysis::summary::relief));
     // The bends are heavy-tailed (a deep pit bends far more than a groove):
     // the same in units of their median size, through asinh.
     let soft = |f: &Vec<Vec<f64>>| -> Vec<Vec<f64>> {
@@ -193,18 +237,13 @@ fn variant_aris(
     ];
     let slopes: Vec<Vec<f64>> = samples.iter().map(|s| vec![slope(&s.patch_nm)]).collect();
     let log_slopes: Vec<Vec<f64>> = slopes.iter().map(|v| vec![(v[0] + 0.05).ln()]).collect();
-    // The bends fitted over smaller and larger disks: a groove 9-20 nm wide
-    // is one to three pixels, a pit's radius two to five.
-    let bends_in = |radius: f64| -> Vec<Vec<f64>> {
-        samples
-            .iter()
-            .map(|s| {
-                let (a, b) = analysis::summary::bend_within(&s.patch_nm, radius);
-                vec![a, b]
-            })
-            .collect()
-    };
-    let (bends2, bends15, bends25) = (bends_in(2.0), bends_in(1.5), bends_in(2.5));
+    // The bends fitted over smaller disks: a groove 9-20 nm wide is one to
+    // three pixels, a pit's radius two to five.
+    let (bends2, bends15, bends25) = (
+        bends_within(samples, 2.0),
+        bends_within(samples, 1.5),
+        bends_within(samples, 2.5),
+    );
     // What no survey says: the true distances to the boundary and the
     // junction (what the motifs are cut from), as a ceiling.
     let told: Vec<Vec<f64>> = samples
@@ -267,20 +306,11 @@ fn consensus_variants(
     settings: &dualscope::plan::AnalysisPlan,
     seed: u64,
 ) -> Vec<(&'static str, f64, [Option<bool>; 2])> {
-    let pair = |radius_px: f64| -> Vec<[f64; 2]> {
-        samples
-            .iter()
-            .map(|s| {
-                let (x, y) = analysis::summary::bend_within(&s.patch_nm, radius_px);
-                [x, y]
-            })
-            .collect()
-    };
     let two: Vec<[f64; 2]> = four_numbers(samples).iter().map(|f| [f[0], f[1]]).collect();
     let max_k = settings.clusters_max as usize;
     // Each variant: the bends' disk and which draws of the mixtures' starts
     // each training gets (several: every one of them has a say).
-    let (r3, r25) = (pair(3.0), pair(2.5));
+    let (r3, r25) = (bends_within(samples, 3.0), bends_within(samples, 2.5));
     [
         ("bends within 3 px", &r3, 0..1),
         ("bends within 2.5 px", &r25, 0..1),
@@ -304,7 +334,7 @@ fn consensus_variants(
                         .chain(&e.z_spectrum[k])
                         .map(|v| *v as f64)
                         .chain(two[k])
-                        .chain(bends[k])
+                        .chain(bends[k].iter().copied())
                         .collect()
                 })
                 .collect();
@@ -322,7 +352,7 @@ fn consensus_variants(
         let (labels, _) = analysis::consensus_of(&labelings, &ks, settings, samples.len());
         let ari = analysis::ari(samples, &labels).unwrap_or(f64::NAN);
         let f = two_findings(&analysis::summary::summarise(samples, &labels));
-        (name, ari, [f[0].map(|f| f.holds), f[1].map(|f| f.holds)])
+        (name, ari, f.map(|f| f.map(|f| f.holds)))
     })
     .collect()
 }
@@ -671,6 +701,8 @@ fn main() {
         .unwrap_or(PolicyKind::DnDkl);
     let out = tempfile::tempdir().expect("temp dir");
     let family = std::env::args().any(|a| a == "--family");
+    let with_variants = std::env::args().any(|a| a == "--variants");
+    let no_map = std::env::args().any(|a| a == "--no-map");
     let mut aris = Vec::new();
     let (mut measured_aris, mut physics_aris, mut four_aris) = (Vec::new(), Vec::new(), Vec::new());
     let (mut map_r2, mut knn_r2, mut decoder_r2, mut space_r2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -679,9 +711,8 @@ fn main() {
     let mut ceilings: Vec<(f64, f64, f64, f64)> = Vec::new();
     let mut told_r2: Vec<[f64; 3]> = Vec::new();
     let mut variant_sums: Vec<(&'static str, f64)> = Vec::new();
-    let mut consensus_sums: Vec<(&'static str, f64, [u32; 2], [u32; 2])> = Vec::new();
-    // Per rule of the consensus' k: mean ARI, findings held, findings judged.
-    let mut rule_sums: Vec<(&'static str, f64, [u32; 2], [u32; 2])> = Vec::new();
+    // Per variant of the consensus' features, and per rule of its k.
+    let (mut consensus_sums, mut rule_sums): (Vec<Tally>, Vec<Tally>) = (Vec::new(), Vec::new());
     // Per finding: films where it held, films with a cluster to judge it on.
     let (mut held, mut judged) = ([0u32; 3], [0u32; 3]);
     for seed in first..first + films {
@@ -796,7 +827,7 @@ fn main() {
         measured_aris.push(reference_ari(&measured_features(&samples), &samples, max_k, seed));
         physics_aris.push(reference_ari(&physics_features(&samples, &film), &samples, max_k, seed));
         four_aris.push(reference_ari(&four_numbers(&samples), &samples, max_k, seed));
-        if std::env::args().any(|a| a == "--variants") {
+        if with_variants {
             let v = variant_aris(&a, &samples, &film, max_k, seed);
             println!(
                 "film {seed}: variants: {}",
@@ -812,9 +843,8 @@ fn main() {
                 variant_sums[k].1 += x / films as f64;
             }
         }
-        if a.member_labels.len() > 1 && std::env::args().any(|a| a == "--variants") {
+        if a.member_labels.len() > 1 && with_variants {
             let v = consensus_variants(&a, &samples, &plan.analysis, seed);
-            let said = |f: Option<bool>| f.map_or("-", |h| if h { "yes" } else { "NO" });
             println!(
                 "film {seed}: consensus variants: {}",
                 v.iter()
@@ -823,16 +853,7 @@ fn main() {
                     .join("; ")
             );
             for (k, (name, x, f)) in v.into_iter().enumerate() {
-                if consensus_sums.len() <= k {
-                    consensus_sums.push((name, 0.0, [0u32; 2], [0u32; 2]));
-                }
-                consensus_sums[k].1 += x / films as f64;
-                for (q, f) in f.iter().enumerate() {
-                    if let Some(h) = f {
-                        consensus_sums[k].3[q] += 1;
-                        consensus_sums[k].2[q] += *h as u32;
-                    }
-                }
+                tally(&mut consensus_sums, k, name, x / films as f64, f);
             }
         }
         if a.member_labels.len() > 1 {
@@ -848,24 +869,13 @@ fn main() {
                 ap.consensus_k = rule;
                 let (labels, k) = analysis::consensus_of(&a.member_labels, &ks, &ap, samples.len());
                 let x = analysis::ari(&samples, &labels).unwrap_or(f64::NAN);
-                let f = two_findings(&analysis::summary::summarise(&samples, &labels));
-                if rule_sums.len() <= r {
-                    rule_sums.push((rule.label(), 0.0, [0u32; 2], [0u32; 2]));
-                }
-                rule_sums[r].1 += x / films as f64;
-                for (q, f) in f.iter().enumerate() {
-                    if let Some(f) = f {
-                        rule_sums[r].3[q] += 1;
-                        rule_sums[r].2[q] += f.holds as u32;
-                    }
-                }
-                let said =
-                    |f: &Option<analysis::findings::Finding>| f.map_or("-", |f| if f.holds { "yes" } else { "NO" });
+                let f = two_findings(&analysis::summary::summarise(&samples, &labels)).map(|f| f.map(|f| f.holds));
+                tally(&mut rule_sums, r, rule.label(), x / films as f64, f);
                 line.push(format!(
                     "{} k {k} ARI {x:.3} findings {}/{}",
                     rule.label(),
-                    said(&f[0]),
-                    said(&f[1])
+                    said(f[0]),
+                    said(f[1])
                 ));
             }
             println!("film {seed}: consensus k (trainings chose {ks:?}): {}", line.join("; "));
@@ -892,7 +902,7 @@ fn main() {
             );
             continue;
         }
-        if std::env::args().any(|a| a == "--no-map") {
+        if no_map {
             println!("film {seed}: ARI {ari:.3}, {} locations\n", samples.len());
             continue;
         }
@@ -1000,17 +1010,13 @@ fn main() {
                 .join("; ")
         );
     }
-    for (name, x, held, judged) in &consensus_sums {
-        println!(
-            "consensus on {name}: mean ARI {x:.3}, findings {}/{} and {}/{}",
-            held[0], judged[0], held[1], judged[1]
-        );
-    }
-    for (rule, x, held, judged) in &rule_sums {
-        println!(
-            "consensus k by {rule}: mean ARI {x:.3}, findings {}/{} and {}/{}",
-            held[0], judged[0], held[1], judged[1]
-        );
+    for (what, sums) in [("consensus on", &consensus_sums), ("consensus k by", &rule_sums)] {
+        for t in sums {
+            println!(
+                "{what} {}: mean ARI {:.3}, findings {}/{} and {}/{}",
+                t.name, t.ari, t.held[0], t.judged[0], t.held[1], t.judged[1]
+            );
+        }
     }
     println!(
         "the four numbers: mean ARI {:.3} ({})",
