@@ -71,14 +71,50 @@ impl Engine {
             self.repeat(step)?;
         }
         let limit = self.plan.quality.pause_after;
-        if limit > 0 && self.failed_in_a_row >= limit {
-            self.suspended = Some(format!(
-                "{} curves in a row failed the quality gate (the last: {}): the tip needs a look; \
-                 the session is resumable",
-                self.failed_in_a_row,
-                verdict.label()
-            ));
+        // The tip check those failures asked for failed the gate itself.
+        let check_failed = self.checking_tip && std::mem::take(&mut self.tip_check_for_failures);
+        // With the budget spent the run is over anyway: nothing to save for a person.
+        if limit == 0 || self.failed_in_a_row < limit || self.budget_spent() {
+            return Ok(());
         }
+        if self.tip_check_for_failures {
+            if !self.tip_checks.is_empty() {
+                // The check is still to come: it decides.
+                return Ok(());
+            }
+            // Given up on or taken out of the queue: nothing said the tip is sound.
+            self.tip_check_for_failures = false;
+        } else if !check_failed
+            && self.plan.quality.check_tip_before_pausing
+            && let Some((reference, place, _)) = self.tip_reference()
+        {
+            self.log(
+                EventKind::TipSuspected,
+                format!(
+                    "{} curves in a row failed the quality gate (the last: {}): before the run is suspended, \
+                     the tip is checked at the place of step {reference}",
+                    self.failed_in_a_row,
+                    verdict.label()
+                ),
+            )?;
+            // A check the schedule queued already is the one.
+            if self.tip_checks.is_empty() {
+                self.queue_tip_check(place, reference);
+            }
+            self.tip_check_for_failures = true;
+            return Ok(());
+        }
+        let checked = if check_failed {
+            ", the check of the tip at a place that conducted before among them"
+        } else {
+            ""
+        };
+        self.suspended = Some(format!(
+            "{} curves in a row failed the quality gate{checked} (the last: {}): the tip needs a look; \
+             the session is resumable",
+            self.failed_in_a_row,
+            verdict.label()
+        ));
         Ok(())
     }
 }

@@ -64,6 +64,9 @@ pub struct Engine {
     skipped_in_a_row: u32,
     /// Curves in a row the quality gate failed.
     failed_in_a_row: u32,
+    /// A tip check is queued because of those failures: until its curve is
+    /// in, they do not end the run.
+    tip_check_for_failures: bool,
     /// Places measured again after a failed curve (once each).
     gate_remeasured: std::collections::BTreeSet<(u32, u32)>,
     /// Why the run should end here, resumable (the gate's suspender, a
@@ -180,6 +183,7 @@ impl Engine {
             dangling_was_row: false,
             skipped_in_a_row: 0,
             failed_in_a_row: 0,
+            tip_check_for_failures: false,
             gate_remeasured: Default::default(),
             suspended: None,
             tip_checks: Vec::new(),

@@ -47,7 +47,7 @@ pub(super) fn conducts_less(history: &[Measurement], since: Option<u32>, drop: f
 impl Engine {
     /// The reference: the first curve the gate passed (its step, pixel and
     /// max current).
-    fn tip_reference(&self) -> Option<(u32, (u32, u32), f64)> {
+    pub(super) fn tip_reference(&self) -> Option<(u32, (u32, u32), f64)> {
         self.history
             .iter()
             .find(|m| !m.failed_gate() && m.max_current_a > 0.0)
@@ -66,10 +66,9 @@ impl Engine {
     /// the next check is queued when its turn comes.
     pub(super) fn tip_after_curve(&mut self, max_current_a: f64, failed: bool) -> Result<(), Stop> {
         let q = self.plan.quality.clone();
-        if q.reference_every == 0 {
-            return Ok(());
-        }
         let checking = std::mem::take(&mut self.checking_tip);
+        // Asked for by failed curves in a row (`gate`), not by the schedule.
+        let for_failures = checking && std::mem::take(&mut self.tip_check_for_failures);
         if checking
             && !failed
             && let Some((reference, _, first)) = self.tip_reference()
@@ -98,9 +97,20 @@ impl Engine {
                 if q.tip_change_pauses {
                     self.suspended = Some(format!("the tip has changed ({ratio:.2}× the reference's current)"));
                 }
+            } else if for_failures {
+                self.log(
+                    EventKind::TipCheck,
+                    format!(
+                        "{said}: the tip is sound, so the failed curves before it were brief losses of \
+                         contact or places too weak to tell from none; the run goes on"
+                    ),
+                )?;
             } else {
                 self.log(EventKind::TipCheck, said)?;
             }
+        }
+        if q.reference_every == 0 {
+            return Ok(());
         }
         self.curves_since_tip_check += 1;
         // Brought forward: only once the newest window is all after the
@@ -122,10 +132,7 @@ impl Engine {
                     recent / before
                 ),
             )?;
-            self.queue.add_manual(at);
-            self.tip_checks.push((at, reference));
-            self.curves_since_tip_check = 0;
-            self.rank_afresh();
+            self.queue_tip_check(at, reference);
             return Ok(());
         }
         // A check queued after the budget's last curve would never be taken.
@@ -134,12 +141,17 @@ impl Engine {
             && !self.budget_spent()
             && let Some((reference, at, _)) = self.tip_reference()
         {
-            self.queue.add_manual(at);
-            self.tip_checks.push((at, reference));
-            self.curves_since_tip_check = 0;
-            self.rank_afresh();
+            self.queue_tip_check(at, reference);
         }
         Ok(())
+    }
+
+    /// Queues a check of the tip at `at`, the place of step `reference`.
+    pub(super) fn queue_tip_check(&mut self, at: (u32, u32), reference: u32) {
+        self.queue.add_manual(at);
+        self.tip_checks.push((at, reference));
+        self.curves_since_tip_check = 0;
+        self.rank_afresh();
     }
 }
 

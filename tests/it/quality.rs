@@ -243,7 +243,7 @@ fn a_resumed_run_takes_the_queued_remeasure_first_and_looks_at_the_drift_again()
     let dir = tempfile::tempdir().unwrap();
     let plan = fast_plan(
         dir.path(),
-        "[sim.artefacts]\ncontact_loss = 0.25\n[quality]\npause_after = 1\n[drift]\nevery = 5\n",
+        "[sim.artefacts]\ncontact_loss = 0.25\n[quality]\npause_after = 1\ncheck_tip_before_pausing = false\n[drift]\nevery = 5\n",
     );
     run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "40"]));
     let session = only_session(&dir.path().join("runs"));
@@ -333,4 +333,89 @@ fn analyze_leaves_out_the_curves_the_gate_failed() {
         .map(|m| m.step)
         .collect();
     assert_eq!(steps, passed);
+}
+
+/// Failed curves in a row first send the tip back to the place of the first
+/// good curve: a check there that passes says the tip is sound and the run
+/// goes on; one that fails too suspends the run. Without the check
+/// (`check_tip_before_pausing = false`) the first such failures suspend it.
+#[test]
+fn failures_in_a_row_check_the_tip_before_they_suspend_the_run() {
+    let run = |check: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = format!(
+            "[sim.artefacts]\ncontact_loss = 0.35\n[quality]\npause_after = 2\ncheck_tip_before_pausing = {check}\n"
+        );
+        let plan = fast_plan(dir.path(), &extra);
+        run_ok(bin().args(["run", plan.to_str().unwrap(), "--headless", "--budget", "40"]));
+        let log = SessionLog::load(&only_session(&dir.path().join("runs"))).unwrap();
+        (dir, log)
+    };
+    let (_a, checked) = run(true);
+    let reference = checked
+        .measurements
+        .iter()
+        .find(|m| m.quality == Some(Quality::Ok))
+        .expect("a good curve");
+    let asked = checked
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::TipSuspected && e.detail.contains("before the run is suspended"))
+        .count();
+    let checks: Vec<_> = checked
+        .decisions
+        .iter()
+        .filter(|d| d.policy == format!("manual: tip check at the place of step {}", reference.step))
+        .collect();
+    assert_eq!(checks.len(), asked, "one check per run of failures");
+    let verdicts: Vec<Quality> = checks
+        .iter()
+        .map(|d| {
+            assert_eq!(
+                (d.row, d.col),
+                (reference.row, reference.col),
+                "checked at the reference"
+            );
+            checked.measurements[d.step as usize].quality.unwrap()
+        })
+        .collect();
+    // Every check that passed let the run go on; the one that failed ended it.
+    let passed = verdicts.iter().filter(|q| q.is_ok()).count();
+    let went_on = checked
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::TipCheck && e.detail.contains("the run goes on"))
+        .count();
+    assert!(passed >= 1 && went_on == passed, "{verdicts:?}, {went_on} went on");
+    let last_check = checks.last().unwrap().step as usize;
+    assert!(last_check > checks[0].step as usize || passed == verdicts.len());
+    let suspended: Vec<_> = checked
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::Suspended)
+        .collect();
+    if verdicts.last().is_some_and(|q| !q.is_ok()) {
+        assert_eq!(suspended.len(), 1);
+        assert!(
+            suspended[0].detail.contains("the check of the tip"),
+            "{}",
+            suspended[0].detail
+        );
+        assert_eq!(
+            checked.measurements.len(),
+            last_check + 1,
+            "the run ends at the failed check"
+        );
+    } else {
+        assert!(suspended.is_empty());
+    }
+    let (_b, unchecked) = run(false);
+    assert!(unchecked.events.iter().all(|e| e.kind != EventKind::TipSuspected));
+    assert!(unchecked.events.iter().any(|e| e.kind == EventKind::Suspended));
+    let n = unchecked.measurements.len();
+    assert!(
+        n < checked.measurements.len() && unchecked.measurements[n - 2..].iter().all(|m| m.failed_gate()),
+        "{n} curves, the last two failed, against {} with the check",
+        checked.measurements.len()
+    );
 }
