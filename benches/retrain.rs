@@ -55,7 +55,7 @@ fn retrain(c: &mut Criterion) {
     // The map the live retraining writes next: every member over the frame's
     // candidates, then the residual field (on an even 300 of the curves).
     let t1 = Instant::now();
-    let map = analysis::property_map::of_frame(&whole, &samples, &plan, &survey, 2000, "bench");
+    let map = analysis::property_map::of_frame(&whole, &samples, &[], &plan, &survey, 2000, "bench");
     eprintln!(
         "its property map: {} candidates in {:.1} s",
         map.len(),

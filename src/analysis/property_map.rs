@@ -126,9 +126,14 @@ pub fn predict(
 /// [`predict`] at every candidate of the frame, the plan's grid of patch
 /// centres (where a replay instrument can measure only some of them, the
 /// map still covers the field of view), against the sweep of `samples`.
+/// `cut`: the session's curves cut at the current limit
+/// ([`crate::record::learned::cut_at_limit`]), which the max current's
+/// residual field learns from beside the samples.
+#[allow(clippy::too_many_arguments)]
 pub fn of_frame(
     a: &Analysis,
     samples: &[Sample],
+    cut: &[crate::record::Measurement],
     plan: &SessionPlan,
     survey: &Survey,
     model_step: u32,
@@ -145,7 +150,15 @@ pub fn of_frame(
         let picked: Vec<&Sample> = samples.iter().step_by(step).collect();
         let at_samples: Vec<(u32, u32)> = picked.iter().map(|s| (s.row, s.col)).collect();
         let predicted = predict(a, samples, plan, survey, &at_samples, &bias_v, model_step, model);
-        krige(&mut rows, &picked, &predicted, plan, survey);
+        let cut_step = cut.len().div_ceil(CUT_POINTS_MAX).max(1);
+        let cut: Vec<&crate::record::Measurement> = cut
+            .iter()
+            .step_by(cut_step)
+            .filter(|m| !at_samples.contains(&(m.row, m.col)))
+            .collect();
+        let at_cut: Vec<(u32, u32)> = cut.iter().map(|m| (m.row, m.col)).collect();
+        let predicted_cut = predict(a, samples, plan, survey, &at_cut, &bias_v, model_step, model);
+        krige(&mut rows, &picked, &predicted, (&cut, &predicted_cut), plan, survey);
     }
     rows
 }
@@ -153,11 +166,15 @@ pub fn of_frame(
 /// Adds to each row's loop area and max current what the measured curves
 /// say the decoder misses (see [`super::residual_field`]): the log residuals
 /// of `predicted` (the map at each of `samples`) regressed on position and
-/// relief. The spread becomes the members' and the field's together.
+/// relief. The spread becomes the members' and the field's together. The
+/// max current's field also learns from the curves `cut` at the current
+/// limit (with the map at each of them): where the film conducts past the
+/// limit the map is to say so, not the shape-learned decoder's guess.
 fn krige(
     rows: &mut [PropertyPoint],
     samples: &[&Sample],
     predicted: &[PropertyPoint],
+    cut: (&[&crate::record::Measurement], &[PropertyPoint]),
     plan: &SessionPlan,
     survey: &Survey,
 ) {
@@ -181,6 +198,15 @@ fn krige(
         .zip(&sample_reliefs)
         .map(|(s, r)| site(s.x_nm, s.y_nm, grains.at(s.row, s.col), r))
         .collect();
+    let (cut, predicted_cut) = cut;
+    let cut = if predicted_cut.len() == cut.len() { cut } else { &[] };
+    let cut_reliefs: Vec<Vec<f32>> = cut.iter().map(|m| relief(m.row, m.col)).collect();
+    let with_cut: Vec<Site> = cut
+        .iter()
+        .zip(&cut_reliefs)
+        .map(|(m, r)| site(m.x_nm, m.y_nm, grains.at(m.row, m.col), r))
+        .chain(measured_sites.iter().map(|s| site(s.x_nm, s.y_nm, s.grain, s.relief)))
+        .collect();
     let row_reliefs: Vec<Vec<f32>> = rows.iter().map(|p| relief(p.row, p.col)).collect();
     let row_sites: Vec<Site> = rows
         .iter()
@@ -190,12 +216,23 @@ fn krige(
     let log = |v: f64, floor: f64| v.abs().max(floor).ln();
     for quantity in [Quantity::LoopArea, Quantity::MaxCurrent] {
         let floor = quantity.floor();
-        let residuals: Vec<f64> = samples
+        let mut residuals: Vec<f64> = samples
             .iter()
             .zip(predicted)
             .map(|(s, p)| log(quantity.measured(s), floor) - log(quantity.predicted(p), floor))
             .collect();
-        let Some(field) = ResidualField::fit(&measured_sites, &residuals) else {
+        let sites = match quantity {
+            Quantity::MaxCurrent if !cut.is_empty() => {
+                let cut_residuals = cut
+                    .iter()
+                    .zip(predicted_cut)
+                    .map(|(m, p)| log(m.max_current_a, floor) - log(quantity.predicted(p), floor));
+                residuals = cut_residuals.chain(residuals).collect();
+                &with_cut
+            }
+            _ => &measured_sites,
+        };
+        let Some(field) = ResidualField::fit(sites, &residuals) else {
             continue;
         };
         tracing::debug!(
@@ -241,6 +278,8 @@ fn site(x_nm: f64, y_nm: f64, grain: Option<u32>, rings: &[f32]) -> super::resid
 
 /// The most measured locations the residual field is fitted on.
 const FIELD_POINTS_MAX: usize = 300;
+/// The most curves cut at the current limit it is fitted on beside them.
+const CUT_POINTS_MAX: usize = 100;
 
 /// How grains are marked for the residual field ([`super::grains`]): the
 /// closing's half side (nm), the valley's depth and the step's height as
@@ -323,36 +362,11 @@ pub fn time_property_map(plan: &SessionPlan, survey: &Survey) -> Option<f64> {
     if grid.len() < 24 {
         return None;
     }
-    let w = plan.sweep.first();
-    let half = (w.points as usize / 2).max(2);
-    let bias_v: Vec<f64> = (0..half)
-        .map(|k| w.v_start + (w.v_max - w.v_start) * k as f64 / (half - 1) as f64)
-        .chain((0..half).map(|k| w.v_max + (w.v_end - w.v_max) * k as f64 / (half - 1) as f64))
-        .collect();
+    let bias_v = made_up_sweep(plan);
     let curves: Vec<Measurement> = (0..24u32)
         .map(|n| {
-            let (row, col) = grid.site(n as usize * grid.len() / 24);
-            let (x_nm, y_nm) = survey.pixel_to_nm(row, col);
             let gain = 1.0 + 0.15 * (n % 5) as f64;
-            let current_a: Vec<f64> = bias_v.iter().map(|v| 1e-11 * gain * (v * v + 0.1 * v)).collect();
-            Measurement {
-                step: n,
-                t_ms: 0,
-                row,
-                col,
-                x_nm,
-                y_nm,
-                source: crate::record::Source::Seed,
-                max_current_a: current_a.iter().fold(0.0, |m: f64, a| m.max(a.abs())),
-                bias_v: bias_v.clone(),
-                current_a,
-                sweep_end: crate::record::SweepEnd::Complete,
-                hysteresis_area: 0.0,
-                onset_v: None,
-                quality: None,
-                protocol: None,
-                location: None,
-            }
+            made_up_curve(n, grid.site(n as usize * grid.len() / 24), survey, &bias_v, gain)
         })
         .collect();
     let samples = super::samples(0, plan, survey, &curves, None);
@@ -369,11 +383,53 @@ pub fn time_property_map(plan: &SessionPlan, survey: &Survey) -> Option<f64> {
         let at_samples: Vec<(u32, u32)> = samples.iter().map(|s| (s.row, s.col)).collect();
         let t1 = std::time::Instant::now();
         let predicted = predict(&a, &samples, plan, survey, &at_samples, &bias_v, 24, "probe");
-        krige(&mut map, &samples.iter().collect::<Vec<_>>(), &predicted, plan, survey);
+        krige(
+            &mut map,
+            &samples.iter().collect::<Vec<_>>(),
+            &predicted,
+            (&[], &[]),
+            plan,
+            survey,
+        );
         let points = (plan.policy.budget as usize).clamp(24, FIELD_POINTS_MAX);
         took += t1.elapsed().as_secs_f64() * points as f64 / 24.0;
     }
     (!map.is_empty()).then(|| took * grid.len() as f64 / sites.len() as f64)
+}
+
+/// The plan's first sweep, bias only: up to its top and back.
+fn made_up_sweep(plan: &SessionPlan) -> Vec<f64> {
+    let w = plan.sweep.first();
+    let half = (w.points as usize / 2).max(2);
+    (0..half)
+        .map(|k| w.v_start + (w.v_max - w.v_start) * k as f64 / (half - 1) as f64)
+        .chain((0..half).map(|k| w.v_max + (w.v_end - w.v_max) * k as f64 / (half - 1) as f64))
+        .collect()
+}
+
+/// A made-up curve of step `n` at `at`: a parabola in the bias, `gain`
+/// times a 10 pA scale.
+fn made_up_curve(n: u32, at: (u32, u32), survey: &Survey, bias_v: &[f64], gain: f64) -> Measurement {
+    let (x_nm, y_nm) = survey.pixel_to_nm(at.0, at.1);
+    let current_a: Vec<f64> = bias_v.iter().map(|v| 1e-11 * gain * (v * v + 0.1 * v)).collect();
+    Measurement {
+        step: n,
+        t_ms: 0,
+        row: at.0,
+        col: at.1,
+        x_nm,
+        y_nm,
+        source: crate::record::Source::Seed,
+        max_current_a: current_a.iter().fold(0.0, |m: f64, a| m.max(a.abs())),
+        bias_v: bias_v.to_vec(),
+        current_a,
+        sweep_end: crate::record::SweepEnd::Complete,
+        hysteresis_area: 0.0,
+        onset_v: None,
+        quality: None,
+        protocol: None,
+        location: None,
+    }
 }
 
 #[cfg(test)]
@@ -401,5 +457,58 @@ mod probe_tests {
             ..survey
         };
         assert_eq!(time_property_map(&plan, &tiny), None);
+    }
+
+    /// Curves cut at the current limit lift the max current the map gives
+    /// where they were taken: no model learned their shape, but the film
+    /// conducts up to the limit there, far above every learned curve.
+    #[test]
+    fn the_curves_cut_at_the_limit_lift_the_max_current_where_they_were_taken() {
+        let mut plan = SessionPlan::default();
+        plan.analysis.vae_ensemble = 1;
+        plan.analysis.vae_hidden = 16;
+        plan.analysis.vae_epochs = 20;
+        let survey = Survey {
+            width_nm: 500.0,
+            height_nm: 500.0,
+            heights_nm: ndarray::Array2::from_shape_fn((64, 64), |(r, c)| ((r * 7 + c * 3) % 11) as f64),
+        };
+        let p = &plan.policy;
+        let grid = crate::record::Candidates::new(64, 64, p.patch_px, p.stride_px, None);
+        let bias_v = made_up_sweep(&plan);
+        let site = |k: usize| grid.site(k * grid.len() / 32);
+        let curves: Vec<Measurement> = (0..24u32)
+            .map(|n| made_up_curve(n, site(n as usize), &survey, &bias_v, 1.0 + 0.15 * (n % 5) as f64))
+            .collect();
+        // Ten times the brightest learned curve's current, cut there.
+        let cut: Vec<Measurement> = (24..32u32)
+            .map(|n| Measurement {
+                quality: Some(crate::record::Quality::Compliance),
+                sweep_end: crate::record::SweepEnd::Compliance,
+                ..made_up_curve(n, site(n as usize), &survey, &bias_v, 16.0)
+            })
+            .collect();
+        let samples = crate::analysis::samples(0, &plan, &survey, &curves, None);
+        let a = crate::analysis::analyze(&samples, &plan.analysis, 3).expect("a model");
+        let at = |map: &[PropertyPoint]| -> Vec<f64> {
+            cut.iter()
+                .map(|m| {
+                    map.iter()
+                        .find(|p| (p.row, p.col) == (m.row, m.col))
+                        .expect("a candidate")
+                        .max_current_a
+                })
+                .collect()
+        };
+        let with = at(&of_frame(&a, &samples, &cut, &plan, &survey, 24, "test"));
+        let without = at(&of_frame(&a, &samples, &[], &plan, &survey, 24, "test"));
+        let brightest = curves.iter().map(|m| m.max_current_a).fold(0.0, f64::max);
+        let median = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        assert!(median(&without) < 1.5 * brightest, "{without:?} against {brightest:e}");
+        assert!(median(&with) > 3.0 * brightest, "{with:?} against {brightest:e}");
     }
 }

@@ -64,7 +64,7 @@ impl Retrainer {
 
     /// Starts a training on `history`; its model then predicts the response
     /// at every candidate of the frame.
-    pub fn start(&mut self, plan: &SessionPlan, survey: &Arc<Survey>, history: &[Measurement]) {
+    pub fn start(&mut self, plan: &SessionPlan, survey: &Arc<Survey>, history: &[Measurement], cut: Vec<Measurement>) {
         if self.busy() {
             return;
         }
@@ -103,7 +103,7 @@ impl Retrainer {
                     .map(|a| {
                         let rows = a.embedding_rows(&samples, 0, model_step, "live");
                         let properties =
-                            analysis::property_map::of_frame(&a, &samples, &plan, &survey, model_step, "live");
+                            analysis::property_map::of_frame(&a, &samples, &cut, &plan, &survey, model_step, "live");
                         Trained {
                             model_step,
                             analysis: a,

@@ -23,6 +23,26 @@ pub fn learned<'a>(history: &'a [Measurement], rejected: &BTreeSet<u32>) -> Cow<
     Cow::Owned(history.iter().filter(|m| learnable(m, rejected)).cloned().collect())
 }
 
+/// The curves the sweep cut at the current limit (`compliance`) and not
+/// rejected, one per place (the largest max current there): no model learns
+/// a cut curve's shape, but each says the film conducts up to the limit
+/// there, which the property map's max current learns from (the session's
+/// instrument records no more anywhere).
+pub fn cut_at_limit(history: &[Measurement], rejected: &BTreeSet<u32>) -> Vec<Measurement> {
+    let mut cut: Vec<Measurement> = Vec::new();
+    for m in history
+        .iter()
+        .filter(|m| m.quality == Some(super::Quality::Compliance) && !rejected.contains(&m.step))
+    {
+        match cut.iter_mut().find(|c| (c.row, c.col) == (m.row, m.col)) {
+            Some(c) if c.max_current_a.abs() >= m.max_current_a.abs() => {}
+            Some(c) => *c = m.clone(),
+            None => cut.push(m.clone()),
+        }
+    }
+    cut
+}
+
 /// Whether a model may learn from a location's `set` of curves: all
 /// `protocols` of them are in, and each is learnable.
 pub fn whole_and_learnable(set: &[Measurement], rejected: &BTreeSet<u32>, protocols: usize) -> bool {
@@ -115,6 +135,33 @@ mod tests {
         // Nothing failed, nothing rejected: the log itself, no copy.
         let clean = vec![curve(0, Some(Quality::Ok)), curve(1, None)];
         assert!(matches!(learned(&clean, &none), Cow::Borrowed(_)));
+    }
+
+    /// One cut curve a place, the one reaching highest; none rejected, none
+    /// of another verdict.
+    #[test]
+    fn the_curves_cut_at_the_limit_are_one_a_place() {
+        let at = |step: u32, place: u32, top_a: f64, quality: Quality| Measurement {
+            row: place,
+            max_current_a: top_a,
+            ..curve(step, Some(quality))
+        };
+        let history = vec![
+            at(0, 1, 5e-9, Quality::Compliance),
+            at(1, 2, 4e-9, Quality::Compliance),
+            at(2, 1, 6e-9, Quality::Compliance),
+            at(3, 3, 7e-9, Quality::Compliance),
+            at(4, 4, 1e-9, Quality::Ok),
+            at(5, 5, 1e-13, Quality::NoContact),
+        ];
+        let cut = |rejected: &[u32]| -> Vec<(u32, u32)> {
+            cut_at_limit(&history, &rejected.iter().copied().collect())
+                .iter()
+                .map(|m| (m.step, m.row))
+                .collect()
+        };
+        assert_eq!(cut(&[]), vec![(2, 1), (1, 2), (3, 3)]);
+        assert_eq!(cut(&[1, 2]), vec![(0, 1), (3, 3)]);
     }
 
     /// Sets of three: a location with a failed or rejected curve, or an
