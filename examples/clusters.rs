@@ -423,24 +423,22 @@ fn r_squared(a: &[f64], b: &[f64]) -> f64 {
 fn property_scores(
     a: &analysis::Analysis,
     samples: &[Sample],
-    cut: &[dualscope::record::Measurement],
+    taken: &[dualscope::record::Measurement],
+    max_only: &[dualscope::record::Measurement],
     plan: &SessionPlan,
     survey: &dualscope::record::Survey,
     film: &Film,
 ) -> PropertyScores {
     let step = samples.len() as u32;
-    let map = analysis::property_map::of_frame(a, samples, cut, plan, survey, step, "example");
+    let map = analysis::property_map::of_frame(a, samples, max_only, plan, survey, step, "example");
     let mut alone = plan.clone();
     alone.analysis.property_kriging = false;
     let decoder = analysis::property_map::of_frame(a, samples, &[], &alone, survey, step, "example");
-    // The map as it was before the curves cut at the current limit had a say.
-    let uncut = analysis::property_map::of_frame(a, samples, &[], plan, survey, step, "example");
-    // Every place the tip went is measured: a cut curve's too.
-    let measured: std::collections::HashSet<(u32, u32)> = samples
-        .iter()
-        .map(|s| (s.row, s.col))
-        .chain(cut.iter().map(|m| (m.row, m.col)))
-        .collect();
+    // The map as it was before the curves kept for their max current alone
+    // had a say.
+    let without = analysis::property_map::of_frame(a, samples, &[], plan, survey, step, "example");
+    // Every place the tip went is measured, whatever the gate said of its curve.
+    let measured: std::collections::HashSet<(u32, u32)> = taken.iter().map(|m| (m.row, m.col)).collect();
     let view = analysis::PatchView::new(plan, survey);
     let log = |v: f64, floor: f64| v.abs().max(floor).ln();
     const FLOORS: [f64; 2] = [LOG_FLOOR_LOOP_AREA_VA, LOG_FLOOR_CURRENT_A];
@@ -564,8 +562,8 @@ fn property_scores(
             .map(|(k, (q, _))| (q.iter().zip(&patch).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(), k))
             .collect();
         near.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (d, u) = (&decoder[k], &uncut[k]);
-        for (q, (t, v, v_alone, v_uncut)) in [
+        let (d, u) = (&decoder[k], &without[k]);
+        for (q, (t, v, v_alone, v_without)) in [
             (
                 s.hysteresis_area,
                 p.hysteresis_area,
@@ -582,7 +580,7 @@ fn property_scores(
             scored[1][q].push(log(v_alone, FLOORS[q]));
             scored[2][q].push(near.iter().take(5).map(|(_, k)| known[*k].1[q]).sum::<f64>() / 5.0);
             scored[3][q].push(space[q][i]);
-            scored[4][q].push(log(v_uncut, FLOORS[q]));
+            scored[4][q].push(log(v_without, FLOORS[q]));
         }
     }
     let sample_places: Vec<TruePlace> = samples
@@ -682,7 +680,7 @@ fn told_fields(measured: &[TruePlace], measured_logs: &[f64], rows: &[TruePlace]
 struct PropertyScores {
     /// r² of log loop area and of log max current: the map, the decoder
     /// alone, k-NN from raw patches, kriging of x, y alone, the map without
-    /// the curves cut at the current limit.
+    /// the curves kept for their max current alone.
     r2: [[f64; 2]; 5],
     /// r² of log max current where the truth stands above 3× the noise, and
     /// the share of the candidates that is.
@@ -728,7 +726,7 @@ fn main() {
     let mut aris = Vec::new();
     let (mut measured_aris, mut physics_aris, mut four_aris) = (Vec::new(), Vec::new(), Vec::new());
     let (mut map_r2, mut knn_r2, mut decoder_r2, mut space_r2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut uncut_r2 = Vec::new();
+    let mut without_r2 = Vec::new();
     let mut times = Vec::new();
     let mut above_noise: Vec<(f64, f64)> = Vec::new();
     let mut ceilings: Vec<(f64, f64, f64, f64)> = Vec::new();
@@ -808,7 +806,7 @@ fn main() {
         // What the models learn from: with several protocols, each
         // location's whole set as one curve.
         let learned = dualscope::record::learned::learned_from(&log.measurements, &Default::default(), protocols);
-        let cut = dualscope::record::learned::cut_at_limit(&log.measurements, &Default::default());
+        let max_only = dualscope::record::learned::max_current_only(&log.measurements, &Default::default());
         let samples = analysis::samples(0, &plan, &survey, &learned, truth.as_deref());
         let a = analysis::analyze(&samples, &plan.analysis, seed).expect("analysis");
         let counts: Vec<String> = Motif::ALL
@@ -931,11 +929,11 @@ fn main() {
             continue;
         }
         let PropertyScores {
-            r2: [map, decoder, knn, space, uncut],
+            r2: [map, decoder, knn, space, without],
             above_noise: above,
             ceiling: limit,
             told,
-        } = property_scores(&a, &samples, &cut, &plan, &survey, &film);
+        } = property_scores(&a, &samples, &log.measurements, &max_only, &plan, &survey, &film);
         above_noise.push(above);
         ceilings.push(limit);
         told_r2.push(told);
@@ -960,7 +958,7 @@ fn main() {
         println!(
             "film {seed}: property map r² at unmeasured candidates: log loop area {:.3} (decoder alone {:.3}, \
              k-NN from raw patches {:.3}, kriging of x, y alone {:.3}), log max current {:.3} ({:.3}, {:.3}, {:.3}; \
-             without the {} curves cut at the current limit {:.3}); {:.1} s",
+             without the {} curves kept for their max current alone {:.3}); {:.1} s",
             map[0],
             decoder[0],
             knn[0],
@@ -969,15 +967,15 @@ fn main() {
             decoder[1],
             knn[1],
             space[1],
-            cut.len(),
-            uncut[1],
+            max_only.len(),
+            without[1],
             t0.elapsed().as_secs_f64(),
         );
         map_r2.push(map);
         knn_r2.push(knn);
         decoder_r2.push(decoder);
         space_r2.push(space);
-        uncut_r2.push(uncut);
+        without_r2.push(without);
         times.push(a.train_s);
         println!(
             "film {seed}: {} measurements ({}), {} clusters, ARI {ari:.3}, dual VAE {:.1} s",
@@ -1067,7 +1065,10 @@ fn main() {
     for (what, r2) in [
         ("the decoder alone", &decoder_r2),
         ("kriging of x, y alone", &space_r2),
-        ("the map without the curves cut at the current limit", &uncut_r2),
+        (
+            "the map without the curves kept for their max current alone",
+            &without_r2,
+        ),
     ] {
         println!(
             "r² of {what}: log loop area mean {:.3} ({}); log max current mean {:.3} ({})",

@@ -147,9 +147,9 @@ pub fn save(g: &Gathered, a: &Analysis) -> Vec<Saved> {
         put("embeddings", rows.len(), crate::store::schema::embeddings_frame(&rows));
         if let Some(survey) = &log.survey {
             let own: Vec<Sample> = g.samples.iter().filter(|t| t.session == k).cloned().collect();
-            let cut =
-                crate::record::learned::cut_at_limit(&log.measurements, &crate::record::flag::rejected(&log.flags));
-            let points = super::property_map::of_frame(a, &own, &cut, &log.plan, survey, model_step, "analyze");
+            let max_only =
+                crate::record::learned::max_current_only(&log.measurements, &crate::record::flag::rejected(&log.flags));
+            let points = super::property_map::of_frame(a, &own, &max_only, &log.plan, survey, model_step, "analyze");
             if !points.is_empty() {
                 put(
                     "property_map",

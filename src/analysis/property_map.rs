@@ -126,14 +126,15 @@ pub fn predict(
 /// [`predict`] at every candidate of the frame, the plan's grid of patch
 /// centres (where a replay instrument can measure only some of them, the
 /// map still covers the field of view), against the sweep of `samples`.
-/// `cut`: the session's curves cut at the current limit
-/// ([`crate::record::learned::cut_at_limit`]), which the max current's
-/// residual field learns from beside the samples.
+/// `max_only`: the session's curves kept for their max current alone
+/// ([`crate::record::learned::max_current_only`]: cut at the current limit,
+/// or at a dim place), which the max current's residual field learns from
+/// beside the samples.
 #[allow(clippy::too_many_arguments)]
 pub fn of_frame(
     a: &Analysis,
     samples: &[Sample],
-    cut: &[crate::record::Measurement],
+    max_only: &[crate::record::Measurement],
     plan: &SessionPlan,
     survey: &Survey,
     model_step: u32,
@@ -150,15 +151,22 @@ pub fn of_frame(
         let picked: Vec<&Sample> = samples.iter().step_by(step).collect();
         let at_samples: Vec<(u32, u32)> = picked.iter().map(|s| (s.row, s.col)).collect();
         let predicted = predict(a, samples, plan, survey, &at_samples, &bias_v, model_step, model);
-        let cut_step = cut.len().div_ceil(CUT_POINTS_MAX).max(1);
-        let cut: Vec<&crate::record::Measurement> = cut
+        let every = max_only.len().div_ceil(MAX_ONLY_POINTS_MAX).max(1);
+        let max_only: Vec<&crate::record::Measurement> = max_only
             .iter()
-            .step_by(cut_step)
+            .step_by(every)
             .filter(|m| !at_samples.contains(&(m.row, m.col)))
             .collect();
-        let at_cut: Vec<(u32, u32)> = cut.iter().map(|m| (m.row, m.col)).collect();
-        let predicted_cut = predict(a, samples, plan, survey, &at_cut, &bias_v, model_step, model);
-        krige(&mut rows, &picked, &predicted, (&cut, &predicted_cut), plan, survey);
+        let at_them: Vec<(u32, u32)> = max_only.iter().map(|m| (m.row, m.col)).collect();
+        let predicted_there = predict(a, samples, plan, survey, &at_them, &bias_v, model_step, model);
+        krige(
+            &mut rows,
+            &picked,
+            &predicted,
+            (&max_only, &predicted_there),
+            plan,
+            survey,
+        );
     }
     rows
 }
@@ -167,14 +175,15 @@ pub fn of_frame(
 /// say the decoder misses (see [`super::residual_field`]): the log residuals
 /// of `predicted` (the map at each of `samples`) regressed on position and
 /// relief. The spread becomes the members' and the field's together. The
-/// max current's field also learns from the curves `cut` at the current
-/// limit (with the map at each of them): where the film conducts past the
-/// limit the map is to say so, not the shape-learned decoder's guess.
+/// max current's field also learns from the curves kept for their max
+/// current alone (`max_only`, with the map at each of them): where the film
+/// conducts past the limit, or hardly at all, the map is to say so, not the
+/// decoder's guess from the curves it learned.
 fn krige(
     rows: &mut [PropertyPoint],
     samples: &[&Sample],
     predicted: &[PropertyPoint],
-    cut: (&[&crate::record::Measurement], &[PropertyPoint]),
+    max_only: (&[&crate::record::Measurement], &[PropertyPoint]),
     plan: &SessionPlan,
     survey: &Survey,
 ) {
@@ -198,12 +207,16 @@ fn krige(
         .zip(&sample_reliefs)
         .map(|(s, r)| site(s.x_nm, s.y_nm, grains.at(s.row, s.col), r))
         .collect();
-    let (cut, predicted_cut) = cut;
-    let cut = if predicted_cut.len() == cut.len() { cut } else { &[] };
-    let cut_reliefs: Vec<Vec<f32>> = cut.iter().map(|m| relief(m.row, m.col)).collect();
-    let with_cut: Vec<Site> = cut
+    let (max_only, predicted_there) = max_only;
+    let max_only = if predicted_there.len() == max_only.len() {
+        max_only
+    } else {
+        &[]
+    };
+    let their_reliefs: Vec<Vec<f32>> = max_only.iter().map(|m| relief(m.row, m.col)).collect();
+    let with_them: Vec<Site> = max_only
         .iter()
-        .zip(&cut_reliefs)
+        .zip(&their_reliefs)
         .map(|(m, r)| site(m.x_nm, m.y_nm, grains.at(m.row, m.col), r))
         .chain(measured_sites.iter().map(|s| site(s.x_nm, s.y_nm, s.grain, s.relief)))
         .collect();
@@ -222,13 +235,13 @@ fn krige(
             .map(|(s, p)| log(quantity.measured(s), floor) - log(quantity.predicted(p), floor))
             .collect();
         let sites = match quantity {
-            Quantity::MaxCurrent if !cut.is_empty() => {
-                let cut_residuals = cut
+            Quantity::MaxCurrent if !max_only.is_empty() => {
+                let theirs = max_only
                     .iter()
-                    .zip(predicted_cut)
+                    .zip(predicted_there)
                     .map(|(m, p)| log(m.max_current_a, floor) - log(quantity.predicted(p), floor));
-                residuals = cut_residuals.chain(residuals).collect();
-                &with_cut
+                residuals = theirs.chain(residuals).collect();
+                &with_them
             }
             _ => &measured_sites,
         };
@@ -278,8 +291,8 @@ fn site(x_nm: f64, y_nm: f64, grain: Option<u32>, rings: &[f32]) -> super::resid
 
 /// The most measured locations the residual field is fitted on.
 const FIELD_POINTS_MAX: usize = 300;
-/// The most curves cut at the current limit it is fitted on beside them.
-const CUT_POINTS_MAX: usize = 100;
+/// The most curves kept for their max current alone it is fitted on beside them.
+const MAX_ONLY_POINTS_MAX: usize = 100;
 
 /// How grains are marked for the residual field ([`super::grains`]): the
 /// closing's half side (nm), the valley's depth and the step's height as

@@ -177,8 +177,10 @@ fn shown(g: &Gathered, survey: &Survey, retrain: bool) -> color_eyre::Result<Sho
     }
     let a = train(g)?;
     let first = &g.logs[0];
-    let cut = crate::record::learned::cut_at_limit(&first.measurements, &crate::record::flag::rejected(&first.flags));
-    let points = crate::analysis::property_map::of_frame(&a, &g.samples, &cut, &first.plan, survey, n as u32, "report");
+    let max_only =
+        crate::record::learned::max_current_only(&first.measurements, &crate::record::flag::rejected(&first.flags));
+    let points =
+        crate::analysis::property_map::of_frame(&a, &g.samples, &max_only, &first.plan, survey, n as u32, "report");
     Ok(Shown {
         clusters: Some(Clustered::of(&a)),
         samples: g.samples.clone(),

@@ -79,8 +79,8 @@ impl Engine {
         let survey = self.survey.clone().expect("survey taken");
         // The fields apart: the retrainer changes while the log is lent.
         let learned = crate::record::learned::learned_from(&self.history, &self.rejected, self.protocols.len());
-        let cut = crate::record::learned::cut_at_limit(&self.history, &self.rejected);
-        self.retrainer.start(&self.plan, &survey, &learned, cut);
+        let max_only = crate::record::learned::max_current_only(&self.history, &self.rejected);
+        self.retrainer.start(&self.plan, &survey, &learned, max_only);
     }
 
     /// Times the dual VAE and the policy's decisions (see [`eta::probe`]), so

@@ -64,7 +64,13 @@ impl Retrainer {
 
     /// Starts a training on `history`; its model then predicts the response
     /// at every candidate of the frame.
-    pub fn start(&mut self, plan: &SessionPlan, survey: &Arc<Survey>, history: &[Measurement], cut: Vec<Measurement>) {
+    pub fn start(
+        &mut self,
+        plan: &SessionPlan,
+        survey: &Arc<Survey>,
+        history: &[Measurement],
+        max_only: Vec<Measurement>,
+    ) {
         if self.busy() {
             return;
         }
@@ -102,8 +108,9 @@ impl Retrainer {
                 let result = result
                     .map(|a| {
                         let rows = a.embedding_rows(&samples, 0, model_step, "live");
-                        let properties =
-                            analysis::property_map::of_frame(&a, &samples, &cut, &plan, &survey, model_step, "live");
+                        let properties = analysis::property_map::of_frame(
+                            &a, &samples, &max_only, &plan, &survey, model_step, "live",
+                        );
                         Trained {
                             model_step,
                             analysis: a,

@@ -23,24 +23,32 @@ pub fn learned<'a>(history: &'a [Measurement], rejected: &BTreeSet<u32>) -> Cow<
     Cow::Owned(history.iter().filter(|m| learnable(m, rejected)).cloned().collect())
 }
 
-/// The curves the sweep cut at the current limit (`compliance`) and not
-/// rejected, one per place (the largest max current there): no model learns
-/// a cut curve's shape, but each says the film conducts up to the limit
-/// there, which the property map's max current learns from (the session's
-/// instrument records no more anywhere).
-pub fn cut_at_limit(history: &[Measurement], rejected: &BTreeSet<u32>) -> Vec<Measurement> {
-    let mut cut: Vec<Measurement> = Vec::new();
-    for m in history
+/// The curves no model learns from whose max current still tells the
+/// property map something, one per place (the one reaching highest), none
+/// rejected: those the sweep cut at the current limit (`compliance`: the
+/// film conducts up to the limit there, and the instrument records no more
+/// anywhere), and those of a place where every curve, two or more, found no
+/// contact (a dim place: its current stays within the noise however often
+/// the tip lands there, while a lost contact comes back at the repeat).
+pub fn max_current_only(history: &[Measurement], rejected: &BTreeSet<u32>) -> Vec<Measurement> {
+    use super::Quality;
+    let kept: Vec<&Measurement> = history.iter().filter(|m| !rejected.contains(&m.step)).collect();
+    let dim = |m: &Measurement| {
+        let mut at_place = kept.iter().filter(|n| (n.row, n.col) == (m.row, m.col));
+        at_place.clone().count() >= 2 && at_place.all(|n| n.quality == Some(Quality::NoContact))
+    };
+    let mut only: Vec<Measurement> = Vec::new();
+    for &m in kept
         .iter()
-        .filter(|m| m.quality == Some(super::Quality::Compliance) && !rejected.contains(&m.step))
+        .filter(|m| m.quality == Some(Quality::Compliance) || (m.quality == Some(Quality::NoContact) && dim(m)))
     {
-        match cut.iter_mut().find(|c| (c.row, c.col) == (m.row, m.col)) {
+        match only.iter_mut().find(|c| (c.row, c.col) == (m.row, m.col)) {
             Some(c) if c.max_current_a.abs() >= m.max_current_a.abs() => {}
             Some(c) => *c = m.clone(),
-            None => cut.push(m.clone()),
+            None => only.push(m.clone()),
         }
     }
-    cut
+    only
 }
 
 /// Whether a model may learn from a location's `set` of curves: all
@@ -137,10 +145,11 @@ mod tests {
         assert!(matches!(learned(&clean, &none), Cow::Borrowed(_)));
     }
 
-    /// One cut curve a place, the one reaching highest; none rejected, none
-    /// of another verdict.
+    /// One curve a place, the one reaching highest: every cut one, and a
+    /// place's where all its curves (two or more) found no contact; none
+    /// rejected, none of another verdict.
     #[test]
-    fn the_curves_cut_at_the_limit_are_one_a_place() {
+    fn the_max_current_alone_is_kept_of_cut_curves_and_of_dim_places() {
         let at = |step: u32, place: u32, top_a: f64, quality: Quality| Measurement {
             row: place,
             max_current_a: top_a,
@@ -152,16 +161,24 @@ mod tests {
             at(2, 1, 6e-9, Quality::Compliance),
             at(3, 3, 7e-9, Quality::Compliance),
             at(4, 4, 1e-9, Quality::Ok),
+            // A lost contact that came back at the repeat.
             at(5, 5, 1e-13, Quality::NoContact),
+            at(6, 5, 2e-10, Quality::Ok),
+            // A dim place: no contact twice.
+            at(7, 6, 2e-11, Quality::NoContact),
+            at(8, 6, 3e-11, Quality::NoContact),
+            // Once only: it tells nothing yet.
+            at(9, 7, 2e-11, Quality::NoContact),
+            at(10, 8, 9e-9, Quality::Noisy),
         ];
-        let cut = |rejected: &[u32]| -> Vec<(u32, u32)> {
-            cut_at_limit(&history, &rejected.iter().copied().collect())
+        let kept = |rejected: &[u32]| -> Vec<(u32, u32)> {
+            max_current_only(&history, &rejected.iter().copied().collect())
                 .iter()
                 .map(|m| (m.step, m.row))
                 .collect()
         };
-        assert_eq!(cut(&[]), vec![(2, 1), (1, 2), (3, 3)]);
-        assert_eq!(cut(&[1, 2]), vec![(0, 1), (3, 3)]);
+        assert_eq!(kept(&[]), vec![(2, 1), (1, 2), (3, 3), (8, 6)]);
+        assert_eq!(kept(&[1, 2, 8]), vec![(0, 1), (3, 3)]);
     }
 
     /// Sets of three: a location with a failed or rejected curve, or an
