@@ -449,8 +449,8 @@ fn made_up_curve(n: u32, at: (u32, u32), survey: &Survey, bias_v: &[f64], gain: 
 mod probe_tests {
     use super::*;
 
-    #[test]
-    fn the_map_is_timed_on_a_made_up_model() {
+    /// One small training and a 64 × 64 px made-up survey over 500 nm.
+    fn small() -> (SessionPlan, Survey) {
         let mut plan = SessionPlan::default();
         plan.analysis.vae_ensemble = 1;
         plan.analysis.vae_hidden = 16;
@@ -459,6 +459,12 @@ mod probe_tests {
             height_nm: 500.0,
             heights_nm: ndarray::Array2::from_shape_fn((64, 64), |(r, c)| ((r * 7 + c * 3) % 11) as f64),
         };
+        (plan, survey)
+    }
+
+    #[test]
+    fn the_map_is_timed_on_a_made_up_model() {
+        let (plan, survey) = small();
         let t = time_property_map(&plan, &survey).expect("timed");
         // A debug build on the 2-core VM read 65-82 s in one hour and under
         // 60 s in a quieter one (2026-12-07): the bound is for a figure off by
@@ -477,15 +483,8 @@ mod probe_tests {
     /// conducts up to the limit there, far above every learned curve.
     #[test]
     fn the_curves_cut_at_the_limit_lift_the_max_current_where_they_were_taken() {
-        let mut plan = SessionPlan::default();
-        plan.analysis.vae_ensemble = 1;
-        plan.analysis.vae_hidden = 16;
+        let (mut plan, survey) = small();
         plan.analysis.vae_epochs = 20;
-        let survey = Survey {
-            width_nm: 500.0,
-            height_nm: 500.0,
-            heights_nm: ndarray::Array2::from_shape_fn((64, 64), |(r, c)| ((r * 7 + c * 3) % 11) as f64),
-        };
         let p = &plan.policy;
         let grid = crate::record::Candidates::new(64, 64, p.patch_px, p.stride_px, None);
         let bias_v = made_up_sweep(&plan);
