@@ -187,7 +187,7 @@ fn krige(
     plan: &SessionPlan,
     survey: &Survey,
 ) {
-    use super::residual_field::{ResidualField, Site};
+    use super::residual_field::{Censor, ResidualField, Site};
     if predicted.len() != samples.len() || rows.is_empty() {
         return;
     }
@@ -234,6 +234,7 @@ fn krige(
             .zip(predicted)
             .map(|(s, p)| log(quantity.measured(s), floor) - log(quantity.predicted(p), floor))
             .collect();
+        let mut censor = vec![Censor::Exact; residuals.len()];
         let sites = match quantity {
             Quantity::MaxCurrent if !max_only.is_empty() => {
                 let theirs = max_only
@@ -241,11 +242,21 @@ fn krige(
                     .zip(predicted_there)
                     .map(|(m, p)| log(m.max_current_a, floor) - log(quantity.predicted(p), floor));
                 residuals = theirs.chain(residuals).collect();
+                // A cut curve's film conducts past the limit; a dim place's
+                // current is the noise's, the film's at most that.
+                censor = max_only
+                    .iter()
+                    .map(|m| match m.quality {
+                        Some(crate::record::Quality::Compliance) => Censor::AtLeast,
+                        _ => Censor::AtMost,
+                    })
+                    .chain(censor)
+                    .collect();
                 &with_them
             }
             _ => &measured_sites,
         };
-        let Some(field) = ResidualField::fit(sites, &residuals) else {
+        let Some(field) = ResidualField::fit_censored(sites, &residuals, &censor) else {
             continue;
         };
         tracing::debug!(

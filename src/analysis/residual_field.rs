@@ -18,6 +18,13 @@
 //! the share of noise and how the noise grows with the roughness under the
 //! tip are chosen by the marginal likelihood of the session's own residuals,
 //! never on a film a result is reported on.
+//!
+//! Some residuals are bounds, not values ([`Censor`]): a curve cut at the
+//! current limit says its place conducts at least that much, a dim place's
+//! noise that it conducts at most that much. Taken as exact they pull the
+//! field towards the limit and the noise floor; the field instead replaces
+//! each by what it expects beyond its bound given every other residual (a
+//! censored, Tobit-like regression, by iterated conditional expectation).
 
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
@@ -48,6 +55,21 @@ const NOISE_SHARES: [f64; 4] = [0.05, 0.2, 0.5, 0.8];
 /// pixel-sized relief tells; one on flat ground says its grain's own
 /// conductance plainly.
 const NOISE_ROUGHNESS_POWERS: [i32; 3] = [0, 1, 2];
+
+/// What a residual says of its location's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Censor {
+    /// The value itself (with the field's noise).
+    Exact,
+    /// The value is this or more (a curve cut at the current limit).
+    AtLeast,
+    /// The value is this or less (a current within the noise).
+    AtMost,
+}
+
+/// Rounds of conditional expectation for censored residuals: each moves
+/// a bound's value by the others' last move, and they settle in a few.
+const CENSOR_ROUNDS: usize = 50;
 
 /// A location as the field reads it: where it is and the relief there.
 pub struct Site<'a> {
@@ -134,23 +156,31 @@ impl ResidualField {
     /// Fits the field to `residuals` at `sites` (all with reliefs of one
     /// length); `None` with fewer than 3 finite residuals or none that vary.
     pub fn fit(sites: &[Site], residuals: &[f64]) -> Option<Self> {
-        let kept: Vec<(&Site, f64)> = sites
+        Self::fit_censored(sites, residuals, &vec![Censor::Exact; residuals.len()])
+    }
+
+    /// [`Self::fit`] where `censor` says which residuals are bounds. The
+    /// kernel's settings are chosen on the residuals as given; then each
+    /// bound takes the value the field expects beyond it.
+    pub fn fit_censored(sites: &[Site], residuals: &[f64], censor: &[Censor]) -> Option<Self> {
+        let kept: Vec<(&Site, f64, Censor)> = sites
             .iter()
             .zip(residuals)
-            .filter(|(s, r)| r.is_finite() && s.x_nm.is_finite() && s.y_nm.is_finite())
-            .map(|(s, r)| (s, *r))
+            .zip(censor.iter().chain(std::iter::repeat(&Censor::Exact)))
+            .filter(|((s, r), _)| r.is_finite() && s.x_nm.is_finite() && s.y_nm.is_finite())
+            .map(|((s, r), c)| (s, *r, *c))
             .collect();
         let n = kept.len();
         if n < 3 {
             return None;
         }
-        let y: Vec<f64> = kept.iter().map(|(_, r)| *r).collect();
+        let y: Vec<f64> = kept.iter().map(|(_, r, _)| *r).collect();
         let mean = y.iter().sum::<f64>() / n as f64;
         let var = y.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
         if var <= 0.0 {
             return None;
         }
-        let reliefs: Vec<&[f32]> = kept.iter().map(|(s, _)| s.relief).collect();
+        let reliefs: Vec<&[f32]> = kept.iter().map(|(s, _, _)| s.relief).collect();
         let unit = median_relief_distance(&reliefs);
         let d_space = Mat::from_fn(n, n, |i, j| {
             let (a, b) = (kept[i].0, kept[j].0);
@@ -158,7 +188,7 @@ impl ResidualField {
         });
         let d_relief = Mat::from_fn(n, n, |i, j| distance(reliefs[i], reliefs[j]));
         let centred = Mat::from_fn(n, 1, |i, _| y[i] - mean);
-        let mean_roughness = kept.iter().map(|(s, _)| s.roughness.max(0.0)).sum::<f64>() / n as f64;
+        let mean_roughness = kept.iter().map(|(s, _, _)| s.roughness.max(0.0)).sum::<f64>() / n as f64;
         let weight = |s: &Site, p: i32| {
             if p == 0 || mean_roughness <= 0.0 {
                 1.0
@@ -168,7 +198,7 @@ impl ResidualField {
         };
         let mut best: Option<Tried> = None;
         for power in NOISE_ROUGHNESS_POWERS {
-            let noise_weights: Vec<f64> = kept.iter().map(|(s, _)| weight(s, power)).collect();
+            let noise_weights: Vec<f64> = kept.iter().map(|(s, _, _)| weight(s, power)).collect();
             for space_nm in SPACE_NM {
                 for relief_scale in RELIEF {
                     for (space_share, grain_share) in SHARES {
@@ -218,16 +248,21 @@ impl ResidualField {
         let Tried {
             settings,
             l,
-            alpha,
+            mut alpha,
             chosen: [space_nm, relief_scale, space_share, grain_share, noise_share],
             power,
             ..
         } = best?;
+        let censor: Vec<Censor> = kept.iter().map(|(_, _, c)| *c).collect();
+        let mut mean = mean;
+        if censor.iter().any(|c| *c != Censor::Exact) {
+            (mean, alpha) = beyond_bounds(&l, &y, &censor);
+        }
         Some(Self {
             settings,
-            xy: kept.iter().map(|(s, _)| [s.x_nm, s.y_nm]).collect(),
+            xy: kept.iter().map(|(s, _, _)| [s.x_nm, s.y_nm]).collect(),
             reliefs: reliefs.iter().map(|r| r.to_vec()).collect(),
-            grains: kept.iter().map(|(s, _)| s.grain).collect(),
+            grains: kept.iter().map(|(s, _, _)| s.grain).collect(),
             mean,
             alpha,
             l,
@@ -269,6 +304,65 @@ impl ResidualField {
         }
         (mean, sd)
     }
+}
+
+/// The field's mean and weights once every censored residual of `y` is
+/// replaced by its expectation beyond its bound, given all the others, under
+/// the covariance whose lower Cholesky factor is `l`: the leave-one-out
+/// prediction of a residual is `y_i − α_i / K⁻¹_ii` with variance
+/// `1 / K⁻¹_ii`, and a normal beyond a bound `c` has mean
+/// `μ ± σ φ(a) / Φ(∓a)`, `a = (c − μ) / σ`. Repeated until the values
+/// settle (or [`CENSOR_ROUNDS`]).
+fn beyond_bounds(l: &Mat<f64>, y: &[f64], censor: &[Censor]) -> (f64, Vec<f64>) {
+    let n = y.len();
+    let mut inverse_l = Mat::<f64>::identity(n, n);
+    faer::linalg::triangular_solve::solve_lower_triangular_in_place(l.as_ref(), inverse_l.as_mut(), faer::Par::Seq);
+    let k_inv = inverse_l.transpose() * &inverse_l;
+    let mut values = y.to_vec();
+    let weights = |values: &[f64]| {
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let centred = Mat::from_fn(n, 1, |i, _| values[i] - mean);
+        let alpha = &k_inv * &centred;
+        (mean, (0..n).map(|i| alpha[(i, 0)]).collect::<Vec<f64>>())
+    };
+    for _ in 0..CENSOR_ROUNDS {
+        let (_, alpha) = weights(&values);
+        let mut moved = 0f64;
+        for i in 0..n {
+            let bound = y[i];
+            let precision = k_inv[(i, i)];
+            if censor[i] == Censor::Exact || precision <= 0.0 {
+                continue;
+            }
+            let mu = values[i] - alpha[i] / precision;
+            let sigma = precision.recip().sqrt();
+            let a = (bound - mu) / sigma;
+            let density = (-0.5 * a * a).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            let expected = match censor[i] {
+                Censor::AtLeast => {
+                    let beyond = 0.5 * libm::erfc(a / std::f64::consts::SQRT_2);
+                    if beyond > 1e-300 { mu + sigma * density / beyond } else { bound }
+                }
+                Censor::AtMost => {
+                    let below = 0.5 * libm::erfc(-a / std::f64::consts::SQRT_2);
+                    if below > 1e-300 { mu - sigma * density / below } else { bound }
+                }
+                Censor::Exact => unreachable!("skipped above"),
+            };
+            // The expectation lies beyond the bound; rounding must not put
+            // it back inside.
+            let expected = match censor[i] {
+                Censor::AtLeast => expected.max(bound),
+                _ => expected.min(bound),
+            };
+            moved = moved.max((expected - values[i]).abs());
+            values[i] = expected;
+        }
+        if moved < 1e-6 {
+            break;
+        }
+    }
+    weights(&values)
 }
 
 /// The median Euclidean distance between the reliefs of pairs of locations
@@ -432,6 +526,77 @@ mod tests {
         assert!(power > 0, "the rough sites' scatter is put down to their roughness");
         assert!(told < untold, "{told} vs {untold}");
         assert!(told < 0.15, "{told}");
+    }
+
+    /// A smooth field over position whose tops are cut at a limit (curves
+    /// that hit the current limit) and whose troughs sit under a floor (a
+    /// dim place's noise): told which residuals are bounds, the field finds
+    /// the tops above the limit and the troughs below the floor between the
+    /// measured places; taking the bounds as values flattens both.
+    #[test]
+    fn residuals_known_only_as_bounds_lift_the_tops_and_sink_the_troughs() {
+        let flat = [0.0f32; 2];
+        let truth = |x: f64| 1.5 * (x / 250.0).sin();
+        let (limit, floor) = (0.6, -0.9);
+        let xs: Vec<f64> = (0..70).map(|k| k as f64 * 29.0).collect();
+        let mut residuals = Vec::new();
+        let mut censor = Vec::new();
+        for &x in &xs {
+            let v = truth(x);
+            let (r, c) = if v > limit {
+                (limit, Censor::AtLeast)
+            } else if v < floor {
+                (floor, Censor::AtMost)
+            } else {
+                (v, Censor::Exact)
+            };
+            residuals.push(r);
+            censor.push(c);
+        }
+        assert!(censor.iter().filter(|c| **c == Censor::AtLeast).count() > 10);
+        assert!(censor.iter().filter(|c| **c == Censor::AtMost).count() > 5);
+        let sites: Vec<Site> = xs
+            .iter()
+            .map(|&x_nm| Site {
+                x_nm,
+                y_nm: 0.0,
+                relief: &flat,
+                grain: None,
+                roughness: 0.0,
+            })
+            .collect();
+        // Between the measured places, at the tops and the troughs.
+        let probes_x: Vec<f64> = (0..140)
+            .map(|k| 14.5 + k as f64 * 14.5)
+            .filter(|x| *x < 2000.0 && (truth(*x) > limit + 0.3 || truth(*x) < floor - 0.2))
+            .collect();
+        let probes: Vec<Site> = probes_x
+            .iter()
+            .map(|&x_nm| Site {
+                x_nm,
+                y_nm: 0.0,
+                relief: &flat,
+                grain: None,
+                roughness: 0.0,
+            })
+            .collect();
+        let error = |field: &ResidualField| {
+            let (mean, _) = field.at(&probes);
+            mean.iter().zip(&probes_x).map(|(m, x)| (m - truth(*x)).abs()).sum::<f64>() / mean.len() as f64
+        };
+        let censored = ResidualField::fit_censored(&sites, &residuals, &censor).expect("a field");
+        let exact = ResidualField::fit(&sites, &residuals).expect("a field");
+        let (told, untold) = (error(&censored), error(&exact));
+        assert!(told < 0.6 * untold, "{told} vs {untold}");
+        let (mean, _) = censored.at(&probes);
+        let above = mean.iter().zip(&probes_x).filter(|(m, x)| truth(**x) > limit && **m > limit + 0.1).count();
+        let below = mean.iter().zip(&probes_x).filter(|(m, x)| truth(**x) < floor && **m < floor - 0.05).count();
+        let (tops, troughs) = (
+            probes_x.iter().filter(|x| truth(**x) > limit).count(),
+            probes_x.iter().filter(|x| truth(**x) < floor).count(),
+        );
+        assert!(above * 10 >= tops * 8, "{above} of {tops} tops above the limit");
+        assert!(below * 10 >= troughs * 8, "{below} of {troughs} troughs below the floor");
     }
 
     #[test]
