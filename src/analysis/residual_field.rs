@@ -341,11 +341,19 @@ fn beyond_bounds(l: &Mat<f64>, y: &[f64], censor: &[Censor]) -> (f64, Vec<f64>) 
             let expected = match censor[i] {
                 Censor::AtLeast => {
                     let beyond = 0.5 * libm::erfc(a / std::f64::consts::SQRT_2);
-                    if beyond > 1e-300 { mu + sigma * density / beyond } else { bound }
+                    if beyond > 1e-300 {
+                        mu + sigma * density / beyond
+                    } else {
+                        bound
+                    }
                 }
                 Censor::AtMost => {
                     let below = 0.5 * libm::erfc(-a / std::f64::consts::SQRT_2);
-                    if below > 1e-300 { mu - sigma * density / below } else { bound }
+                    if below > 1e-300 {
+                        mu - sigma * density / below
+                    } else {
+                        bound
+                    }
                 }
                 Censor::Exact => unreachable!("skipped above"),
             };
@@ -582,21 +590,36 @@ mod tests {
             .collect();
         let error = |field: &ResidualField| {
             let (mean, _) = field.at(&probes);
-            mean.iter().zip(&probes_x).map(|(m, x)| (m - truth(*x)).abs()).sum::<f64>() / mean.len() as f64
+            mean.iter()
+                .zip(&probes_x)
+                .map(|(m, x)| (m - truth(*x)).abs())
+                .sum::<f64>()
+                / mean.len() as f64
         };
         let censored = ResidualField::fit_censored(&sites, &residuals, &censor).expect("a field");
         let exact = ResidualField::fit(&sites, &residuals).expect("a field");
         let (told, untold) = (error(&censored), error(&exact));
         assert!(told < 0.6 * untold, "{told} vs {untold}");
         let (mean, _) = censored.at(&probes);
-        let above = mean.iter().zip(&probes_x).filter(|(m, x)| truth(**x) > limit && **m > limit + 0.1).count();
-        let below = mean.iter().zip(&probes_x).filter(|(m, x)| truth(**x) < floor && **m < floor - 0.05).count();
+        let above = mean
+            .iter()
+            .zip(&probes_x)
+            .filter(|(m, x)| truth(**x) > limit && **m > limit + 0.1)
+            .count();
+        let below = mean
+            .iter()
+            .zip(&probes_x)
+            .filter(|(m, x)| truth(**x) < floor && **m < floor - 0.05)
+            .count();
         let (tops, troughs) = (
             probes_x.iter().filter(|x| truth(**x) > limit).count(),
             probes_x.iter().filter(|x| truth(**x) < floor).count(),
         );
         assert!(above * 10 >= tops * 8, "{above} of {tops} tops above the limit");
-        assert!(below * 10 >= troughs * 8, "{below} of {troughs} troughs below the floor");
+        assert!(
+            below * 10 >= troughs * 8,
+            "{below} of {troughs} troughs below the floor"
+        );
     }
 
     #[test]
