@@ -563,31 +563,20 @@ mod tests {
         }
         assert!(censor.iter().filter(|c| **c == Censor::AtLeast).count() > 10);
         assert!(censor.iter().filter(|c| **c == Censor::AtMost).count() > 5);
-        let sites: Vec<Site> = xs
-            .iter()
-            .map(|&x_nm| Site {
-                x_nm,
-                y_nm: 0.0,
-                relief: &flat,
-                grain: None,
-                roughness: 0.0,
-            })
-            .collect();
+        let on_line = |x_nm: f64| Site {
+            x_nm,
+            y_nm: 0.0,
+            relief: &flat,
+            grain: None,
+            roughness: 0.0,
+        };
+        let sites: Vec<Site> = xs.iter().map(|&x| on_line(x)).collect();
         // Between the measured places, at the tops and the troughs.
         let probes_x: Vec<f64> = (0..140)
             .map(|k| 14.5 + k as f64 * 14.5)
             .filter(|x| *x < 2000.0 && (truth(*x) > limit + 0.3 || truth(*x) < floor - 0.2))
             .collect();
-        let probes: Vec<Site> = probes_x
-            .iter()
-            .map(|&x_nm| Site {
-                x_nm,
-                y_nm: 0.0,
-                relief: &flat,
-                grain: None,
-                roughness: 0.0,
-            })
-            .collect();
+        let probes: Vec<Site> = probes_x.iter().map(|&x| on_line(x)).collect();
         let error = |field: &ResidualField| {
             let (mean, _) = field.at(&probes);
             mean.iter()
