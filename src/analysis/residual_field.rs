@@ -331,37 +331,35 @@ fn beyond_bounds(l: &Mat<f64>, y: &[f64], censor: &[Censor]) -> (f64, Vec<f64>) 
         for i in 0..n {
             let bound = y[i];
             let precision = k_inv[(i, i)];
-            if censor[i] == Censor::Exact || precision <= 0.0 {
+            if precision <= 0.0 {
                 continue;
             }
             let mu = values[i] - alpha[i] / precision;
             let sigma = precision.recip().sqrt();
             let a = (bound - mu) / sigma;
             let density = (-0.5 * a * a).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            // The expectation lies beyond the bound; rounding (or a tail too
+            // thin to divide by) must not put it back inside.
             let expected = match censor[i] {
+                Censor::Exact => continue,
                 Censor::AtLeast => {
                     let beyond = 0.5 * libm::erfc(a / std::f64::consts::SQRT_2);
-                    if beyond > 1e-300 {
+                    let mean = if beyond > 1e-300 {
                         mu + sigma * density / beyond
                     } else {
                         bound
-                    }
+                    };
+                    mean.max(bound)
                 }
                 Censor::AtMost => {
                     let below = 0.5 * libm::erfc(-a / std::f64::consts::SQRT_2);
-                    if below > 1e-300 {
+                    let mean = if below > 1e-300 {
                         mu - sigma * density / below
                     } else {
                         bound
-                    }
+                    };
+                    mean.min(bound)
                 }
-                Censor::Exact => unreachable!("skipped above"),
-            };
-            // The expectation lies beyond the bound; rounding must not put
-            // it back inside.
-            let expected = match censor[i] {
-                Censor::AtLeast => expected.max(bound),
-                _ => expected.min(bound),
             };
             moved = moved.max((expected - values[i]).abs());
             values[i] = expected;
