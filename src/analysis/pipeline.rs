@@ -19,6 +19,17 @@ pub struct Gathered {
     pub seed: u64,
 }
 
+impl Gathered {
+    /// The curves of session `k` no model learns from whose max current the
+    /// property map still takes ([`crate::record::learned::max_current_only`]),
+    /// its rejected curves left out.
+    pub fn max_current_only(&self, k: usize) -> Vec<crate::record::Measurement> {
+        self.logs.get(k).map_or_else(Vec::new, |log| {
+            crate::record::learned::max_current_only(&log.measurements, &crate::record::flag::rejected(&log.flags))
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error("cannot read {dir}: {source}")]
@@ -147,9 +158,15 @@ pub fn save(g: &Gathered, a: &Analysis) -> Vec<Saved> {
         put("embeddings", rows.len(), crate::store::schema::embeddings_frame(&rows));
         if let Some(survey) = &log.survey {
             let own: Vec<Sample> = g.samples.iter().filter(|t| t.session == k).cloned().collect();
-            let max_only =
-                crate::record::learned::max_current_only(&log.measurements, &crate::record::flag::rejected(&log.flags));
-            let points = super::property_map::of_frame(a, &own, &max_only, &log.plan, survey, model_step, "analyze");
+            let points = super::property_map::of_frame(
+                a,
+                &own,
+                &g.max_current_only(k),
+                &log.plan,
+                survey,
+                model_step,
+                "analyze",
+            );
             if !points.is_empty() {
                 put(
                     "property_map",

@@ -218,7 +218,7 @@ fn krige(
         .iter()
         .zip(&their_reliefs)
         .map(|(m, r)| site(m.x_nm, m.y_nm, grains.at(m.row, m.col), r))
-        .chain(measured_sites.iter().map(|s| site(s.x_nm, s.y_nm, s.grain, s.relief)))
+        .chain(measured_sites.iter().copied())
         .collect();
     let row_reliefs: Vec<Vec<f32>> = rows.iter().map(|p| relief(p.row, p.col)).collect();
     let row_sites: Vec<Site> = rows

@@ -72,6 +72,7 @@ pub enum Censor {
 const CENSOR_ROUNDS: usize = 50;
 
 /// A location as the field reads it: where it is and the relief there.
+#[derive(Debug, Clone, Copy)]
 pub struct Site<'a> {
     pub x_nm: f64,
     pub y_nm: f64,

@@ -176,11 +176,9 @@ fn shown(g: &Gathered, survey: &Survey, retrain: bool) -> color_eyre::Result<Sho
         });
     }
     let a = train(g)?;
-    let first = &g.logs[0];
-    let max_only =
-        crate::record::learned::max_current_only(&first.measurements, &crate::record::flag::rejected(&first.flags));
+    let max_only = g.max_current_only(0);
     let points =
-        crate::analysis::property_map::of_frame(&a, &g.samples, &max_only, &first.plan, survey, n as u32, "report");
+        crate::analysis::property_map::of_frame(&a, &g.samples, &max_only, &g.logs[0].plan, survey, n as u32, "report");
     Ok(Shown {
         clusters: Some(Clustered::of(&a)),
         samples: g.samples.clone(),
