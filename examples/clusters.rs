@@ -463,6 +463,7 @@ fn property_scores(
             y_nm: s.y_nm,
             relief: &flat,
             grain: None,
+            band: None,
             roughness: 0.0,
         })
         .collect();
@@ -473,6 +474,7 @@ fn property_scores(
             y_nm: map[k].y_nm,
             relief: &flat,
             grain: None,
+            band: None,
             roughness: 0.0,
         })
         .collect();
@@ -658,6 +660,7 @@ fn told_fields(measured: &[TruePlace], measured_logs: &[f64], rows: &[TruePlace]
                 y_nm: p.y_nm,
                 relief,
                 grain: grains.then(|| ids[&p.grain.to_bits()]),
+                band: None,
                 roughness: 0.0,
             })
             .collect()

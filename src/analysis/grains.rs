@@ -18,6 +18,8 @@ pub struct Grains {
     labels: Array2<u32>,
     /// How many grains were marked.
     pub count: u32,
+    /// The survey's pixel (nm), for distances.
+    px_nm: f64,
 }
 
 impl Grains {
@@ -80,7 +82,7 @@ impl Grains {
         }
         labels.mapv_inplace(|v| if v == u32::MAX { 0 } else { v });
         grow_into_valleys(&mut labels);
-        Self { labels, count }
+        Self { labels, count, px_nm }
     }
 
     /// The grain at a pixel, if it is in one.
@@ -89,6 +91,52 @@ impl Grains {
             .get((row as usize, col as usize))
             .copied()
             .filter(|&g| g != 0)
+    }
+
+    /// The boundary or junction a pixel is on: the grains that reach within
+    /// `radius_nm` of it (its own and the nearest one or two others), as one
+    /// number, the same for every pixel where the same grains meet; `None`
+    /// inside a grain, farther than that from any other. A boundary's kind
+    /// (a groove, or a step that blocks the current) and a junction's pit
+    /// hold along it as a grain's conductance holds over the grain.
+    pub fn band_at(&self, row: u32, col: u32, radius_nm: f64) -> Option<u64> {
+        let own = self.at(row, col)?;
+        let (rows, cols) = self.labels.dim();
+        let radius = (radius_nm / self.px_nm).round().max(1.0) as i64;
+        let mut others: Vec<(i64, u32)> = Vec::new();
+        for dr in -radius..=radius {
+            for dc in -radius..=radius {
+                let (r, c) = (row as i64 + dr, col as i64 + dc);
+                let d2 = dr * dr + dc * dc;
+                if d2 > radius * radius || r < 0 || c < 0 || r as usize >= rows || c as usize >= cols {
+                    continue;
+                }
+                let g = self.labels[(r as usize, c as usize)];
+                if g != 0 && g != own {
+                    others.push((d2, g));
+                }
+            }
+        }
+        others.sort_unstable();
+        let mut met = vec![own];
+        for (_, g) in others {
+            if !met.contains(&g) {
+                met.push(g);
+            }
+            if met.len() == 3 {
+                break;
+            }
+        }
+        if met.len() < 2 {
+            return None;
+        }
+        met.sort_unstable();
+        // Up to three grain numbers of 21 bits each; the count keeps a
+        // boundary's number apart from a junction's.
+        Some(
+            met.iter()
+                .fold(met.len() as u64, |id, &g| (id << 21) | (g as u64 & 0x1f_ffff)),
+        )
     }
 }
 
@@ -190,6 +238,37 @@ mod tests {
         assert_eq!(grains.at(31, 10), Some(corners[0]));
         assert_eq!(grains.at(32, 10), Some(corners[2]));
         assert_eq!(grains.at(500, 10), None);
+    }
+
+    /// On the four squares: a place on a groove between two of them is on
+    /// that boundary, the same one all along it and another one across the
+    /// cross; the cross's middle is where three or four meet; a square's
+    /// inside is on none.
+    #[test]
+    fn places_on_one_boundary_share_it_and_a_grains_inside_is_on_none() {
+        let survey = frame(64, 500.0, |r, c| {
+            let groove = (31..=32).contains(&r) || (31..=32).contains(&c);
+            let base = 10.0 * ((r / 32) * 2 + c / 32) as f64;
+            if groove {
+                -20.0
+            } else {
+                base + 0.1 * ((r * 7 + c * 3) % 5) as f64
+            }
+        });
+        let grains = Grains::mark(&survey, 30.0, 0.3, 0.0);
+        // 500 nm over 64 px: 7.8 nm a pixel, so 16 nm reaches 2 px.
+        let band = |r, c| grains.band_at(r, c, 16.0);
+        let top = band(10, 31).expect("on the groove between the top squares");
+        assert_eq!(band(20, 32), Some(top), "the other side, further along");
+        assert_eq!(band(5, 30), Some(top), "a pixel off the groove's middle");
+        let left = band(31, 10).expect("on the groove between the left squares");
+        assert_ne!(left, top);
+        let middle = band(31, 31).expect("where the squares meet");
+        assert_ne!(middle, top);
+        assert_ne!(middle, left);
+        assert_eq!(band(10, 10), None, "inside a square");
+        assert_eq!(band(10, 28), None, "3 px from the groove's edge");
+        assert_eq!(band(500, 10), None, "off the survey");
     }
 
     /// Two flat terraces 20 nm apart, no groove between them: valleys alone
