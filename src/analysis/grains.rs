@@ -212,12 +212,10 @@ mod tests {
         }
     }
 
-    /// Four flat squares of different heights parted by a 2 px groove below
-    /// them all: four grains, each pixel of a square in its own, each side
-    /// of the groove in the grain on that side.
-    #[test]
-    fn four_squares_parted_by_grooves_are_four_grains() {
-        let survey = frame(64, 500.0, |r, c| {
+    /// Four flat squares of 32 px (250 nm) of different heights, parted by a
+    /// 2 px groove below them all.
+    fn four_squares() -> Survey {
+        frame(64, 500.0, |r, c| {
             let groove = (31..=32).contains(&r) || (31..=32).contains(&c);
             let base = 10.0 * ((r / 32) * 2 + c / 32) as f64;
             if groove {
@@ -225,8 +223,14 @@ mod tests {
             } else {
                 base + 0.1 * ((r * 7 + c * 3) % 5) as f64
             }
-        });
-        let grains = Grains::mark(&survey, 30.0, 0.3, 0.0);
+        })
+    }
+
+    /// The four squares are four grains, each pixel of a square in its own, each side
+    /// of the groove in the grain on that side.
+    #[test]
+    fn four_squares_parted_by_grooves_are_four_grains() {
+        let grains = Grains::mark(&four_squares(), 30.0, 0.3, 0.0);
         assert_eq!(grains.count, 4);
         let corners = [(5, 5), (5, 60), (60, 5), (60, 60)].map(|(r, c)| grains.at(r, c).expect("in a grain"));
         let mut distinct = corners.to_vec();
@@ -246,16 +250,7 @@ mod tests {
     /// inside is on none.
     #[test]
     fn places_on_one_boundary_share_it_and_a_grains_inside_is_on_none() {
-        let survey = frame(64, 500.0, |r, c| {
-            let groove = (31..=32).contains(&r) || (31..=32).contains(&c);
-            let base = 10.0 * ((r / 32) * 2 + c / 32) as f64;
-            if groove {
-                -20.0
-            } else {
-                base + 0.1 * ((r * 7 + c * 3) % 5) as f64
-            }
-        });
-        let grains = Grains::mark(&survey, 30.0, 0.3, 0.0);
+        let grains = Grains::mark(&four_squares(), 30.0, 0.3, 0.0);
         // 500 nm over 64 px: 7.8 nm a pixel, so 16 nm reaches 2 px.
         let band = |r, c| grains.band_at(r, c, 16.0);
         let top = band(10, 31).expect("on the groove between the top squares");

@@ -140,8 +140,9 @@ pub struct ResidualField {
     alpha: Vec<f64>,
     /// Lower Cholesky factor of K + σ²I.
     l: Mat<f64>,
-    /// The chosen length scales (nm, and relief units), the share of the
-    /// field that follows position, and the share of noise (for the log).
+    /// The chosen length scales (nm, and relief units), the shares of the
+    /// field that follow position, grain and boundary, and the share of
+    /// noise (for the log).
     pub space_nm: f64,
     pub relief_scale: f64,
     pub space_share: f64,
@@ -152,6 +153,17 @@ pub struct ResidualField {
     pub noise_roughness_power: i32,
 }
 
+/// The grid's values a setting was built from, as the field reports them.
+#[derive(Debug, Clone, Copy)]
+struct Chosen {
+    space_nm: f64,
+    relief_scale: f64,
+    space_share: f64,
+    grain_share: f64,
+    band_share: f64,
+    noise_share: f64,
+}
+
 /// One setting of the grid, conditioned: −log p of the residuals (up to a
 /// constant), the factor and weights, and the grid's values that chose it.
 struct Tried {
@@ -159,7 +171,7 @@ struct Tried {
     settings: Settings,
     l: Mat<f64>,
     alpha: Vec<f64>,
-    chosen: [f64; 6],
+    chosen: Chosen,
     power: i32,
 }
 
@@ -260,14 +272,14 @@ impl ResidualField {
                                     settings,
                                     l,
                                     alpha,
-                                    chosen: [
+                                    chosen: Chosen {
                                         space_nm,
                                         relief_scale,
                                         space_share,
                                         grain_share,
                                         band_share,
                                         noise_share,
-                                    ],
+                                    },
                                     power,
                                 });
                             }
@@ -280,15 +292,7 @@ impl ResidualField {
             settings,
             l,
             mut alpha,
-            chosen:
-                [
-                    space_nm,
-                    relief_scale,
-                    space_share,
-                    grain_share,
-                    band_share,
-                    noise_share,
-                ],
+            chosen,
             power,
             ..
         } = best?;
@@ -306,12 +310,12 @@ impl ResidualField {
             mean,
             alpha,
             l,
-            space_nm,
-            relief_scale,
-            space_share,
-            grain_share,
-            band_share,
-            noise_share,
+            space_nm: chosen.space_nm,
+            relief_scale: chosen.relief_scale,
+            space_share: chosen.space_share,
+            grain_share: chosen.grain_share,
+            band_share: chosen.band_share,
+            noise_share: chosen.noise_share,
             noise_roughness_power: power,
         })
     }
