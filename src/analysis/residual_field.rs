@@ -664,14 +664,7 @@ mod tests {
         }
         assert!(censor.iter().filter(|c| **c == Censor::AtLeast).count() > 10);
         assert!(censor.iter().filter(|c| **c == Censor::AtMost).count() > 5);
-        let on_line = |x_nm: f64| Site {
-            x_nm,
-            y_nm: 0.0,
-            relief: &flat,
-            grain: None,
-            band: None,
-            roughness: 0.0,
-        };
+        let on_line = |x_nm: f64| on_x_axis(x_nm, &flat);
         let sites: Vec<Site> = xs.iter().map(|&x| on_line(x)).collect();
         // Between the measured places, at the tops and the troughs.
         let probes_x: Vec<f64> = (0..140)
@@ -713,17 +706,22 @@ mod tests {
         );
     }
 
-    #[test]
-    fn too_few_or_flat_residuals_give_no_field() {
-        let flat = [0.5f32; 2];
-        let s = |x_nm| Site {
+    /// A place on the x axis with `relief`, on no grain or boundary, flat.
+    fn on_x_axis(x_nm: f64, relief: &[f32]) -> Site<'_> {
+        Site {
             x_nm,
             y_nm: 0.0,
-            relief: &flat,
+            relief,
             grain: None,
             band: None,
             roughness: 0.0,
-        };
+        }
+    }
+
+    #[test]
+    fn too_few_or_flat_residuals_give_no_field() {
+        let flat = [0.5f32; 2];
+        let s = |x_nm| on_x_axis(x_nm, &flat);
         assert!(ResidualField::fit(&[s(0.0), s(1.0)], &[0.1, 0.2]).is_none());
         assert!(ResidualField::fit(&[s(0.0), s(1.0), s(2.0)], &[0.3, 0.3, 0.3]).is_none());
         assert!(ResidualField::fit(&[s(0.0), s(1.0), s(2.0)], &[0.3, f64::NAN, 0.1]).is_none());
